@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# GraLoRA for .NET build driver. Needs only the .NET 10 SDK.
+#   ./build.sh build       restore tools, build everything (module payload in module/bin)
+#   ./build.sh quickstart  build, then run examples/01-quickstart.ps1 in pwsh
+#   ./build.sh test        build, then run every suite (xunit, F#, Pester); last line "N passed, N failed"
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+build() {
+  dotnet tool restore >/dev/null
+  dotnet restore tools/Tools.proj --verbosity quiet
+  dotnet build GraLoRA.Scripting.sln -c Release --nologo --verbosity quiet
+}
+
+pwsh_run() { dotnet pwsh -NoProfile -NonInteractive "$@"; }
+
+# Reads passed/failed from a TRX file's <Counters> element.
+trx_counts() {
+  local counters
+  counters=$(grep -o '<Counters [^>]*>' "$1" | head -1)
+  local passed failed total
+  passed=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+  failed=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
+  total=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
+  echo "$passed $failed $total"
+}
+
+run_tests() {
+  rm -rf TestResults
+  mkdir -p TestResults
+  local total_passed=0 total_failed=0 status=0 suite
+  for suite in GraLoRA.Core.Tests GraLoRA.Scripting.Tests; do
+    echo "== $suite"
+    if ! dotnet test "tests/$suite" -c Release --no-build --nologo \
+         --logger "trx;LogFileName=$suite.trx" --logger "console;verbosity=normal" --results-directory TestResults; then
+      status=1
+    fi
+    if [[ ! -f "TestResults/$suite.trx" ]]; then
+      echo "$suite: no results written"; status=1; continue
+    fi
+    read -r p f t < <(trx_counts "TestResults/$suite.trx")
+    if [[ "$t" -eq 0 ]]; then echo "$suite ran no tests"; status=1; fi
+    total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  done
+
+  echo "== Pester (tests/module)"
+  if ! pwsh_run -File tests/run-pester.ps1 -ResultFile TestResults/pester.counts; then status=1; fi
+  if [[ -f TestResults/pester.counts ]]; then
+    read -r p f < TestResults/pester.counts
+    if [[ $((p + f)) -eq 0 ]]; then echo "Pester ran no tests"; status=1; fi
+    total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  else
+    echo "Pester wrote no results"; status=1
+  fi
+
+  [[ $total_failed -eq 0 ]] || status=1
+  echo "$total_passed passed, $total_failed failed"
+  return $status
+}
+
+case "${1:-build}" in
+  build) build ;;
+  quickstart) build; pwsh_run -File examples/01-quickstart.ps1 ;;
+  test) build; run_tests ;;
+  *) echo "usage: ./build.sh [build|quickstart|test]" >&2; exit 2 ;;
+esac

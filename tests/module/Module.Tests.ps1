@@ -1,0 +1,72 @@
+BeforeDiscovery {
+    $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+    Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
+    $script:Cmdlets = Get-Command -Module GraLoRA | ForEach-Object { @{ Name = $_.Name } }
+}
+
+BeforeAll {
+    $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+    Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
+}
+
+Describe 'The module as a whole' {
+    It 'exports the cmdlets its manifest names' {
+        $manifest = Import-PowerShellDataFile (Join-Path $root 'GraLoRA.psd1')
+        (Get-Command -Module GraLoRA).Name | Sort-Object | Should -Be ($manifest.CmdletsToExport | Sort-Object)
+    }
+
+    It '<Name> declares its output type' -ForEach $Cmdlets {
+        (Get-Command $Name).OutputType | Should -Not -BeNullOrEmpty
+    }
+
+    It '<Name> exposes no TorchSharp types in its parameters' -ForEach $Cmdlets {
+        $types = (Get-Command $Name).Parameters.Values.ParameterType.FullName
+        $types | Where-Object { $_ -like 'TorchSharp*' } | Should -BeNullOrEmpty
+    }
+
+    It 'loads Core and TorchSharp into their own load context, not the default one' {
+        $info = Get-TorchDevice
+        [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($info.GetType().Assembly).Name | Should -Be 'GraLoRA'
+        $torch = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TorchSharp' }
+        $torch | Should -Not -BeNullOrEmpty
+        $torch | ForEach-Object { [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).Name } | Should -Be 'GraLoRA'
+    }
+}
+
+Describe 'Get-TorchDevice' {
+    BeforeAll { $info = Get-TorchDevice }
+
+    It 'lists the CPU' {
+        $info.Devices.Name | Should -Contain 'cpu'
+    }
+
+    It 'reports libtorch 2.10 and TorchSharp 0.107.0' {
+        $info.LibTorchVersion | Should -BeLike '2.10*'
+        $info.TorchSharpVersion | Should -Be '0.107.0'
+    }
+
+    It 'ran a tensor operation in this pwsh process' {
+        $info.SelfTestPassed | Should -BeTrue
+        $info.Threads | Should -BeGreaterThan 0
+    }
+
+    It 'loaded the patched native library from the module folder' {
+        $info.NativeLibrary | Should -BeLike '*module/bin/dependencies/libLibTorchSharp.so'
+    }
+
+    It 'says why CUDA is not usable, naming the build switch, on a CPU build' {
+        if ($info.TorchBackend -eq 'cpu') {
+            $info.CudaAvailable | Should -BeFalse
+            $info.CudaUnavailableReason | Should -Match 'TorchBackend=cuda'
+        }
+        else {
+            $info.CudaAvailable | Should -Be ($null -eq $info.CudaUnavailableReason)
+        }
+    }
+
+    It 'formats as a list with the devices joined' {
+        $text = $info | Out-String
+        $text | Should -Match 'Devices\s+:\s+cpu'
+        $text | Should -Match 'LibTorchVersion'
+    }
+}
