@@ -1,0 +1,224 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Adapters
+{
+    /// <summary>
+    /// Bookkeeping shared by every adapted linear layer (PEFT's BaseTunerLayer): named adapters,
+    /// the active set, merged and disabled state, merge/unmerge, and the forward skeleton.
+    /// Subclasses add only the math: parameters, <see cref="GetDeltaWeight"/> and <see cref="AdapterForward"/>.
+    /// </summary>
+    public abstract class AdapterLayerBase : nn.Module<Tensor, Tensor>
+    {
+        readonly Linear _base;
+        readonly List<string> _adapters = new();
+        readonly List<string> _active = new();
+        readonly List<string> _merged = new();
+        readonly Dictionary<string, IAdapterOptions> _options = new(StringComparer.Ordinal);
+
+        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child "base_layer" (PEFT's name).</summary>
+        protected AdapterLayerBase(string name, Linear baseLayer) : base(name)
+        {
+            _base = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
+            register_module("base_layer", _base);
+            OutFeatures = baseLayer.weight!.shape[0];
+            InFeatures = baseLayer.weight!.shape[1];
+        }
+
+        /// <summary>The wrapped layer.</summary>
+        public Linear BaseLayer => _base;
+        /// <summary>Input width of the base layer.</summary>
+        public long InFeatures { get; }
+        /// <summary>Output width of the base layer.</summary>
+        public long OutFeatures { get; }
+        /// <summary>The method all adapters of this layer use.</summary>
+        public abstract AdapterMethod Method { get; }
+        /// <summary>Adapter names, in the order they were added.</summary>
+        public IReadOnlyList<string> AdapterNames => _adapters;
+        /// <summary>Adapters that take part in forward and merge.</summary>
+        public IReadOnlyList<string> ActiveAdapters => _active;
+        /// <summary>Adapters currently merged into the base weight, oldest first.</summary>
+        public IReadOnlyList<string> MergedAdapters => _merged;
+        /// <summary>True while any adapter is merged into the base weight.</summary>
+        public bool Merged => _merged.Count > 0;
+        /// <summary>True while the layer behaves as its base (adapters kept, not used).</summary>
+        public bool AdaptersDisabled { get; private set; }
+
+        /// <summary>The settings adapter <paramref name="name"/> was created with.</summary>
+        public IAdapterOptions GetOptions(string name) => _options.TryGetValue(name, out var o) ? o : throw UnknownAdapter(name);
+
+        /// <summary>
+        /// Adds adapter <paramref name="name"/> with its parameters on the base layer's device. Adapter
+        /// dtype: <paramref name="dtype"/>, else float32 when the base is float16/bfloat16 (as PEFT's
+        /// autocast_adapter_dtype), else the base's. The first adapter becomes active.
+        /// </summary>
+        public void AddAdapter(string name, IAdapterOptions options, ScalarType? dtype = null)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.Contains('.'))
+                throw new GraloraException("InvalidAdapterName", GraloraErrorKind.InvalidArgument,
+                    $"Adapter name '{name}' is not usable: give a non-empty name without dots, such as 'default'.", name);
+            if (_options.ContainsKey(name))
+                throw new GraloraException("AdapterExists", GraloraErrorKind.InvalidOperation,
+                    $"Adapter '{name}' already exists on this layer: remove it first or choose another name.", name);
+            if (options.Method != Method)
+                throw new GraloraException("AdapterMethodMismatch", GraloraErrorKind.InvalidArgument,
+                    $"A {Method} layer cannot hold {options.Method} adapter '{name}'.", name);
+            options.Validate(InFeatures, OutFeatures);
+            var weight = _base.weight!;
+            var adapterType = dtype ?? (weight.dtype == ScalarType.Float16 || weight.dtype == ScalarType.BFloat16 ? ScalarType.Float32 : weight.dtype);
+            using (no_grad())
+                CreateAdapterParameters(name, options, adapterType, weight.device);
+            _options[name] = options;
+            _adapters.Add(name);
+            if (_active.Count == 0) _active.Add(name);
+            UpdateRequiresGrad();
+        }
+
+        /// <summary>Deletes adapter <paramref name="name"/> and its parameters. A merged adapter must be unmerged first.</summary>
+        public void RemoveAdapter(string name)
+        {
+            GetOptions(name);
+            if (_merged.Contains(name))
+                throw new GraloraException("AdapterMerged", GraloraErrorKind.InvalidOperation,
+                    $"Adapter '{name}' is merged into the base weight: unmerge it before removing it.", name);
+            RemoveAdapterParameters(name);
+            _options.Remove(name);
+            _adapters.Remove(name);
+            _active.Remove(name);
+        }
+
+        /// <summary>Makes exactly <paramref name="names"/> active; only active adapters' parameters require grad.</summary>
+        public void SetActiveAdapters(IEnumerable<string> names)
+        {
+            var list = names.Distinct().ToList();
+            foreach (var n in list) GetOptions(n);
+            _active.Clear();
+            _active.AddRange(list);
+            UpdateRequiresGrad();
+        }
+
+        /// <summary>Makes the layer behave as its base (unmerging first); adapters are kept.</summary>
+        public void DisableAdapters()
+        {
+            if (Merged) Unmerge();
+            AdaptersDisabled = true;
+        }
+
+        /// <summary>Undoes <see cref="DisableAdapters"/>.</summary>
+        public void EnableAdapters() => AdaptersDisabled = false;
+
+        void UpdateRequiresGrad()
+        {
+            foreach (var n in _adapters)
+                foreach (var p in AdapterParameters(n))
+                    p.requires_grad = _active.Contains(n);
+        }
+
+        /// <summary>Parameters of adapter <paramref name="name"/>.</summary>
+        public abstract IEnumerable<Parameter> AdapterParameters(string name);
+
+        /// <summary>Number of parameters adapter <paramref name="name"/> adds.</summary>
+        public long AdapterParameterCount(string name) => AdapterParameters(name).Sum(p => p.numel());
+
+        /// <summary>
+        /// The one builder of ΔW [out, in] (scaling included) for adapter <paramref name="name"/>, in the
+        /// adapter's dtype; float16/bfloat16 adapters on the CPU are computed in float32.
+        /// </summary>
+        public abstract Tensor GetDeltaWeight(string name);
+
+        /// <summary>Creates and registers the adapter's parameters.</summary>
+        protected abstract void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device);
+        /// <summary>Unregisters and disposes the adapter's parameters.</summary>
+        protected abstract void RemoveAdapterParameters(string name);
+        /// <summary>Unscaled adapter output [M, out] for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
+        protected abstract Tensor AdapterForward(string name, Tensor x);
+        /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
+        protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
+
+        /// <summary>
+        /// Numerical rank of ΔW: singular values (computed in float64) above max(out, in) · ε · σ_max, with ε
+        /// the machine epsilon of the adapter's dtype, so rounding noise of a float32 ΔW is not counted.
+        /// </summary>
+        public long DeltaWeightRank(string name)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var delta = GetDeltaWeight(name);
+            double eps = delta.dtype switch
+            {
+                ScalarType.Float64 => 2.220446049250313e-16,
+                ScalarType.Float16 => 9.765625e-4,
+                ScalarType.BFloat16 => 7.8125e-3,
+                _ => 1.1920928955078125e-7,
+            };
+            return linalg.matrix_rank(delta.to(ScalarType.Float64), rtol: eps * Math.Max(InFeatures, OutFeatures)).item<long>();
+        }
+
+        /// <summary>
+        /// Adds ΔW of <paramref name="names"/> (default: the active adapters not yet merged) to the base
+        /// weight. Half-precision weights are merged in float32 and rounded once. With
+        /// <paramref name="safe"/>, the sum is checked for NaN/Inf before the weight is touched.
+        /// </summary>
+        public void Merge(bool safe = false, IEnumerable<string>? names = null)
+        {
+            var toMerge = (names ?? _active).Where(n => !_merged.Contains(n)).ToList();
+            foreach (var n in toMerge) GetOptions(n);
+            using var _ = no_grad();
+            var weight = _base.weight!;
+            foreach (var n in toMerge)
+            {
+                using var scope = NewDisposeScope();
+                var merged = weight.to(ScalarType.Float32).add(GetDeltaWeight(n).to(ScalarType.Float32));
+                if (safe && !merged.isfinite().all().item<bool>())
+                    throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
+                        $"Merging adapter '{n}' would put NaN or Inf into the base weight; the adapter seems broken. The weight was not changed.", n);
+                weight.copy_(merged);
+                _merged.Add(n);
+            }
+        }
+
+        /// <summary>Subtracts every merged adapter's ΔW, newest first, restoring the base weight within rounding.</summary>
+        public void Unmerge()
+        {
+            using var _ = no_grad();
+            var weight = _base.weight!;
+            while (_merged.Count > 0)
+            {
+                string n = _merged[^1];
+                using var scope = NewDisposeScope();
+                weight.copy_(weight.to(ScalarType.Float32).sub(GetDeltaWeight(n).to(ScalarType.Float32)));
+                _merged.RemoveAt(_merged.Count - 1);
+            }
+        }
+
+        /// <summary>base(x) plus, for each active adapter, scaling · adapter(dropout(x)); result in x's dtype.</summary>
+        public override Tensor forward(Tensor x)
+        {
+            if (AdaptersDisabled || Merged) return _base.forward(x);
+            var result = _base.forward(x);
+            if (_active.Count == 0) return result;
+            var flat = x.reshape(-1, InFeatures);
+            foreach (var n in _active)
+            {
+                var options = _options[n];
+                var input = flat.to(AdapterDType(n));
+                if (options.Dropout > 0 && training) input = nn.functional.dropout(input, options.Dropout, true);
+                var update = AdapterForward(n, input).to(result.dtype).view(result.shape);
+                result = result.add(update, alpha: options.Scaling);
+            }
+            return result.to(x.dtype);
+        }
+
+        /// <summary>Validated lookup helper for subclasses.</summary>
+        protected GraloraException UnknownAdapter(string name) =>
+            new("AdapterNotFound", GraloraErrorKind.NotFound,
+                $"Adapter '{name}' does not exist on this layer; it has: {(_adapters.Count == 0 ? "none" : string.Join(", ", _adapters))}.", name);
+
+        /// <summary>Kaiming-uniform bound for a = √5 (PyTorch's Linear default): 1/√fan_in.</summary>
+        protected static double KaimingBound(long fanIn) => 1.0 / Math.Sqrt(fanIn);
+    }
+}

@@ -1,0 +1,131 @@
+using System.Collections.Generic;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Adapters
+{
+    /// <summary>
+    /// A linear layer with GraLoRA adapters, computing what PEFT's <c>tuners/gralora/layer.py</c>
+    /// computes. W (out×in) is split into a k×k grid; with s = r/k, output block j sees input block n
+    /// through <c>A[n][:, j·s:(j+1)·s]</c> and <c>B[j][n·s:(n+1)·s, :]</c>.
+    /// Parameters (PEFT names): gralora_A [k, in/k, r], gralora_B [k, r, out/k]; hybrid adds
+    /// gralora_A_general.weight [hybrid_r, in] and gralora_B_general.weight [out, hybrid_r].
+    /// </summary>
+    public sealed class GraloraLinear : AdapterLayerBase
+    {
+        readonly ParameterDict _a = new();         // name -> [k, in/k, r]
+        readonly ParameterDict _b = new();         // name -> [k, r, out/k]
+        readonly ParameterDict _aGeneral = new();  // "name.weight" -> [hybrid_r, in]
+        readonly ParameterDict _bGeneral = new();  // "name.weight" -> [out, hybrid_r]
+
+        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
+        public GraloraLinear(Linear baseLayer) : base(nameof(GraloraLinear), baseLayer)
+        {
+            register_module("gralora_A", _a);
+            register_module("gralora_B", _b);
+            register_module("gralora_A_general", _aGeneral);
+            register_module("gralora_B_general", _bGeneral);
+        }
+
+        /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>
+        public GraloraLinear(Linear baseLayer, string adapterName, GraloraOptions options, ScalarType? dtype = null) : this(baseLayer)
+            => AddAdapter(adapterName, options, dtype);
+
+        /// <inheritdoc />
+        public override AdapterMethod Method => AdapterMethod.GraLoRA;
+
+        /// <summary>Settings of adapter <paramref name="name"/>.</summary>
+        public GraloraOptions Options(string name) => (GraloraOptions)GetOptions(name);
+
+        /// <summary>gralora_A of adapter <paramref name="name"/>: [k, in/k, r].</summary>
+        public Parameter A(string name) => _a.TryGetValue(name, out var p) ? p : throw UnknownAdapter(name);
+        /// <summary>gralora_B of adapter <paramref name="name"/>: [k, r, out/k].</summary>
+        public Parameter B(string name) => _b.TryGetValue(name, out var p) ? p : throw UnknownAdapter(name);
+        /// <summary>gralora_A_general.weight [hybrid_r, in], or null without a hybrid part.</summary>
+        public Parameter? AGeneral(string name) => _aGeneral.TryGetValue(name + ".weight", out var p) ? p : null;
+        /// <summary>gralora_B_general.weight [out, hybrid_r], or null without a hybrid part.</summary>
+        public Parameter? BGeneral(string name) => _bGeneral.TryGetValue(name + ".weight", out var p) ? p : null;
+
+        /// <inheritdoc />
+        public override IEnumerable<Parameter> AdapterParameters(string name)
+        {
+            yield return A(name);
+            yield return B(name);
+            if (AGeneral(name) is { } ag) yield return ag;
+            if (BGeneral(name) is { } bg) yield return bg;
+        }
+
+        /// <inheritdoc />
+        protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)
+        {
+            var o = (GraloraOptions)options;
+            long k = o.K, r = o.Rank, inBlock = InFeatures / k, outBlock = OutFeatures / k;
+            var a = empty(new[] { k, inBlock, r }, dtype: dtype, device: device).uniform_(-KaimingBound(inBlock), KaimingBound(inBlock));
+            var b = o.InitWeights
+                ? zeros(new[] { k, r, outBlock }, dtype: dtype, device: device)
+                : empty(new[] { k, r, outBlock }, dtype: dtype, device: device).uniform_(-KaimingBound(r), KaimingBound(r));
+            _a.Add(name, new Parameter(a));
+            _b.Add(name, new Parameter(b));
+            if (o.HybridRank > 0)
+            {
+                long h = o.HybridRank;
+                var ag = empty(new[] { h, InFeatures }, dtype: dtype, device: device).uniform_(-KaimingBound(InFeatures), KaimingBound(InFeatures));
+                var bg = o.InitWeights
+                    ? zeros(new[] { OutFeatures, h }, dtype: dtype, device: device)
+                    : empty(new[] { OutFeatures, h }, dtype: dtype, device: device).uniform_(-KaimingBound(h), KaimingBound(h));
+                _aGeneral.Add(name + ".weight", new Parameter(ag));
+                _bGeneral.Add(name + ".weight", new Parameter(bg));
+            }
+        }
+
+        /// <inheritdoc />
+        protected override void RemoveAdapterParameters(string name)
+        {
+            foreach (var (dict, key) in new[] { (_a, name), (_b, name), (_aGeneral, name + ".weight"), (_bGeneral, name + ".weight") })
+                if (dict.TryGetValue(key, out var p))
+                {
+                    dict.Remove(key);
+                    p.Dispose();
+                }
+        }
+
+        /// <inheritdoc />
+        public override Tensor GetDeltaWeight(string name)
+        {
+            using var scope = NewDisposeScope();
+            var o = Options(name);
+            long k = o.K, r = o.Rank, s = r / k, inBlock = InFeatures / k, outBlock = OutFeatures / k;
+            var a = A(name);
+            var b = B(name);
+            var dtype = a.dtype;
+            bool upcast = a.device_type == DeviceType.CPU && (dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16);
+            var work = upcast ? ScalarType.Float32 : dtype;
+            // A[n][:, j-slice] as [k(j), k(n), in/k, s];  B[j][n-slice, :] as [k(j), k(n), s, out/k]
+            var aBlocks = a.to(work).view(k, inBlock, k, s).permute(2, 0, 1, 3);
+            var bBlocks = b.to(work).view(k, k, s, outBlock);
+            var blocks = aBlocks.matmul(bBlocks);                               // [k(j), k(n), in/k, out/k] = ΔWᵀ blocks
+            var delta = blocks.permute(0, 3, 1, 2).reshape(OutFeatures, InFeatures); // ΔW[j-rows, n-cols] = blockᵀ
+            if (AGeneral(name) is { } ag && BGeneral(name) is { } bg)
+                delta = delta.add(bg.to(work).matmul(ag.to(work)));
+            return delta.mul(o.Scaling).to(dtype).MoveToOuterDisposeScope();
+        }
+
+        /// <inheritdoc />
+        protected override Tensor AdapterForward(string name, Tensor x)
+        {
+            var o = Options(name);
+            long k = o.K, r = o.Rank, s = r / k, m = x.shape[0], inBlock = InFeatures / k;
+            var a = A(name);
+            var b = B(name);
+            // Every input block through its A: [k(n), M, r], r = (j, s) — one batched matmul, no k²-block matrix.
+            var t = x.view(m, k, inBlock).transpose(0, 1).bmm(a);
+            // Regroup so output block j collects the s-slice j of every input block: [k(j), M, (n, s)].
+            var u = t.view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r);
+            var y = u.bmm(b).transpose(0, 1).reshape(m, OutFeatures);          // [M, out]
+            if (AGeneral(name) is { } ag && BGeneral(name) is { } bg)
+                y = y.addmm(x.mm(ag.t()), bg.t());
+            return y;
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using System.Collections.Generic;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Adapters
+{
+    /// <summary>
+    /// A linear layer with plain LoRA adapters (the baseline), as PEFT's LoRA: lora_A.weight [r, in],
+    /// lora_B.weight [out, r], ΔW = B·A·scaling with scaling alpha/r (rsLoRA: alpha/√r).
+    /// </summary>
+    public sealed class LoraLinear : AdapterLayerBase
+    {
+        readonly ParameterDict _a = new();   // "name.weight" -> [r, in]
+        readonly ParameterDict _b = new();   // "name.weight" -> [out, r]
+
+        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
+        public LoraLinear(Linear baseLayer) : base(nameof(LoraLinear), baseLayer)
+        {
+            register_module("lora_A", _a);
+            register_module("lora_B", _b);
+        }
+
+        /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>
+        public LoraLinear(Linear baseLayer, string adapterName, LoraOptions options, ScalarType? dtype = null) : this(baseLayer)
+            => AddAdapter(adapterName, options, dtype);
+
+        /// <inheritdoc />
+        public override AdapterMethod Method => AdapterMethod.LoRA;
+
+        /// <summary>Settings of adapter <paramref name="name"/>.</summary>
+        public LoraOptions Options(string name) => (LoraOptions)GetOptions(name);
+
+        /// <summary>lora_A.weight of adapter <paramref name="name"/>: [r, in].</summary>
+        public Parameter A(string name) => _a.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
+        /// <summary>lora_B.weight of adapter <paramref name="name"/>: [out, r].</summary>
+        public Parameter B(string name) => _b.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
+
+        /// <inheritdoc />
+        public override IEnumerable<Parameter> AdapterParameters(string name)
+        {
+            yield return A(name);
+            yield return B(name);
+        }
+
+        /// <inheritdoc />
+        protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)
+        {
+            long r = options.Rank;
+            var a = empty(new[] { r, InFeatures }, dtype: dtype, device: device).uniform_(-KaimingBound(InFeatures), KaimingBound(InFeatures));
+            var b = options.InitWeights
+                ? zeros(new[] { OutFeatures, r }, dtype: dtype, device: device)
+                : empty(new[] { OutFeatures, r }, dtype: dtype, device: device).uniform_(-KaimingBound(r), KaimingBound(r));
+            _a.Add(name + ".weight", new Parameter(a));
+            _b.Add(name + ".weight", new Parameter(b));
+        }
+
+        /// <inheritdoc />
+        protected override void RemoveAdapterParameters(string name)
+        {
+            foreach (var dict in new[] { _a, _b })
+                if (dict.TryGetValue(name + ".weight", out var p))
+                {
+                    dict.Remove(name + ".weight");
+                    p.Dispose();
+                }
+        }
+
+        /// <inheritdoc />
+        public override Tensor GetDeltaWeight(string name)
+        {
+            using var scope = NewDisposeScope();
+            var a = A(name);
+            var dtype = a.dtype;
+            bool upcast = a.device_type == DeviceType.CPU && (dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16);
+            var work = upcast ? ScalarType.Float32 : dtype;
+            return B(name).to(work).matmul(a.to(work)).mul(Options(name).Scaling).to(dtype).MoveToOuterDisposeScope();
+        }
+
+        /// <inheritdoc />
+        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mm(B(name).t());
+    }
+}

@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GraLoRA.IO
+{
+    /// <summary>One entry of a safetensors header.</summary>
+    public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, long Begin, long End);
+
+    /// <summary>
+    /// Reads and writes the safetensors format (8-byte little-endian header length, JSON header,
+    /// raw little-endian tensor bytes). The header is validated before any tensor is allocated.
+    /// </summary>
+    public static class Safetensors
+    {
+        /// <summary>Largest header accepted (the format's own reference limit is 100 MB).</summary>
+        public const long MaxHeaderBytes = 100_000_000;
+
+        static readonly Dictionary<string, (ScalarType Type, int Size)> DTypes = new()
+        {
+            ["F64"] = (ScalarType.Float64, 8), ["F32"] = (ScalarType.Float32, 4), ["F16"] = (ScalarType.Float16, 2),
+            ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
+            ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1), ["BOOL"] = (ScalarType.Bool, 1),
+        };
+
+        static GraloraException Invalid(string path, string problem) =>
+            new("InvalidSafetensors", GraloraErrorKind.InvalidData, $"'{path}' is not a valid safetensors file: {problem}.", path);
+
+        /// <summary>Reads and validates the header: entries by name, plus the metadata map.</summary>
+        public static (IReadOnlyDictionary<string, SafetensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart) ReadHeader(string path)
+        {
+            if (!File.Exists(path))
+                throw new GraloraException("FileNotFound", GraloraErrorKind.NotFound, $"Safetensors file '{path}' does not exist.", path);
+            using var stream = File.OpenRead(path);
+            long fileLength = stream.Length;
+            var lengthBytes = new byte[8];
+            if (stream.Read(lengthBytes, 0, 8) != 8) throw Invalid(path, "shorter than its 8-byte header length");
+            long headerLength = BitConverter.ToInt64(lengthBytes, 0);
+            if (headerLength <= 1 || headerLength > MaxHeaderBytes || headerLength > fileLength - 8)
+                throw Invalid(path, $"header length {headerLength} is impossible for a file of {fileLength} bytes");
+            var header = new byte[headerLength];
+            stream.ReadExactly(header);
+
+            var entries = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            long dataLength = fileLength - 8 - headerLength;
+            try
+            {
+                using var doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Invalid(path, "header is not a JSON object");
+                foreach (var property in doc.RootElement.EnumerateObject())
+                {
+                    if (property.Name == "__metadata__")
+                    {
+                        foreach (var m in property.Value.EnumerateObject())
+                            metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                        continue;
+                    }
+                    if (entries.ContainsKey(property.Name)) throw Invalid(path, $"tensor '{property.Name}' appears twice");
+                    entries[property.Name] = ParseEntry(path, property.Name, property.Value, dataLength);
+                }
+            }
+            catch (JsonException ex)
+            {
+                throw Invalid(path, "header is not valid JSON (" + ex.Message + ")");
+            }
+            var ordered = entries.Values.OrderBy(e => e.Begin).ToList();
+            for (int i = 1; i < ordered.Count; i++)
+                if (ordered[i].Begin < ordered[i - 1].End)
+                    throw Invalid(path, $"tensors '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap");
+            return (entries, metadata, 8 + headerLength);
+        }
+
+        static SafetensorsEntry ParseEntry(string path, string name, JsonElement e, long dataLength)
+        {
+            if (e.ValueKind != JsonValueKind.Object) throw Invalid(path, $"entry '{name}' is not an object");
+            if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw Invalid(path, $"entry '{name}' has no dtype");
+            string dtype = dt.GetString()!;
+            if (!DTypes.TryGetValue(dtype, out var info)) throw Invalid(path, $"entry '{name}' has unsupported dtype '{dtype}'");
+            if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Invalid(path, $"entry '{name}' has no shape");
+            var shape = sh.EnumerateArray().Select(v => v.TryGetInt64(out var d) && d >= 0 ? d : throw Invalid(path, $"entry '{name}' has a bad dimension")).ToArray();
+            if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+                throw Invalid(path, $"entry '{name}' has no data_offsets pair");
+            long begin = off[0].TryGetInt64(out var b) ? b : -1, end = off[1].TryGetInt64(out var en) ? en : -1;
+            if (begin < 0 || end < begin || end > dataLength) throw Invalid(path, $"entry '{name}' has data offsets [{begin}, {end}] outside the {dataLength} data bytes");
+            long elements = 1;
+            try { foreach (var d in shape) elements = checked(elements * d); }
+            catch (OverflowException) { throw Invalid(path, $"entry '{name}' has an overflowing shape"); }
+            if (end - begin != elements * info.Size)
+                throw Invalid(path, $"entry '{name}' has {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs {elements * info.Size}");
+            return new SafetensorsEntry(name, dtype, shape, begin, end);
+        }
+
+        /// <summary>Reads every tensor (or those <paramref name="select"/> accepts) onto the CPU.</summary>
+        public static Dictionary<string, Tensor> Read(string path, Func<string, bool>? select = null)
+        {
+            var (entries, _, dataStart) = ReadHeader(path);
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            using var stream = File.OpenRead(path);
+            try
+            {
+                foreach (var entry in entries.Values.OrderBy(e => e.Begin))
+                {
+                    if (select != null && !select(entry.Name)) continue;
+                    result[entry.Name] = ReadTensor(stream, dataStart, entry);
+                }
+            }
+            catch
+            {
+                foreach (var t in result.Values) t.Dispose();
+                throw;
+            }
+            return result;
+        }
+
+        static Tensor ReadTensor(Stream stream, long dataStart, SafetensorsEntry entry)
+        {
+            var bytes = new byte[entry.End - entry.Begin];
+            stream.Seek(dataStart + entry.Begin, SeekOrigin.Begin);
+            stream.ReadExactly(bytes);
+            var type = DTypes[entry.DType].Type;
+            var flat = torch.empty(entry.Shape, dtype: type);
+            if (bytes.Length > 0) flat.bytes = bytes;
+            return flat;
+        }
+
+        /// <summary>
+        /// Writes tensors (any device, contiguous or not) as safetensors, atomically: the file is
+        /// written to a temporary name in the same folder, flushed, then renamed over the target.
+        /// </summary>
+        public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+        {
+            var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+            var header = new Dictionary<string, object>();
+            if (metadata != null && metadata.Count > 0) header["__metadata__"] = metadata;
+            long offset = 0;
+            var payloads = new List<byte[]>();
+            foreach (var name in names)
+            {
+                var t = tensors[name];
+                string dtype = DTypes.First(kv => kv.Value.Type == t.dtype).Key;
+                using var cpu = t.detach().cpu().contiguous();
+                var bytes = cpu.bytes.ToArray();
+                header[name] = new { dtype, shape = t.shape, data_offsets = new[] { offset, offset + bytes.Length } };
+                offset += bytes.Length;
+                payloads.Add(bytes);
+            }
+            byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
+            int padding = (8 - json.Length % 8) % 8;
+            var headerBytes = new byte[json.Length + padding];
+            json.CopyTo(headerBytes, 0);
+            for (int i = json.Length; i < headerBytes.Length; i++) headerBytes[i] = (byte)' ';
+
+            AtomicFile.Write(path, stream =>
+            {
+                stream.Write(BitConverter.GetBytes((long)headerBytes.Length));
+                stream.Write(headerBytes);
+                foreach (var p in payloads) stream.Write(p);
+            });
+        }
+    }
+
+    /// <summary>Writes a file so that readers see the old content or the new, never a part.</summary>
+    public static class AtomicFile
+    {
+        /// <summary>Writes through <paramref name="write"/> into a temporary file beside <paramref name="path"/>, flushes it, and renames it into place.</summary>
+        public static void Write(string path, Action<Stream> write)
+        {
+            string full = Path.GetFullPath(path);
+            string dir = Path.GetDirectoryName(full)!;
+            if (!Directory.Exists(dir))
+                throw new GraloraException("DirectoryNotFound", GraloraErrorKind.NotFound, $"Cannot write '{full}': folder '{dir}' does not exist.", full);
+            string temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N") + ".tmp");
+            try
+            {
+                using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+                {
+                    write(stream);
+                    stream.Flush(true);
+                }
+                File.Move(temp, full, overwrite: true);
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not write '{full}': {ex.Message}", full, ex);
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraLoRA.Adapters;
+using TorchSharp;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Tests
+{
+    /// <summary>One row of the case table every adapter-layer behaviour runs over.</summary>
+    public sealed record LayerCase(string Name, AdapterMethod Method, int In, int Out, int Rank, int K, int HybridRank, ScalarType DType)
+    {
+        public override string ToString() => Name;
+
+        public IAdapterOptions Options(bool initWeights) => Method == AdapterMethod.GraLoRA
+            ? new GraloraOptions { Rank = Rank, K = K, HybridRank = HybridRank, Alpha = 2 * Rank, InitWeights = initWeights }
+            : new LoraOptions { Rank = Rank, Alpha = 2 * Rank, InitWeights = initWeights };
+
+        /// <summary>Relative tolerance for comparing with a float64 reference.</summary>
+        public double Tolerance => DType switch
+        {
+            ScalarType.Float32 => 1e-5,
+            ScalarType.BFloat16 => 3e-2,
+            _ => 5e-3,
+        };
+
+        public AdapterLayerBase Build(bool initWeights = false, long seed = 1234)
+        {
+            torch.manual_seed(seed);
+            var linear = nn.Linear(In, Out, hasBias: true, dtype: DType);
+            AdapterLayerBase layer = Method == AdapterMethod.GraLoRA ? new GraloraLinear(linear) : new LoraLinear(linear);
+            layer.AddAdapter("default", Options(initWeights), DType);
+            return layer;
+        }
+    }
+
+    public class AdapterLayerTests
+    {
+        public static readonly LayerCase[] Cases =
+        {
+            new("gralora k1 16x16 r4", AdapterMethod.GraLoRA, 16, 16, 4, 1, 0, ScalarType.Float32),
+            new("gralora k2 16x16 r8", AdapterMethod.GraLoRA, 16, 16, 8, 2, 0, ScalarType.Float32),
+            new("gralora k4 48x32 r8", AdapterMethod.GraLoRA, 48, 32, 8, 4, 0, ScalarType.Float32),
+            new("gralora k4 32x64 r16", AdapterMethod.GraLoRA, 32, 64, 16, 4, 0, ScalarType.Float32),
+            new("gralora k2 hybrid4 32x48 r8", AdapterMethod.GraLoRA, 32, 48, 8, 2, 4, ScalarType.Float32),
+            new("gralora k4 hybrid4 48x32 r8", AdapterMethod.GraLoRA, 48, 32, 8, 4, 4, ScalarType.Float32),
+            new("gralora k2 32x32 r8 bf16", AdapterMethod.GraLoRA, 32, 32, 8, 2, 0, ScalarType.BFloat16),
+            new("gralora k2 hybrid2 32x16 r4 f16", AdapterMethod.GraLoRA, 32, 16, 4, 2, 2, ScalarType.Float16),
+            new("lora 48x32 r8", AdapterMethod.LoRA, 48, 32, 8, 1, 0, ScalarType.Float32),
+            new("lora 32x32 r8 bf16", AdapterMethod.LoRA, 32, 32, 8, 1, 0, ScalarType.BFloat16),
+        };
+
+        public static TheoryData<LayerCase> AllCases() => new(Cases);
+        public static TheoryData<LayerCase> Float32GraloraCases() =>
+            new(Cases.Where(c => c.Method == AdapterMethod.GraLoRA && c.DType == ScalarType.Float32));
+
+        static readonly long[][] InputShapes = { new long[] { 5 }, new long[] { 3, 5 }, new long[] { 2, 3, 4 } };
+
+        static Tensor Input(LayerCase c, long[] lead, long seed = 99)
+        {
+            torch.manual_seed(seed);
+            return randn(lead.Append(c.In).ToArray()).to(c.DType);
+        }
+
+        /// <summary>x·(W+ΔW)ᵀ + b in float64: what every forward must equal.</summary>
+        static Tensor Reference(AdapterLayerBase layer, Tensor x, bool withDelta = true)
+        {
+            using var _ = no_grad();
+            var w = layer.BaseLayer.weight!.to(ScalarType.Float64);
+            if (withDelta)
+                foreach (var n in layer.ActiveAdapters) w = w + layer.GetDeltaWeight(n).to(ScalarType.Float64);
+            return x.to(ScalarType.Float64).matmul(w.t()) + layer.BaseLayer.bias!.to(ScalarType.Float64);
+        }
+
+        [Theory, MemberData(nameof(AllCases))]
+        public void ForwardEqualsBaseOutputPlusInputTimesDeltaWeight(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var layer = c.Build();
+            foreach (var lead in InputShapes)
+            {
+                var x = Input(c, lead);
+                var y = layer.forward(x);
+                Assert.Equal(c.DType, y.dtype);
+                Assert.Equal(lead.Append(c.Out).ToArray(), y.shape);
+                TensorAssert.Close(y, Reference(layer, x), c.Tolerance, $"{c} {string.Join("x", lead)}");
+            }
+        }
+
+        [Theory, MemberData(nameof(AllCases))]
+        public void MergedForwardEqualsUnmergedAndUnmergeRestoresTheWeight(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var layer = c.Build();
+            var x = Input(c, new long[] { 2, 3 });
+            var weight = layer.BaseLayer.weight!.detach().clone();
+            var unmerged = layer.forward(x);
+
+            layer.Merge();
+            Assert.True(layer.Merged);
+            Assert.False(TensorAssert.Identical(weight, layer.BaseLayer.weight!));
+            TensorAssert.Close(layer.forward(x), unmerged, 2 * c.Tolerance, "merged vs unmerged");
+
+            layer.Unmerge();
+            Assert.False(layer.Merged);
+            TensorAssert.Close(layer.BaseLayer.weight!, weight, c.DType == ScalarType.Float32 ? 1e-6 : c.Tolerance, "unmerged weight");
+            TensorAssert.Close(layer.forward(x), unmerged, 2 * c.Tolerance, "after unmerge");
+        }
+
+        [Theory, MemberData(nameof(AllCases))]
+        public void SafeMergeEqualsMerge(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var plain = c.Build();
+            var safe = c.Build();
+            plain.Merge();
+            safe.Merge(safe: true);
+            Assert.True(TensorAssert.Identical(plain.BaseLayer.weight!, safe.BaseLayer.weight!));
+        }
+
+        [Theory, MemberData(nameof(AllCases))]
+        public void DisabledEqualsBaseAndEnableRestoresTheAdapter(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var layer = c.Build();
+            var x = Input(c, new long[] { 4 });
+            var adapted = layer.forward(x);
+            layer.Merge();
+            layer.DisableAdapters();
+            Assert.False(layer.Merged);                       // disabling unmerges first, as PEFT does
+            TensorAssert.Close(layer.forward(x), Reference(layer, x, withDelta: false), c.Tolerance, "disabled");
+            layer.EnableAdapters();
+            TensorAssert.Close(layer.forward(x), adapted, 2 * c.Tolerance, "enabled again");
+        }
+
+        [Theory, MemberData(nameof(AllCases))]
+        public void AtDefaultInitTheOutputEqualsTheBaseOutput(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var layer = c.Build(initWeights: true);
+            var x = Input(c, new long[] { 2, 3 });
+            Assert.Equal(0, layer.GetDeltaWeight("default").abs().max().to(ScalarType.Float32).item<float>());
+            Assert.True(TensorAssert.Identical(layer.forward(x), layer.BaseLayer.forward(x)));
+            Assert.NotEqual(0, layer.AdapterParameters("default").First().abs().max().to(ScalarType.Float32).item<float>()); // A is random
+        }
+
+        [Theory, MemberData(nameof(AllCases))]
+        public void ParameterCountEqualsLoraAtTheSameTotalRank(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var layer = c.Build();
+            long expected = (long)(c.Rank + c.HybridRank) * (c.In + c.Out);
+            Assert.Equal(expected, layer.AdapterParameterCount("default"));
+            var lora = new LoraLinear(nn.Linear(c.In, c.Out), "default", new LoraOptions { Rank = c.Rank + c.HybridRank });
+            Assert.Equal(lora.AdapterParameterCount("default"), layer.AdapterParameterCount("default"));
+            Assert.All(layer.AdapterParameters("default"), p => Assert.True(p.requires_grad));
+        }
+
+        [Theory, MemberData(nameof(Float32GraloraCases))]
+        public void DeltaWeightRankIsKTimesR(LayerCase c)
+        {
+            using var scope = NewDisposeScope();
+            var layer = c.Build();
+            long expected = Math.Min((long)c.K * c.Rank + c.HybridRank, Math.Min(c.In, c.Out));
+            Assert.Equal(expected, layer.DeltaWeightRank("default"));
+            var lora = new LoraLinear(nn.Linear(c.In, c.Out), "default", new LoraOptions { Rank = c.Rank, InitWeights = false });
+            Assert.Equal(Math.Min(c.Rank, Math.Min(c.In, c.Out)), lora.DeltaWeightRank("default"));
+        }
+
+        [Fact]
+        public void GraloraWithKEqualOneIsLora()
+        {
+            using var scope = NewDisposeScope();
+            var gralora = (GraloraLinear)new LayerCase("k1", AdapterMethod.GraLoRA, 24, 40, 6, 1, 0, ScalarType.Float32).Build();
+            var lora = new LoraLinear(gralora.BaseLayer, "default", new LoraOptions { Rank = 6, Alpha = 12 });
+            using (no_grad())
+            {
+                lora.A("default").copy_(gralora.A("default")[0].t());   // [in, r] -> [r, in]
+                lora.B("default").copy_(gralora.B("default")[0].t());   // [r, out] -> [out, r]
+            }
+            var x = randn(3, 24);
+            TensorAssert.Close(lora.forward(x), gralora.forward(x), 1e-6, "forward");
+            TensorAssert.Close(lora.GetDeltaWeight("default"), gralora.GetDeltaWeight("default"), 1e-6, "delta");
+        }
+
+        [Fact]
+        public void HalfPrecisionBasesGetFloat32AdaptersByDefault()
+        {
+            using var scope = NewDisposeScope();
+            var layer = new GraloraLinear(nn.Linear(16, 16, dtype: ScalarType.BFloat16), "default", new GraloraOptions { Rank = 4, K = 2, InitWeights = false });
+            Assert.All(layer.AdapterParameters("default"), p => Assert.Equal(ScalarType.Float32, p.dtype));
+            var x = randn(2, 16).to(ScalarType.BFloat16);
+            Assert.Equal(ScalarType.BFloat16, layer.forward(x).dtype);
+            Assert.Equal(ScalarType.Float32, layer.GetDeltaWeight("default").dtype);
+        }
+
+        [Fact]
+        public void SeveralAdaptersAddTheirDeltasAndOnlyActiveOnesTrain()
+        {
+            using var scope = NewDisposeScope();
+            torch.manual_seed(7);
+            var layer = new GraloraLinear(nn.Linear(32, 32));
+            layer.AddAdapter("a", new GraloraOptions { Rank = 8, K = 2, InitWeights = false });
+            layer.AddAdapter("b", new GraloraOptions { Rank = 8, K = 4, HybridRank = 2, InitWeights = false });
+            Assert.Equal(new[] { "a" }, layer.ActiveAdapters);
+            Assert.All(layer.AdapterParameters("b"), p => Assert.False(p.requires_grad));
+
+            layer.SetActiveAdapters(new[] { "a", "b" });
+            var x = randn(3, 32);
+            var expected = x.matmul((layer.BaseLayer.weight! + layer.GetDeltaWeight("a") + layer.GetDeltaWeight("b")).t()) + layer.BaseLayer.bias!;
+            TensorAssert.Close(layer.forward(x), expected, 1e-5, "sum of deltas");
+
+            long before = layer.parameters().Count();
+            layer.RemoveAdapter("b");
+            Assert.Equal(before - 4, layer.parameters().Count());
+            Assert.DoesNotContain(layer.named_parameters(), p => p.name.EndsWith(".b") || p.name.Contains(".b."));
+            Assert.Equal(new[] { "a" }, layer.AdapterNames);
+            Assert.Equal(new[] { "a" }, layer.ActiveAdapters);
+        }
+
+        [Fact]
+        public void ParameterNamesFollowPeft()
+        {
+            using var scope = NewDisposeScope();
+            var layer = new GraloraLinear(nn.Linear(8, 8), "default", new GraloraOptions { Rank = 4, K = 2, HybridRank = 2 });
+            var names = layer.named_parameters().Select(p => p.name).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            Assert.Equal(new[]
+            {
+                "base_layer.bias", "base_layer.weight", "gralora_A.default", "gralora_A_general.default.weight",
+                "gralora_B.default", "gralora_B_general.default.weight",
+            }, names);
+            var lora = new LoraLinear(nn.Linear(8, 8), "default", new LoraOptions { Rank = 4 });
+            Assert.Equal(new[] { "base_layer.bias", "base_layer.weight", "lora_A.default.weight", "lora_B.default.weight" },
+                lora.named_parameters().Select(p => p.name).OrderBy(n => n, StringComparer.Ordinal).ToArray());
+        }
+
+        [Fact]
+        public void SafeMergeRefusesNonFiniteWeightsAndLeavesTheWeightAlone()
+        {
+            using var scope = NewDisposeScope();
+            var layer = new GraloraLinear(nn.Linear(8, 8), "default", new GraloraOptions { Rank = 4, K = 2, InitWeights = false });
+            using (no_grad()) layer.B("default")[0, 0, 0] = float.NaN;
+            var weight = layer.BaseLayer.weight!.detach().clone();
+            var ex = Assert.Throws<GraloraException>(() => layer.Merge(safe: true));
+            Assert.Equal("NonFiniteMerge", ex.ErrorId);
+            Assert.Contains("'default'", ex.Message);
+            Assert.True(TensorAssert.Identical(weight, layer.BaseLayer.weight!));
+            Assert.False(layer.Merged);
+        }
+
+        [Fact]
+        public void DropoutAppliesOnlyInTraining()
+        {
+            using var scope = NewDisposeScope();
+            var layer = new GraloraLinear(nn.Linear(16, 16), "default", new GraloraOptions { Rank = 4, K = 2, Dropout = 0.5, InitWeights = false });
+            var x = randn(64, 16);
+            layer.eval();
+            var evalOut = layer.forward(x);
+            TensorAssert.Close(evalOut, Reference(layer, x), 1e-5, "eval");
+            layer.train();
+            Assert.False(torch.allclose(layer.forward(x), evalOut));
+        }
+
+        public static TheoryData<IAdapterOptions, long, long, string, string> InvalidOptions => new()
+        {
+            { new GraloraOptions { Rank = 0 }, 16, 16, "InvalidRank", "Rank (r) must be a positive whole number" },
+            { new GraloraOptions { Rank = 8, K = 0 }, 16, 16, "InvalidK", "but it is 0" },
+            { new GraloraOptions { Rank = 8, K = 3 }, 18, 18, "RankNotDivisibleByK", "Rank 8 must be divisible by K 3" },
+            { new GraloraOptions { Rank = 8, K = 4 }, 18, 16, "InFeaturesNotDivisibleByK", "in_features 18" },
+            { new GraloraOptions { Rank = 8, K = 4 }, 16, 18, "OutFeaturesNotDivisibleByK", "out_features 18" },
+            { new GraloraOptions { Rank = 8, K = 2, HybridRank = -1 }, 16, 16, "InvalidHybridRank", "but it is -1" },
+            { new GraloraOptions { Rank = 8, K = 2, Dropout = 1 }, 16, 16, "InvalidDropout", "but it is 1" },
+            { new GraloraOptions { Rank = 8, K = 2, Dropout = -0.1 }, 16, 16, "InvalidDropout", "but it is -0.1" },
+            { new GraloraOptions { Rank = 8, K = 2, Alpha = double.NaN }, 16, 16, "InvalidAlpha", "Alpha must be a finite number" },
+            { new LoraOptions { Rank = -2 }, 16, 16, "InvalidRank", "but it is -2" },
+        };
+
+        [Theory, MemberData(nameof(InvalidOptions))]
+        public void InvalidSettingsNameTheValue(IAdapterOptions options, long inFeatures, long outFeatures, string errorId, string message)
+        {
+            var ex = Assert.Throws<GraloraException>(() => options.Validate(inFeatures, outFeatures, "model.layers.0.mlp.down_proj"));
+            Assert.Equal(errorId, ex.ErrorId);
+            Assert.Equal(GraloraErrorKind.InvalidArgument, ex.Kind);
+            Assert.Contains(message, ex.Message);
+            Assert.Contains("'model.layers.0.mlp.down_proj'", ex.Message);
+
+            // The layer runs the same validation and is left without the adapter.
+            using var scope = NewDisposeScope();
+            var linear = nn.Linear(inFeatures, outFeatures);
+            AdapterLayerBase layer = options is GraloraOptions ? new GraloraLinear(linear) : new LoraLinear(linear);
+            Assert.Equal(errorId, Assert.Throws<GraloraException>(() => layer.AddAdapter("default", options)).ErrorId);
+            Assert.Empty(layer.AdapterNames);
+            Assert.Equal(2, layer.parameters().Count());
+        }
+
+        [Fact]
+        public void AdapterNamesAreChecked()
+        {
+            using var scope = NewDisposeScope();
+            var layer = new GraloraLinear(nn.Linear(8, 8), "default", new GraloraOptions { Rank = 4, K = 2 });
+            Assert.Equal("AdapterExists", Assert.Throws<GraloraException>(() => layer.AddAdapter("default", new GraloraOptions { Rank = 4, K = 2 })).ErrorId);
+            Assert.Equal("InvalidAdapterName", Assert.Throws<GraloraException>(() => layer.AddAdapter("a.b", new GraloraOptions { Rank = 4, K = 2 })).ErrorId);
+            Assert.Equal("AdapterMethodMismatch", Assert.Throws<GraloraException>(() => layer.AddAdapter("lora", new LoraOptions())).ErrorId);
+            var missing = Assert.Throws<GraloraException>(() => layer.SetActiveAdapters(new[] { "nope" }));
+            Assert.Equal("AdapterNotFound", missing.ErrorId);
+            Assert.Contains("it has: default", missing.Message);
+        }
+    }
+}
