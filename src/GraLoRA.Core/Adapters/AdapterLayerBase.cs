@@ -195,6 +195,25 @@ namespace GraLoRA.Adapters
             }
         }
 
+        /// <summary>
+        /// The scaled update one adapter adds to the base output for input x [..., in] (dropout applied in
+        /// training), in the adapter's dtype: x·ΔWᵀ computed without building ΔW. For diagnostics and benchmarks.
+        /// </summary>
+        public Tensor AdapterUpdate(string name, Tensor x)
+        {
+            var options = GetOptions(name);
+            var flat = PrepareInput(name, x.reshape(-1, InFeatures));
+            var lead = x.shape.Take(x.shape.Length - 1).Append(OutFeatures).ToArray();
+            return AdapterForward(name, flat).mul(options.Scaling).view(lead);
+        }
+
+        Tensor PrepareInput(string name, Tensor flat)
+        {
+            var input = flat.to(AdapterDType(name));
+            double p = _options[name].Dropout;
+            return p > 0 && training ? nn.functional.dropout(input, p, true) : input;
+        }
+
         /// <summary>base(x) plus, for each active adapter, scaling · adapter(dropout(x)); result in x's dtype.</summary>
         public override Tensor forward(Tensor x)
         {
@@ -204,11 +223,8 @@ namespace GraLoRA.Adapters
             var flat = x.reshape(-1, InFeatures);
             foreach (var n in _active)
             {
-                var options = _options[n];
-                var input = flat.to(AdapterDType(n));
-                if (options.Dropout > 0 && training) input = nn.functional.dropout(input, options.Dropout, true);
-                var update = AdapterForward(n, input).to(result.dtype).view(result.shape);
-                result = result.add(update, alpha: options.Scaling);
+                var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
+                result = result.add(update, alpha: _options[n].Scaling);
             }
             return result.to(x.dtype);
         }

@@ -115,17 +115,26 @@ namespace GraLoRA.Adapters
         protected override Tensor AdapterForward(string name, Tensor x)
         {
             var o = Options(name);
-            long k = o.K, r = o.Rank, s = r / k, m = x.shape[0], inBlock = InFeatures / k;
-            var a = A(name);
-            var b = B(name);
-            // Every input block through its A: [k(n), M, r], r = (j, s) — one batched matmul, no k²-block matrix.
+            long k = o.K, r = o.Rank, s = r / k, h = o.HybridRank, m = x.shape[0], inBlock = InFeatures / k, outBlock = OutFeatures / k;
+            Tensor a = A(name);                                        // [k(n), in/k, r]
+            Tensor b = B(name);                                        // [k(j), r, out/k]
+            if (h > 0)
+            {
+                // Hybrid: ride along in the same two batched matmuls instead of two more passes over x and y.
+                // A_general's columns for input block n join A[n]; B_general's rows for output block j join B[j].
+                a = cat(new[] { a, AGeneral(name)!.t().reshape(k, inBlock, h) }, 2);                 // [k, in/k, r + h]
+                b = cat(new[] { b, BGeneral(name)!.view(k, outBlock, h).transpose(1, 2) }, 1);    // [k, r + h, out/k]
+            }
+            // Every input block through its A: [k(n), M, r (+h)] — one batched matmul, no k²-block matrix.
             var t = x.view(m, k, inBlock).transpose(0, 1).bmm(a);
             // Regroup so output block j collects the s-slice j of every input block: [k(j), M, (n, s)].
-            var u = t.view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r);
-            var y = u.bmm(b).transpose(0, 1).reshape(m, OutFeatures);          // [M, out]
-            if (AGeneral(name) is { } ag && BGeneral(name) is { } bg)
-                y = y.addmm(x.mm(ag.t()), bg.t());
-            return y;
+            var u = t.narrow(2, 0, r).view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r);
+            if (h > 0)
+            {
+                var general = t.narrow(2, r, h).sum(0, false);                                          // x·A_generalᵀ [M, h]
+                u = cat(new[] { u, general.unsqueeze(0).expand(k, m, h) }, 2);                     // [k(j), M, r + h]
+            }
+            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures);                               // [M, out]
         }
     }
 }

@@ -1,0 +1,76 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using GraLoRA;
+using GraLoRA.Adapters;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// Benchmarks print ratios measured side by side in one run: every repetition times each contender
+// back to back, so machine noise hits both. Usage:
+//   dotnet run -c Release --project bench/GraLoRA.Bench -- layer [--features 2048] [--tokens 2048] [--reps 7]
+static int Arg(string[] args, string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
+}
+
+if (args.Length == 0 || args[0] != "layer")
+{
+    Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
+    return 2;
+}
+
+TorchRuntime.EnsureInitialized();
+int features = Arg(args, "--features", 2048), tokens = Arg(args, "--tokens", 2048), reps = Arg(args, "--reps", 7);
+int di = Array.IndexOf(args, "--device");
+var device = TorchRuntime.ResolveDevice(di >= 0 ? args[di + 1] : "cpu");
+Console.WriteLine($"GraLoRA vs LoRA layer benchmark: in=out={features}, tokens={tokens}, {reps} reps (median), device {device}, {get_num_threads()} threads");
+Console.WriteLine("forward+backward; 'adapter' = the adapter update alone, 'layer' = frozen base + adapter, grads for x and the adapter");
+Console.WriteLine();
+Console.WriteLine($"{"config",-22} {"LoRA r",7} {"adapter ms L/G",16} {"ratio",6} {"layer ms L/G",16} {"ratio",6}");
+
+var configs = new (int R, int K, int H)[] { (16, 2, 8), (32, 2, 0), (64, 4, 0), (128, 4, 0) };
+foreach (var (r, k, h) in configs)
+{
+    manual_seed(0);
+    var baseLayer = nn.Linear(features, features, hasBias: false, device: device);
+    baseLayer.weight!.requires_grad = false;
+    var gralora = new GraloraLinear(baseLayer, "default", new GraloraOptions { Rank = r, K = k, HybridRank = h, Alpha = 2 * r, InitWeights = false });
+    var lora = new LoraLinear(baseLayer, "default", new LoraOptions { Rank = r + h, Alpha = 2 * (r + h), InitWeights = false });
+    var x = randn(new long[] { tokens, features }, device: device).requires_grad_(true);
+    var g = randn(new long[] { tokens, features }, device: device);
+
+    double Time(Func<Tensor> f, IEnumerable<Tensor> parameters)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var p in parameters) p.grad = null;
+        x.grad = null;
+        if (device.type == DeviceType.CUDA) cuda.synchronize();
+        var sw = Stopwatch.StartNew();
+        (f() * g).sum().backward();
+        if (device.type == DeviceType.CUDA) cuda.synchronize();
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    var contenders = new (string Name, Func<Tensor> Run, IEnumerable<Tensor> Params)[]
+    {
+        ("lora-adapter", () => lora.AdapterUpdate("default", x), lora.AdapterParameters("default")),
+        ("gralora-adapter", () => gralora.AdapterUpdate("default", x), gralora.AdapterParameters("default")),
+        ("lora-layer", () => lora.forward(x), lora.AdapterParameters("default")),
+        ("gralora-layer", () => gralora.forward(x), gralora.AdapterParameters("default")),
+    };
+    var times = contenders.ToDictionary(c => c.Name, _ => new List<double>());
+    for (int rep = -2; rep < reps; rep++)                      // two warm-up rounds
+        foreach (var c in contenders)
+        {
+            double ms = Time(c.Run, c.Params);
+            if (rep >= 0) times[c.Name].Add(ms);
+        }
+    double Median(string n) { var t = times[n].OrderBy(v => v).ToList(); return t[t.Count / 2]; }
+    double la = Median("lora-adapter"), ga = Median("gralora-adapter"), ll = Median("lora-layer"), gl = Median("gralora-layer");
+    string name = $"r={r} k={k}" + (h > 0 ? $" hybrid={h}" : "");
+    Console.WriteLine($"{name,-22} {r + h,7} {la,7:F1}/{ga,-8:F1} {ga / la,6:F2} {ll,7:F1}/{gl,-8:F1} {gl / ll,6:F2}");
+}
+return 0;
