@@ -26,7 +26,8 @@ TorchRuntime.EnsureInitialized();
 int features = Arg(args, "--features", 2048), tokens = Arg(args, "--tokens", 2048), reps = Arg(args, "--reps", 7);
 int di = Array.IndexOf(args, "--device");
 var device = TorchRuntime.ResolveDevice(di >= 0 ? args[di + 1] : "cpu");
-Console.WriteLine($"GraLoRA vs LoRA layer benchmark: in=out={features}, tokens={tokens}, {reps} reps (median), device {device}, {get_num_threads()} threads");
+Console.WriteLine($"GraLoRA vs LoRA layer benchmark: in=out={features}, tokens={tokens}, {reps} reps, device {device}, {get_num_threads()} threads");
+Console.WriteLine("times: medians; ratio: median of per-repetition GraLoRA/LoRA ratios (each pair timed back to back)");
 Console.WriteLine("forward+backward; 'adapter' = the adapter update alone, 'layer' = frozen base + adapter, grads for x and the adapter");
 Console.WriteLine();
 Console.WriteLine($"{"config",-22} {"LoRA r",7} {"adapter ms L/G",16} {"ratio",6} {"layer ms L/G",16} {"ratio",6}");
@@ -68,9 +69,12 @@ foreach (var (r, k, h) in configs)
             double ms = Time(c.Run, c.Params);
             if (rep >= 0) times[c.Name].Add(ms);
         }
-    double Median(string n) { var t = times[n].OrderBy(v => v).ToList(); return t[t.Count / 2]; }
-    double la = Median("lora-adapter"), ga = Median("gralora-adapter"), ll = Median("lora-layer"), gl = Median("gralora-layer");
+    static double Median(IEnumerable<double> values) { var t = values.OrderBy(v => v).ToList(); return t[t.Count / 2]; }
+    // Ratios are paired per repetition (GraLoRA and LoRA timed back to back), then the median is taken:
+    // drift in machine load cancels within a pair.
+    double PairedRatio(string lora, string gralora) => Median(times[gralora].Zip(times[lora], (g, l) => g / l));
+    double la = Median(times["lora-adapter"]), ga = Median(times["gralora-adapter"]), ll = Median(times["lora-layer"]), gl = Median(times["gralora-layer"]);
     string name = $"r={r} k={k}" + (h > 0 ? $" hybrid={h}" : "");
-    Console.WriteLine($"{name,-22} {r + h,7} {la,7:F1}/{ga,-8:F1} {ga / la,6:F2} {ll,7:F1}/{gl,-8:F1} {gl / ll,6:F2}");
+    Console.WriteLine($"{name,-22} {r + h,7} {la,7:F1}/{ga,-8:F1} {PairedRatio("lora-adapter", "gralora-adapter"),6:F2} {ll,7:F1}/{gl,-8:F1} {PairedRatio("lora-layer", "gralora-layer"),6:F2}");
 }
 return 0;
