@@ -14,8 +14,20 @@ namespace GraLoRA.Tests
 
         public static string RepoRoot => Metadata("RepoRoot");
 
-        /// <summary>../shared/fixtures beside the checkout (reference outputs of transformers and PEFT).</summary>
-        public static string Fixtures => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "fixtures"));
+        /// <summary>
+        /// Reference outputs of transformers and PEFT: $GRALORA_FIXTURES, else ../shared/fixtures beside the checkout.
+        /// </summary>
+        public static string Fixtures
+        {
+            get
+            {
+                string? env = Environment.GetEnvironmentVariable("GRALORA_FIXTURES");
+                string dir = !string.IsNullOrEmpty(env) ? env : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "fixtures"));
+                if (!File.Exists(Path.Combine(dir, "manifest.json")))
+                    throw new InvalidOperationException($"Reference fixtures not found at '{dir}': clone beside the project's shared/ folder or set GRALORA_FIXTURES.");
+                return dir;
+            }
+        }
 
         /// <summary>The library as shipped in the NuGet cache: never modified by anything we do.</summary>
         public static string OriginalLibTorchSharp => Path.Combine(Metadata("NuGetPackageRoot"), "torchsharp",
