@@ -234,6 +234,19 @@ namespace GraLoRA.Adapters
             new("AdapterNotFound", GraloraErrorKind.NotFound,
                 $"Adapter '{name}' does not exist on this layer; it has: {(_adapters.Count == 0 ? "none" : string.Join(", ", _adapters))}.", name);
 
+        /// <summary>The dtype ΔW is computed in: float32 for float16/bfloat16 on the CPU (as PEFT), else the adapter's.</summary>
+        protected static ScalarType DeltaComputeType(Tensor adapterWeight) =>
+            adapterWeight.device_type == DeviceType.CPU && (adapterWeight.dtype == ScalarType.Float16 || adapterWeight.dtype == ScalarType.BFloat16)
+                ? ScalarType.Float32 : adapterWeight.dtype;
+
+        /// <summary>Unregisters and disposes one adapter parameter, if present.</summary>
+        protected static void RemoveParameter(ParameterDict dict, string key)
+        {
+            if (!dict.TryGetValue(key, out var p)) return;
+            dict.Remove(key);
+            p.Dispose();
+        }
+
         /// <summary>Kaiming-uniform bound for a = √5 (PyTorch's Linear default): 1/√fan_in.</summary>
         protected static double KaimingBound(long fanIn) => 1.0 / Math.Sqrt(fanIn);
     }

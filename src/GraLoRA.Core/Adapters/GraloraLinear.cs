@@ -82,12 +82,10 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {
-            foreach (var (dict, key) in new[] { (_a, name), (_b, name), (_aGeneral, name + ".weight"), (_bGeneral, name + ".weight") })
-                if (dict.TryGetValue(key, out var p))
-                {
-                    dict.Remove(key);
-                    p.Dispose();
-                }
+            RemoveParameter(_a, name);
+            RemoveParameter(_b, name);
+            RemoveParameter(_aGeneral, name + ".weight");
+            RemoveParameter(_bGeneral, name + ".weight");
         }
 
         /// <inheritdoc />
@@ -99,8 +97,7 @@ namespace GraLoRA.Adapters
             var a = A(name);
             var b = B(name);
             var dtype = a.dtype;
-            bool upcast = a.device_type == DeviceType.CPU && (dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16);
-            var work = upcast ? ScalarType.Float32 : dtype;
+            var work = DeltaComputeType(a);
             // A[n][:, j-slice] as [k(j), k(n), in/k, s];  B[j][n-slice, :] as [k(j), k(n), s, out/k]
             var aBlocks = a.to(work).view(k, inBlock, k, s).permute(2, 0, 1, 3);
             var bBlocks = b.to(work).view(k, k, s, outBlock);

@@ -58,12 +58,8 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {
-            foreach (var dict in new[] { _a, _b })
-                if (dict.TryGetValue(name + ".weight", out var p))
-                {
-                    dict.Remove(name + ".weight");
-                    p.Dispose();
-                }
+            RemoveParameter(_a, name + ".weight");
+            RemoveParameter(_b, name + ".weight");
         }
 
         /// <inheritdoc />
@@ -71,10 +67,8 @@ namespace GraLoRA.Adapters
         {
             using var scope = NewDisposeScope();
             var a = A(name);
-            var dtype = a.dtype;
-            bool upcast = a.device_type == DeviceType.CPU && (dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16);
-            var work = upcast ? ScalarType.Float32 : dtype;
-            return B(name).to(work).matmul(a.to(work)).mul(Options(name).Scaling).to(dtype).MoveToOuterDisposeScope();
+            var work = DeltaComputeType(a);
+            return B(name).to(work).matmul(a.to(work)).mul(Options(name).Scaling).to(a.dtype).MoveToOuterDisposeScope();
         }
 
         /// <inheritdoc />
