@@ -1,0 +1,84 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using GraLoRA.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Models
+{
+    /// <summary>Loads Hugging Face checkpoint folders (config.json + single or sharded safetensors).</summary>
+    public static class CheckpointLoader
+    {
+        /// <summary>
+        /// Builds the model for <paramref name="folder"/> and copies every weight into it, one tensor at a time
+        /// (each file tensor is disposed after its copy). A missing or mis-shaped tensor names the key.
+        /// </summary>
+        public static DecoderForCausalLM LoadDecoder(string folder, ScalarType? dtype = null, Device? device = null)
+        {
+            TorchRuntime.EnsureInitialized();
+            if (!Directory.Exists(folder))
+                throw new GraloraException("ModelFolderNotFound", GraloraErrorKind.NotFound, $"Model folder '{folder}' does not exist.", folder);
+            var config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
+            var model = new DecoderForCausalLM(config);
+            try
+            {
+                var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+                var expected = new HashSet<string>(parameters.Keys);
+                if (config.TieWordEmbeddings) expected.Remove("lm_head.weight");
+                using (no_grad())
+                    foreach (var file in WeightFiles(folder))
+                        foreach (var (name, tensor) in Safetensors.Read(file, n => parameters.ContainsKey(n)))
+                            using (tensor)
+                            {
+                                var target = parameters[name];
+                                if (!target.shape.SequenceEqual(tensor.shape))
+                                    throw new GraloraException("TensorShapeMismatch", GraloraErrorKind.InvalidData,
+                                        $"Tensor '{name}' in '{file}' has shape [{string.Join(", ", tensor.shape)}] but the {config.ModelType} config needs [{string.Join(", ", target.shape)}].", name);
+                                target.copy_(tensor);
+                                expected.Remove(name);
+                            }
+                if (expected.Count > 0)
+                    throw new GraloraException("TensorMissing", GraloraErrorKind.InvalidData,
+                        $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());
+                var targetType = dtype ?? ScalarType.Float32;
+                model.to(targetType);
+                if (device is not null) model.to(device);
+                model.eval();
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>model.safetensors, or the shards listed by model.safetensors.index.json (which may not point outside the folder).</summary>
+        public static IReadOnlyList<string> WeightFiles(string folder)
+        {
+            string single = Path.Combine(folder, "model.safetensors");
+            if (File.Exists(single)) return new[] { single };
+            string index = Path.Combine(folder, "model.safetensors.index.json");
+            if (!File.Exists(index))
+                throw new GraloraException("WeightsNotFound", GraloraErrorKind.NotFound,
+                    $"Model folder '{folder}' has neither model.safetensors nor model.safetensors.index.json (pickled .bin weights are not loaded).", folder);
+            using var doc = JsonDocument.Parse(File.ReadAllText(index));
+            string root = Path.GetFullPath(folder) + Path.DirectorySeparatorChar;
+            var files = doc.RootElement.GetProperty("weight_map").EnumerateObject().Select(p => p.Value.GetString()!).Distinct().ToList();
+            var paths = new List<string>();
+            foreach (var f in files)
+            {
+                string full = Path.GetFullPath(Path.Combine(folder, f));
+                if (!full.StartsWith(root, StringComparison.Ordinal))
+                    throw new GraloraException("ShardOutsideFolder", GraloraErrorKind.InvalidData, $"'{index}' names shard '{f}', which lies outside the model folder.", f);
+                if (!File.Exists(full))
+                    throw new GraloraException("ShardNotFound", GraloraErrorKind.NotFound, $"Shard '{f}' listed in '{index}' does not exist.", full);
+                paths.Add(full);
+            }
+            return paths;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System;
+using System.IO;
+using System.Text.Json;
+
+namespace GraLoRA.Models
+{
+    /// <summary>The config.json fields a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) needs, validated on load.</summary>
+    public sealed record DecoderConfig
+    {
+        /// <summary>model_type: llama, mistral, qwen2 or qwen3.</summary>
+        public string ModelType { get; init; } = "llama";
+        /// <summary>vocab_size.</summary>
+        public int VocabSize { get; init; }
+        /// <summary>hidden_size.</summary>
+        public int HiddenSize { get; init; }
+        /// <summary>intermediate_size.</summary>
+        public int IntermediateSize { get; init; }
+        /// <summary>num_hidden_layers.</summary>
+        public int NumLayers { get; init; }
+        /// <summary>num_attention_heads.</summary>
+        public int NumHeads { get; init; }
+        /// <summary>num_key_value_heads (grouped-query attention).</summary>
+        public int NumKeyValueHeads { get; init; }
+        /// <summary>head_dim (default hidden_size / num_attention_heads).</summary>
+        public int HeadDim { get; init; }
+        /// <summary>rms_norm_eps.</summary>
+        public double RmsNormEps { get; init; } = 1e-6;
+        /// <summary>rope_theta.</summary>
+        public double RopeTheta { get; init; } = 10000;
+        /// <summary>partial_rotary_factor (fraction of head_dim that is rotated).</summary>
+        public double PartialRotaryFactor { get; init; } = 1.0;
+        /// <summary>rope_scaling type "llama3": factor, low/high frequency factors, original context.</summary>
+        public (double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositions)? Llama3RopeScaling { get; init; }
+        /// <summary>tie_word_embeddings.</summary>
+        public bool TieWordEmbeddings { get; init; }
+        /// <summary>Bias on q/k/v (Qwen2 always; Llama when attention_bias).</summary>
+        public bool QkvBias { get; init; }
+        /// <summary>Bias on o_proj (Llama attention_bias).</summary>
+        public bool OutputBias { get; init; }
+        /// <summary>Bias on the MLP projections (Llama mlp_bias).</summary>
+        public bool MlpBias { get; init; }
+        /// <summary>Per-head RMSNorm of q and k before RoPE (Qwen3).</summary>
+        public bool QkNorm { get; init; }
+        /// <summary>torch_dtype of the checkpoint.</summary>
+        public string TorchDtype { get; init; } = "float32";
+
+        static GraloraException Bad(string path, string field, string problem) =>
+            new("InvalidModelConfig", GraloraErrorKind.InvalidData, $"'{path}': field '{field}' {problem}.", path);
+
+        /// <summary>Reads config.json; unknown model types and missing or mistyped fields name the field.</summary>
+        public static DecoderConfig Load(string path)
+        {
+            if (!File.Exists(path))
+                throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            var root = doc.RootElement;
+            int Int(string name, int? fallback = null)
+            {
+                if (root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null)
+                    return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : throw Bad(path, name, "is not a whole number");
+                return fallback ?? throw Bad(path, name, "is missing");
+            }
+            double Num(string name, double fallback) =>
+                root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null
+                    ? (v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(path, name, "is not a number")) : fallback;
+            bool Flag(string name, bool fallback) =>
+                root.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : fallback;
+
+            string type = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : throw Bad(path, "model_type", "is missing");
+            if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
+                throw new GraloraException("UnsupportedArchitecture", GraloraErrorKind.InvalidData,
+                    $"'{path}': model_type '{type}' is not supported; supported decoders are llama, mistral, qwen2 and qwen3.", type);
+            int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
+            (double, double, double, int)? llama3 = null;
+            if (root.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object)
+            {
+                string kind = rs.TryGetProperty("rope_type", out var rt) ? rt.GetString() ?? "" : rs.TryGetProperty("type", out var t2) ? t2.GetString() ?? "" : "";
+                if (kind != "llama3" && kind != "default")
+                    throw Bad(path, "rope_scaling", $"has type '{kind}', which is not supported (llama3 and default are)");
+                if (kind == "llama3")
+                    llama3 = (rs.GetProperty("factor").GetDouble(), rs.GetProperty("low_freq_factor").GetDouble(),
+                              rs.GetProperty("high_freq_factor").GetDouble(), rs.GetProperty("original_max_position_embeddings").GetInt32());
+            }
+            bool attentionBias = Flag("attention_bias", false);
+            return new DecoderConfig
+            {
+                ModelType = type,
+                VocabSize = Int("vocab_size"),
+                HiddenSize = hidden,
+                IntermediateSize = Int("intermediate_size"),
+                NumLayers = Int("num_hidden_layers"),
+                NumHeads = heads,
+                NumKeyValueHeads = Int("num_key_value_heads", heads),
+                HeadDim = Int("head_dim", hidden / heads),
+                RmsNormEps = Num("rms_norm_eps", 1e-6),
+                RopeTheta = Num("rope_theta", 10000),
+                PartialRotaryFactor = Num("partial_rotary_factor", 1.0),
+                Llama3RopeScaling = llama3,
+                TieWordEmbeddings = Flag("tie_word_embeddings", false),
+                QkvBias = type == "qwen2" || attentionBias,
+                OutputBias = type != "qwen2" && attentionBias,
+                MlpBias = Flag("mlp_bias", false),
+                QkNorm = type == "qwen3",
+                TorchDtype = root.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString()! : "float32",
+            };
+        }
+    }
+}

@@ -1,0 +1,266 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Models
+{
+    /// <summary>RMSNorm as transformers computes it: normalise in float32, scale in the input dtype.</summary>
+    public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+    {
+        readonly Parameter weight;
+        readonly double _eps;
+
+        /// <summary>Creates the norm over the last dimension of size <paramref name="size"/>.</summary>
+        public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
+        {
+            weight = new Parameter(ones(size));
+            _eps = eps;
+            RegisterComponents();
+        }
+
+        /// <inheritdoc />
+        public override Tensor forward(Tensor x)
+        {
+            var dtype = x.dtype;
+            var h = x.to(ScalarType.Float32);
+            h = h * rsqrt(h.pow(2).mean(new long[] { -1 }, keepdim: true) + _eps);
+            return weight * h.to(dtype);
+        }
+    }
+
+    /// <summary>Rotary position embedding (transformers' default and llama3 rope types).</summary>
+    public sealed class RotaryEmbedding
+    {
+        /// <summary>Inverse frequencies [rotary_dim / 2] (float32).</summary>
+        public Tensor InvFreq { get; }
+        /// <summary>Rotated width of each head.</summary>
+        public long RotaryDim { get; }
+
+        /// <summary>Builds the frequencies for <paramref name="config"/>.</summary>
+        public RotaryEmbedding(DecoderConfig config)
+        {
+            RotaryDim = (long)(config.HeadDim * config.PartialRotaryFactor);
+            var exponents = arange(0, RotaryDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / RotaryDim;
+            var inv = 1.0f / pow(config.RopeTheta, exponents);
+            if (config.Llama3RopeScaling is { } s)
+            {
+                // transformers' _compute_llama3_parameters
+                double lowWavelen = s.OriginalMaxPositions / s.LowFreqFactor, highWavelen = s.OriginalMaxPositions / s.HighFreqFactor;
+                var wavelen = 2 * Math.PI / inv;
+                var scaled = where(wavelen > lowWavelen, inv / s.Factor, inv);
+                var smooth = (s.OriginalMaxPositions / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+                var smoothed = (1 - smooth) * scaled / s.Factor + smooth * scaled;
+                var medium = (wavelen >= highWavelen).logical_and(wavelen <= lowWavelen);
+                inv = where(medium, smoothed, scaled);
+            }
+            InvFreq = inv.DetachFromDisposeScope();
+        }
+
+        /// <summary>cos and sin [B, L, rotary_dim] for position ids [B, L], in <paramref name="dtype"/>.</summary>
+        public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, ScalarType dtype)
+        {
+            var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * InvFreq.to(positionIds.device);   // [B, L, dim/2]
+            var emb = cat(new[] { freqs, freqs }, -1);
+            return (emb.cos().to(dtype), emb.sin().to(dtype));
+        }
+
+        static Tensor RotateHalf(Tensor x)
+        {
+            long half = x.shape[^1] / 2;
+            return cat(new[] { -x.narrow(-1, half, half), x.narrow(-1, 0, half) }, -1);
+        }
+
+        /// <summary>Applies the rotation to x [B, H, L, D] (the first rotary_dim features).</summary>
+        public Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+        {
+            cos = cos.unsqueeze(1);
+            sin = sin.unsqueeze(1);
+            if (RotaryDim == x.shape[^1]) return x * cos + RotateHalf(x) * sin;
+            var rot = x.narrow(-1, 0, RotaryDim);
+            var pass = x.narrow(-1, RotaryDim, x.shape[^1] - RotaryDim);
+            return cat(new[] { rot * cos + RotateHalf(rot) * sin, pass }, -1);
+        }
+    }
+
+    /// <summary>Self-attention with grouped-query heads; projections are replaceable by adapters.</summary>
+    public sealed class DecoderAttention : nn.Module<Tensor, Tensor>
+    {
+        internal nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
+        internal RmsNorm? q_norm, k_norm;
+        readonly DecoderConfig _c;
+
+        /// <summary>Creates the projections for <paramref name="c"/>.</summary>
+        public DecoderAttention(DecoderConfig c) : base(nameof(DecoderAttention))
+        {
+            _c = c;
+            q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.QkvBias);
+            k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
+            v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
+            o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias);
+            if (c.QkNorm)
+            {
+                q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
+                k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
+            }
+            RegisterComponents();
+        }
+
+        /// <summary>Not used: attention needs positions and a mask (see <see cref="Forward"/>).</summary>
+        public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderAttention needs rotary embeddings and a mask: call Forward.");
+
+        /// <summary>Attention over x [B, L, hidden] with an additive mask [B, 1, L, L].</summary>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope)
+        {
+            long b = x.shape[0], l = x.shape[1];
+            Tensor Heads(Tensor t, long n, RmsNorm? norm)
+            {
+                var h = t.view(b, l, n, _c.HeadDim);
+                if (norm != null) h = norm.forward(h);
+                return h.transpose(1, 2);                                             // [B, n, L, D]
+            }
+            var q = rope.Apply(Heads(q_proj.forward(x), _c.NumHeads, q_norm), cos, sin);
+            var k = rope.Apply(Heads(k_proj.forward(x), _c.NumKeyValueHeads, k_norm), cos, sin);
+            var v = Heads(v_proj.forward(x), _c.NumKeyValueHeads, null);
+            long groups = _c.NumHeads / _c.NumKeyValueHeads;
+            if (groups > 1)
+            {
+                k = k.repeat_interleave(groups, 1);
+                v = v.repeat_interleave(groups, 1);
+            }
+            var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask);     // [B, H, L, D]
+            return o_proj.forward(attended.transpose(1, 2).reshape(b, l, _c.NumHeads * _c.HeadDim));
+        }
+    }
+
+    /// <summary>SwiGLU MLP: down(silu(gate(x)) · up(x)).</summary>
+    public sealed class DecoderMlp : nn.Module<Tensor, Tensor>
+    {
+        internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
+
+        /// <summary>Creates the projections for <paramref name="c"/>.</summary>
+        public DecoderMlp(DecoderConfig c) : base(nameof(DecoderMlp))
+        {
+            gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+            up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+            down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+            RegisterComponents();
+        }
+
+        /// <inheritdoc />
+        public override Tensor forward(Tensor x) => down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
+    }
+
+    /// <summary>One pre-norm decoder layer.</summary>
+    public sealed class DecoderLayer : nn.Module<Tensor, Tensor>
+    {
+        internal DecoderAttention self_attn;
+        internal DecoderMlp mlp;
+        internal RmsNorm input_layernorm, post_attention_layernorm;
+
+        /// <summary>Creates the layer for <paramref name="c"/>.</summary>
+        public DecoderLayer(DecoderConfig c) : base(nameof(DecoderLayer))
+        {
+            self_attn = new DecoderAttention(c);
+            mlp = new DecoderMlp(c);
+            input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+            post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+            RegisterComponents();
+        }
+
+        /// <summary>Not used: see <see cref="Forward"/>.</summary>
+        public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderLayer needs rotary embeddings and a mask: call Forward.");
+
+        /// <summary>x + attn(norm(x)), then + mlp(norm(·)).</summary>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope)
+        {
+            var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, rope);
+            return h + mlp.forward(post_attention_layernorm.forward(h));
+        }
+    }
+
+    /// <summary>The "model." part of a causal LM: embeddings, layers, final norm.</summary>
+    public sealed class DecoderBackbone : nn.Module<Tensor, Tensor>
+    {
+        internal Embedding embed_tokens;
+        internal ModuleList<DecoderLayer> layers;
+        internal RmsNorm norm;
+
+        /// <summary>Creates the backbone for <paramref name="c"/>.</summary>
+        public DecoderBackbone(DecoderConfig c) : base(nameof(DecoderBackbone))
+        {
+            embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c)).ToArray());
+            norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+            RegisterComponents();
+        }
+
+        /// <summary>Not used: see <see cref="DecoderForCausalLM.Forward"/>.</summary>
+        public override Tensor forward(Tensor x) => throw new NotSupportedException("Call DecoderForCausalLM.Forward.");
+    }
+
+    /// <summary>Outputs of one forward pass.</summary>
+    public sealed record DecoderOutput(Tensor Logits, IReadOnlyList<Tensor> HiddenStates);
+
+    /// <summary>
+    /// A Llama-family causal LM (Llama, Mistral, Qwen2, Qwen3) with transformers' module names
+    /// (model.layers.N.self_attn.q_proj, …, lm_head), so checkpoint keys and adapter targets line up.
+    /// </summary>
+    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>
+    {
+        internal DecoderBackbone model;
+        internal Linear lm_head;
+        readonly RotaryEmbedding _rope;
+
+        /// <summary>The configuration the model was built from.</summary>
+        public DecoderConfig Config { get; }
+
+        /// <summary>Creates a randomly initialised model for <paramref name="config"/>.</summary>
+        public DecoderForCausalLM(DecoderConfig config) : base(nameof(DecoderForCausalLM))
+        {
+            Config = config;
+            model = new DecoderBackbone(config);
+            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+            _rope = new RotaryEmbedding(config);
+            RegisterComponents();
+            if (config.TieWordEmbeddings) lm_head.weight = model.embed_tokens.weight!;
+        }
+
+        /// <summary>Logits [B, L, vocab] for input ids [B, L].</summary>
+        public override Tensor forward(Tensor inputIds) => Forward(inputIds).Logits;
+
+        /// <summary>
+        /// One forward pass. attention_mask [B, L] (1 = token, 0 = padding) masks keys; position ids default to
+        /// 0..L-1 (as transformers 4.47 does without them). Hidden states follow transformers: the embeddings,
+        /// the output of each layer but the last, then the final norm's output.
+        /// </summary>
+        public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, bool hiddenStates = false)
+        {
+            long b = inputIds.shape[0], l = inputIds.shape[1];
+            var device = inputIds.device;
+            var h = model.embed_tokens.forward(inputIds);
+            var dtype = h.dtype;
+            positionIds ??= arange(l, device: device).unsqueeze(0).expand(b, l);
+            var (cos, sin) = _rope.Compute(positionIds, dtype);
+
+            // Additive mask [B, 1, L, L]: causal, plus padding on keys. The most negative finite value (not -inf)
+            // keeps fully masked rows (left padding) finite, as transformers' eager attention does.
+            var allowed = ones(l, l, dtype: ScalarType.Bool, device: device).tril().unsqueeze(0).unsqueeze(0);
+            if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, l));
+            double min = dtype == ScalarType.Float32 ? float.MinValue : dtype == ScalarType.Float64 ? double.MinValue : -65504.0;
+            var mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
+
+            var states = new List<Tensor>();
+            foreach (var layer in model.layers)
+            {
+                if (hiddenStates) states.Add(h);
+                h = layer.Forward(h, cos, sin, mask, _rope);
+            }
+            h = model.norm.forward(h);
+            if (hiddenStates) states.Add(h);
+            return new DecoderOutput(lm_head.forward(h), states);
+        }
+    }
+}
