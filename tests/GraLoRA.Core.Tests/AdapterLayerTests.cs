@@ -197,6 +197,19 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void Float64WeightsMergeWithoutLosingPrecision()
+        {
+            using var scope = NewDisposeScope();
+            var layer = new GraloraLinear(nn.Linear(16, 16, dtype: ScalarType.Float64), "default", new GraloraOptions { Rank = 4, K = 2, InitWeights = false });
+            var weight = layer.BaseLayer.weight!.detach().clone();
+            var expected = weight + layer.GetDeltaWeight("default");
+            layer.Merge();
+            Assert.True(TensorAssert.Identical(expected, layer.BaseLayer.weight!));   // summed in float64, not via float32
+            layer.Unmerge();
+            TensorAssert.Close(layer.BaseLayer.weight!, weight, 1e-14, "unmerged float64 weight");
+        }
+
+        [Fact]
         public void SeveralAdaptersAddTheirDeltasAndOnlyActiveOnesTrain()
         {
             using var scope = NewDisposeScope();

@@ -120,6 +120,48 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void Llama3RopeScalingKeepsHighFrequenciesAndDividesLowOnes()
+        {
+            using var scope = NewDisposeScope();
+            var plain = new DecoderConfig { HeadDim = 128, RopeTheta = 500000 };
+            var scaled = plain with { Llama3RopeScaling = (8.0, 1.0, 4.0, 8192) };
+            var basic = new RotaryEmbedding(plain).InvFreq;
+            var inv = new RotaryEmbedding(scaled).InvFreq;
+            var wavelen = 2 * System.Math.PI / basic;
+            var high = wavelen < 8192 / 4.0;                 // short wavelengths: unchanged
+            var low = wavelen > 8192 / 1.0;                  // long wavelengths: divided by the factor
+            Assert.True(high.any().item<bool>() && low.any().item<bool>());
+            TensorAssert.Close(inv[high], basic[high], 1e-7, "high frequencies");
+            TensorAssert.Close(inv[low], basic[low] / 8, 1e-7, "low frequencies");
+            var medium = high.logical_or(low).logical_not();   // in between: a smooth blend, between the two
+            Assert.True(((inv[medium] <= basic[medium]).logical_and(inv[medium] >= basic[medium] / 8)).all().item<bool>());
+        }
+
+        [Fact]
+        public void IncompleteRopeScalingNamesTheField()
+        {
+            using var dir = new TempDirectory();
+            CopyLlama(dir);
+            File.WriteAllText(dir.File("config.json"), File.ReadAllText(dir.File("config.json"))
+                .Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}"));
+            var ex = Assert.Throws<GraloraException>(() => CheckpointLoader.LoadDecoder(dir.Path));
+            Assert.Equal("InvalidModelConfig", ex.ErrorId);
+            Assert.Contains("rope_scaling.low_freq_factor", ex.Message);
+        }
+
+        [Fact]
+        public void UnsupportedDTypesAreRefusedBeforeWriting()
+        {
+            using var scope = NewDisposeScope();
+            using var dir = new TempDirectory();
+            var tensors = new System.Collections.Generic.Dictionary<string, Tensor> { ["z"] = zeros(2, dtype: ScalarType.ComplexFloat32) };
+            var ex = Assert.Throws<GraloraException>(() => Safetensors.Write(dir.File("z.safetensors"), tensors));
+            Assert.Equal("UnsupportedDType", ex.ErrorId);
+            Assert.Contains("'z'", ex.Message);
+            Assert.Empty(Directory.GetFiles(dir.Path));
+        }
+
+        [Fact]
         public void WrittenSafetensorsReadBackIdentically()
         {
             using var scope = NewDisposeScope();

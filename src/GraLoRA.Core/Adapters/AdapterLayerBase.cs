@@ -69,7 +69,7 @@ namespace GraLoRA.Adapters
                     $"A {Method} layer cannot hold {options.Method} adapter '{name}'.", name);
             options.Validate(InFeatures, OutFeatures);
             var weight = _base.weight!;
-            var adapterType = dtype ?? (weight.dtype == ScalarType.Float16 || weight.dtype == ScalarType.BFloat16 ? ScalarType.Float32 : weight.dtype);
+            var adapterType = dtype ?? WidenHalf(weight.dtype);
             using (no_grad())
                 CreateAdapterParameters(name, options, adapterType, weight.device);
             _options[name] = options;
@@ -148,19 +148,13 @@ namespace GraLoRA.Adapters
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var delta = GetDeltaWeight(name);
-            double eps = delta.dtype switch
-            {
-                ScalarType.Float64 => 2.220446049250313e-16,
-                ScalarType.Float16 => 9.765625e-4,
-                ScalarType.BFloat16 => 7.8125e-3,
-                _ => 1.1920928955078125e-7,
-            };
+            double eps = finfo(delta.dtype).eps;
             return linalg.matrix_rank(delta.to(ScalarType.Float64), rtol: eps * Math.Max(InFeatures, OutFeatures)).item<long>();
         }
 
         /// <summary>
         /// Adds ΔW of <paramref name="names"/> (default: the active adapters not yet merged) to the base
-        /// weight. Half-precision weights are merged in float32 and rounded once. With
+        /// weight. Half-precision weights are merged in float32 and rounded once; float32/float64 stay as they are. With
         /// <paramref name="safe"/>, the sum is checked for NaN/Inf before the weight is touched.
         /// </summary>
         public void Merge(bool safe = false, IEnumerable<string>? names = null)
@@ -169,10 +163,11 @@ namespace GraLoRA.Adapters
             foreach (var n in toMerge) GetOptions(n);
             using var _ = no_grad();
             var weight = _base.weight!;
+            var work = WidenHalf(weight.dtype);
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var merged = weight.to(ScalarType.Float32).add(GetDeltaWeight(n).to(ScalarType.Float32));
+                var merged = weight.to(work).add(GetDeltaWeight(n).to(work));
                 if (safe && !merged.isfinite().all().item<bool>())
                     throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
                         $"Merging adapter '{n}' would put NaN or Inf into the base weight; the adapter seems broken. The weight was not changed.", n);
@@ -186,11 +181,12 @@ namespace GraLoRA.Adapters
         {
             using var _ = no_grad();
             var weight = _base.weight!;
+            var work = WidenHalf(weight.dtype);
             while (_merged.Count > 0)
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                weight.copy_(weight.to(ScalarType.Float32).sub(GetDeltaWeight(n).to(ScalarType.Float32)));
+                weight.copy_(weight.to(work).sub(GetDeltaWeight(n).to(work)));
                 _merged.RemoveAt(_merged.Count - 1);
             }
         }
@@ -233,6 +229,10 @@ namespace GraLoRA.Adapters
         protected GraloraException UnknownAdapter(string name) =>
             new("AdapterNotFound", GraloraErrorKind.NotFound,
                 $"Adapter '{name}' does not exist on this layer; it has: {(_adapters.Count == 0 ? "none" : string.Join(", ", _adapters))}.", name);
+
+        // float16/bfloat16 become float32 (adapter weights, merge sums); wider types keep their precision.
+        static ScalarType WidenHalf(ScalarType dtype) =>
+            dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
         /// <summary>The dtype ΔW is computed in: float32 for float16/bfloat16 on the CPU (as PEFT), else the adapter's.</summary>
         protected static ScalarType DeltaComputeType(Tensor adapterWeight) =>

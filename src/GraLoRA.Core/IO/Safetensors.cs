@@ -96,19 +96,28 @@ namespace GraLoRA.IO
             return new SafetensorsEntry(name, dtype, shape, begin, end);
         }
 
+        /// <summary>
+        /// Yields the tensors <paramref name="select"/> accepts (all by default) one at a time, in file order, on
+        /// the CPU; the caller owns (and should dispose) each one, so a whole file is never held in memory at once.
+        /// </summary>
+        public static IEnumerable<(string Name, Tensor Tensor)> Enumerate(string path, Func<string, bool>? select = null)
+        {
+            var (entries, _, dataStart) = ReadHeader(path);
+            using var stream = File.OpenRead(path);
+            foreach (var entry in entries.Values.OrderBy(e => e.Begin))
+            {
+                if (select != null && !select(entry.Name)) continue;
+                yield return (entry.Name, ReadTensor(stream, dataStart, entry));
+            }
+        }
+
         /// <summary>Reads every tensor (or those <paramref name="select"/> accepts) onto the CPU.</summary>
         public static Dictionary<string, Tensor> Read(string path, Func<string, bool>? select = null)
         {
-            var (entries, _, dataStart) = ReadHeader(path);
             var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            using var stream = File.OpenRead(path);
             try
             {
-                foreach (var entry in entries.Values.OrderBy(e => e.Begin))
-                {
-                    if (select != null && !select(entry.Name)) continue;
-                    result[entry.Name] = ReadTensor(stream, dataStart, entry);
-                }
+                foreach (var (name, tensor) in Enumerate(path, select)) result[name] = tensor;
             }
             catch
             {
@@ -123,15 +132,15 @@ namespace GraLoRA.IO
             var bytes = new byte[entry.End - entry.Begin];
             stream.Seek(dataStart + entry.Begin, SeekOrigin.Begin);
             stream.ReadExactly(bytes);
-            var type = DTypes[entry.DType].Type;
-            var flat = torch.empty(entry.Shape, dtype: type);
+            var flat = torch.empty(entry.Shape, dtype: DTypes[entry.DType].Type);
             if (bytes.Length > 0) flat.bytes = bytes;
             return flat;
         }
 
         /// <summary>
-        /// Writes tensors (any device, contiguous or not) as safetensors, atomically: the file is
-        /// written to a temporary name in the same folder, flushed, then renamed over the target.
+        /// Writes tensors (any device, contiguous or not) as safetensors, atomically: the file is written to a
+        /// temporary name in the same folder, flushed, then renamed over the target. Tensors are converted one at
+        /// a time, so no second copy of the whole set is held.
         /// </summary>
         public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
         {
@@ -139,16 +148,16 @@ namespace GraLoRA.IO
             var header = new Dictionary<string, object>();
             if (metadata != null && metadata.Count > 0) header["__metadata__"] = metadata;
             long offset = 0;
-            var payloads = new List<byte[]>();
             foreach (var name in names)
             {
                 var t = tensors[name];
-                string dtype = DTypes.First(kv => kv.Value.Type == t.dtype).Key;
-                using var cpu = t.detach().cpu().contiguous();
-                var bytes = cpu.bytes.ToArray();
-                header[name] = new { dtype, shape = t.shape, data_offsets = new[] { offset, offset + bytes.Length } };
-                offset += bytes.Length;
-                payloads.Add(bytes);
+                var (dtype, size) = DTypes.Where(kv => kv.Value.Type == t.dtype).Select(kv => (kv.Key, kv.Value.Size)).FirstOrDefault();
+                if (dtype == null)
+                    throw new GraloraException("UnsupportedDType", GraloraErrorKind.InvalidArgument,
+                        $"Tensor '{name}' has dtype {t.dtype}, which safetensors files written here do not support (use {string.Join(", ", DTypes.Values.Select(v => v.Type))}).", name);
+                long length = t.numel() * size;
+                header[name] = new { dtype, shape = t.shape, data_offsets = new[] { offset, offset + length } };
+                offset += length;
             }
             byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
             int padding = (8 - json.Length % 8) % 8;
@@ -160,7 +169,11 @@ namespace GraLoRA.IO
             {
                 stream.Write(BitConverter.GetBytes((long)headerBytes.Length));
                 stream.Write(headerBytes);
-                foreach (var p in payloads) stream.Write(p);
+                foreach (var name in names)
+                {
+                    using var cpu = tensors[name].detach().cpu().contiguous();
+                    stream.Write(cpu.bytes);
+                }
             });
         }
     }

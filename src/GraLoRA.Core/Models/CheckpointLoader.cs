@@ -14,7 +14,8 @@ namespace GraLoRA.Models
     {
         /// <summary>
         /// Builds the model for <paramref name="folder"/> and copies every weight into it, one tensor at a time
-        /// (each file tensor is disposed after its copy). A missing or mis-shaped tensor names the key.
+        /// (each file tensor is disposed after its copy), then converts it to <paramref name="dtype"/> (float32 when
+        /// not given) and moves it to <paramref name="device"/>. A missing or mis-shaped tensor names the key.
         /// </summary>
         public static DecoderForCausalLM LoadDecoder(string folder, ScalarType? dtype = null, Device? device = null)
         {
@@ -30,7 +31,7 @@ namespace GraLoRA.Models
                 if (config.TieWordEmbeddings) expected.Remove("lm_head.weight");
                 using (no_grad())
                     foreach (var file in WeightFiles(folder))
-                        foreach (var (name, tensor) in Safetensors.Read(file, n => parameters.ContainsKey(n)))
+                        foreach (var (name, tensor) in Safetensors.Enumerate(file, n => parameters.ContainsKey(n)))
                             using (tensor)
                             {
                                 var target = parameters[name];

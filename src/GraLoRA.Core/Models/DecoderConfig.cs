@@ -77,9 +77,10 @@ namespace GraLoRA.Models
                 string kind = rs.TryGetProperty("rope_type", out var rt) ? rt.GetString() ?? "" : rs.TryGetProperty("type", out var t2) ? t2.GetString() ?? "" : "";
                 if (kind != "llama3" && kind != "default")
                     throw Bad(path, "rope_scaling", $"has type '{kind}', which is not supported (llama3 and default are)");
+                double Scaling(string field) =>
+                    rs.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(path, "rope_scaling." + field, "is missing or not a number");
                 if (kind == "llama3")
-                    llama3 = (rs.GetProperty("factor").GetDouble(), rs.GetProperty("low_freq_factor").GetDouble(),
-                              rs.GetProperty("high_freq_factor").GetDouble(), rs.GetProperty("original_max_position_embeddings").GetInt32());
+                    llama3 = (Scaling("factor"), Scaling("low_freq_factor"), Scaling("high_freq_factor"), (int)Scaling("original_max_position_embeddings"));
             }
             bool attentionBias = Flag("attention_bias", false);
             return new DecoderConfig

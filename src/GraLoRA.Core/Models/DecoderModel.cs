@@ -249,7 +249,7 @@ namespace GraLoRA.Models
             // keeps fully masked rows (left padding) finite, as transformers' eager attention does.
             var allowed = ones(l, l, dtype: ScalarType.Bool, device: device).tril().unsqueeze(0).unsqueeze(0);
             if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, l));
-            double min = dtype == ScalarType.Float32 ? float.MinValue : dtype == ScalarType.Float64 ? double.MinValue : -65504.0;
+            double min = finfo(dtype).min;
             var mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
 
             var states = new List<Tensor>();
