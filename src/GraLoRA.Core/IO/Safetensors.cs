@@ -142,19 +142,25 @@ namespace GraLoRA.IO
         /// temporary name in the same folder, flushed, then renamed over the target. Tensors are converted one at
         /// a time, so no second copy of the whole set is held.
         /// </summary>
-        public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+        /// <param name="path">Target file.</param>
+        /// <param name="tensors">Tensors by name.</param>
+        /// <param name="metadata">The header's __metadata__ map (Hugging Face writes {"format": "pt"}).</param>
+        /// <param name="floatingType">When given, floating tensors are stored in this dtype (converted one at a time).</param>
+        public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null, ScalarType? floatingType = null)
         {
             var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
             var header = new Dictionary<string, object>();
             if (metadata != null && metadata.Count > 0) header["__metadata__"] = metadata;
+            ScalarType Stored(Tensor t) => floatingType is { } f && is_floating_point(t) ? f : t.dtype;
             long offset = 0;
             foreach (var name in names)
             {
                 var t = tensors[name];
-                var (dtype, size) = DTypes.Where(kv => kv.Value.Type == t.dtype).Select(kv => (kv.Key, kv.Value.Size)).FirstOrDefault();
+                var stored = Stored(t);
+                var (dtype, size) = DTypes.Where(kv => kv.Value.Type == stored).Select(kv => (kv.Key, kv.Value.Size)).FirstOrDefault();
                 if (dtype == null)
                     throw new GraloraException("UnsupportedDType", GraloraErrorKind.InvalidArgument,
-                        $"Tensor '{name}' has dtype {t.dtype}, which safetensors files written here do not support (use {string.Join(", ", DTypes.Values.Select(v => v.Type))}).", name);
+                        $"Tensor '{name}' has dtype {stored}, which safetensors files written here do not support (use {string.Join(", ", DTypes.Values.Select(v => v.Type))}).", name);
                 long length = t.numel() * size;
                 header[name] = new { dtype, shape = t.shape, data_offsets = new[] { offset, offset + length } };
                 offset += length;
@@ -171,7 +177,7 @@ namespace GraLoRA.IO
                 stream.Write(headerBytes);
                 foreach (var name in names)
                 {
-                    using var cpu = tensors[name].detach().cpu().contiguous();
+                    using var cpu = tensors[name].detach().to(Stored(tensors[name]), CPU).contiguous();
                     stream.Write(cpu.bytes);
                 }
             });

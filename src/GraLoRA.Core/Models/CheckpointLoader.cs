@@ -13,9 +13,11 @@ namespace GraLoRA.Models
     public static class CheckpointLoader
     {
         /// <summary>
-        /// Builds the model for <paramref name="folder"/> and copies every weight into it, one tensor at a time
-        /// (each file tensor is disposed after its copy), then converts it to <paramref name="dtype"/> (float32 when
-        /// not given) and moves it to <paramref name="device"/>. A missing or mis-shaped tensor names the key.
+        /// Builds the model for <paramref name="folder"/> directly in <paramref name="dtype"/> (default: the
+        /// checkpoint's own torch_dtype) on <paramref name="device"/> (default CPU), then copies every weight into
+        /// it one tensor at a time, converting as it goes; each file tensor is disposed after its copy, so at most
+        /// the model plus one file tensor is ever held. A missing or mis-shaped tensor names the key; on any
+        /// failure the partly loaded model is disposed.
         /// </summary>
         public static DecoderForCausalLM LoadDecoder(string folder, ScalarType? dtype = null, Device? device = null)
         {
@@ -23,14 +25,18 @@ namespace GraLoRA.Models
             if (!Directory.Exists(folder))
                 throw new GraloraException("ModelFolderNotFound", GraloraErrorKind.NotFound, $"Model folder '{folder}' does not exist.", folder);
             var config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
-            var model = new DecoderForCausalLM(config);
+            var files = WeightFiles(folder);
+            var targetType = dtype ?? CheckpointDType(config, files);
+            device ??= CPU;
+            ModelDType.EnsureSupported(targetType, device);
+            var model = new DecoderForCausalLM(config, targetType, device);
             try
             {
                 var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
                 var expected = new HashSet<string>(parameters.Keys);
                 if (config.TieWordEmbeddings) expected.Remove("lm_head.weight");
                 using (no_grad())
-                    foreach (var file in WeightFiles(folder))
+                    foreach (var file in files)
                         foreach (var (name, tensor) in Safetensors.Enumerate(file, n => parameters.ContainsKey(n)))
                             using (tensor)
                             {
@@ -44,9 +50,6 @@ namespace GraLoRA.Models
                 if (expected.Count > 0)
                     throw new GraloraException("TensorMissing", GraloraErrorKind.InvalidData,
                         $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());
-                var targetType = dtype ?? ScalarType.Float32;
-                model.to(targetType);
-                if (device is not null) model.to(device);
                 model.eval();
                 return model;
             }
@@ -55,6 +58,14 @@ namespace GraLoRA.Models
                 model.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>The checkpoint's own dtype: config torch_dtype, else the dtype of its first floating tensor.</summary>
+        static ScalarType CheckpointDType(DecoderConfig config, IReadOnlyList<string> files)
+        {
+            if (config.TorchDtype is { } declared && declared != "auto") return ModelDType.Parse(declared, "config.json torch_dtype");
+            var stored = Safetensors.ReadHeader(files[0]).Entries.Values.Select(e => e.DType).FirstOrDefault(d => d is "F32" or "BF16" or "F16");
+            return stored switch { "BF16" => ScalarType.BFloat16, "F16" => ScalarType.Float16, _ => ScalarType.Float32 };
         }
 
         /// <summary>model.safetensors, or the shards listed by model.safetensors.index.json (which may not point outside the folder).</summary>

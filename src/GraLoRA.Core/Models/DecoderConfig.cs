@@ -1,6 +1,9 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace GraLoRA.Models
 {
@@ -41,8 +44,61 @@ namespace GraLoRA.Models
         public bool MlpBias { get; init; }
         /// <summary>Per-head RMSNorm of q and k before RoPE (Qwen3).</summary>
         public bool QkNorm { get; init; }
-        /// <summary>torch_dtype of the checkpoint.</summary>
-        public string TorchDtype { get; init; } = "float32";
+        /// <summary>torch_dtype (or, from transformers 4.56, dtype) of the checkpoint; null when the config does not say.</summary>
+        public string? TorchDtype { get; init; }
+
+        /// <summary>max_position_embeddings (informational: positions beyond it still compute).</summary>
+        public int MaxPositionEmbeddings { get; init; } = 2048;
+        /// <summary>bos_token_id, when the config names one.</summary>
+        public int? BosTokenId { get; init; }
+        /// <summary>eos_token_id (one or several).</summary>
+        public IReadOnlyList<int> EosTokenIds { get; init; } = Array.Empty<int>();
+
+        static readonly Dictionary<string, string> Architectures = new()
+        {
+            ["llama"] = "LlamaForCausalLM", ["mistral"] = "MistralForCausalLM", ["qwen2"] = "Qwen2ForCausalLM", ["qwen3"] = "Qwen3ForCausalLM",
+        };
+
+        /// <summary>The model types this decoder implements.</summary>
+        public static IReadOnlyCollection<string> SupportedModelTypes => Architectures.Keys;
+
+        /// <summary>
+        /// config.json as transformers writes it for this architecture, so that transformers (and this loader) read
+        /// it back to the same configuration.
+        /// </summary>
+        public JsonObject ToJson()
+        {
+            var json = new JsonObject
+            {
+                ["architectures"] = new JsonArray(Architectures[ModelType]),
+                ["model_type"] = ModelType,
+                ["vocab_size"] = VocabSize,
+                ["hidden_size"] = HiddenSize,
+                ["intermediate_size"] = IntermediateSize,
+                ["num_hidden_layers"] = NumLayers,
+                ["num_attention_heads"] = NumHeads,
+                ["num_key_value_heads"] = NumKeyValueHeads,
+                ["head_dim"] = HeadDim,
+                ["hidden_act"] = "silu",
+                ["max_position_embeddings"] = MaxPositionEmbeddings,
+                ["rms_norm_eps"] = RmsNormEps,
+                ["rope_theta"] = RopeTheta,
+                ["tie_word_embeddings"] = TieWordEmbeddings,
+                ["torch_dtype"] = TorchDtype ?? "float32",
+                ["use_cache"] = true,
+            };
+            if (Math.Abs(PartialRotaryFactor - 1.0) > 0) json["partial_rotary_factor"] = PartialRotaryFactor;
+            json["rope_scaling"] = Llama3RopeScaling is { } r
+                ? new JsonObject { ["rope_type"] = "llama3", ["factor"] = r.Factor, ["low_freq_factor"] = r.LowFreqFactor, ["high_freq_factor"] = r.HighFreqFactor, ["original_max_position_embeddings"] = r.OriginalMaxPositions }
+                : null;
+            if (ModelType is "llama" or "mistral" or "qwen3") json["attention_bias"] = QkvBias;
+            if (ModelType == "llama") json["mlp_bias"] = MlpBias;
+            if (ModelType is "qwen2" or "qwen3") json["use_sliding_window"] = false;
+            if (BosTokenId is { } bos) json["bos_token_id"] = bos;
+            if (EosTokenIds.Count == 1) json["eos_token_id"] = EosTokenIds[0];
+            else if (EosTokenIds.Count > 1) json["eos_token_id"] = new JsonArray(EosTokenIds.Select(i => (JsonNode?)i).ToArray());
+            return json;
+        }
 
         static GraloraException Bad(string path, string field, string problem) =>
             new("InvalidModelConfig", GraloraErrorKind.InvalidData, $"'{path}': field '{field}' {problem}.", path);
@@ -67,7 +123,7 @@ namespace GraLoRA.Models
                 root.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : fallback;
 
             string type = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : throw Bad(path, "model_type", "is missing");
-            if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
+            if (!Architectures.ContainsKey(type))
                 throw new GraloraException("UnsupportedArchitecture", GraloraErrorKind.InvalidData,
                     $"'{path}': model_type '{type}' is not supported; supported decoders are llama, mistral, qwen2 and qwen3.", type);
             int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
@@ -102,7 +158,14 @@ namespace GraLoRA.Models
                 OutputBias = type != "qwen2" && attentionBias,
                 MlpBias = Flag("mlp_bias", false),
                 QkNorm = type == "qwen3",
-                TorchDtype = root.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString()! : "float32",
+                MaxPositionEmbeddings = Int("max_position_embeddings", 2048),
+                BosTokenId = root.TryGetProperty("bos_token_id", out var bt) && bt.ValueKind == JsonValueKind.Number && bt.TryGetInt32(out var bi) ? bi : null,
+                EosTokenIds = !root.TryGetProperty("eos_token_id", out var et) ? Array.Empty<int>()
+                    : et.ValueKind == JsonValueKind.Number && et.TryGetInt32(out var ei) ? new[] { ei }
+                    : et.ValueKind == JsonValueKind.Array ? et.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetInt32()).ToArray()
+                    : Array.Empty<int>(),
+                TorchDtype = root.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString()!
+                    : root.TryGetProperty("dtype", out var d2) && d2.ValueKind == JsonValueKind.String ? d2.GetString()! : null,
             };
         }
     }

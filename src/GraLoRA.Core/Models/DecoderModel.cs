@@ -14,9 +14,9 @@ namespace GraLoRA.Models
         readonly double _eps;
 
         /// <summary>Creates the norm over the last dimension of size <paramref name="size"/>.</summary>
-        public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
+        public RmsNorm(long size, double eps, ScalarType? dtype = null, Device? device = null) : base(nameof(RmsNorm))
         {
-            weight = new Parameter(ones(size));
+            weight = new Parameter(ones(size, dtype: dtype, device: device));
             _eps = eps;
             RegisterComponents();
         }
@@ -40,7 +40,7 @@ namespace GraLoRA.Models
         public long RotaryDim { get; }
 
         /// <summary>Builds the frequencies for <paramref name="config"/>.</summary>
-        public RotaryEmbedding(DecoderConfig config)
+        public RotaryEmbedding(DecoderConfig config, Device? device = null)
         {
             RotaryDim = (long)(config.HeadDim * config.PartialRotaryFactor);
             var exponents = arange(0, RotaryDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / RotaryDim;
@@ -56,7 +56,7 @@ namespace GraLoRA.Models
                 var medium = (wavelen >= highWavelen).logical_and(wavelen <= lowWavelen);
                 inv = where(medium, smoothed, scaled);
             }
-            InvFreq = inv.DetachFromDisposeScope();
+            InvFreq = (device is null ? inv : inv.to(device)).DetachFromDisposeScope();
         }
 
         /// <summary>cos and sin [B, L, rotary_dim] for position ids [B, L], in <paramref name="dtype"/>.</summary>
@@ -93,17 +93,17 @@ namespace GraLoRA.Models
         readonly DecoderConfig _c;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>
-        public DecoderAttention(DecoderConfig c) : base(nameof(DecoderAttention))
+        public DecoderAttention(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderAttention))
         {
             _c = c;
-            q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.QkvBias);
-            k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
-            v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias);
-            o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias);
+            q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.QkvBias, device: device, dtype: dtype);
+            k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias, device: device, dtype: dtype);
+            v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias, device: device, dtype: dtype);
+            o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias, device: device, dtype: dtype);
             if (c.QkNorm)
             {
-                q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
-                k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps);
+                q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, dtype, device);
+                k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, dtype, device);
             }
             RegisterComponents();
         }
@@ -111,8 +111,11 @@ namespace GraLoRA.Models
         /// <summary>Not used: attention needs positions and a mask (see <see cref="Forward"/>).</summary>
         public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderAttention needs rotary embeddings and a mask: call Forward.");
 
-        /// <summary>Attention over x [B, L, hidden] with an additive mask [B, 1, L, L].</summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope)
+        /// <summary>
+        /// Attention over x [B, L, hidden] with an additive mask [B, 1, L, T] where T = cached + L keys. With a
+        /// cache, this layer's new keys and values are written into it and attention reads all T of them.
+        /// </summary>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
             long b = x.shape[0], l = x.shape[1];
             Tensor Heads(Tensor t, long n, RmsNorm? norm)
@@ -124,6 +127,7 @@ namespace GraLoRA.Models
             var q = rope.Apply(Heads(q_proj.forward(x), _c.NumHeads, q_norm), cos, sin);
             var k = rope.Apply(Heads(k_proj.forward(x), _c.NumKeyValueHeads, k_norm), cos, sin);
             var v = Heads(v_proj.forward(x), _c.NumKeyValueHeads, null);
+            if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);            // [B, n_kv, T, D]
             long groups = _c.NumHeads / _c.NumKeyValueHeads;
             if (groups > 1)
             {
@@ -141,11 +145,11 @@ namespace GraLoRA.Models
         internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>
-        public DecoderMlp(DecoderConfig c) : base(nameof(DecoderMlp))
+        public DecoderMlp(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderMlp))
         {
-            gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-            up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-            down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+            gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, device: device, dtype: dtype);
+            up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, device: device, dtype: dtype);
+            down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, device: device, dtype: dtype);
             RegisterComponents();
         }
 
@@ -161,12 +165,12 @@ namespace GraLoRA.Models
         internal RmsNorm input_layernorm, post_attention_layernorm;
 
         /// <summary>Creates the layer for <paramref name="c"/>.</summary>
-        public DecoderLayer(DecoderConfig c) : base(nameof(DecoderLayer))
+        public DecoderLayer(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderLayer))
         {
-            self_attn = new DecoderAttention(c);
-            mlp = new DecoderMlp(c);
-            input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
-            post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+            self_attn = new DecoderAttention(c, dtype, device);
+            mlp = new DecoderMlp(c, dtype, device);
+            input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
+            post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
             RegisterComponents();
         }
 
@@ -174,9 +178,9 @@ namespace GraLoRA.Models
         public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderLayer needs rotary embeddings and a mask: call Forward.");
 
         /// <summary>x + attn(norm(x)), then + mlp(norm(·)).</summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
-            var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, rope);
+            var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, rope, cache, layerIndex);
             return h + mlp.forward(post_attention_layernorm.forward(h));
         }
     }
@@ -189,11 +193,11 @@ namespace GraLoRA.Models
         internal RmsNorm norm;
 
         /// <summary>Creates the backbone for <paramref name="c"/>.</summary>
-        public DecoderBackbone(DecoderConfig c) : base(nameof(DecoderBackbone))
+        public DecoderBackbone(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderBackbone))
         {
-            embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
-            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c)).ToArray());
-            norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+            embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
+            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c, dtype, device)).ToArray());
+            norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
             RegisterComponents();
         }
 
@@ -217,13 +221,16 @@ namespace GraLoRA.Models
         /// <summary>The configuration the model was built from.</summary>
         public DecoderConfig Config { get; }
 
-        /// <summary>Creates a randomly initialised model for <paramref name="config"/>.</summary>
-        public DecoderForCausalLM(DecoderConfig config) : base(nameof(DecoderForCausalLM))
+        /// <summary>
+        /// Creates a randomly initialised model for <paramref name="config"/>, its parameters created directly in
+        /// <paramref name="dtype"/> on <paramref name="device"/> (so loading never holds a float32 copy of a bf16 model).
+        /// </summary>
+        public DecoderForCausalLM(DecoderConfig config, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderForCausalLM))
         {
             Config = config;
-            model = new DecoderBackbone(config);
-            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
-            _rope = new RotaryEmbedding(config);
+            model = new DecoderBackbone(config, dtype, device);
+            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device, dtype: dtype);
+            _rope = new RotaryEmbedding(config, device);
             RegisterComponents();
             if (config.TieWordEmbeddings) lm_head.weight = model.embed_tokens.weight!;
         }
@@ -231,36 +238,55 @@ namespace GraLoRA.Models
         /// <summary>Logits [B, L, vocab] for input ids [B, L].</summary>
         public override Tensor forward(Tensor inputIds) => Forward(inputIds).Logits;
 
+        /// <summary>The device the parameters live on.</summary>
+        public Device Device => lm_head.weight!.device;
+
+        /// <summary>The dtype of the parameters.</summary>
+        public ScalarType DType => lm_head.weight!.dtype;
+
         /// <summary>
-        /// One forward pass. attention_mask [B, L] (1 = token, 0 = padding) masks keys; position ids default to
-        /// 0..L-1 (as transformers 4.47 does without them). Hidden states follow transformers: the embeddings,
-        /// the output of each layer but the last, then the final norm's output.
+        /// One forward pass. attention_mask [B, T] (1 = token, 0 = padding; T = cached + L) masks keys; position
+        /// ids default to cached..cached+L-1 (as transformers 4.47 does without them). With a
+        /// <paramref name="cache"/>, only the new tokens <paramref name="inputIds"/> [B, L] are computed and the cache
+        /// grows by L. Hidden states follow transformers: the embeddings, the output of each layer but the last,
+        /// then the final norm's output.
         /// </summary>
-        public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, bool hiddenStates = false)
+        public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, bool hiddenStates = false, KeyValueCache? cache = null)
         {
             long b = inputIds.shape[0], l = inputIds.shape[1];
+            long past = cache?.Length ?? 0, total = past + l;
+            if (cache is not null && (cache.BatchSize != b || total > cache.Capacity))
+                throw new GraloraException("KeyValueCacheTooSmall", GraloraErrorKind.InvalidArgument,
+                    $"The key/value cache holds batch {cache.BatchSize} × {cache.Capacity} positions, but this step needs batch {b} × {total}: create it with a larger capacity.");
+            if (attentionMask is not null && (attentionMask.shape.Length != 2 || attentionMask.shape[0] != b || attentionMask.shape[1] != total))
+                throw new GraloraException("AttentionMaskShape", GraloraErrorKind.InvalidArgument,
+                    $"attention_mask has shape [{string.Join(", ", attentionMask.shape)}] but must be [{b}, {total}] (batch × (cached + new) tokens).");
             var device = inputIds.device;
             var h = model.embed_tokens.forward(inputIds);
             var dtype = h.dtype;
-            positionIds ??= arange(l, device: device).unsqueeze(0).expand(b, l);
+            positionIds ??= arange(past, total, device: device).unsqueeze(0).expand(b, l);
             var (cos, sin) = _rope.Compute(positionIds, dtype);
 
-            // Additive mask [B, 1, L, L]: causal, plus padding on keys. The most negative finite value (not -inf)
-            // keeps fully masked rows (left padding) finite, as transformers' eager attention does.
-            var allowed = ones(l, l, dtype: ScalarType.Bool, device: device).tril().unsqueeze(0).unsqueeze(0);
-            if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, l));
+            // Additive mask [B, 1, L, T]: query i (absolute position past + i) sees keys 0..past + i, minus padding.
+            // The most negative finite value (not -inf) keeps fully masked rows (left padding) finite, as
+            // transformers' eager attention does.
+            var allowed = (arange(total, device: device).unsqueeze(0) <= arange(past, total, device: device).unsqueeze(1)).unsqueeze(0).unsqueeze(0);
+            if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, total));
             double min = finfo(dtype).min;
             var mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
 
             var states = new List<Tensor>();
+            int index = 0;
             foreach (var layer in model.layers)
             {
                 if (hiddenStates) states.Add(h);
-                h = layer.Forward(h, cos, sin, mask, _rope);
+                h = layer.Forward(h, cos, sin, mask, _rope, cache, index++);
             }
+            cache?.Advance(l);
             h = model.norm.forward(h);
             if (hiddenStates) states.Add(h);
             return new DecoderOutput(lm_head.forward(h), states);
         }
     }
 }
+

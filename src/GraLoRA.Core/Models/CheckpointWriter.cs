@@ -1,0 +1,112 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GraLoRA.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Models
+{
+    /// <summary>Writes models as Hugging Face checkpoint folders (config.json + single or sharded safetensors).</summary>
+    public static class CheckpointWriter
+    {
+        /// <summary>transformers' default shard size (5 GB).</summary>
+        public const long DefaultMaxShardBytes = 5_000_000_000;
+
+        /// <summary>
+        /// Writes <paramref name="model"/>'s weights (tied lm_head omitted, as transformers does) and config.json into
+        /// <paramref name="folder"/>, which must not exist or be empty. Everything is written into a temporary sibling
+        /// folder that is renamed into place at the end, so a failure never leaves a half-written checkpoint.
+        /// Weights larger than <paramref name="maxShardBytes"/> are split into model-0000i-of-0000n.safetensors
+        /// with a model.safetensors.index.json. <paramref name="extraFiles"/> are written beside them (name → writer).
+        /// </summary>
+        public static void Save(DecoderForCausalLM model, string folder, ScalarType? dtype = null, long maxShardBytes = DefaultMaxShardBytes,
+                                JsonObject? config = null, IReadOnlyDictionary<string, Action<string>>? extraFiles = null)
+        {
+            if (maxShardBytes < 1)
+                throw new GraloraException("InvalidShardSize", GraloraErrorKind.InvalidArgument, $"Shard size {maxShardBytes} must be at least 1 byte.", maxShardBytes);
+            var storedType = dtype ?? model.DType;
+            string target = Path.GetFullPath(folder);
+            if (File.Exists(target) || (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
+                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
+                    $"'{target}' already exists and is not empty: choose a new folder, or remove it first.", target);
+            string parent = Path.GetDirectoryName(target)!;
+            Directory.CreateDirectory(parent);
+            string staging = Path.Combine(parent, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N") + ".partial");
+            Directory.CreateDirectory(staging);
+            try
+            {
+                var weights = model.state_dict()
+                    .Where(kv => !(model.Config.TieWordEmbeddings && kv.Key == "lm_head.weight"))
+                    .ToDictionary(kv => kv.Key, kv => kv.Value);
+                WriteWeights(staging, weights, storedType, maxShardBytes);
+
+                var json = config ?? model.Config.ToJson();
+                json["torch_dtype"] = ModelDType.Name(storedType);
+                WriteJson(Path.Combine(staging, "config.json"), json);
+                if (extraFiles != null)
+                    foreach (var (name, write) in extraFiles) write(Path.Combine(staging, name));
+
+                if (Directory.Exists(target)) Directory.Delete(target);
+                Directory.Move(staging, target);
+            }
+            catch
+            {
+                try { Directory.Delete(staging, true); } catch (IOException) { }
+                throw;
+            }
+        }
+
+        /// <summary>Writes tensors as one model.safetensors, or as shards plus an index when they exceed <paramref name="maxShardBytes"/>.</summary>
+        public static void WriteWeights(string folder, IReadOnlyDictionary<string, Tensor> weights, ScalarType storedType, long maxShardBytes)
+        {
+            var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+            long Bytes(Tensor t) => t.numel() * (is_floating_point(t) ? ElementSize(storedType) : t.ElementSize);
+
+            // Shards in key order, a new one whenever the next tensor would overflow (a single oversized tensor gets its own).
+            var shards = new List<List<string>> { new() };
+            long current = 0, total = 0;
+            foreach (var name in weights.Keys.OrderBy(k => k, StringComparer.Ordinal))
+            {
+                long size = Bytes(weights[name]);
+                if (current > 0 && current + size > maxShardBytes) { shards.Add(new()); current = 0; }
+                shards[^1].Add(name);
+                current += size;
+                total += size;
+            }
+            if (shards.Count == 1)
+            {
+                Safetensors.Write(Path.Combine(folder, "model.safetensors"), weights, metadata, storedType);
+                return;
+            }
+            var weightMap = new JsonObject();
+            for (int i = 0; i < shards.Count; i++)
+            {
+                string file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+                Safetensors.Write(Path.Combine(folder, file), shards[i].ToDictionary(n => n, n => weights[n]), metadata, storedType);
+                foreach (var name in shards[i]) weightMap[name] = file;
+            }
+            var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
+            WriteJson(Path.Combine(folder, "model.safetensors.index.json"), index);
+        }
+
+        static long ElementSize(ScalarType type) => type switch
+        {
+            ScalarType.Float64 or ScalarType.Int64 => 8,
+            ScalarType.Float32 or ScalarType.Int32 => 4,
+            ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Int16 => 2,
+            _ => 1,
+        };
+
+        /// <summary>Writes indented JSON atomically.</summary>
+        public static void WriteJson(string path, JsonNode node) =>
+            AtomicFile.Write(path, stream =>
+            {
+                using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+                node.WriteTo(writer);
+            });
+    }
+}
