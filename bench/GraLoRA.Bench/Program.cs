@@ -9,17 +9,24 @@ using static TorchSharp.torch;
 
 // Benchmarks print ratios measured side by side in one run: every repetition times each contender
 // back to back, so machine noise hits both. Usage:
-//   dotnet run -c Release --project bench/GraLoRA.Bench -- layer [--features 2048] [--tokens 2048] [--reps 7]
+//   dotnet run -c Release --project bench/GraLoRA.Bench -- layer|load|generate [options]  (see bench/README.md)
 static int Arg(string[] args, string name, int fallback)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
 }
 
-if (args.Length == 0 || args[0] != "layer")
+switch (args.Length == 0 ? "" : args[0])
 {
-    Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
-    return 2;
+    case "layer": break;
+    case "load": return GraLoRA.Bench.LoadBench.Run(args);
+    case "load-child": return GraLoRA.Bench.LoadBench.Child(args);
+    case "generate": return GraLoRA.Bench.GenerateBench.Run(args);
+    default:
+        Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
+        Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
+        Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
+        return 2;
 }
 
 TorchRuntime.EnsureInitialized();

@@ -21,10 +21,11 @@ namespace GraLoRA.Models
         /// <paramref name="folder"/>, which must not exist or be empty. Everything is written into a temporary sibling
         /// folder that is renamed into place at the end, so a failure never leaves a half-written checkpoint.
         /// Weights larger than <paramref name="maxShardBytes"/> are split into model-0000i-of-0000n.safetensors
-        /// with a model.safetensors.index.json. <paramref name="extraFiles"/> are written beside them (name → writer).
+        /// with a model.safetensors.index.json. <paramref name="writeExtras"/> receives the staging folder to add files
+        /// (tokenizer, generation config) that are renamed into place together with the weights.
         /// </summary>
         public static void Save(DecoderForCausalLM model, string folder, ScalarType? dtype = null, long maxShardBytes = DefaultMaxShardBytes,
-                                JsonObject? config = null, IReadOnlyDictionary<string, Action<string>>? extraFiles = null)
+                                JsonObject? config = null, Action<string>? writeExtras = null)
         {
             if (maxShardBytes < 1)
                 throw new GraloraException("InvalidShardSize", GraloraErrorKind.InvalidArgument, $"Shard size {maxShardBytes} must be at least 1 byte.", maxShardBytes);
@@ -47,8 +48,7 @@ namespace GraLoRA.Models
                 var json = config ?? model.Config.ToJson();
                 json["torch_dtype"] = ModelDType.Name(storedType);
                 WriteJson(Path.Combine(staging, "config.json"), json);
-                if (extraFiles != null)
-                    foreach (var (name, write) in extraFiles) write(Path.Combine(staging, name));
+                writeExtras?.Invoke(staging);
 
                 if (Directory.Exists(target)) Directory.Delete(target);
                 Directory.Move(staging, target);

@@ -39,7 +39,7 @@ namespace GraLoRA.Models
     }
 
     /// <summary>Random decoders of any supported architecture, in memory or saved as real Hugging Face folders.</summary>
-    public static class TinyModelFactory
+    public static partial class TinyModelFactory
     {
         /// <summary>The configuration <paramref name="options"/> describe (validated like a loaded config.json).</summary>
         public static DecoderConfig Config(TinyModelOptions options)
@@ -96,18 +96,17 @@ namespace GraLoRA.Models
 
         /// <summary>
         /// Saves a random model as a Hugging Face folder (config.json, generation_config.json, weights in
-        /// <see cref="TinyModelOptions.DType"/>, sharded when asked) plus any <paramref name="extraFiles"/> (e.g. a
-        /// tokenizer); returns the full path.
+        /// <see cref="TinyModelOptions.DType"/>, sharded when asked); <paramref name="writeExtras"/> may add files to
+        /// the staging folder (e.g. a tokenizer). Returns the full path.
         /// </summary>
-        public static string Save(string folder, TinyModelOptions options, IReadOnlyDictionary<string, Action<string>>? extraFiles = null)
+        public static string Save(string folder, TinyModelOptions options, Action<string>? writeExtras = null)
         {
             using var model = Create(options);
-            var files = new Dictionary<string, Action<string>>
+            CheckpointWriter.Save(model, folder, ModelDType.Parse(options.DType), options.MaxShardBytes, writeExtras: staging =>
             {
-                ["generation_config.json"] = path => CheckpointWriter.WriteJson(path, GenerationConfigJson(model.Config)),
-            };
-            if (extraFiles != null) foreach (var (name, write) in extraFiles) files[name] = write;
-            CheckpointWriter.Save(model, folder, ModelDType.Parse(options.DType), options.MaxShardBytes, extraFiles: files);
+                CheckpointWriter.WriteJson(Path.Combine(staging, "generation_config.json"), GenerationConfigJson(model.Config));
+                writeExtras?.Invoke(staging);
+            });
             return Path.GetFullPath(folder);
         }
 

@@ -1,0 +1,73 @@
+using System.Management.Automation;
+using System.Threading;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3) from a folder or from the Hugging Face Hub.</para>
+    /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there.</para>
+    /// </summary>
+    [Cmdlet(VerbsData.Import, "BaseModel", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(BaseModel))]
+    public sealed class ImportBaseModelCommand : GraloraCmdlet
+    {
+        const string PathSet = "Path";
+        const string HubSet = "Hub";
+        CancellationTokenSource? _cancel;
+
+        #region Parameters
+        /// <summary><para type="description">A local model folder.</para></summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("FullName", "PSPath")]
+        public string Path { get; set; } = "";
+
+        /// <summary><para type="description">A Hugging Face repository id, e.g. Qwen/Qwen2.5-0.5B.</para></summary>
+        [Parameter(Mandatory = true, ParameterSetName = HubSet)]
+        public string Name { get; set; } = "";
+
+        /// <summary><para type="description">Branch, tag or commit of the repository (default main).</para></summary>
+        [Parameter(ParameterSetName = HubSet)]
+        public string? Revision { get; set; }
+
+        /// <summary><para type="description">float32, bfloat16 or float16 (default: the checkpoint's own torch_dtype).</para></summary>
+        [Parameter]
+        [ValidateSet("float32", "bfloat16", "float16")]
+        public string? DType { get; set; }
+
+        /// <summary><para type="description">cpu (default), cuda, cuda:N or auto.</para></summary>
+        [Parameter]
+        public string Device { get; set; } = "cpu";
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            var options = new BaseModelLoadOptions { DType = DType, Device = Device };
+            if (ParameterSetName == HubSet)
+            {
+                _cancel = new CancellationTokenSource();
+                try
+                {
+                    WriteObject(BaseModel.LoadFromHub(Name, Revision, options, message => WriteVerbose(message), _cancel.Token));
+                }
+                finally
+                {
+                    _cancel.Dispose();
+                    _cancel = null;
+                }
+            }
+            else
+            {
+                string folder = ResolvePath(Path);
+                WriteVerbose($"Loading '{folder}'");
+                WriteObject(BaseModel.Load(folder, options));
+            }
+        });
+
+        /// <inheritdoc />
+        protected override void StopProcessing() => _cancel?.Cancel();
+        #endregion
+    }
+}

@@ -1,0 +1,63 @@
+using System.IO;
+using System.Management.Automation;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Runs one forward pass of a model (with its active adapters) and returns the logits, and optionally the hidden states.</para>
+    /// <para type="description">Returns a ForwardOutput (Logits as [batch][position][vocab] arrays), or with -OutFile writes a safetensors file with 'logits' and 'hidden_states.&lt;i&gt;' for comparison with other implementations.</para>
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "BaseModel", DefaultParameterSetName = ObjectSet)]
+    [OutputType(typeof(ForwardOutput), ParameterSetName = new[] { ObjectSet })]
+    [OutputType(typeof(FileInfo), ParameterSetName = new[] { FileSet })]
+    public sealed class InvokeBaseModelCommand : GraloraCmdlet
+    {
+        const string ObjectSet = "Object";
+        const string FileSet = "File";
+
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">Token ids, one array per sequence; all rows the same length.</para></summary>
+        [Parameter(Mandatory = true, Position = 0)]
+        public int[][] InputIds { get; set; } = null!;
+
+        /// <summary><para type="description">1 for tokens, 0 for padding; same shape as InputIds.</para></summary>
+        [Parameter]
+        public int[][]? AttentionMask { get; set; }
+
+        /// <summary><para type="description">Position ids; same shape as InputIds (default 0..L-1).</para></summary>
+        [Parameter]
+        public int[][]? PositionIds { get; set; }
+
+        /// <summary><para type="description">Also return the hidden states (embeddings, each layer, final norm).</para></summary>
+        [Parameter]
+        public SwitchParameter HiddenStates { get; set; }
+
+        /// <summary><para type="description">Write the outputs to this safetensors file instead of returning them.</para></summary>
+        [Parameter(Mandatory = true, ParameterSetName = FileSet)]
+        public string OutFile { get; set; } = "";
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            var output = Model.Forward(InputIds, AttentionMask, PositionIds, HiddenStates);
+            if (ParameterSetName == FileSet)
+            {
+                using (output)
+                {
+                    string path = ResolvePath(OutFile);
+                    output.Save(path);
+                    WriteObject(new FileInfo(path));
+                }
+            }
+            else WriteObject(output);
+        });
+        #endregion
+    }
+}

@@ -1,0 +1,79 @@
+using System.IO;
+using System.Management.Automation;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Creates a tiny random decoder (Llama, Mistral, Qwen2 or Qwen3) and saves it as a real Hugging Face folder with a byte-level tokenizer and a chat template.</para>
+    /// <para type="description">For trying the pipeline without downloads and for tests: the folder loads exactly like a downloaded checkpoint. Emits the folder, which pipes into Import-BaseModel.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.New, "BaseModel", SupportsShouldProcess = true)]
+    [OutputType(typeof(DirectoryInfo))]
+    public sealed class NewBaseModelCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">Folder to create (must not exist or be empty).</para></summary>
+        [Parameter(Mandatory = true, Position = 0)]
+        public string Path { get; set; } = "";
+
+        /// <summary><para type="description">model_type of the new model.</para></summary>
+        [Parameter]
+        [ValidateSet("llama", "mistral", "qwen2", "qwen3")]
+        public string Architecture { get; set; } = "llama";
+
+        /// <summary><para type="description">hidden_size (default 64).</para></summary>
+        [Parameter, ValidateRange(2, 65536)]
+        public int HiddenSize { get; set; } = 64;
+
+        /// <summary><para type="description">intermediate_size (default 128).</para></summary>
+        [Parameter, ValidateRange(1, 262144)]
+        public int IntermediateSize { get; set; } = 128;
+
+        /// <summary><para type="description">num_hidden_layers (default 2).</para></summary>
+        [Parameter, ValidateRange(1, 1024)]
+        public int Layers { get; set; } = 2;
+
+        /// <summary><para type="description">num_attention_heads (default 4).</para></summary>
+        [Parameter, ValidateRange(1, 1024)]
+        public int Heads { get; set; } = 4;
+
+        /// <summary><para type="description">num_key_value_heads (default 2: grouped-query attention).</para></summary>
+        [Parameter, ValidateRange(1, 1024)]
+        public int KeyValueHeads { get; set; } = 2;
+
+        /// <summary><para type="description">Tie the output head to the embeddings.</para></summary>
+        [Parameter]
+        public SwitchParameter TieWordEmbeddings { get; set; }
+
+        /// <summary><para type="description">dtype the weights are stored in.</para></summary>
+        [Parameter]
+        [ValidateSet("float32", "bfloat16", "float16")]
+        public string DType { get; set; } = "float32";
+
+        /// <summary><para type="description">Seed of the random weights (same seed, same model).</para></summary>
+        [Parameter]
+        public long Seed { get; set; }
+
+        /// <summary><para type="description">Split the weights into shards of at most this many bytes (default: one file).</para></summary>
+        [Parameter, ValidateRange(1, long.MaxValue)]
+        public long MaxShardSize { get; set; } = CheckpointWriter.DefaultMaxShardBytes;
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void EndProcessing() => Invoke(() =>
+        {
+            string target = ResolvePath(Path);
+            if (!ShouldProcess(target, $"Create a random {Architecture} model")) return;
+            var options = new TinyModelOptions
+            {
+                Architecture = Architecture, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, Layers = Layers,
+                Heads = Heads, KeyValueHeads = KeyValueHeads, TieWordEmbeddings = TieWordEmbeddings, DType = DType, Seed = Seed,
+                MaxShardBytes = MaxShardSize,
+            };
+            WriteObject(new DirectoryInfo(TinyModelFactory.SaveWithTokenizer(target, options)));
+        });
+        #endregion
+    }
+}
