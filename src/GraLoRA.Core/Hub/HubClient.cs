@@ -170,8 +170,11 @@ namespace GraLoRA.Hub
             if (HubNames.IsCommitHash(t.Revision) && FromCache(t.Revision) is string pinned)
                 return pinned;
             if (Settings.Offline)
-                return FromCache(Cache.ResolveCommit(t.RepoId, t.Revision))
-                    ?? throw OfflineMiss(t, $"File '{path}' of repository '{t.RepoId}' at revision '{t.Revision}'");
+            {
+                string? commit = Cache.ResolveCommit(t.RepoId, t.Revision);
+                return FromCache(commit) ?? throw OfflineMiss(t,
+                    $"File '{path}' of repository '{t.RepoId}' at revision '{t.Revision}'" + (commit is null || commit == t.Revision ? "" : $" (commit {commit})"));
+            }
 
             HubFileMetadata meta;
             try
