@@ -228,10 +228,11 @@ namespace GraLoRA.Hub
         {
             string incomplete = blob + ".incomplete";
             using var hasher = BlobHasher.For(meta.Etag, meta.Size);
-            var file = new FileStream(incomplete, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, ChunkBytes, useAsync: true);
+            FileStream? file = null;
             bool keepPartial = true;
             try
             {
+                file = new FileStream(incomplete, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, ChunkBytes, useAsync: true);
                 var buffer = new byte[ChunkBytes];
                 long have = file.Length;
                 if (have > meta.Size) { file.SetLength(0); have = 0; }
@@ -290,15 +291,14 @@ namespace GraLoRA.Hub
                             if (have - lastReport >= ReportEveryBytes) { report(have, false); lastReport = have; }
                         }
                     }
-                    catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
+                    catch (Exception ex) when ((ex is IOException || ex is HttpRequestException || ex is OperationCanceledException) && !ct.IsCancellationRequested)
                     {
-                        throw http.ReadTimedOut(t, meta.Location, ex);
-                    }
-                    catch (Exception ex) when ((ex is IOException || ex is HttpRequestException) && !ct.IsCancellationRequested)
-                    {
-                        // The connection broke off: resume from what we have, as huggingface_hub's http_get does.
+                        // The connection broke off or stalled past HF_HUB_DOWNLOAD_TIMEOUT: resume from what we have,
+                        // as huggingface_hub's http_get does, giving up after a few tries that bring nothing.
                         if (++failures > MaxRetriesWithoutProgress)
-                            throw http.BrokenDownload(t, meta.Location, have, meta.Size, incomplete, ex);
+                            throw ex is OperationCanceledException
+                                ? http.ReadTimedOut(t, meta.Location, ex)
+                                : http.BrokenDownload(t, meta.Location, have, meta.Size, incomplete, ex);
                         await file.FlushAsync(ct).ConfigureAwait(false);
                         await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
                         continue;
@@ -333,7 +333,7 @@ namespace GraLoRA.Hub
             }
             finally
             {
-                file.Dispose();
+                file?.Dispose();
                 if (!keepPartial) File.Delete(incomplete);
             }
         }

@@ -73,7 +73,11 @@ namespace GraLoRA.Tests
         /// <summary>Send no Content-Range/206 for Range requests, like a server that ignores them.</summary>
         public bool IgnoreRange { get; set; }
 
+        /// <summary>Accept requests and never answer them (a Hub that hangs).</summary>
+        public bool Hang { get; set; }
+
         readonly ConcurrentDictionary<string, long> dropOnce = new(StringComparer.Ordinal);
+        readonly ConcurrentDictionary<string, long> stallOnce = new(StringComparer.Ordinal);
 
         public int Port => ((IPEndPoint)main.LocalEndpoint).Port;
         public int OtherPort => ((IPEndPoint)other.LocalEndpoint).Port;
@@ -103,6 +107,9 @@ namespace GraLoRA.Tests
 
         /// <summary>The next content GET of <paramref name="path"/> announces the full length, sends <paramref name="bytes"/> bytes, and resets the connection.</summary>
         public void DropAfterBytesOnce(string path, long bytes) => dropOnce[path] = bytes;
+
+        /// <summary>The next content GET of <paramref name="path"/> sends <paramref name="bytes"/> bytes, then stalls without closing.</summary>
+        public void StallAfterBytesOnce(string path, long bytes) => stallOnce[path] = bytes;
 
         public IReadOnlyList<FakeHubRequest> Requests => requests.ToArray();
         public void ClearRequests() => requests.Clear();
@@ -170,7 +177,7 @@ namespace GraLoRA.Tests
             return null;
         }
 
-        sealed record Reply(int Status, Dictionary<string, string> Headers, byte[]? Body = null, string? DropPath = null);
+        sealed record Reply(int Status, Dictionary<string, string> Headers, byte[]? Body = null, string? FaultPath = null);
 
         static Reply Status(int status, params (string, string)[] headers) =>
             new(status, headers.ToDictionary(h => h.Item1, h => h.Item2));
@@ -242,12 +249,17 @@ namespace GraLoRA.Tests
             headers["Accept-Ranges"] = "bytes";
             if (from > 0)
                 headers["Content-Range"] = $"bytes {from}-{content.Length - 1}/{content.Length}";
-            string? drop = request.Method == "GET" && dropOnce.ContainsKey(file.Path) ? file.Path : null;
-            return new Reply(from > 0 ? 206 : 200, headers, content.AsSpan((int)from).ToArray(), drop);
+            string? fault = request.Method == "GET" && (dropOnce.ContainsKey(file.Path) || stallOnce.ContainsKey(file.Path)) ? file.Path : null;
+            return new Reply(from > 0 ? 206 : 200, headers, content.AsSpan((int)from).ToArray(), fault);
         }
 
         async Task Respond(FakeHubRequest request, TcpClient client, NetworkStream stream)
         {
+            if (Hang)
+            {
+                try { await Task.Delay(TimeSpan.FromSeconds(30), stop.Token); } catch (OperationCanceledException) { }
+                return;
+            }
             Reply reply = Route(request);
             var sb = new StringBuilder();
             sb.Append("HTTP/1.1 ").Append(reply.Status).Append(' ').Append(Reason(reply.Status)).Append("\r\n");
@@ -259,7 +271,14 @@ namespace GraLoRA.Tests
             await stream.WriteAsync(Encoding.ASCII.GetBytes(sb.ToString()));
             if (request.Method == "HEAD" || reply.Body is null) return;
 
-            if (reply.DropPath is not null && dropOnce.TryRemove(reply.DropPath, out long keep))
+            if (reply.FaultPath is not null && stallOnce.TryRemove(reply.FaultPath, out long sent))
+            {
+                await stream.WriteAsync(reply.Body.AsMemory(0, (int)Math.Min(sent, reply.Body.Length)));
+                await stream.FlushAsync();
+                try { await Task.Delay(TimeSpan.FromSeconds(30), stop.Token); } catch (OperationCanceledException) { }
+                return;
+            }
+            if (reply.FaultPath is not null && dropOnce.TryRemove(reply.FaultPath, out long keep))
             {
                 await stream.WriteAsync(reply.Body.AsMemory(0, (int)Math.Min(keep, reply.Body.Length)));
                 await stream.FlushAsync();

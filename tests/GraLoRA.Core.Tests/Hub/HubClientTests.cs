@@ -213,6 +213,49 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public async Task Resume_StalledDownload_TimesOutAndResumes()
+        {
+            var file = server["model.safetensors"];
+            server.StallAfterBytesOnce("model.safetensors", 100_000);
+            using var client = Client(("HF_HUB_DOWNLOAD_TIMEOUT", "1"));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            string path = await client.DownloadFileAsync(Repo, "model.safetensors");
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+            Assert.Equal(file.Content, File.ReadAllBytes(path));
+            var gets = server.Requests.Where(r => r.IsContent).ToList();
+            Assert.Equal(2, gets.Count);
+            Assert.Equal("bytes=100000-", gets[1].Header("Range"));
+        }
+
+        [Fact]
+        public async Task Timeout_HubThatNeverAnswers_NamesTheVariable()
+        {
+            server.Hang = true;
+            using var client = Client(("HF_HUB_ETAG_TIMEOUT", "0.3"));
+            var ex = await Assert.ThrowsAsync<GraloraException>(() => client.DownloadFileAsync(Repo, "config.json"));
+            Assert.Equal("HubRequestFailed", ex.ErrorId);
+            Assert.Contains("HF_HUB_ETAG_TIMEOUT", ex.Message);
+            var snap = await Assert.ThrowsAsync<GraloraException>(() => client.SnapshotDownloadAsync(Repo));
+            Assert.Contains("HF_HUB_ETAG_TIMEOUT", snap.Message);
+        }
+
+        [Fact]
+        public async Task Cancellation_KeepsThePartialFileForResuming()
+        {
+            var file = server["model.safetensors"];
+            server.StallAfterBytesOnce("model.safetensors", 100_000);
+            using var client = Client(("HF_HUB_DOWNLOAD_TIMEOUT", "20"));
+            using var cts = new System.Threading.CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.DownloadFileAsync(Repo, "model.safetensors", cancellationToken: cts.Token));
+            string incomplete = Path.Combine(RepoDir, "blobs", file.Sha256 + ".incomplete");
+            Assert.Equal(100_000, new FileInfo(incomplete).Length);
+            Assert.False(File.Exists(Path.Combine(RepoDir, "blobs", file.Sha256)));
+
+            Assert.Equal(file.Content, File.ReadAllBytes(await client.DownloadFileAsync(Repo, "model.safetensors")));
+            Assert.Equal("bytes=100000-", server.Requests.Last(r => r.IsContent).Header("Range"));
+        }
+
+        [Fact]
         public async Task Resume_FromIncompleteFileOfAnEarlierRun()
         {
             var file = server["model.safetensors"];
