@@ -32,8 +32,8 @@ namespace GraLoRA.Text
         public string? ChatTemplate { get; init; }
         /// <summary>
         /// Optional BPE merges, as pairs of text (e.g. ("t", "h"), ("th", "e")), applied by priority in this order. Each
-        /// side must be a single byte's character or the result of an earlier merge. Merged tokens get ids 256, 257, ...
-        /// before the special tokens.
+        /// side must be one single-byte (ASCII) character or the result of an earlier merge, so characters of several
+        /// UTF-8 bytes cannot be merged this way. Merged tokens get ids 256, 257, ... before the special tokens.
         /// </summary>
         public IReadOnlyList<(string Left, string Right)> Merges { get; init; } = Array.Empty<(string, string)>();
         /// <summary>tokenizer_config.json's <c>model_max_length</c> (default 2048).</summary>
