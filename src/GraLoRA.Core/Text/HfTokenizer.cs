@@ -30,6 +30,12 @@ namespace GraLoRA.Text
     /// (bos/eos/unk/pad and additional_special_tokens), as in transformers.
     /// </para>
     /// <para>
+    /// Differences from transformers: tokenizer_config.json's <c>add_bos_token</c>/<c>add_eos_token</c> do not rebuild
+    /// the post-processor (transformers' Llama/Gemma fast classes do; the shipped tokenizer.json normally already
+    /// agrees), and special tokens the config names but tokenizer.json lacks are not added to the vocabulary (their
+    /// ids read as null).
+    /// </para>
+    /// <para>
     /// Thread safety: after <see cref="Load(string)"/> returns, every member may be called from several threads at once
     /// (the native library guards its state with a read/write lock; everything here is immutable), except
     /// <see cref="Dispose"/>, which must not race other calls. A <see cref="TokenStreamDecoder"/> is not thread-safe.
