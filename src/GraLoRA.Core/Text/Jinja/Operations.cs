@@ -1,0 +1,244 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+
+namespace GraLoRA.Text.Jinja
+{
+    /// <summary>Python's operators on template values: equality, ordering, arithmetic, membership, attribute and item access.</summary>
+    internal static class Operations
+    {
+        static bool IsNumber(object? v) => v is long or double or bool;
+        static bool IsInteger(object? v) => v is long or bool;
+        static long AsLong(object? v) => v is bool b ? (b ? 1 : 0) : (long)v!;
+        static double AsDouble(object? v) => v switch { bool b => b ? 1 : 0, long l => l, _ => (double)v! };
+
+        /// <summary>Python ==: numbers across int/float/bool, lists and dicts by content.</summary>
+        public static bool AreEqual(object? a, object? b)
+        {
+            if (IsNumber(a) && IsNumber(b))
+                return IsInteger(a) && IsInteger(b) ? AsLong(a) == AsLong(b) : AsDouble(a) == AsDouble(b);
+            return (a, b) switch
+            {
+                (null, null) => true,
+                (Undefined, Undefined) => true,
+                (string x, string y) => x == y,
+                (JinjaList x, JinjaList y) => x.IsTuple == y.IsTuple && x.Items.Count == y.Items.Count
+                                              && x.Items.Zip(y.Items).All(p => AreEqual(p.First, p.Second)),
+                (JinjaDict x, JinjaDict y) => x.Count == y.Count
+                                              && x.All(p => y.TryGetValue(p.Key, out var v) && AreEqual(p.Value, v)),
+                _ => ReferenceEquals(a, b),
+            };
+        }
+
+        /// <summary>Python ordering (&lt;, sort, min, max): numbers, strings, lists element by element.</summary>
+        public static int Compare(object? a, object? b)
+        {
+            if (IsNumber(a) && IsNumber(b))
+                return IsInteger(a) && IsInteger(b) ? AsLong(a).CompareTo(AsLong(b)) : AsDouble(a).CompareTo(AsDouble(b));
+            if (a is string x && b is string y)
+                return Math.Sign(string.CompareOrdinal(x, y));
+            if (a is JinjaList la && b is JinjaList lb)
+            {
+                for (int i = 0; i < Math.Min(la.Items.Count, lb.Items.Count); i++)
+                {
+                    int c = Compare(la.Items[i], lb.Items[i]);
+                    if (c != 0)
+                        return c;
+                }
+                return la.Items.Count.CompareTo(lb.Items.Count);
+            }
+            throw new RenderException($"'<' not supported between instances of '{Values.TypeName(a)}' and '{Values.TypeName(b)}'");
+        }
+
+        public static bool Compare(string op, object? a, object? b) => op switch
+        {
+            "==" => AreEqual(a, b),
+            "!=" => !AreEqual(a, b),
+            "<" => Compare(a, b) < 0,
+            ">" => Compare(a, b) > 0,
+            "<=" => Compare(a, b) <= 0,
+            ">=" => Compare(a, b) >= 0,
+            "in" => Contains(b, a),
+            "not in" => !Contains(b, a),
+            _ => throw new InvalidOperationException(op),
+        };
+
+        /// <summary>Python's "item in container". Nothing is in undefined.</summary>
+        public static bool Contains(object? container, object? item) => container switch
+        {
+            string s when item is string sub => s.Contains(sub, StringComparison.Ordinal),
+            string => throw new RenderException($"'in <string>' requires string as left operand, not {Values.TypeName(item)}"),
+            JinjaList l => l.Items.Any(x => AreEqual(x, item)),
+            JinjaDict d => item is string key && d.ContainsKey(key),
+            JinjaNamespace ns => item is string key && ns.Attributes.ContainsKey(key),
+            Undefined => false,
+            _ => throw new RenderException($"argument of type '{Values.TypeName(container)}' is not iterable"),
+        };
+
+        public static object? Binary(string op, object? a, object? b)
+        {
+            if (op == "~")
+                return Values.Str(a) + Values.Str(b);
+            if (IsNumber(a) && IsNumber(b))
+                return Arithmetic(op, a, b);
+            switch (op)
+            {
+                case "+" when a is string x && b is string y:
+                    return x + y;
+                case "+" when a is JinjaList x && b is JinjaList y && x.IsTuple == y.IsTuple:
+                    return new JinjaList(x.Items.Concat(y.Items), x.IsTuple);
+                case "*" when IsInteger(b) && a is string or JinjaList:
+                    return Repeat(a, AsLong(b));
+                case "*" when IsInteger(a) && b is string or JinjaList:
+                    return Repeat(b, AsLong(a));
+            }
+            throw new RenderException($"unsupported operand type(s) for {op}: '{Values.TypeName(a)}' and '{Values.TypeName(b)}'");
+        }
+
+        static object Repeat(object? sequence, long times)
+        {
+            int n = (int)Math.Clamp(times, 0, 1_000_000);
+            if (sequence is string s)
+                return new StringBuilder(s.Length * n).Insert(0, s, n).ToString();
+            var list = (JinjaList)sequence!;
+            return new JinjaList(Enumerable.Repeat(list.Items, n).SelectMany(x => x), list.IsTuple);
+        }
+
+        static object Arithmetic(string op, object? a, object? b)
+        {
+            bool integers = IsInteger(a) && IsInteger(b);
+            if (integers)
+            {
+                long x = AsLong(a), y = AsLong(b);
+                switch (op)
+                {
+                    case "+": return x + y;
+                    case "-": return x - y;
+                    case "*": return x * y;
+                    case "/": return y == 0 ? throw DivisionByZero() : (double)x / y;
+                    case "//": return y == 0 ? throw DivisionByZero() : FloorDiv(x, y);
+                    case "%": return y == 0 ? throw DivisionByZero() : x - y * FloorDiv(x, y);
+                    case "**":
+                        if (y >= 0)
+                            return (long)Math.Pow(x, y);
+                        if (x == 0)
+                            throw new RenderException("0.0 cannot be raised to a negative power");
+                        return Math.Pow(x, y);
+                }
+            }
+            else
+            {
+                double x = AsDouble(a), y = AsDouble(b);
+                switch (op)
+                {
+                    case "+": return x + y;
+                    case "-": return x - y;
+                    case "*": return x * y;
+                    case "/": return y == 0 ? throw DivisionByZero() : x / y;
+                    case "//": return y == 0 ? throw DivisionByZero() : Math.Floor(x / y);
+                    // Python: the remainder takes the divisor's sign.
+                    case "%": return y == 0 ? throw DivisionByZero() : x - y * Math.Floor(x / y);
+                    case "**": return Math.Pow(x, y);
+                }
+            }
+            throw new InvalidOperationException(op);
+        }
+
+        static long FloorDiv(long x, long y)
+        {
+            long q = x / y;
+            return (x % y != 0 && (x < 0) != (y < 0)) ? q - 1 : q;
+        }
+
+        static RenderException DivisionByZero() => new("division by zero");
+
+        public static object? Negate(object? value) => value switch
+        {
+            long l => -l,
+            bool b => b ? -1L : 0L,
+            double d => -d,
+            _ => throw new RenderException($"bad operand type for unary -: '{Values.TypeName(value)}'"),
+        };
+
+        /// <summary>obj.name: a dict's key first, then a method; undefined when neither exists.</summary>
+        public static object? GetAttribute(object? obj, string name)
+        {
+            object? found = obj switch
+            {
+                JinjaDict d when d.TryGetValue(name, out var v) => v,
+                JinjaDict d => Methods.ForDict(d, name),
+                JinjaNamespace ns when ns.Attributes.TryGetValue(name, out var v) => v,
+                string s => Methods.ForString(s, name),
+                _ => null,
+            };
+            if (found != null || (obj is JinjaDict dict && dict.ContainsKey(name)) || (obj is JinjaNamespace n && n.Attributes.ContainsKey(name)))
+                return found;
+            return new Undefined(DescribeMissing(obj, "." + name));
+        }
+
+        /// <summary>obj[key]: list and string indexes (negative from the end), dict keys; undefined when missing.</summary>
+        public static object? GetItem(object? obj, object? key)
+        {
+            switch (obj)
+            {
+                case JinjaList l when IsInteger(key):
+                    int? i = Index(AsLong(key), l.Items.Count);
+                    return i is int li ? l.Items[li] : new Undefined(DescribeMissing(obj, $"[{key}]"));
+                case string s when IsInteger(key):
+                    var chars = Values.CodePoints(s);
+                    int? ci = Index(AsLong(key), chars.Count);
+                    return ci is int si ? chars[si] : new Undefined(DescribeMissing(obj, $"[{key}]"));
+                case JinjaDict or JinjaNamespace or string or JinjaList when key is string name:
+                    return GetAttribute(obj, name);
+                default:
+                    return new Undefined(DescribeMissing(obj, "[" + Values.Repr(key) + "]"));
+            }
+        }
+
+        static int? Index(long index, int count)
+        {
+            if (index < 0)
+                index += count;
+            return index >= 0 && index < count ? (int)index : null;
+        }
+
+        static string DescribeMissing(object? obj, string access) =>
+            obj is Undefined u ? u.Name + access : Values.TypeName(obj) + " object" + access;
+
+        /// <summary>Python slicing of lists, tuples and strings.</summary>
+        public static object Slice(object? obj, object? start, object? stop, object? step)
+        {
+            long? Bound(object? v, string what) => v switch
+            {
+                null or Undefined => null,
+                long or bool => AsLong(v),
+                _ => throw new RenderException($"slice {what} must be an integer or none, not '{Values.TypeName(v)}'"),
+            };
+            long stride = Bound(step, "step") ?? 1;
+            if (stride == 0)
+                throw new RenderException("slice step cannot be zero");
+
+            IReadOnlyList<object?> items = obj switch
+            {
+                JinjaList l => l.Items,
+                string s => Values.CodePoints(s),
+                _ => throw new RenderException($"'{Values.TypeName(obj)}' object is not subscriptable"),
+            };
+            int n = items.Count;
+            long Clamp(long? v, long fallback)
+            {
+                if (v == null)
+                    return fallback;
+                long x = v.Value < 0 ? v.Value + n : v.Value;
+                return stride > 0 ? Math.Clamp(x, 0, n) : Math.Clamp(x, -1, n - 1);
+            }
+            long from = Clamp(Bound(start, "start"), stride > 0 ? 0 : n - 1);
+            long to = Clamp(Bound(stop, "stop"), stride > 0 ? n : -1);
+            var picked = new List<object?>();
+            for (long i = from; stride > 0 ? i < to : i > to; i += stride)
+                picked.Add(items[(int)i]);
+            return obj is string ? string.Concat(picked) : new JinjaList(picked, ((JinjaList)obj!).IsTuple);
+        }
+    }
+}

@@ -1,0 +1,640 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+
+namespace GraLoRA.Text.Jinja
+{
+    /// <summary>
+    /// Recursive-descent parser with Jinja's operator precedence, loosest first:
+    /// a if b else c; or; and; not; comparisons and in; + -; ~; * / // %; **; unary - +;
+    /// then postfix (.attr, [item], (call)) and filters/tests (| and is).
+    /// </summary>
+    internal sealed class Parser
+    {
+        readonly List<Token> _tokens;
+        readonly SourceMap _map;
+        int _i;
+
+        Parser(List<Token> tokens, SourceMap map)
+        {
+            _tokens = tokens;
+            _map = map;
+        }
+
+        public static List<Node> Parse(string source)
+        {
+            var map = new SourceMap(source);
+            var parser = new Parser(Lexer.Tokenize(source, map), map);
+            var body = parser.ParseBody(out Token? stray);
+            if (stray != null)
+                throw parser.Error($"unexpected '{stray.Value.Value}': no open block to close", stray.Value);
+            return body;
+        }
+
+        Token Current => _tokens[_i];
+        Token Peek(int ahead = 1) => _tokens[System.Math.Min(_i + ahead, _tokens.Count - 1)];
+        Token Next() => _tokens[_i++];
+
+        GraloraException Error(string message, Token at) => TemplateError.Syntax(message, at.Position, _map);
+        GraloraException Unexpected(Token at, string expected) => Error($"unexpected {at.Describe()}, expected {expected}", at);
+
+        void ExpectOperator(string op)
+        {
+            if (!Current.IsOperator(op))
+                throw Unexpected(Current, $"'{op}'");
+            _i++;
+        }
+
+        void ExpectName(string name)
+        {
+            if (!Current.IsName(name))
+                throw Unexpected(Current, $"'{name}'");
+            _i++;
+        }
+
+        string ExpectIdentifier(string what)
+        {
+            if (Current.Kind != TokenKind.Name)
+                throw Unexpected(Current, what);
+            return Next().Value;
+        }
+
+        void ExpectBlockEnd()
+        {
+            if (Current.Kind != TokenKind.BlockEnd)
+                throw Unexpected(Current, "'%}'");
+            _i++;
+        }
+
+        // ---- Statements ----
+
+        /// <summary>
+        /// Nodes until a block tag this level does not own (endfor, else, ...) or the end. That tag's name
+        /// comes back in <paramref name="stopTag"/>, its "{%" and name consumed, its arguments not.
+        /// </summary>
+        List<Node> ParseBody(out Token? stopTag)
+        {
+            var body = new List<Node>();
+            while (true)
+            {
+                Token t = Current;
+                switch (t.Kind)
+                {
+                    case TokenKind.End:
+                        stopTag = null;
+                        return body;
+                    case TokenKind.Text:
+                        _i++;
+                        body.Add(new TextNode(t.Position, t.Value));
+                        break;
+                    case TokenKind.VariableBegin:
+                        _i++;
+                        body.Add(new OutputNode(t.Position, ParseTuple(withCondition: true)));
+                        if (Current.Kind != TokenKind.VariableEnd)
+                            throw Unexpected(Current, "'}}'");
+                        _i++;
+                        break;
+                    case TokenKind.BlockBegin:
+                        Token name = Peek();
+                        if (name.Kind != TokenKind.Name)
+                            throw Unexpected(name, "a tag name such as if, for or set");
+                        if (IsClosingTag(name.Value))
+                        {
+                            _i += 2;
+                            stopTag = name;
+                            return body;
+                        }
+                        _i += 2;
+                        ParseStatement(name, body);
+                        break;
+                    default:
+                        throw Unexpected(t, "text or a tag");
+                }
+            }
+        }
+
+        static bool IsClosingTag(string name) =>
+            name.StartsWith("end", System.StringComparison.Ordinal) || name is "else" or "elif";
+
+        /// <summary>Parses the body of a block up to one of <paramref name="allowed"/>; returns which one closed it.</summary>
+        List<Node> ParseBlock(Token opener, out string closer, params string[] allowed)
+        {
+            var body = ParseBody(out Token? stop);
+            if (stop == null)
+                throw Error($"unexpected end of template: '{opener.Value}' opened at {_map.Describe(opener.Position)} needs {{% {allowed[^1]} %}}", Current);
+            if (!allowed.Contains(stop.Value.Value))
+                throw Error($"unexpected '{stop.Value.Value}' inside '{opener.Value}' opened at {_map.Describe(opener.Position)}; expected {string.Join(" or ", allowed)}", stop.Value);
+            closer = stop.Value.Value;
+            return body;
+        }
+
+        void ParseStatement(Token tag, List<Node> into)
+        {
+            switch (tag.Value)
+            {
+                case "if":
+                    into.Add(ParseIf(tag));
+                    break;
+                case "for":
+                    into.Add(ParseFor(tag));
+                    break;
+                case "set":
+                    into.Add(ParseSet(tag));
+                    break;
+                case "macro":
+                    into.Add(ParseMacro(tag));
+                    break;
+                case "break":
+                    ExpectBlockEnd();
+                    into.Add(new BreakNode(tag.Position));
+                    break;
+                case "continue":
+                    ExpectBlockEnd();
+                    into.Add(new ContinueNode(tag.Position));
+                    break;
+                case "generation":
+                    // transformers' {% generation %} marks assistant text for masks; it renders its body unchanged.
+                    ExpectBlockEnd();
+                    into.AddRange(ParseBlock(tag, out _, "endgeneration"));
+                    ExpectBlockEnd();
+                    break;
+                default:
+                    throw Error($"unknown tag '{tag.Value}'", tag);
+            }
+        }
+
+        IfNode ParseIf(Token tag)
+        {
+            var branches = new List<(Expr, List<Node>)>();
+            List<Node>? elseBody = null;
+            Expr test = ParseTuple(withCondition: true);
+            while (true)
+            {
+                ExpectBlockEnd();
+                var body = ParseBlock(tag, out string closer, "elif", "else", "endif");
+                branches.Add((test, body));
+                if (closer == "elif")
+                {
+                    test = ParseTuple(withCondition: true);
+                    continue;
+                }
+                if (closer == "else")
+                {
+                    ExpectBlockEnd();
+                    elseBody = ParseBlock(tag, out _, "endif");
+                }
+                ExpectBlockEnd();
+                return new IfNode(tag.Position, branches, elseBody);
+            }
+        }
+
+        ForNode ParseFor(Token tag)
+        {
+            Target target = ParseTarget(allowAttribute: false);
+            ExpectName("in");
+            // The iterable has no conditional expression: "for x in xs if cond" filters the loop.
+            Expr iterable = ParseTuple(withCondition: false);
+            Expr? filter = null;
+            if (Current.IsName("if"))
+            {
+                _i++;
+                filter = ParseExpression();
+            }
+            ExpectBlockEnd();
+            var body = ParseBlock(tag, out string closer, "else", "endfor");
+            List<Node>? elseBody = null;
+            if (closer == "else")
+            {
+                ExpectBlockEnd();
+                elseBody = ParseBlock(tag, out _, "endfor");
+            }
+            ExpectBlockEnd();
+            return new ForNode(tag.Position, target, iterable, filter, body, elseBody);
+        }
+
+        SetNode ParseSet(Token tag)
+        {
+            Target target = ParseTarget(allowAttribute: true);
+            if (Current.IsOperator("="))
+            {
+                _i++;
+                Expr value = ParseTuple(withCondition: true);
+                ExpectBlockEnd();
+                return new SetNode(tag.Position, target, value, null);
+            }
+            ExpectBlockEnd();
+            var body = ParseBlock(tag, out _, "endset");
+            ExpectBlockEnd();
+            return new SetNode(tag.Position, target, null, body);
+        }
+
+        Target ParseTarget(bool allowAttribute)
+        {
+            Token first = Current;
+            bool parenthesized = first.IsOperator("(");
+            if (parenthesized)
+                _i++;
+            var names = new List<string> { ExpectIdentifier("a variable name") };
+            if (allowAttribute && !parenthesized && Current.IsOperator("."))
+            {
+                _i++;
+                return new AttributeTarget(first.Position, names[0], ExpectIdentifier("an attribute name"));
+            }
+            while (Current.IsOperator(","))
+            {
+                _i++;
+                if (Current.Kind != TokenKind.Name || Current.IsName("in"))
+                    break; // trailing comma
+                names.Add(Next().Value);
+            }
+            if (parenthesized)
+                ExpectOperator(")");
+            return names.Count == 1 && !parenthesized ? new NameTarget(first.Position, names[0]) : new TupleTarget(first.Position, names);
+        }
+
+        MacroNode ParseMacro(Token tag)
+        {
+            string name = ExpectIdentifier("a macro name");
+            var parameters = new List<(string, Expr?)>();
+            ExpectOperator("(");
+            while (!Current.IsOperator(")"))
+            {
+                string parameter = ExpectIdentifier("a parameter name");
+                Expr? defaultValue = null;
+                if (Current.IsOperator("="))
+                {
+                    _i++;
+                    defaultValue = ParseExpression();
+                }
+                parameters.Add((parameter, defaultValue));
+                if (!Current.IsOperator(","))
+                    break;
+                _i++;
+            }
+            ExpectOperator(")");
+            ExpectBlockEnd();
+            var body = ParseBlock(tag, out _, "endmacro");
+            ExpectBlockEnd();
+            return new MacroNode(tag.Position, name, parameters, body);
+        }
+
+        // ---- Expressions ----
+
+        /// <summary>An expression, or a tuple when commas follow ("{% set a = 1, 2 %}").</summary>
+        Expr ParseTuple(bool withCondition)
+        {
+            int pos = Current.Position;
+            Expr first = withCondition ? ParseExpression() : ParseOr();
+            if (!Current.IsOperator(","))
+                return first;
+            var items = new List<Expr> { first };
+            while (Current.IsOperator(","))
+            {
+                _i++;
+                if (!StartsExpression(Current))
+                    break;
+                items.Add(withCondition ? ParseExpression() : ParseOr());
+            }
+            return new TupleExpr(pos, items);
+        }
+
+        static bool StartsExpression(Token t) => t.Kind switch
+        {
+            TokenKind.Name => t.Value is not ("in" or "if" or "else" or "and" or "or" or "is"),
+            TokenKind.String or TokenKind.Integer or TokenKind.Float => true,
+            TokenKind.Operator => t.Value is "(" or "[" or "{" or "-" or "+",
+            _ => false,
+        };
+
+        Expr ParseExpression()
+        {
+            Expr expr = ParseOr();
+            while (Current.IsName("if"))
+            {
+                int pos = Current.Position;
+                _i++;
+                Expr test = ParseOr();
+                Expr? otherwise = null;
+                if (Current.IsName("else"))
+                {
+                    _i++;
+                    otherwise = ParseExpression();
+                }
+                expr = new CondExpr(pos, test, expr, otherwise);
+            }
+            return expr;
+        }
+
+        Expr ParseOr()
+        {
+            Expr left = ParseAnd();
+            while (Current.IsName("or"))
+            {
+                int pos = Next().Position;
+                left = new BinaryExpr(pos, "or", left, ParseAnd());
+            }
+            return left;
+        }
+
+        Expr ParseAnd()
+        {
+            Expr left = ParseNot();
+            while (Current.IsName("and"))
+            {
+                int pos = Next().Position;
+                left = new BinaryExpr(pos, "and", left, ParseNot());
+            }
+            return left;
+        }
+
+        Expr ParseNot()
+        {
+            if (Current.IsName("not"))
+            {
+                int pos = Next().Position;
+                return new UnaryExpr(pos, "not", ParseNot());
+            }
+            return ParseCompare();
+        }
+
+        Expr ParseCompare()
+        {
+            int pos = Current.Position;
+            Expr first = ParseAdditive();
+            var rest = new List<(string, Expr)>();
+            while (true)
+            {
+                string op;
+                if (Current.Kind == TokenKind.Operator && Current.Value is "==" or "!=" or "<" or ">" or "<=" or ">=")
+                    op = Next().Value;
+                else if (Current.IsName("in"))
+                {
+                    _i++;
+                    op = "in";
+                }
+                else if (Current.IsName("not") && Peek().IsName("in"))
+                {
+                    _i += 2;
+                    op = "not in";
+                }
+                else
+                    break;
+                rest.Add((op, ParseAdditive()));
+            }
+            return rest.Count == 0 ? first : new CompareExpr(pos, first, rest);
+        }
+
+        Expr ParseAdditive()
+        {
+            Expr left = ParseConcat();
+            while (Current.Kind == TokenKind.Operator && Current.Value is "+" or "-")
+            {
+                Token op = Next();
+                left = new BinaryExpr(op.Position, op.Value, left, ParseConcat());
+            }
+            return left;
+        }
+
+        Expr ParseConcat()
+        {
+            Expr left = ParseMultiplicative();
+            while (Current.IsOperator("~"))
+            {
+                Token op = Next();
+                left = new BinaryExpr(op.Position, "~", left, ParseMultiplicative());
+            }
+            return left;
+        }
+
+        Expr ParseMultiplicative()
+        {
+            Expr left = ParsePower();
+            while (Current.Kind == TokenKind.Operator && Current.Value is "*" or "/" or "//" or "%")
+            {
+                Token op = Next();
+                left = new BinaryExpr(op.Position, op.Value, left, ParsePower());
+            }
+            return left;
+        }
+
+        Expr ParsePower()
+        {
+            Expr left = ParseUnary(withFilters: true);
+            while (Current.IsOperator("**"))
+            {
+                Token op = Next();
+                left = new BinaryExpr(op.Position, "**", left, ParseUnary(withFilters: true));
+            }
+            return left;
+        }
+
+        Expr ParseUnary(bool withFilters)
+        {
+            Expr expr;
+            if (Current.Kind == TokenKind.Operator && Current.Value is "-" or "+")
+            {
+                Token op = Next();
+                expr = new UnaryExpr(op.Position, op.Value, ParseUnary(withFilters: false));
+            }
+            else
+                expr = ParsePostfix(ParsePrimary());
+            return withFilters ? ParseFiltersAndTests(expr) : expr;
+        }
+
+        Expr ParsePrimary()
+        {
+            Token t = Next();
+            switch (t.Kind)
+            {
+                case TokenKind.Name:
+                    return t.Value switch
+                    {
+                        "true" or "True" => new Literal(t.Position, true),
+                        "false" or "False" => new Literal(t.Position, false),
+                        "none" or "None" => new Literal(t.Position, null),
+                        _ => new NameExpr(t.Position, t.Value),
+                    };
+                case TokenKind.String:
+                    // Adjacent literals join, as in Python: 'a' "b" is 'ab'.
+                    string s = t.Value;
+                    while (Current.Kind == TokenKind.String)
+                        s += Next().Value;
+                    return new Literal(t.Position, s);
+                case TokenKind.Integer:
+                    if (!long.TryParse(t.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l))
+                        throw Error($"integer {t.Value} is too large", t);
+                    return new Literal(t.Position, l);
+                case TokenKind.Float:
+                    return new Literal(t.Position, double.Parse(t.Value, NumberStyles.Float, CultureInfo.InvariantCulture));
+                case TokenKind.Operator when t.Value == "(":
+                    if (Current.IsOperator(")"))
+                    {
+                        _i++;
+                        return new TupleExpr(t.Position, new List<Expr>());
+                    }
+                    Expr inner = ParseTuple(withCondition: true);
+                    ExpectOperator(")");
+                    return inner;
+                case TokenKind.Operator when t.Value == "[":
+                    var items = new List<Expr>();
+                    while (!Current.IsOperator("]"))
+                    {
+                        items.Add(ParseExpression());
+                        if (!Current.IsOperator(","))
+                            break;
+                        _i++;
+                    }
+                    ExpectOperator("]");
+                    return new ListExpr(t.Position, items);
+                case TokenKind.Operator when t.Value == "{":
+                    var pairs = new List<(Expr, Expr)>();
+                    while (!Current.IsOperator("}"))
+                    {
+                        Expr key = ParseExpression();
+                        ExpectOperator(":");
+                        pairs.Add((key, ParseExpression()));
+                        if (!Current.IsOperator(","))
+                            break;
+                        _i++;
+                    }
+                    ExpectOperator("}");
+                    return new DictExpr(t.Position, pairs);
+                default:
+                    throw Unexpected(t, "an expression");
+            }
+        }
+
+        Expr ParsePostfix(Expr expr)
+        {
+            while (true)
+            {
+                Token t = Current;
+                if (t.IsOperator("."))
+                {
+                    _i++;
+                    Token name = Next();
+                    expr = name.Kind switch
+                    {
+                        TokenKind.Name => new AttributeExpr(t.Position, expr, name.Value),
+                        // items.0 is items[0]
+                        TokenKind.Integer => new ItemExpr(t.Position, expr, new Literal(name.Position, long.Parse(name.Value, CultureInfo.InvariantCulture))),
+                        _ => throw Unexpected(name, "an attribute name after '.'"),
+                    };
+                }
+                else if (t.IsOperator("["))
+                {
+                    _i++;
+                    expr = ParseSubscript(t, expr);
+                }
+                else if (t.IsOperator("("))
+                {
+                    _i++;
+                    expr = new CallExpr(t.Position, expr, ParseArguments());
+                }
+                else
+                    return expr;
+            }
+        }
+
+        Expr ParseSubscript(Token open, Expr obj)
+        {
+            // [key], or a slice [start:stop:step] with any part left out.
+            var parts = new Expr?[3];
+            int count = 0;
+            while (true)
+            {
+                if (!Current.IsOperator(":") && !Current.IsOperator("]"))
+                    parts[count] = ParseExpression();
+                if (Current.IsOperator("]"))
+                    break;
+                if (!Current.IsOperator(":") || count == 2)
+                    throw Unexpected(Current, count == 2 ? "']'" : "':' or ']'");
+                _i++;
+                count++;
+            }
+            _i++;
+            if (count == 0)
+                return new ItemExpr(open.Position, obj, parts[0] ?? throw Error("empty subscript '[]'", open));
+            return new SliceExpr(open.Position, obj, parts[0], parts[1], parts[2]);
+        }
+
+        /// <summary>Call arguments after '(' up to and including ')': positional, then name=value.</summary>
+        Arguments ParseArguments()
+        {
+            var positional = new List<Expr>();
+            var keywords = new List<(string, Expr)>();
+            while (!Current.IsOperator(")"))
+            {
+                if (Current.Kind == TokenKind.Name && Peek().IsOperator("="))
+                {
+                    string name = Next().Value;
+                    _i++;
+                    if (keywords.Any(k => k.Item1 == name))
+                        throw Error($"keyword argument '{name}' given twice", _tokens[_i - 2]);
+                    keywords.Add((name, ParseExpression()));
+                }
+                else
+                {
+                    if (keywords.Count > 0)
+                        throw Error("positional argument follows keyword argument", Current);
+                    positional.Add(ParseExpression());
+                }
+                if (!Current.IsOperator(","))
+                    break;
+                _i++;
+            }
+            ExpectOperator(")");
+            return new Arguments(positional, keywords);
+        }
+
+        Expr ParseFiltersAndTests(Expr expr)
+        {
+            while (true)
+            {
+                Token t = Current;
+                if (t.IsOperator("|"))
+                {
+                    _i++;
+                    string name = ExpectIdentifier("a filter name after '|'");
+                    Arguments args = Arguments.None;
+                    if (Current.IsOperator("("))
+                    {
+                        _i++;
+                        args = ParseArguments();
+                    }
+                    expr = new FilterExpr(t.Position, expr, name, args);
+                }
+                else if (t.IsName("is"))
+                {
+                    _i++;
+                    bool negated = Current.IsName("not");
+                    if (negated)
+                        _i++;
+                    string name = ExpectIdentifier("a test name after 'is'");
+                    Arguments args = Arguments.None;
+                    if (Current.IsOperator("("))
+                    {
+                        _i++;
+                        args = ParseArguments();
+                    }
+                    else if (StartsTestArgument(Current))
+                    {
+                        // "x is divisibleby 3": one argument without parentheses.
+                        args = new Arguments(new List<Expr> { ParsePostfix(ParsePrimary()) }, new List<(string, Expr)>());
+                    }
+                    expr = new TestExpr(t.Position, expr, name, args, negated);
+                }
+                else
+                    return expr;
+            }
+        }
+
+        static bool StartsTestArgument(Token t) => t.Kind switch
+        {
+            TokenKind.Name => t.Value is not ("in" or "if" or "else" or "and" or "or" or "is" or "not"),
+            TokenKind.String or TokenKind.Integer or TokenKind.Float => true,
+            TokenKind.Operator => t.Value is "[" or "{",
+            _ => false,
+        };
+    }
+}

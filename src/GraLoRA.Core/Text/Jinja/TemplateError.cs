@@ -1,0 +1,28 @@
+using System;
+
+namespace GraLoRA.Text.Jinja
+{
+    /// <summary>Builds the <see cref="GraloraException"/>s templates throw.</summary>
+    internal static class TemplateError
+    {
+        public static GraloraException Syntax(string message, int offset, SourceMap map) =>
+            new("TemplateSyntaxError", GraloraErrorKind.InvalidData, $"Template syntax error at {map.Describe(offset)}: {message}");
+    }
+
+    /// <summary>
+    /// A failure while rendering. Thrown where the position is not known (inside a filter, say); the evaluator
+    /// records the position of the innermost expression it passes through, then the template turns it into a
+    /// <see cref="GraloraException"/>.
+    /// </summary>
+    internal class RenderException : Exception
+    {
+        public int Position { get; set; } = -1;
+        public RenderException(string message) : base(message) { }
+    }
+
+    /// <summary>The template called raise_exception(message).</summary>
+    internal sealed class RaisedException : RenderException
+    {
+        public RaisedException(string message) : base(message) { }
+    }
+}

@@ -1,0 +1,381 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GraLoRA.Text.Jinja
+{
+    // The value model. Templates see Python-like values, held as plain .NET objects where one fits:
+    // null (None), bool, long (int), double (float), string (str); the classes below for the rest.
+
+    /// <summary>A name or attribute that does not exist: renders as "", is falsy, and its attributes are undefined too.</summary>
+    internal sealed class Undefined
+    {
+        /// <summary>What was looked up, for error messages ("messages[0].foo").</summary>
+        public string Name { get; }
+        public Undefined(string name) => Name = name;
+    }
+
+    /// <summary>A list, or a tuple when <see cref="IsTuple"/>.</summary>
+    internal sealed class JinjaList
+    {
+        public List<object?> Items { get; }
+        public bool IsTuple { get; }
+        public JinjaList(IEnumerable<object?> items, bool isTuple = false)
+        {
+            Items = items.ToList();
+            IsTuple = isTuple;
+        }
+    }
+
+    /// <summary>A dict with string keys that keeps insertion order, as Python's does.</summary>
+    internal sealed class JinjaDict : IEnumerable<KeyValuePair<string, object?>>
+    {
+        readonly List<string> _keys = new();
+        readonly Dictionary<string, object?> _values = new(StringComparer.Ordinal);
+
+        public int Count => _keys.Count;
+        public IReadOnlyList<string> Keys => _keys;
+
+        public object? this[string key]
+        {
+            set
+            {
+                if (!_values.ContainsKey(key))
+                    _keys.Add(key);
+                _values[key] = value;
+            }
+        }
+
+        public bool TryGetValue(string key, out object? value) => _values.TryGetValue(key, out value);
+        public bool ContainsKey(string key) => _values.ContainsKey(key);
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            foreach (string key in _keys)
+                yield return new(key, _values[key]);
+        }
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>namespace(...): the one object a template may change ({% set ns.x = 1 %}), so loops can carry state out.</summary>
+    internal sealed class JinjaNamespace
+    {
+        public JinjaDict Attributes { get; } = new();
+    }
+
+    /// <summary>Something a template can call: a global, a macro, a bound method like "text".strip.</summary>
+    internal sealed class JinjaCallable
+    {
+        public string Name { get; }
+        public Func<CallArguments, object?> Invoke { get; }
+        public JinjaCallable(string name, Func<CallArguments, object?> invoke)
+        {
+            Name = name;
+            Invoke = invoke;
+        }
+    }
+
+    /// <summary>Evaluated call arguments, with Python-style lookup by position or keyword.</summary>
+    internal sealed class CallArguments
+    {
+        public static readonly CallArguments Empty = new(Array.Empty<object?>(), new List<(string, object?)>());
+
+        public IReadOnlyList<object?> Positional { get; }
+        public IReadOnlyList<(string Name, object? Value)> Keywords { get; }
+
+        public CallArguments(IReadOnlyList<object?> positional, IReadOnlyList<(string Name, object? Value)> keywords)
+        {
+            Positional = positional;
+            Keywords = keywords;
+        }
+
+        /// <summary>The argument at <paramref name="index"/> or named <paramref name="name"/>, else <paramref name="fallback"/>.</summary>
+        public object? Get(int index, string name, object? fallback = null)
+        {
+            if (index >= 0 && index < Positional.Count)
+                return Positional[index];
+            foreach (var (key, value) in Keywords)
+                if (key == name)
+                    return value;
+            return fallback;
+        }
+
+        public bool Has(int index, string name) => (index >= 0 && index < Positional.Count) || Keywords.Any(k => k.Name == name);
+
+        /// <summary>The arguments from <paramref name="start"/> on, as a new positional list (select's test arguments).</summary>
+        public CallArguments Skip(int start) =>
+            new(Positional.Skip(start).ToList(), Keywords);
+    }
+
+    /// <summary>Conversions, truthiness and Python's str()/repr() for template values.</summary>
+    internal static class Values
+    {
+        public static object? FromDotNet(object? value) => value switch
+        {
+            null => null,
+            string or bool or long or double or Undefined or JinjaList or JinjaDict or JinjaNamespace or JinjaCallable => value,
+            char c => c.ToString(),
+            int or short or byte or sbyte or ushort or uint => Convert.ToInt64(value, CultureInfo.InvariantCulture),
+            ulong u => u <= long.MaxValue ? (long)u : (double)u,
+            float or decimal => Convert.ToDouble(value, CultureInfo.InvariantCulture),
+            JsonElement e => FromJson(e),
+            JsonNode n => FromJsonNode(n),
+            Func<IReadOnlyList<object?>, object?> f => WrapDelegate(f),
+            IDictionary d => FromPairs(d.Cast<DictionaryEntry>().Select(p => (Convert.ToString(p.Key, CultureInfo.InvariantCulture) ?? "", p.Value))),
+            IReadOnlyDictionary<string, object?> d => FromPairs(d.Select(p => (p.Key, p.Value))),
+            IEnumerable items => new JinjaList(items.Cast<object?>().Select(FromDotNet)),
+            _ => throw new GraloraException("TemplateValueNotSupported", GraloraErrorKind.InvalidArgument,
+                $"A value of type {value.GetType().FullName} cannot be passed to a template: use strings, numbers, booleans, null, lists, dictionaries or JSON elements.", value),
+        };
+
+        static JinjaDict FromPairs(IEnumerable<(string Key, object? Value)> pairs)
+        {
+            var dict = new JinjaDict();
+            foreach (var (key, value) in pairs)
+                dict[key] = FromDotNet(value);
+            return dict;
+        }
+
+        public static object? FromJson(JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    var dict = new JinjaDict();
+                    foreach (var p in e.EnumerateObject())
+                        dict[p.Name] = FromJson(p.Value);
+                    return dict;
+                case JsonValueKind.Array:
+                    return new JinjaList(e.EnumerateArray().Select(FromJson));
+                case JsonValueKind.String:
+                    return e.GetString();
+                case JsonValueKind.Number:
+                    return e.TryGetInt64(out long l) ? l : e.GetDouble();
+                case JsonValueKind.True:
+                    return true;
+                case JsonValueKind.False:
+                    return false;
+                case JsonValueKind.Null:
+                    return null;
+                default:
+                    return new Undefined("(undefined JSON value)");
+            }
+        }
+
+        static object? FromJsonNode(JsonNode n) => n switch
+        {
+            JsonObject o => FromPairs(o.Select(p => (p.Key, (object?)p.Value))),
+            JsonArray a => new JinjaList(a.Select(x => x == null ? null : FromJsonNode(x))),
+            JsonValue v when v.TryGetValue(out JsonElement e) => FromJson(e),
+            JsonValue v => FromDotNet(v.GetValue<object>()),
+            _ => null,
+        };
+
+        static JinjaCallable WrapDelegate(Func<IReadOnlyList<object?>, object?> f) => new("function", args =>
+        {
+            if (args.Keywords.Count > 0)
+                throw new RenderException("functions passed in the context take positional arguments only");
+            return FromDotNet(f(args.Positional.Select(ToDotNet).ToList()));
+        });
+
+        /// <summary>A template value as plain .NET data, for functions passed in the context.</summary>
+        public static object? ToDotNet(object? value) => value switch
+        {
+            Undefined => null,
+            JinjaList l => l.Items.Select(ToDotNet).ToList(),
+            JinjaDict d => d.ToDictionary(p => p.Key, p => ToDotNet(p.Value)),
+            JinjaNamespace ns => ns.Attributes.ToDictionary(p => p.Key, p => ToDotNet(p.Value)),
+            _ => value,
+        };
+
+        public static bool IsTrue(object? value) => value switch
+        {
+            null or Undefined => false,
+            bool b => b,
+            long l => l != 0,
+            double d => d != 0,
+            string s => s.Length > 0,
+            JinjaList l => l.Items.Count > 0,
+            JinjaDict d => d.Count > 0,
+            _ => true,
+        };
+
+        /// <summary>Python's type names, for error messages.</summary>
+        public static string TypeName(object? value) => value switch
+        {
+            null => "NoneType",
+            Undefined => "undefined",
+            bool => "bool",
+            long => "int",
+            double => "float",
+            string => "str",
+            JinjaList l => l.IsTuple ? "tuple" : "list",
+            JinjaDict => "dict",
+            JinjaNamespace => "namespace",
+            JinjaCallable => "function",
+            _ => value.GetType().Name,
+        };
+
+        /// <summary>Python's str(): what {{ value }} prints. Undefined prints nothing.</summary>
+        public static string Str(object? value) => value switch
+        {
+            string s => s,
+            Undefined => "",
+            _ => Repr(value),
+        };
+
+        /// <summary>Python's repr(), used inside printed lists and dicts.</summary>
+        public static string Repr(object? value)
+        {
+            switch (value)
+            {
+                case null: return "None";
+                case Undefined: return "";
+                case bool b: return b ? "True" : "False";
+                case long l: return l.ToString(CultureInfo.InvariantCulture);
+                case double d: return FormatFloat(d);
+                case string s: return ReprString(s);
+                case JinjaList l:
+                    string inner = string.Join(", ", l.Items.Select(Repr));
+                    return !l.IsTuple ? "[" + inner + "]" : l.Items.Count == 1 ? "(" + inner + ",)" : "(" + inner + ")";
+                case JinjaDict d:
+                    return "{" + string.Join(", ", d.Select(p => ReprString(p.Key) + ": " + Repr(p.Value))) + "}";
+                case JinjaNamespace ns:
+                    return "<Namespace " + Repr(ns.Attributes) + ">";
+                case JinjaCallable c:
+                    return "<function " + c.Name + ">";
+                default:
+                    return value.ToString() ?? "";
+            }
+        }
+
+        static string ReprString(string s)
+        {
+            char quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
+            var sb = new StringBuilder().Append(quote);
+            foreach (char c in s)
+            {
+                switch (c)
+                {
+                    case '\\': sb.Append("\\\\"); break;
+                    case '\n': sb.Append("\\n"); break;
+                    case '\r': sb.Append("\\r"); break;
+                    case '\t': sb.Append("\\t"); break;
+                    default:
+                        if (c == quote)
+                            sb.Append('\\').Append(c);
+                        else if (c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0xad)
+                            sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
+                        else if (!char.IsSurrogate(c) && IsUnprintable(c))
+                            sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                        else
+                            sb.Append(c);
+                        break;
+                }
+            }
+            return sb.Append(quote).ToString();
+        }
+
+        static bool IsUnprintable(char c) => c != ' ' && char.GetUnicodeCategory(c) switch
+        {
+            UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
+                or UnicodeCategory.SpaceSeparator or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned => true,
+            _ => false,
+        };
+
+        /// <summary>Python's repr of a float: shortest round-trip digits, "1.0" not "1", exponent from 1e16 and below 1e-4.</summary>
+        public static string FormatFloat(double d)
+        {
+            if (double.IsNaN(d)) return "nan";
+            if (double.IsInfinity(d)) return d > 0 ? "inf" : "-inf";
+            if (d == 0) return double.IsNegative(d) ? "-0.0" : "0.0";
+
+            // "R" gives the shortest digits that round-trip; re-lay them out Python's way.
+            string r = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
+            int e = r.IndexOf('E');
+            string mantissa = e < 0 ? r : r[..e];
+            int exponent = e < 0 ? 0 : int.Parse(r[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+            int dot = mantissa.IndexOf('.');
+            string whole = dot < 0 ? mantissa : mantissa[..dot];
+            string all = whole + (dot < 0 ? "" : mantissa[(dot + 1)..]);
+            int point = whole.Length + exponent; // digits before the decimal point
+            int lead = all.Length - all.TrimStart('0').Length;
+            string digits = all.TrimStart('0').TrimEnd('0');
+            point -= lead;
+
+            int sci = point - 1;
+            string body;
+            if (sci >= -4 && sci < 16)
+            {
+                if (point <= 0)
+                    body = "0." + new string('0', -point) + digits;
+                else if (point >= digits.Length)
+                    body = digits + new string('0', point - digits.Length) + ".0";
+                else
+                    body = digits[..point] + "." + digits[point..];
+            }
+            else
+            {
+                body = digits[..1] + (digits.Length > 1 ? "." + digits[1..] : "")
+                    + "e" + (sci < 0 ? "-" : "+") + Math.Abs(sci).ToString("00", CultureInfo.InvariantCulture);
+            }
+            return d < 0 ? "-" + body : body;
+        }
+
+        /// <summary>The code points of a string, each as a string (Python indexes and iterates strings by code point).</summary>
+        public static List<string> CodePoints(string s)
+        {
+            var result = new List<string>(s.Length);
+            for (int i = 0; i < s.Length; i++)
+            {
+                if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+                {
+                    result.Add(s.Substring(i, 2));
+                    i++;
+                }
+                else
+                    result.Add(s[i].ToString());
+            }
+            return result;
+        }
+
+        static int CodePointCount(string s)
+        {
+            int pairs = 0;
+            for (int i = 1; i < s.Length; i++)
+                if (char.IsLowSurrogate(s[i]) && char.IsHighSurrogate(s[i - 1]))
+                    pairs++;
+            return s.Length - pairs;
+        }
+
+        public static int Length(object? value) => value switch
+        {
+            string s => CodePointCount(s),
+            JinjaList l => l.Items.Count,
+            JinjaDict d => d.Count,
+            JinjaNamespace ns => ns.Attributes.Count,
+            Undefined => 0,
+            _ => throw new RenderException($"object of type '{TypeName(value)}' has no len()"),
+        };
+
+        /// <summary>What a for loop or a filter walks over: list items, dict keys, string characters; undefined is empty.</summary>
+        public static IEnumerable<object?> Iterate(object? value) => value switch
+        {
+            JinjaList l => l.Items,
+            JinjaDict d => d.Keys,
+            string s => CodePoints(s),
+            Undefined => Array.Empty<object?>(),
+            JinjaNamespace ns => ns.Attributes.Keys,
+            _ => throw new RenderException($"'{TypeName(value)}' object is not iterable"),
+        };
+
+        /// <summary>Python's str.isspace() for one character.</summary>
+        public static bool IsSpace(char c) => char.IsWhiteSpace(c) || c is >= '\x1c' and <= '\x1f';
+    }
+}
