@@ -10,7 +10,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/GraLoRA.format.ps1xml')
-    CmdletsToExport      = @('Get-TorchDevice')
+    CmdletsToExport      = @('Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Invoke-BaseModel', 'Invoke-GraLoRAGeneration')
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()

@@ -1,0 +1,163 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+using GraLoRA.Generation;
+using GraLoRA.Models;
+using GraLoRA.Text;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Generates text with a model (and its active adapters) from prompts or from chat messages.</para>
+    /// <para type="description">Defaults come from the model's generation_config.json; each parameter given overrides one. -Temperature, -TopK or -TopP imply sampling unless -Greedy is given. With -Messages the tokenizer's chat template is applied. With -Stream the text is written to the host as it arrives (one prompt only). Ctrl+C stops generation and returns what was generated.</para>
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "GraLoRAGeneration", DefaultParameterSetName = PromptSet)]
+    [OutputType(typeof(GenerationResult))]
+    public sealed class InvokeGraLoRAGenerationCommand : GraloraCmdlet
+    {
+        const string PromptSet = "Prompt";
+        const string ChatSet = "Chat";
+        CancellationTokenSource? _cancel;
+
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">Prompt text(s); several prompts run as one left-padded batch.</para></summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PromptSet)]
+        public string[] Prompt { get; set; } = Array.Empty<string>();
+
+        /// <summary><para type="description">Chat messages: hashtables or objects with 'role' and 'content' (e.g. @{ role = 'user'; content = 'Hi' }).</para></summary>
+        [Parameter(Mandatory = true, ParameterSetName = ChatSet)]
+        public object[] Messages { get; set; } = Array.Empty<object>();
+
+        /// <summary><para type="description">Extra variables for the chat template, e.g. @{ enable_thinking = $false }.</para></summary>
+        [Parameter(ParameterSetName = ChatSet)]
+        public Hashtable? TemplateVariable { get; set; }
+
+        /// <summary><para type="description">Most new tokens per prompt.</para></summary>
+        [Parameter, ValidateRange(1, int.MaxValue)]
+        public int MaxNewTokens { get; set; }
+
+        /// <summary><para type="description">Sample instead of greedy decoding.</para></summary>
+        [Parameter]
+        public SwitchParameter DoSample { get; set; }
+
+        /// <summary><para type="description">Greedy decoding even if the model's defaults sample.</para></summary>
+        [Parameter]
+        public SwitchParameter Greedy { get; set; }
+
+        /// <summary><para type="description">Sampling temperature (&gt; 0).</para></summary>
+        [Parameter]
+        public double Temperature { get; set; }
+
+        /// <summary><para type="description">Keep only the k most likely tokens (0 = off).</para></summary>
+        [Parameter, ValidateRange(0, int.MaxValue)]
+        public int TopK { get; set; }
+
+        /// <summary><para type="description">Nucleus sampling threshold in (0, 1].</para></summary>
+        [Parameter]
+        public double TopP { get; set; }
+
+        /// <summary><para type="description">Penalty for repeated tokens (1 = off).</para></summary>
+        [Parameter]
+        public double RepetitionPenalty { get; set; }
+
+        /// <summary><para type="description">Stop a sequence once its text contains one of these.</para></summary>
+        [Parameter]
+        public string[]? StopString { get; set; }
+
+        /// <summary><para type="description">Seed for reproducible sampling.</para></summary>
+        [Parameter]
+        public long Seed { get; set; }
+
+        /// <summary><para type="description">Recompute the whole sequence each step instead of using the key/value cache.</para></summary>
+        [Parameter]
+        public SwitchParameter NoCache { get; set; }
+
+        /// <summary><para type="description">Write the text to the host as it is generated.</para></summary>
+        [Parameter]
+        public SwitchParameter Stream { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            var options = BuildOptions();
+            _cancel = new CancellationTokenSource();
+            try
+            {
+                if (ParameterSetName == ChatSet)
+                {
+                    var messages = Messages.Select(ToChatMessage).ToArray();
+                    var variables = TemplateVariable?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => Unwrap(e.Value));
+                    var result = Model.Chat(messages, options, Stream ? text => Host.UI.Write(text) : null, _cancel.Token, variables);
+                    if (Stream) Host.UI.WriteLine();
+                    WriteObject(result);
+                }
+                else
+                {
+                    bool stream = Stream && Prompt.Length == 1;
+                    if (Stream && !stream) WriteWarning("-Stream writes one prompt's text as it arrives; with several prompts the results are returned at the end.");
+                    var results = Model.Generate(Prompt, options, stream ? (_, text) => Host.UI.Write(text) : null, _cancel.Token);
+                    if (stream) Host.UI.WriteLine();
+                    foreach (var r in results) WriteObject(r);
+                }
+            }
+            finally
+            {
+                _cancel.Dispose();
+                _cancel = null;
+            }
+        });
+
+        /// <inheritdoc />
+        protected override void StopProcessing() => _cancel?.Cancel();
+        #endregion
+
+        #region Private methods
+        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+
+        GenerationOptions BuildOptions()
+        {
+            var o = Model.GenerationDefaults;
+            bool sampleHint = Bound(nameof(Temperature)) || Bound(nameof(TopK)) || Bound(nameof(TopP));
+            return o with
+            {
+                MaxNewTokens = Bound(nameof(MaxNewTokens)) ? MaxNewTokens : o.MaxNewTokens,
+                DoSample = Greedy ? false : Bound(nameof(DoSample)) ? DoSample.IsPresent : sampleHint || o.DoSample,
+                Temperature = Bound(nameof(Temperature)) ? Temperature : o.Temperature,
+                TopK = Bound(nameof(TopK)) ? TopK : o.TopK,
+                TopP = Bound(nameof(TopP)) ? TopP : o.TopP,
+                RepetitionPenalty = Bound(nameof(RepetitionPenalty)) ? RepetitionPenalty : o.RepetitionPenalty,
+                StopStrings = StopString ?? o.StopStrings,
+                Seed = Bound(nameof(Seed)) ? Seed : o.Seed,
+                UseCache = !NoCache,
+            };
+        }
+
+        static object? Unwrap(object? value) => value is PSObject ps ? ps.BaseObject : value;
+
+        static ChatMessage ToChatMessage(object item)
+        {
+            var value = Unwrap(item);
+            if (value is ChatMessage message) return message;
+            string? Get(string name) => value switch
+            {
+                IDictionary d => d.Contains(name) ? Unwrap(d[name])?.ToString() : null,
+                _ => PSObject.AsPSObject(value).Properties[name]?.Value?.ToString(),
+            };
+            string? role = Get("role"), content = Get("content");
+            if (role is null || content is null)
+                throw new GraloraException("InvalidChatMessage", GraloraErrorKind.InvalidArgument,
+                    $"Chat message '{value}' needs 'role' and 'content', e.g. @{{ role = 'user'; content = 'Hello' }}.", value);
+            return new ChatMessage(role, content);
+        }
+        #endregion
+    }
+}
