@@ -31,6 +31,7 @@ namespace GraLoRA.Tests
             ("lstrip-not-before-expression", "  {{ x }}", "  1"),
             ("comment-trimmed-like-block", "  {# note #}\nA", "A"),
             ("one-trailing-newline-dropped", "A\n\n", "A\n"),
+            ("crlf-read-as-lf", "a\r\n{% if true %}\r\nb\r\n  {% endif %}\r\nc{{ 'd\r\ne' }}\r\n", "a\nb\ncd\ne"),
             ("indented-loop", "<\n  {% for v in xs %}\n    {{ v }}\n  {% endfor %}\n>", "<\n    3\n    1\n    2\n>"),
             // Python's way of printing values
             ("print-python-values", "{{ true }} {{ false }} {{ none }} {{ [1, 'a', none, true, 1.5] }} {{ {'k': \"it's\"} }} {{ (1,) }} {{ (1, 2) }}",
