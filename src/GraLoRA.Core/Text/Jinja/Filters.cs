@@ -12,7 +12,7 @@ namespace GraLoRA.Text.Jinja
         {
             ["abs"] = (v, _) => v switch
             {
-                long l => Math.Abs(l),
+                long l => (object)Math.Abs(l),
                 double d => Math.Abs(d),
                 bool b => b ? 1L : 0L,
                 _ => throw new RenderException($"bad operand type for abs(): '{Values.TypeName(v)}'"),
@@ -56,7 +56,7 @@ namespace GraLoRA.Text.Jinja
             ["sort"] = Sort,
             ["string"] = (v, _) => Values.Str(v),
             ["sum"] = Sum,
-            ["title"] = (v, _) => Methods.Title(Values.Str(v)),
+            ["title"] = (v, _) => TitleFilter(Values.Str(v)),
             ["tojson"] = (v, a) => Json.Serialize(v, a),
             ["trim"] = (v, a) => Methods.Strip(Values.Str(v), a.Get(0, "chars"), left: true, right: true),
             ["unique"] = Unique,
@@ -135,13 +135,11 @@ namespace GraLoRA.Text.Jinja
         static object Sort(object? v, CallArguments a)
         {
             var key = SortKey(a, 2, 1);
-            var sorted = Values.Iterate(v).Select(x => (Item: x, Key: key(x))).ToList();
-            // Stable, like Python's sort.
-            var ordered = sorted.OrderBy(p => p.Key, Comparer<object?>.Create(Operations.Compare));
-            var result = Values.IsTrue(a.Get(0, "reverse", false))
-                ? sorted.OrderByDescending(p => p.Key, Comparer<object?>.Create(Operations.Compare))
-                : ordered;
-            return new JinjaList(result.Select(p => p.Item));
+            var keyed = Values.Iterate(v).Select(x => (Item: x, Key: key(x))).ToList();
+            var comparer = Comparer<object?>.Create(Operations.Compare);
+            // OrderBy is stable, like Python's sort (also in reverse: equal items keep their order).
+            var sorted = Values.IsTrue(a.Get(0, "reverse", false)) ? keyed.OrderByDescending(p => p.Key, comparer) : keyed.OrderBy(p => p.Key, comparer);
+            return new JinjaList(sorted.Select(p => p.Item));
         }
 
         static object DictSort(object? v, CallArguments a)
@@ -252,6 +250,24 @@ namespace GraLoRA.Text.Jinja
                 "floor" => Math.Floor(value * scale) / scale,
                 var m => throw new RenderException($"round method must be 'common', 'ceil' or 'floor', not '{m}'"),
             };
+        }
+
+        /// <summary>
+        /// Jinja's title filter (not Python's str.title): each word, split at whitespace and - ( { [ &lt;,
+        /// gets its first character upper-cased and the rest lower-cased, so "they're" stays "They're".
+        /// </summary>
+        static string TitleFilter(string s)
+        {
+            var chars = s.ToCharArray();
+            bool wordStart = true;
+            for (int i = 0; i < chars.Length; i++)
+            {
+                char c = chars[i];
+                bool separator = char.IsWhiteSpace(c) || c is '-' or '(' or '{' or '[' or '<';
+                chars[i] = separator ? c : wordStart ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c);
+                wordStart = separator;
+            }
+            return new string(chars);
         }
 
         /// <summary>Jinja's indent: every line but the first (unless first=true) and blank ones (unless blank=true).</summary>

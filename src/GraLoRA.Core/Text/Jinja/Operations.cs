@@ -153,21 +153,25 @@ namespace GraLoRA.Text.Jinja
 
         static RenderException DivisionByZero() => new("division by zero");
 
+        // Arms cast to object: otherwise the switch's natural type would turn every long into a double.
         public static object? Negate(object? value) => value switch
         {
-            long l => -l,
+            long l => (object)-l,
             bool b => b ? -1L : 0L,
             double d => -d,
             _ => throw new RenderException($"bad operand type for unary -: '{Values.TypeName(value)}'"),
         };
 
-        /// <summary>obj.name: a dict's key first, then a method; undefined when neither exists.</summary>
+        /// <summary>
+        /// obj.name, as Python's Jinja does it: the attribute (a method such as dict.items) first, else the key;
+        /// undefined when neither exists. So props.items() works even when a JSON schema has a key "items".
+        /// </summary>
         public static object? GetAttribute(object? obj, string name)
         {
             object? found = obj switch
             {
+                JinjaDict d when Methods.ForDict(d, name) is { } method => method,
                 JinjaDict d when d.TryGetValue(name, out var v) => v,
-                JinjaDict d => Methods.ForDict(d, name),
                 JinjaNamespace ns when ns.Attributes.TryGetValue(name, out var v) => v,
                 string s => Methods.ForString(s, name),
                 _ => null,
@@ -189,6 +193,9 @@ namespace GraLoRA.Text.Jinja
                     var chars = Values.CodePoints(s);
                     int? ci = Index(AsLong(key), chars.Count);
                     return ci is int si ? chars[si] : new Undefined(DescribeMissing(obj, $"[{key}]"));
+                // obj["name"]: the key first, then the attribute (the reverse of obj.name).
+                case JinjaDict d when key is string name && d.TryGetValue(name, out var value):
+                    return value;
                 case JinjaDict or JinjaNamespace or string or JinjaList when key is string name:
                     return GetAttribute(obj, name);
                 default:

@@ -23,6 +23,8 @@ namespace GraLoRA.Text.Jinja
 
         public static List<Node> Parse(string source)
         {
+            // Python's Jinja reads "\r\n" and "\r" as "\n" (in text and string literals alike) and writes "\n".
+            source = source.Replace("\r\n", "\n").Replace('\r', '\n');
             var map = new SourceMap(source);
             var parser = new Parser(Lexer.Tokenize(source, map), map);
             var body = parser.ParseBody(out Token? stray);

@@ -19,8 +19,8 @@ namespace GraLoRA.Text.Jinja
             ["integer"] = (v, _) => v is long,
             ["float"] = (v, _) => v is double,
             ["mapping"] = (v, _) => v is JinjaDict,
-            // Unlike Python's Jinja, undefined is not iterable here (as in @huggingface/jinja): it is not a value.
-            ["iterable"] = (v, _) => v is string or JinjaList or JinjaDict,
+            // As in Python's Jinja, undefined is iterable (as an empty sequence); @huggingface/jinja says no.
+            ["iterable"] = (v, _) => v is string or JinjaList or JinjaDict or Undefined,
             ["sequence"] = (v, _) => v is string or JinjaList or JinjaDict,
             ["callable"] = (v, _) => v is JinjaCallable,
             ["even"] = (v, _) => Integer(v, "even") % 2 == 0,

@@ -122,17 +122,25 @@ namespace GraLoRA.Text.Jinja
             string or bool or long or double or Undefined or JinjaList or JinjaDict or JinjaNamespace or JinjaCallable => value,
             char c => c.ToString(),
             int or short or byte or sbyte or ushort or uint => Convert.ToInt64(value, CultureInfo.InvariantCulture),
-            ulong u => u <= long.MaxValue ? (long)u : (double)u,
+            ulong u => u <= long.MaxValue ? (object)(long)u : (double)u,
             float or decimal => Convert.ToDouble(value, CultureInfo.InvariantCulture),
             JsonElement e => FromJson(e),
             JsonNode n => FromJsonNode(n),
             Func<IReadOnlyList<object?>, object?> f => WrapDelegate(f),
-            IDictionary d => FromPairs(d.Cast<DictionaryEntry>().Select(p => (Convert.ToString(p.Key, CultureInfo.InvariantCulture) ?? "", p.Value))),
+            IDictionary d => FromPairs(Entries(d)),
             IReadOnlyDictionary<string, object?> d => FromPairs(d.Select(p => (p.Key, p.Value))),
             IEnumerable items => new JinjaList(items.Cast<object?>().Select(FromDotNet)),
             _ => throw new GraloraException("TemplateValueNotSupported", GraloraErrorKind.InvalidArgument,
                 $"A value of type {value.GetType().FullName} cannot be passed to a template: use strings, numbers, booleans, null, lists, dictionaries or JSON elements.", value),
         };
+
+        static IEnumerable<(string, object?)> Entries(IDictionary d)
+        {
+            // The non-generic enumerator yields DictionaryEntry whatever the dictionary's generic types are.
+            IDictionaryEnumerator e = d.GetEnumerator();
+            while (e.MoveNext())
+                yield return (Convert.ToString(e.Key, CultureInfo.InvariantCulture) ?? "", e.Value);
+        }
 
         static JinjaDict FromPairs(IEnumerable<(string Key, object? Value)> pairs)
         {
@@ -156,7 +164,7 @@ namespace GraLoRA.Text.Jinja
                 case JsonValueKind.String:
                     return e.GetString();
                 case JsonValueKind.Number:
-                    return e.TryGetInt64(out long l) ? l : e.GetDouble();
+                    return e.TryGetInt64(out long l) ? (object)l : e.GetDouble();
                 case JsonValueKind.True:
                     return true;
                 case JsonValueKind.False:
