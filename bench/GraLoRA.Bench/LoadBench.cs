@@ -39,7 +39,7 @@ namespace GraLoRA.Bench
             var config = TinyModelFactory.Config(options);
             Console.WriteLine($"checkpoint: {config.ModelType}, hidden {hidden}, {layers} layers, vocab {config.VocabSize}, bf16 on disk: {bytes / 1e6:F0} MB in {files.Count} file(s)");
             Console.WriteLine("per repetition: raw read of the files, then a load in a fresh process (bf16 as stored, then as float32)");
-            Console.WriteLine($"{"rep",4} {"raw s",7} {"bf16 s",7} {"ratio",6} {"peak-base MB",13} {"/file",6} {"fp32 s",7} {"peak-base MB",13} {"/file",6}");
+            Console.WriteLine($"{"rep",4} {"raw s",7} {"bf16 s",7} {"ratio",6} {"init s",7} {"peak-base MB",13} {"/file",6} {"fp32 s",7} {"peak-base MB",13} {"/file",6}");
             var ratios = new System.Collections.Generic.List<double>();
             for (int rep = 0; rep < reps; rep++)
             {
@@ -49,21 +49,23 @@ namespace GraLoRA.Bench
                 double raw = sw.Elapsed.TotalSeconds;
                 var (bf16Seconds, bf16Peak) = LoadInChild(folder, "bfloat16");
                 var (fp32Seconds, fp32Peak) = LoadInChild(folder, "float32");
+                var (initSeconds, _) = LoadInChild(folder, "bfloat16", "construct");
                 ratios.Add(bf16Seconds / raw);
-                Console.WriteLine($"{rep,4} {raw,7:F2} {bf16Seconds,7:F2} {bf16Seconds / raw,6:F1} {bf16Peak / 1e6,13:F0} {(double)bf16Peak / bytes,6:F2} {fp32Seconds,7:F2} {fp32Peak / 1e6,13:F0} {(double)fp32Peak / bytes,6:F2}");
+                Console.WriteLine($"{rep,4} {raw,7:F2} {bf16Seconds,7:F2} {bf16Seconds / raw,6:F1} {initSeconds,7:F2} {bf16Peak / 1e6,13:F0} {(double)bf16Peak / bytes,6:F2} {fp32Seconds,7:F2} {fp32Peak / 1e6,13:F0} {(double)fp32Peak / bytes,6:F2}");
             }
             Console.WriteLine($"median load/raw-read ratio (bf16): {ratios.OrderBy(r => r).ElementAt(ratios.Count / 2):F1}");
+            Console.WriteLine("init = building a randomly initialised bf16 model, for comparison: loads skip that (parameters start uninitialised and are filled from the file).");
             Console.WriteLine("peak-base = the child's peak resident memory minus its resident memory after libtorch initialised (before loading).");
             return 0;
         }
 
-        static (double Seconds, long PeakAboveBase) LoadInChild(string folder, string dtype)
+        static (double Seconds, long PeakAboveBase) LoadInChild(string folder, string dtype, string mode = "load")
         {
             // Started as the app host, or as `dotnet GraLoRA.Bench.dll`.
             string host = Environment.ProcessPath!;
             var childArgs = Path.GetFileNameWithoutExtension(host) == "dotnet"
-                ? new[] { typeof(LoadBench).Assembly.Location, "load-child", folder, dtype }
-                : new[] { "load-child", folder, dtype };
+                ? new[] { typeof(LoadBench).Assembly.Location, "load-child", folder, dtype, mode }
+                : new[] { "load-child", folder, dtype, mode };
             var psi = new ProcessStartInfo(host, childArgs) { RedirectStandardOutput = true, UseShellExecute = false };
             using var p = Process.Start(psi)!;
             string output = p.StandardOutput.ReadToEnd();
@@ -83,7 +85,10 @@ namespace GraLoRA.Bench
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
             long baseline = StatusKb("VmRSS") * 1024;
             var sw = Stopwatch.StartNew();
-            using var model = CheckpointLoader.LoadDecoder(args[1], ModelDType.Parse(args[2]));
+            // "construct" builds a randomly initialised model only (what a load would cost if it initialised first).
+            using var model = args.Length > 3 && args[3] == "construct"
+                ? new DecoderForCausalLM(DecoderConfig.Load(Path.Combine(args[1], "config.json")), ModelDType.Parse(args[2]))
+                : CheckpointLoader.LoadDecoder(args[1], ModelDType.Parse(args[2]));
             double seconds = sw.Elapsed.TotalSeconds;
             long peak = StatusKb("VmHWM") * 1024;
             Console.WriteLine($"{seconds} {peak - baseline}");

@@ -39,7 +39,7 @@ Describe 'New-BaseModel' {
 
 Describe 'Import-BaseModel' {
     It 'loads architecture, dtype, device and tokenizer' {
-        $model | Should -BeOfType ([GraLoRA.Models.BaseModel])
+        $model.GetType().FullName | Should -Be 'GraLoRA.Models.BaseModel'
         $model.Architecture | Should -Be 'qwen2'
         $model.DType | Should -Be 'float32'
         $model.Device | Should -Be 'cpu'
@@ -95,8 +95,10 @@ Describe 'Invoke-BaseModel' {
     It 'writes logits and hidden states to a safetensors file' {
         $file = Invoke-BaseModel -Model $model -InputIds @(, @(1, 2)) -HiddenStates -OutFile (Join-Path $work 'out.safetensors')
         $file | Should -BeOfType ([IO.FileInfo])
-        $header = [GraLoRA.IO.Safetensors]::ReadHeader($file.FullName).Entries
-        $header.ContainsKey('logits') | Should -BeTrue
+        # safetensors: 8-byte little-endian header length, then the JSON header
+        $bytes = [IO.File]::ReadAllBytes($file.FullName)
+        $header = [Text.Encoding]::UTF8.GetString($bytes, 8, [BitConverter]::ToInt64($bytes, 0)) | ConvertFrom-Json -AsHashtable
+        $header['logits'].shape | Should -Be @(1, 2, 261)
         $header.ContainsKey('hidden_states.2') | Should -BeTrue
     }
 
@@ -109,7 +111,7 @@ Describe 'Invoke-GraLoRAGeneration' {
     It 'generates deterministically when greedy' {
         $a = $model | Invoke-GraLoRAGeneration -Prompt 'Hello' -MaxNewTokens 8 -Greedy
         $b = $model | Invoke-GraLoRAGeneration -Prompt 'Hello' -MaxNewTokens 8 -Greedy
-        $a | Should -BeOfType ([GraLoRA.Models.GenerationResult])
+        $a.GetType().FullName | Should -Be 'GraLoRA.Models.GenerationResult'
         $a.Tokens | Should -Be $b.Tokens
         $a.Tokens.Count | Should -BeLessOrEqual 8
         $a.PromptTokens[0] | Should -Be 256   # BOS added by the tokenizer

@@ -127,14 +127,33 @@ namespace GraLoRA.IO
             return result;
         }
 
-        static Tensor ReadTensor(Stream stream, long dataStart, SafetensorsEntry entry)
+        /// <summary>The tensor dtype of a safetensors dtype name (F32, BF16, …).</summary>
+        public static ScalarType TypeOf(string dtype) => DTypes[dtype].Type;
+
+        internal static Tensor ReadTensor(Stream stream, long dataStart, SafetensorsEntry entry)
         {
-            var bytes = new byte[entry.End - entry.Begin];
-            stream.Seek(dataStart + entry.Begin, SeekOrigin.Begin);
-            stream.ReadExactly(bytes);
             var flat = torch.empty(entry.Shape, dtype: DTypes[entry.DType].Type);
-            if (bytes.Length > 0) flat.bytes = bytes;
-            return flat;
+            try
+            {
+                ReadInto(stream, dataStart, entry, flat);
+                return flat;
+            }
+            catch
+            {
+                flat.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Reads an entry's bytes straight into <paramref name="target"/>'s memory (a contiguous CPU tensor of the
+        /// entry's dtype and size), through a small buffer: no per-tensor byte array.
+        /// </summary>
+        internal static void ReadInto(Stream stream, long dataStart, SafetensorsEntry entry, Tensor target)
+        {
+            if (entry.End == entry.Begin) return;
+            stream.Seek(dataStart + entry.Begin, SeekOrigin.Begin);
+            target.ReadBytesFromStream(stream, 1 << 20);
         }
 
         /// <summary>

@@ -29,7 +29,7 @@ namespace GraLoRA.Models
             var targetType = dtype ?? CheckpointDType(config, files);
             device ??= CPU;
             ModelDType.EnsureSupported(targetType, device);
-            var model = new DecoderForCausalLM(config, targetType, device);
+            var model = DecoderForCausalLM.Uninitialized(config, targetType, device);
             try
             {
                 var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
@@ -37,16 +37,25 @@ namespace GraLoRA.Models
                 if (config.TieWordEmbeddings) expected.Remove("lm_head.weight");
                 using (no_grad())
                     foreach (var file in files)
-                        foreach (var (name, tensor) in Safetensors.Enumerate(file, n => parameters.ContainsKey(n)))
-                            using (tensor)
-                            {
-                                var target = parameters[name];
-                                if (!target.shape.SequenceEqual(tensor.shape))
-                                    throw new GraloraException("TensorShapeMismatch", GraloraErrorKind.InvalidData,
-                                        $"Tensor '{name}' in '{file}' has shape [{string.Join(", ", tensor.shape)}] but the {config.ModelType} config needs [{string.Join(", ", target.shape)}].", name);
-                                target.copy_(tensor);
-                                expected.Remove(name);
-                            }
+                    {
+                        var (entries, _, dataStart) = Safetensors.ReadHeader(file);
+                        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+                        foreach (var entry in entries.Values.OrderBy(e => e.Begin))
+                        {
+                            if (!parameters.TryGetValue(entry.Name, out var target)) continue;
+                            if (!target.shape.SequenceEqual(entry.Shape))
+                                throw new GraloraException("TensorShapeMismatch", GraloraErrorKind.InvalidData,
+                                    $"Tensor '{entry.Name}' in '{file}' has shape [{string.Join(", ", entry.Shape)}] but the {config.ModelType} config needs [{string.Join(", ", target.shape)}].", entry.Name);
+                            // Same dtype on the CPU: the file's bytes go straight into the parameter. Otherwise one
+                            // tensor is staged in the file's dtype and converted (and moved) by copy_.
+                            if (target.device_type == DeviceType.CPU && target.dtype == Safetensors.TypeOf(entry.DType) && target.is_contiguous())
+                                Safetensors.ReadInto(stream, dataStart, entry, target);
+                            else
+                                using (var staged = Safetensors.ReadTensor(stream, dataStart, entry))
+                                    target.copy_(staged);
+                            expected.Remove(entry.Name);
+                        }
+                    }
                 if (expected.Count > 0)
                     throw new GraloraException("TensorMissing", GraloraErrorKind.InvalidData,
                         $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());

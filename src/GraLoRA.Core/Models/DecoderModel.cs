@@ -7,6 +7,18 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Models
 {
+    /// <summary>How a decoder's parameters start: randomly initialised, or uninitialised memory that a loader fills.</summary>
+    internal readonly record struct ParameterInit(ScalarType? DType, Device? Device, bool Random)
+    {
+        public Linear Linear(long inFeatures, long outFeatures, bool bias) => Random
+            ? nn.Linear(inFeatures, outFeatures, hasBias: bias, device: Device, dtype: DType)
+            : nn.Linear(new Parameter(empty(outFeatures, inFeatures, dtype: DType, device: Device)),
+                        bias ? new Parameter(empty(outFeatures, dtype: DType, device: Device)) : null);
+
+        // Always initialised: an Embedding built from a given tensor did not use the memory a loader later filled.
+        public Embedding Embedding(long count, long width) => nn.Embedding(count, width, device: Device, dtype: DType);
+    }
+
     /// <summary>RMSNorm as transformers computes it: normalise in float32, scale in the input dtype.</summary>
     public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
@@ -93,17 +105,17 @@ namespace GraLoRA.Models
         readonly DecoderConfig _c;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>
-        public DecoderAttention(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderAttention))
+        internal DecoderAttention(DecoderConfig c, ParameterInit p) : base(nameof(DecoderAttention))
         {
             _c = c;
-            q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.QkvBias, device: device, dtype: dtype);
-            k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias, device: device, dtype: dtype);
-            v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.QkvBias, device: device, dtype: dtype);
-            o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias, device: device, dtype: dtype);
+            q_proj = p.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, c.QkvBias);
+            k_proj = p.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.QkvBias);
+            v_proj = p.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.QkvBias);
+            o_proj = p.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, c.OutputBias);
             if (c.QkNorm)
             {
-                q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, dtype, device);
-                k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, dtype, device);
+                q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, p.DType, p.Device);
+                k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, p.DType, p.Device);
             }
             RegisterComponents();
         }
@@ -145,11 +157,11 @@ namespace GraLoRA.Models
         internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>
-        public DecoderMlp(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderMlp))
+        internal DecoderMlp(DecoderConfig c, ParameterInit p) : base(nameof(DecoderMlp))
         {
-            gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, device: device, dtype: dtype);
-            up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, device: device, dtype: dtype);
-            down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, device: device, dtype: dtype);
+            gate_proj = p.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias);
+            up_proj = p.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias);
+            down_proj = p.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias);
             RegisterComponents();
         }
 
@@ -165,12 +177,12 @@ namespace GraLoRA.Models
         internal RmsNorm input_layernorm, post_attention_layernorm;
 
         /// <summary>Creates the layer for <paramref name="c"/>.</summary>
-        public DecoderLayer(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderLayer))
+        internal DecoderLayer(DecoderConfig c, ParameterInit p) : base(nameof(DecoderLayer))
         {
-            self_attn = new DecoderAttention(c, dtype, device);
-            mlp = new DecoderMlp(c, dtype, device);
-            input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
-            post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
+            self_attn = new DecoderAttention(c, p);
+            mlp = new DecoderMlp(c, p);
+            input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, p.DType, p.Device);
+            post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, p.DType, p.Device);
             RegisterComponents();
         }
 
@@ -193,11 +205,11 @@ namespace GraLoRA.Models
         internal RmsNorm norm;
 
         /// <summary>Creates the backbone for <paramref name="c"/>.</summary>
-        public DecoderBackbone(DecoderConfig c, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderBackbone))
+        internal DecoderBackbone(DecoderConfig c, ParameterInit p) : base(nameof(DecoderBackbone))
         {
-            embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
-            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c, dtype, device)).ToArray());
-            norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
+            embed_tokens = p.Embedding(c.VocabSize, c.HiddenSize);
+            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c, p)).ToArray());
+            norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, p.DType, p.Device);
             RegisterComponents();
         }
 
@@ -225,11 +237,19 @@ namespace GraLoRA.Models
         /// Creates a randomly initialised model for <paramref name="config"/>, its parameters created directly in
         /// <paramref name="dtype"/> on <paramref name="device"/> (so loading never holds a float32 copy of a bf16 model).
         /// </summary>
-        public DecoderForCausalLM(DecoderConfig config, ScalarType? dtype = null, Device? device = null) : base(nameof(DecoderForCausalLM))
+        public DecoderForCausalLM(DecoderConfig config, ScalarType? dtype = null, Device? device = null)
+            : this(config, new ParameterInit(dtype, device, Random: true)) { }
+
+        /// <summary>A model whose parameters are uninitialised memory, for a loader to fill (random initialisation is most of a load's time).</summary>
+        internal static DecoderForCausalLM Uninitialized(DecoderConfig config, ScalarType dtype, Device device) =>
+            new(config, new ParameterInit(dtype, device, Random: false));
+
+        DecoderForCausalLM(DecoderConfig config, ParameterInit p) : base(nameof(DecoderForCausalLM))
         {
             Config = config;
-            model = new DecoderBackbone(config, dtype, device);
-            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device, dtype: dtype);
+            var device = p.Device;
+            model = new DecoderBackbone(config, p);
+            lm_head = p.Linear(config.HiddenSize, config.VocabSize, bias: false);
             _rope = new RotaryEmbedding(config, device);
             RegisterComponents();
             if (config.TieWordEmbeddings) lm_head.weight = model.embed_tokens.weight!;
