@@ -165,23 +165,30 @@ namespace GraLoRA.IO
         /// <param name="tensors">Tensors by name.</param>
         /// <param name="metadata">The header's __metadata__ map (Hugging Face writes {"format": "pt"}).</param>
         /// <param name="floatingType">When given, floating tensors are stored in this dtype (converted one at a time).</param>
-        public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null, ScalarType? floatingType = null)
+        public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null, ScalarType? floatingType = null) =>
+            Write(path, tensors.Select(kv => new TensorSource(kv.Key, kv.Value.shape, kv.Value.dtype, () => kv.Value)).ToList(), metadata, floatingType);
+
+        /// <summary>
+        /// Writes tensors given by <see cref="TensorSource"/>: shapes and dtypes up front, values produced one at a time
+        /// while writing (and disposed when <see cref="TensorSource.Owned"/>), so computed tensors such as merged
+        /// weights never exist all at once. Atomic like the dictionary overload.
+        /// </summary>
+        public static void Write(string path, IReadOnlyList<TensorSource> tensors, IReadOnlyDictionary<string, string>? metadata = null, ScalarType? floatingType = null)
         {
-            var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+            var ordered = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
             var header = new Dictionary<string, object>();
             if (metadata != null && metadata.Count > 0) header["__metadata__"] = metadata;
-            ScalarType Stored(Tensor t) => floatingType is { } f && is_floating_point(t) ? f : t.dtype;
+            ScalarType Stored(ScalarType type) => floatingType is { } f && is_floating_point(type) ? f : type;
             long offset = 0;
-            foreach (var name in names)
+            foreach (var t in ordered)
             {
-                var t = tensors[name];
-                var stored = Stored(t);
+                var stored = Stored(t.DType);
                 var (dtype, size) = DTypes.Where(kv => kv.Value.Type == stored).Select(kv => (kv.Key, kv.Value.Size)).FirstOrDefault();
                 if (dtype == null)
                     throw new GraloraException("UnsupportedDType", GraloraErrorKind.InvalidArgument,
-                        $"Tensor '{name}' has dtype {stored}, which safetensors files written here do not support (use {string.Join(", ", DTypes.Values.Select(v => v.Type))}).", name);
-                long length = t.numel() * size;
-                header[name] = new { dtype, shape = t.shape, data_offsets = new[] { offset, offset + length } };
+                        $"Tensor '{t.Name}' has dtype {stored}, which safetensors files written here do not support (use {string.Join(", ", DTypes.Values.Select(v => v.Type))}).", t.Name);
+                long length = t.Shape.Aggregate(1L, (a, d) => a * d) * size;
+                header[t.Name] = new { dtype, shape = t.Shape, data_offsets = new[] { offset, offset + length } };
                 offset += length;
             }
             byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
@@ -194,14 +201,27 @@ namespace GraLoRA.IO
             {
                 stream.Write(BitConverter.GetBytes((long)headerBytes.Length));
                 stream.Write(headerBytes);
-                foreach (var name in names)
+                foreach (var source in ordered)
                 {
-                    using var cpu = tensors[name].detach().to(Stored(tensors[name]), CPU).contiguous();
-                    stream.Write(cpu.bytes);
+                    var value = source.Get();
+                    try
+                    {
+                        if (!value.shape.SequenceEqual(source.Shape))
+                            throw new InvalidOperationException($"tensor '{source.Name}' changed shape while being written");
+                        using var cpu = value.detach().to(Stored(source.DType), CPU).contiguous();
+                        if (cpu.numel() > 0) cpu.WriteBytesToStream(stream, 1 << 20);
+                    }
+                    finally
+                    {
+                        if (source.Owned) value.Dispose();
+                    }
                 }
             });
         }
     }
+
+    /// <summary>A tensor to write: name, shape and dtype up front, the values on demand (disposed after writing when <paramref name="Owned"/>).</summary>
+    public sealed record TensorSource(string Name, long[] Shape, ScalarType DType, Func<Tensor> Get, bool Owned = false);
 
     /// <summary>Writes a file so that readers see the old content or the new, never a part.</summary>
     public static class AtomicFile

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using GraLoRA.Adapters;
 using GraLoRA.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,19 +18,30 @@ namespace GraLoRA.Models
         public const long DefaultMaxShardBytes = 5_000_000_000;
 
         /// <summary>
-        /// Writes <paramref name="model"/>'s weights (tied lm_head omitted, as transformers does) and config.json into
+        /// Writes <paramref name="model"/> as a checkpoint: its weights with any active adapters merged in (see
+        /// <see cref="AdapterHost.MergedWeights"/>; a tied lm_head omitted, as transformers does) and config.json.
+        /// </summary>
+        public static void Save(DecoderForCausalLM model, string folder, ScalarType? dtype = null, long maxShardBytes = DefaultMaxShardBytes,
+                                JsonObject? config = null, Action<string>? writeExtras = null, AdapterHost? adapters = null)
+        {
+            adapters ??= new AdapterHost(model, DecoderForCausalLM.OutputHeadName);
+            var weights = adapters.MergedWeights(name => model.Config.TieWordEmbeddings && name == "lm_head.weight");
+            SaveFolder(folder, weights, dtype ?? model.DType, maxShardBytes, config ?? model.Config.ToJson(), writeExtras);
+        }
+
+        /// <summary>
+        /// Writes <paramref name="weights"/> and <paramref name="config"/> (torch_dtype set to the stored dtype) into
         /// <paramref name="folder"/>, which must not exist or be empty. Everything is written into a temporary sibling
         /// folder that is renamed into place at the end, so a failure never leaves a half-written checkpoint.
         /// Weights larger than <paramref name="maxShardBytes"/> are split into model-0000i-of-0000n.safetensors
         /// with a model.safetensors.index.json. <paramref name="writeExtras"/> receives the staging folder to add files
         /// (tokenizer, generation config) that are renamed into place together with the weights.
         /// </summary>
-        public static void Save(DecoderForCausalLM model, string folder, ScalarType? dtype = null, long maxShardBytes = DefaultMaxShardBytes,
-                                JsonObject? config = null, Action<string>? writeExtras = null)
+        public static void SaveFolder(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes,
+                                      JsonObject config, Action<string>? writeExtras = null)
         {
             if (maxShardBytes < 1)
                 throw new GraloraException("InvalidShardSize", GraloraErrorKind.InvalidArgument, $"Shard size {maxShardBytes} must be at least 1 byte.", maxShardBytes);
-            var storedType = dtype ?? model.DType;
             string target = Path.GetFullPath(folder);
             if (File.Exists(target) || (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
                 throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
@@ -40,16 +52,10 @@ namespace GraLoRA.Models
             Directory.CreateDirectory(staging);
             try
             {
-                var weights = model.state_dict()
-                    .Where(kv => !(model.Config.TieWordEmbeddings && kv.Key == "lm_head.weight"))
-                    .ToDictionary(kv => kv.Key, kv => kv.Value);
                 WriteWeights(staging, weights, storedType, maxShardBytes);
-
-                var json = config ?? model.Config.ToJson();
-                json["torch_dtype"] = ModelDType.Name(storedType);
-                WriteJson(Path.Combine(staging, "config.json"), json);
+                config["torch_dtype"] = ModelDType.Name(storedType);
+                WriteJson(Path.Combine(staging, "config.json"), config);
                 writeExtras?.Invoke(staging);
-
                 if (Directory.Exists(target)) Directory.Delete(target);
                 Directory.Move(staging, target);
             }
@@ -61,33 +67,37 @@ namespace GraLoRA.Models
         }
 
         /// <summary>Writes tensors as one model.safetensors, or as shards plus an index when they exceed <paramref name="maxShardBytes"/>.</summary>
-        public static void WriteWeights(string folder, IReadOnlyDictionary<string, Tensor> weights, ScalarType storedType, long maxShardBytes)
+        public static void WriteWeights(string folder, IReadOnlyDictionary<string, Tensor> weights, ScalarType storedType, long maxShardBytes) =>
+            WriteWeights(folder, weights.Select(kv => new TensorSource(kv.Key, kv.Value.shape, kv.Value.dtype, () => kv.Value)).ToList(), storedType, maxShardBytes);
+
+        /// <summary>As above, from tensor sources whose values are produced (and released) one at a time.</summary>
+        public static void WriteWeights(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes)
         {
             var metadata = new Dictionary<string, string> { ["format"] = "pt" };
-            long Bytes(Tensor t) => t.numel() * (is_floating_point(t) ? ElementSize(storedType) : t.ElementSize);
+            long Bytes(TensorSource t) => t.Shape.Aggregate(1L, (a, d) => a * d) * ElementSize(is_floating_point(t.DType) ? storedType : t.DType);
 
             // Shards in key order, a new one whenever the next tensor would overflow (a single oversized tensor gets its own).
-            var shards = new List<List<string>> { new() };
+            var shards = new List<List<TensorSource>> { new() };
             long current = 0, total = 0;
-            foreach (var name in weights.Keys.OrderBy(k => k, StringComparer.Ordinal))
+            foreach (var t in weights.OrderBy(w => w.Name, StringComparer.Ordinal))
             {
-                long size = Bytes(weights[name]);
+                long size = Bytes(t);
                 if (current > 0 && current + size > maxShardBytes) { shards.Add(new()); current = 0; }
-                shards[^1].Add(name);
+                shards[^1].Add(t);
                 current += size;
                 total += size;
             }
             if (shards.Count == 1)
             {
-                Safetensors.Write(Path.Combine(folder, "model.safetensors"), weights, metadata, storedType);
+                Safetensors.Write(Path.Combine(folder, "model.safetensors"), shards[0], metadata, storedType);
                 return;
             }
             var weightMap = new JsonObject();
             for (int i = 0; i < shards.Count; i++)
             {
                 string file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
-                Safetensors.Write(Path.Combine(folder, file), shards[i].ToDictionary(n => n, n => weights[n]), metadata, storedType);
-                foreach (var name in shards[i]) weightMap[name] = file;
+                Safetensors.Write(Path.Combine(folder, file), shards[i], metadata, storedType);
+                foreach (var t in shards[i]) weightMap[t.Name] = file;
             }
             var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
             WriteJson(Path.Combine(folder, "model.safetensors.index.json"), index);

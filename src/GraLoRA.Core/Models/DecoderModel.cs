@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
+using GraLoRA.Adapters;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -98,8 +99,27 @@ namespace GraLoRA.Models
     }
 
     /// <summary>Self-attention with grouped-query heads; projections are replaceable by adapters.</summary>
-    public sealed class DecoderAttention : nn.Module<Tensor, Tensor>
+    public sealed class DecoderAttention : nn.Module<Tensor, Tensor>, ILinearSlots
     {
+        static readonly string[] SlotNames = { "q_proj", "k_proj", "v_proj", "o_proj" };
+
+        /// <inheritdoc />
+        public IReadOnlyList<string> LinearSlotNames => SlotNames;
+
+        /// <inheritdoc />
+        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
+        {
+            "q_proj" => q_proj, "k_proj" => k_proj, "v_proj" => v_proj, "o_proj" => o_proj,
+            _ => throw Slots.Unknown(name, SlotNames),
+        };
+
+        /// <inheritdoc />
+        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
+        {
+            "q_proj" => m => q_proj = m, "k_proj" => m => k_proj = m, "v_proj" => m => v_proj = m, "o_proj" => m => o_proj = m,
+            _ => throw Slots.Unknown(name, SlotNames),
+        });
+
         internal nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
         internal RmsNorm? q_norm, k_norm;
         readonly DecoderConfig _c;
@@ -152,8 +172,27 @@ namespace GraLoRA.Models
     }
 
     /// <summary>SwiGLU MLP: down(silu(gate(x)) · up(x)).</summary>
-    public sealed class DecoderMlp : nn.Module<Tensor, Tensor>
+    public sealed class DecoderMlp : nn.Module<Tensor, Tensor>, ILinearSlots
     {
+        static readonly string[] SlotNames = { "gate_proj", "up_proj", "down_proj" };
+
+        /// <inheritdoc />
+        public IReadOnlyList<string> LinearSlotNames => SlotNames;
+
+        /// <inheritdoc />
+        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
+        {
+            "gate_proj" => gate_proj, "up_proj" => up_proj, "down_proj" => down_proj,
+            _ => throw Slots.Unknown(name, SlotNames),
+        };
+
+        /// <inheritdoc />
+        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
+        {
+            "gate_proj" => m => gate_proj = m, "up_proj" => m => up_proj = m, "down_proj" => m => down_proj = m,
+            _ => throw Slots.Unknown(name, SlotNames),
+        });
+
         internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>
@@ -224,10 +263,24 @@ namespace GraLoRA.Models
     /// A Llama-family causal LM (Llama, Mistral, Qwen2, Qwen3) with transformers' module names
     /// (model.layers.N.self_attn.q_proj, …, lm_head), so checkpoint keys and adapter targets line up.
     /// </summary>
-    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>
+    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>, ILinearSlots
     {
         internal DecoderBackbone model;
-        internal Linear lm_head;
+        internal nn.Module<Tensor, Tensor> lm_head;
+        static readonly string[] SlotNames = { "lm_head" };
+
+        /// <inheritdoc />
+        public IReadOnlyList<string> LinearSlotNames => SlotNames;
+
+        /// <inheritdoc />
+        public nn.Module<Tensor, Tensor> GetSlot(string name) => name == "lm_head" ? lm_head : throw Slots.Unknown(name, SlotNames);
+
+        /// <inheritdoc />
+        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) =>
+            Slots.Replace(this, name, module, name == "lm_head" ? m => lm_head = m : throw Slots.Unknown(name, SlotNames));
+
+        /// <summary>The output head's name: PEFT's all-linear never targets it.</summary>
+        public const string OutputHeadName = "lm_head";
         readonly RotaryEmbedding _rope;
 
         /// <summary>The configuration the model was built from.</summary>
@@ -249,20 +302,21 @@ namespace GraLoRA.Models
             Config = config;
             var device = p.Device;
             model = new DecoderBackbone(config, p);
-            lm_head = p.Linear(config.HiddenSize, config.VocabSize, bias: false);
+            var head = p.Linear(config.HiddenSize, config.VocabSize, bias: false);
+            if (config.TieWordEmbeddings) head.weight = model.embed_tokens.weight!;
+            lm_head = head;
             _rope = new RotaryEmbedding(config, device);
             RegisterComponents();
-            if (config.TieWordEmbeddings) lm_head.weight = model.embed_tokens.weight!;
         }
 
         /// <summary>Logits [B, L, vocab] for input ids [B, L].</summary>
         public override Tensor forward(Tensor inputIds) => Forward(inputIds).Logits;
 
         /// <summary>The device the parameters live on.</summary>
-        public Device Device => lm_head.weight!.device;
+        public Device Device => model.embed_tokens.weight!.device;
 
         /// <summary>The dtype of the parameters.</summary>
-        public ScalarType DType => lm_head.weight!.dtype;
+        public ScalarType DType => model.embed_tokens.weight!.dtype;
 
         /// <summary>
         /// One forward pass. attention_mask [B, T] (1 = token, 0 = padding; T = cached + L) masks keys; position

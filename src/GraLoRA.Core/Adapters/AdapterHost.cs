@@ -1,0 +1,411 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraLoRA.IO;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Adapters
+{
+    /// <summary>One adapter as <see cref="AdapterHost.List"/> reports it.</summary>
+    public sealed record AdapterInfo(string Name, AdapterMethod Method, int Rank, int? K, int HybridRank, double Alpha,
+        IReadOnlyList<string> Targets, long Parameters, bool Active, bool Merged, bool Disabled);
+
+    /// <summary>
+    /// The adapters of one model (PEFT's BaseTuner/PeftModel): injects named adapters into the model's linear slots,
+    /// keeps their configs, switches which are active, merges, unloads, and maps their tensors to and from PEFT's
+    /// checkpoint keys ("base_model.model.&lt;module&gt;.gralora_A", …).
+    /// </summary>
+    public sealed class AdapterHost
+    {
+        /// <summary>PEFT's prefix of every saved key.</summary>
+        public const string KeyPrefix = "base_model.model.";
+
+        readonly nn.Module _root;
+        readonly string _outputHead;
+        readonly List<string> _names = new();
+        readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
+        readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
+        readonly List<string> _active = new();
+
+        /// <summary>Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear.</summary>
+        public AdapterHost(nn.Module root, string outputHead)
+        {
+            _root = root;
+            _outputHead = outputHead;
+        }
+
+        /// <summary>Adapter names, in the order added.</summary>
+        public IReadOnlyList<string> Names => _names;
+        /// <summary>The active adapters.</summary>
+        public IReadOnlyList<string> Active => _active;
+        /// <summary>True after <see cref="Disable"/>: the model computes as its base.</summary>
+        public bool Disabled { get; private set; }
+        /// <summary>The config of adapter <paramref name="name"/>.</summary>
+        public AdapterConfig Config(string name) => _configs.TryGetValue(name, out var c) ? c : throw Unknown(name);
+        /// <summary>Full names of the modules adapter <paramref name="name"/> adapts.</summary>
+        public IReadOnlyList<string> Targets(string name) => _targets.TryGetValue(name, out var t) ? t : throw Unknown(name);
+
+        GraloraException Unknown(string name) => new("AdapterNotFound", GraloraErrorKind.NotFound,
+            $"No adapter named '{name}'; the model has: {(_names.Count == 0 ? "none" : string.Join(", ", _names))}.", name);
+
+        /// <summary>Every replaceable linear slot: (full module name, owner, slot name).</summary>
+        public IEnumerable<(string Name, ILinearSlots Owner, string Slot)> SlotsOf()
+        {
+            var owners = new List<(string, nn.Module)> { ("", _root) };
+            owners.AddRange(_root.named_modules().Select(m => (m.name, m.module)));
+            foreach (var (prefix, module) in owners)
+                if (module is ILinearSlots slots)
+                    foreach (var slot in slots.LinearSlotNames)
+                        yield return (prefix.Length == 0 ? slot : prefix + "." + slot, slots, slot);
+        }
+
+        /// <summary>Adapter layers currently in the model, by full module name.</summary>
+        public IEnumerable<(string Name, AdapterLayerBase Layer)> Layers() =>
+            SlotsOf().Select(s => (s.Name, Module: s.Owner.GetSlot(s.Slot))).Where(s => s.Module is AdapterLayerBase).Select(s => (s.Name, (AdapterLayerBase)s.Module));
+
+        IEnumerable<(string Name, ModulesToSaveLinear Wrapper)> SavedModules() =>
+            SlotsOf().Select(s => (s.Name, Module: s.Owner.GetSlot(s.Slot))).Where(s => s.Module is ModulesToSaveLinear).Select(s => (s.Name, (ModulesToSaveLinear)s.Module));
+
+        static Linear? BaseLinear(nn.Module<Tensor, Tensor> module) => module switch
+        {
+            AdapterLayerBase a => a.BaseLayer,
+            Linear l => l,
+            _ => null,
+        };
+
+        /// <summary>
+        /// Adds adapter <paramref name="name"/> to every module <paramref name="config"/> targets and makes it the only
+        /// active (and so the only trainable) adapter; the base is frozen. Everything is checked first (names, matches,
+        /// shapes, methods), so a failure leaves the model unchanged. Returns the adapted module names.
+        /// </summary>
+        public IReadOnlyList<string> Add(string name, AdapterConfig config)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.Contains('.'))
+                throw new GraloraException("InvalidAdapterName", GraloraErrorKind.InvalidArgument,
+                    $"Adapter name '{name}' is not usable: give a non-empty name without dots, such as 'default'.", name);
+            if (_configs.ContainsKey(name))
+                throw new GraloraException("AdapterExists", GraloraErrorKind.InvalidOperation,
+                    $"The model already has an adapter named '{name}': remove it first (Remove-GraLoRAAdapter) or choose another -Name.", name);
+            config.Validate();
+            var slots = SlotsOf().ToList();
+            var plan = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options)>();
+            foreach (var (full, owner, slot) in slots)
+            {
+                if (!TargetMatching.IsTarget(config, full, _outputHead)) continue;
+                var current = owner.GetSlot(slot);
+                if (current is ModulesToSaveLinear)
+                    throw new GraloraException("TargetIsSavedModule", GraloraErrorKind.InvalidArgument,
+                        $"Module '{full}' is a module to save of another adapter and cannot also be adapted: exclude it (-ExcludeModule).", full);
+                if (current is AdapterLayerBase existing && existing.Method != config.Method)
+                    throw new GraloraException("AdapterMethodMismatch", GraloraErrorKind.InvalidArgument,
+                        $"Module '{full}' already holds {existing.Method} adapters; one module cannot mix methods. Target other modules or remove those adapters.", full);
+                if (current is AdapterLayerBase { Merged: true })
+                    throw new GraloraException("AdapterMerged", GraloraErrorKind.InvalidOperation,
+                        $"Module '{full}' has a merged adapter: unmerge (Split-GraLoRAAdapter) before adding another.", full);
+                var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
+                    $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
+                var options = config.OptionsFor(full);
+                options.Validate(baseLinear.weight!.shape[1], baseLinear.weight!.shape[0], full);
+                plan.Add((full, owner, slot, baseLinear, options));
+            }
+            if (plan.Count == 0)
+            {
+                var available = slots.Select(s => s.Name.Split('.').Last()).Distinct();
+                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules ?? new[] { "q_proj", "v_proj" });
+                throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
+                    $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
+            }
+            var saveTargets = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base)>();
+            foreach (var m in config.ModulesToSave ?? Array.Empty<string>())
+            {
+                var matches = slots.Where(s => s.Name == m || s.Name.EndsWith("." + m, StringComparison.Ordinal)).ToList();
+                if (matches.Count == 0)
+                    throw new GraloraException("ModuleToSaveNotFound", GraloraErrorKind.InvalidArgument,
+                        $"ModulesToSave names '{m}', which is not a linear layer of this model (modules to save must be linear layers such as lm_head).", m);
+                foreach (var (full, owner, slot) in matches)
+                {
+                    var current = owner.GetSlot(slot);
+                    var baseLinear = current is ModulesToSaveLinear w ? w.Original : current as Linear
+                        ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
+                    saveTargets.Add((full, owner, slot, baseLinear));
+                }
+            }
+
+            // Everything checked: now change the model.
+            foreach (var (full, owner, slot, baseLinear, options) in plan)
+            {
+                if (owner.GetSlot(slot) is AdapterLayerBase layer) layer.AddAdapter(name, options);
+                else
+                {
+                    AdapterLayerBase wrapper = config.Method == AdapterMethod.GraLoRA ? new GraloraLinear(baseLinear) : new LoraLinear(baseLinear);
+                    wrapper.AddAdapter(name, options);
+                    owner.SetSlot(slot, wrapper);
+                }
+            }
+            foreach (var (full, owner, slot, baseLinear) in saveTargets)
+            {
+                if (owner.GetSlot(slot) is not ModulesToSaveLinear wrapper)
+                {
+                    wrapper = new ModulesToSaveLinear(baseLinear);
+                    owner.SetSlot(slot, wrapper);
+                }
+                wrapper.AddCopy(name);
+            }
+            _names.Add(name);
+            _configs[name] = config;
+            _targets[name] = plan.Select(p => p.Name).ToList();
+            SetActive(new[] { name });
+            return _targets[name];
+        }
+
+        /// <summary>Makes exactly <paramref name="names"/> active (their outputs add up); only they and their modules to save train.</summary>
+        public void SetActive(IEnumerable<string> names)
+        {
+            var list = names.Distinct().ToList();
+            foreach (var n in list) Config(n);
+            _active.Clear();
+            _active.AddRange(list);
+            ApplyTrainability();
+        }
+
+        // PEFT's _mark_only_adapters_as_trainable: freeze the base, then thaw active adapters and the chosen biases.
+        void ApplyTrainability()
+        {
+            foreach (var p in _root.parameters()) p.requires_grad = false;
+            foreach (var (_, layer) in Layers())
+                layer.SetActiveAdapters(_active.Where(layer.AdapterNames.Contains));
+            foreach (var (_, wrapper) in SavedModules()) wrapper.SetActive(Disabled ? null : _active);
+            foreach (var name in _active)
+            {
+                string bias = _configs[name].Bias;
+                if (bias == "all")
+                    foreach (var (n, p) in _root.named_parameters())
+                        if (n == "bias" || n.EndsWith(".bias", StringComparison.Ordinal)) p.requires_grad = true;
+                if (bias == _configs[name].OnlyBias)
+                    foreach (var (_, layer) in Layers())
+                        if (layer.BaseLayer.bias is { } b) b.requires_grad = true;
+            }
+        }
+
+        /// <summary>The model computes as its base (adapters kept, merged ones unmerged).</summary>
+        public void Disable()
+        {
+            foreach (var (_, layer) in Layers()) layer.DisableAdapters();
+            Disabled = true;
+            ApplyTrainability();
+        }
+
+        /// <summary>Undoes <see cref="Disable"/>.</summary>
+        public void Enable()
+        {
+            foreach (var (_, layer) in Layers()) layer.EnableAdapters();
+            Disabled = false;
+            ApplyTrainability();
+        }
+
+        /// <summary>Deletes adapter <paramref name="name"/> everywhere; a layer left without adapters gives its slot back to the plain Linear.</summary>
+        public void Remove(string name)
+        {
+            Config(name);
+            var layers = Layers().Where(l => l.Layer.AdapterNames.Contains(name)).ToList();
+            foreach (var (full, layer) in layers)
+                if (layer.MergedAdapters.Contains(name))
+                    throw new GraloraException("AdapterMerged", GraloraErrorKind.InvalidOperation,
+                        $"Adapter '{name}' is merged into '{full}': unmerge it (Split-GraLoRAAdapter) before removing it.", name);
+            foreach (var (owner, slot, module) in SlotsOf().Select(s => (s.Owner, s.Slot, s.Owner.GetSlot(s.Slot))).ToList())
+            {
+                if (module is AdapterLayerBase layer && layer.AdapterNames.Contains(name))
+                {
+                    layer.RemoveAdapter(name);
+                    if (layer.AdapterNames.Count == 0) owner.SetSlot(slot, layer.BaseLayer);
+                }
+                else if (module is ModulesToSaveLinear wrapper && wrapper.AdapterNames.Contains(name))
+                {
+                    wrapper.RemoveCopy(name);
+                    if (wrapper.AdapterNames.Count == 0) owner.SetSlot(slot, wrapper.Original);
+                }
+            }
+            _names.Remove(name);
+            _configs.Remove(name);
+            _targets.Remove(name);
+            _active.Remove(name);
+            ApplyTrainability();
+        }
+
+        /// <summary>Adds ΔW of <paramref name="names"/> (default: the active adapters) into the base weights; <paramref name="safe"/> checks for non-finite values first.</summary>
+        public void Merge(IEnumerable<string>? names = null, bool safe = false)
+        {
+            var list = (names ?? _active).ToList();
+            foreach (var n in list) Config(n);
+            if (Disabled)
+                throw new GraloraException("AdaptersDisabled", GraloraErrorKind.InvalidOperation, "Adapters are disabled: enable them before merging.");
+            foreach (var (_, layer) in Layers())
+            {
+                var here = list.Where(layer.AdapterNames.Contains).Where(n => !layer.MergedAdapters.Contains(n)).ToList();
+                if (here.Count > 0) layer.Merge(safe, here);
+            }
+        }
+
+        /// <summary>Subtracts every merged ΔW again.</summary>
+        public void Unmerge()
+        {
+            foreach (var (_, layer) in Layers()) if (layer.Merged) layer.Unmerge();
+        }
+
+        /// <summary>
+        /// PEFT's merge_and_unload: merges <paramref name="names"/> (default: active; none when <paramref name="merge"/>
+        /// is false), then puts the plain layers back (active modules to save replace their originals) and forgets every adapter.
+        /// </summary>
+        public void Unload(bool merge = true, IEnumerable<string>? names = null, bool safe = false)
+        {
+            if (merge) Merge(names, safe);
+            foreach (var (owner, slot, module) in SlotsOf().Select(s => (s.Owner, s.Slot, s.Owner.GetSlot(s.Slot))).ToList())
+            {
+                if (module is AdapterLayerBase layer)
+                {
+                    owner.SetSlot(slot, layer.BaseLayer);
+                    foreach (var n in layer.AdapterNames.ToList()) { if (!layer.MergedAdapters.Contains(n)) layer.RemoveAdapter(n); }
+                }
+                else if (module is ModulesToSaveLinear wrapper)
+                {
+                    var keep = merge && wrapper.ActiveAdapter is { } a ? wrapper.Copy(a) : wrapper.Original;
+                    owner.SetSlot(slot, keep);
+                }
+            }
+            _names.Clear();
+            _configs.Clear();
+            _targets.Clear();
+            _active.Clear();
+            Disabled = false;
+            foreach (var p in _root.parameters()) p.requires_grad = false;
+        }
+
+        /// <summary>One row per adapter.</summary>
+        public IReadOnlyList<AdapterInfo> List() => _names.Select(n =>
+        {
+            var c = _configs[n];
+            var layers = Layers().Where(l => l.Layer.AdapterNames.Contains(n)).ToList();
+            long count = layers.Sum(l => l.Layer.AdapterParameterCount(n))
+                         + SavedModules().Where(s => s.Wrapper.AdapterNames.Contains(n)).Sum(s => s.Wrapper.Copy(n).parameters().Sum(p => p.numel()));
+            return new AdapterInfo(n, c.Method, c.EffectiveRank, c.Method == AdapterMethod.GraLoRA ? c.EffectiveK : null, c.HybridRank, c.EffectiveAlpha,
+                _targets[n], count, _active.Contains(n), layers.Any(l => l.Layer.MergedAdapters.Contains(n)), Disabled);
+        }).ToList();
+
+        /// <summary>Trainable and total parameter counts (shared tensors counted once).</summary>
+        public (long Trainable, long Total) ParameterCounts()
+        {
+            var unique = _root.parameters().GroupBy(p => p.Handle).Select(g => g.First()).ToList();
+            return (unique.Where(p => p.requires_grad).Sum(p => p.numel()), unique.Sum(p => p.numel()));
+        }
+
+        /// <summary>
+        /// Adapter <paramref name="name"/>'s tensors under PEFT's checkpoint keys (adapter name removed): adapter
+        /// weights, modules to save, and the biases its Bias setting trains.
+        /// </summary>
+        public Dictionary<string, Tensor> StateDict(string name)
+        {
+            var config = Config(name);
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            foreach (var (full, layer) in Layers())
+            {
+                if (!layer.AdapterNames.Contains(name)) continue;
+                foreach (var (suffix, tensor) in AdapterTensors(layer, name)) result[KeyPrefix + full + "." + suffix] = tensor;
+            }
+            foreach (var (full, wrapper) in SavedModules())
+                if (wrapper.AdapterNames.Contains(name))
+                    foreach (var (p, t) in wrapper.Copy(name).named_parameters()) result[KeyPrefix + full + "." + p] = t;
+            if (config.Bias == "all")
+                foreach (var (p, t) in _root.named_parameters())
+                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(".modules_to_save.", StringComparison.Ordinal))
+                        result[KeyPrefix + p] = t;
+            if (config.Bias == config.OnlyBias)
+                foreach (var (full, layer) in Layers())
+                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b) result[KeyPrefix + full + ".base_layer.bias"] = b;
+            return result;
+        }
+
+        static IEnumerable<(string Suffix, Tensor Tensor)> AdapterTensors(AdapterLayerBase layer, string name)
+        {
+            if (layer is GraloraLinear g)
+            {
+                yield return ("gralora_A", g.A(name));
+                yield return ("gralora_B", g.B(name));
+                if (g.AGeneral(name) is { } ag) yield return ("gralora_A_general.weight", ag);
+                if (g.BGeneral(name) is { } bg) yield return ("gralora_B_general.weight", bg);
+            }
+            else if (layer is LoraLinear l)
+            {
+                yield return ("lora_A.weight", l.A(name));
+                yield return ("lora_B.weight", l.B(name));
+            }
+        }
+
+        /// <summary>
+        /// Copies <paramref name="tensors"/> (PEFT keys) into adapter <paramref name="name"/>; every key must exist with
+        /// the same shape and every adapter tensor must be given, else nothing is copied and the error names the key.
+        /// </summary>
+        public void LoadStateDict(string name, IReadOnlyDictionary<string, Tensor> tensors, string source)
+        {
+            var targets = StateDict(name);
+            foreach (var (key, tensor) in tensors)
+            {
+                if (!targets.TryGetValue(key, out var target))
+                    throw new GraloraException("UnexpectedAdapterTensor", GraloraErrorKind.InvalidData,
+                        $"'{source}' has tensor '{key}', which adapter '{name}' on this model does not have: the adapter was made for another model or configuration.", key);
+                if (!target.shape.SequenceEqual(tensor.shape))
+                    throw new GraloraException("AdapterShapeMismatch", GraloraErrorKind.InvalidData,
+                        $"'{source}': tensor '{key}' has shape [{string.Join(", ", tensor.shape)}] but this model needs [{string.Join(", ", target.shape)}]: the adapter was made for another model size or configuration.", key);
+            }
+            var missing = targets.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
+            if (missing.Count > 0)
+                throw new GraloraException("AdapterTensorMissing", GraloraErrorKind.InvalidData,
+                    $"'{source}' lacks tensor(s) {string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")} of adapter '{name}'.", missing[0]);
+            using var _ = no_grad();
+            foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
+        }
+            /// <summary>
+        /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
+        /// (W + ΔW computed one tensor at a time while writing) and modules to save replaced by the active copy:
+        /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
+        /// </summary>
+        public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null)
+        {
+            var sources = new List<TensorSource>();
+            var covered = new List<string>();
+            void Add(string name, Tensor t, Func<Tensor>? compute = null)
+            {
+                if (skip?.Invoke(name) == true) return;
+                sources.Add(compute is null ? new TensorSource(name, t.shape, t.dtype, () => t) : new TensorSource(name, t.shape, t.dtype, compute, Owned: true));
+            }
+            foreach (var (full, layer) in Layers())
+            {
+                covered.Add(full + ".");
+                var weight = layer.BaseLayer.weight!;
+                var pending = Disabled ? new List<string>() : layer.ActiveAdapters.Where(a => !layer.MergedAdapters.Contains(a)).ToList();
+                if (pending.Count == 0) Add(full + ".weight", weight);
+                else Add(full + ".weight", weight, () =>
+                {
+                    using var scope = NewDisposeScope();
+                    using var _ = no_grad();
+                    var sum = weight.to(ScalarType.Float32);
+                    foreach (var a in pending) sum = sum + layer.GetDeltaWeight(a).to(ScalarType.Float32);
+                    return sum.to(weight.dtype).MoveToOuterDisposeScope();
+                });
+                if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
+            }
+            foreach (var (full, wrapper) in SavedModules())
+            {
+                covered.Add(full + ".");
+                var chosen = !Disabled && wrapper.ActiveAdapter is { } a ? wrapper.Copy(a) : wrapper.Original;
+                foreach (var (p, t) in chosen.named_parameters()) Add(full + "." + p, t);
+            }
+            foreach (var (name, t) in _root.named_parameters())
+                if (!covered.Any(c => name.StartsWith(c, StringComparison.Ordinal))) Add(name, t);
+            foreach (var (name, t) in _root.named_buffers())
+                if (!covered.Any(c => name.StartsWith(c, StringComparison.Ordinal))) Add(name, t);
+            return sources;
+        }
+    }
+}

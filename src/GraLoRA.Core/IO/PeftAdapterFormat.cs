@@ -1,0 +1,244 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GraLoRA.Adapters;
+using static TorchSharp.torch;
+
+namespace GraLoRA.IO
+{
+    /// <summary>
+    /// Adapters on disk as PEFT writes them: adapter_config.json (peft_type GRALORA or LORA with PEFT's field names)
+    /// and adapter_model.safetensors (PEFT's keys, adapter name removed), so adapters travel to and from Python.
+    /// </summary>
+    public static class PeftAdapterFormat
+    {
+        /// <summary>adapter_config.json.</summary>
+        public const string ConfigFile = "adapter_config.json";
+        /// <summary>adapter_model.safetensors.</summary>
+        public const string WeightsFile = "adapter_model.safetensors";
+
+        /// <summary>adapter_config.json for adapter <paramref name="name"/> of <paramref name="host"/>.</summary>
+        public static JsonObject ConfigJson(AdapterHost host, string name)
+        {
+            var c = host.Config(name);
+            var targets = host.Targets(name);
+            // Without exclusions, the user's target spec travels as is; with them, the resolved module names do
+            // (GraloraConfig has no exclude_modules, and full names match exactly in PEFT).
+            JsonNode? targetModules = c.TargetModulesRegex is { } regex ? JsonValue.Create(regex)
+                : c.ExcludeModules is { Count: > 0 } || c.TargetModules is [AdapterConfig.AllLinear]
+                    ? ToArray(c.ExcludeModules is { Count: > 0 } ? targets : targets.Select(t => t.Split('.').Last()).Distinct())
+                    : ToArray(c.TargetModules ?? new[] { "q_proj", "v_proj" });
+            JsonNode? layers = c.LayersToTransform is { } l && !(c.ExcludeModules is { Count: > 0 }) ? ToArray(l.Select(i => (object)i)) : null;
+            JsonNode? pattern = c.LayersPattern is { } p && layers is not null ? ToArray(p) : null;
+            JsonNode? save = c.ModulesToSave is { } m ? ToArray(m) : null;
+            var json = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
+            {
+                ["auto_mapping"] = null,
+                ["base_model_name_or_path"] = c.BaseModelNameOrPath,
+                ["bias"] = c.Bias,
+                ["fan_in_fan_out"] = false,
+                ["inference_mode"] = true,
+                ["layers_pattern"] = pattern,
+                ["layers_to_transform"] = layers,
+                ["modules_to_save"] = save,
+                ["peft_type"] = c.Method == AdapterMethod.GraLoRA ? "GRALORA" : "LORA",
+                ["peft_version"] = null,
+                ["r"] = c.EffectiveRank,
+                ["revision"] = null,
+                ["target_modules"] = targetModules,
+                ["task_type"] = c.TaskType,
+            };
+            if (c.Method == AdapterMethod.GraLoRA)
+            {
+                json["alpha"] = Number(c.EffectiveAlpha);
+                json["gralora_dropout"] = c.Dropout;
+                json["gralora_k"] = c.EffectiveK;
+                json["hybrid_r"] = c.HybridRank;
+                json["init_weights"] = c.InitWeights;
+                // Extensions PEFT's GraloraConfig does not have: written only when used.
+                if (c.RankPattern is { Count: > 0 } rp) json["rank_pattern"] = ToObject(rp);
+                if (c.KPattern is { Count: > 0 } kp) json["k_pattern"] = ToObject(kp);
+            }
+            else
+            {
+                json["lora_alpha"] = Number(c.EffectiveAlpha);
+                json["lora_dropout"] = c.Dropout;
+                json["init_lora_weights"] = c.InitWeights;
+                json["use_rslora"] = c.UseRsLora;
+                json["use_dora"] = false;
+                json["rank_pattern"] = ToObject(c.RankPattern ?? new Dictionary<string, int>());
+                json["alpha_pattern"] = new JsonObject();
+                json["exclude_modules"] = c.ExcludeModules is { } e ? ToArray(e) : null;
+                json["lora_bias"] = false;
+                json["layer_replication"] = null;
+                json["loftq_config"] = new JsonObject();
+                json["megatron_config"] = null;
+                json["megatron_core"] = "megatron.core";
+                json["target_parameters"] = null;
+                json["trainable_token_indices"] = null;
+                json["use_qalora"] = false;
+                json["qalora_group_size"] = 16;
+            }
+            var result = new JsonObject();
+            foreach (var (k, v) in json) result[k] = v;
+            return result;
+        }
+
+        static JsonNode Number(double value) => value == Math.Floor(value) && Math.Abs(value) < 1e15 ? JsonValue.Create((long)value) : JsonValue.Create(value);
+        static JsonArray ToArray(IEnumerable<object> items) => new(items.Select(i => JsonValue.Create(i) as JsonNode).ToArray());
+        static JsonArray ToArray(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
+        static JsonObject ToObject(IReadOnlyDictionary<string, int> map) { var o = new JsonObject(); foreach (var (k, v) in map) o[k] = v; return o; }
+
+        /// <summary>
+        /// Writes adapter <paramref name="name"/> into <paramref name="folder"/>. The files are staged in a sibling
+        /// folder and swapped in at the end; an existing adapter folder is replaced only with <paramref name="overwrite"/>,
+        /// and is restored if the swap fails, so a failed save never leaves half-written or lost files.
+        /// </summary>
+        public static string Save(AdapterHost host, string name, string folder, bool overwrite = false)
+        {
+            string target = Path.GetFullPath(folder);
+            var tensors = host.StateDict(name);
+            var config = ConfigJson(host, name);
+            if (File.Exists(target))
+                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{target}' is a file: give a folder for the adapter.", target);
+            bool replacing = Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any();
+            if (replacing && !overwrite)
+                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
+                    $"'{target}' already exists and is not empty: use -Force to replace it, or choose another -Path.", target);
+            string parent = Path.GetDirectoryName(target)!;
+            try { Directory.CreateDirectory(parent); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not create '{parent}': {ex.Message}", parent, ex);
+            }
+            string stamp = Guid.NewGuid().ToString("N");
+            string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{stamp}.partial");
+            string backup = Path.Combine(parent, $".{Path.GetFileName(target)}.{stamp}.previous");
+            try
+            {
+                Directory.CreateDirectory(staging);
+                Safetensors.Write(Path.Combine(staging, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+                Models.CheckpointWriter.WriteJson(Path.Combine(staging, ConfigFile), config);
+                if (Directory.Exists(target)) Directory.Move(target, backup);
+                try { Directory.Move(staging, target); }
+                catch
+                {
+                    if (Directory.Exists(backup)) Directory.Move(backup, target);
+                    throw;
+                }
+                if (Directory.Exists(backup)) Directory.Delete(backup, true);
+                return target;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not save adapter '{name}' to '{target}': {ex.Message}", target, ex);
+            }
+            finally
+            {
+                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
+            }
+        }
+
+        /// <summary>Reads adapter_config.json into an <see cref="AdapterConfig"/> (GRALORA or LORA); unsupported settings are named.</summary>
+        public static AdapterConfig ReadConfig(string folder)
+        {
+            string full = Path.GetFullPath(folder);
+            string path = Path.Combine(full, ConfigFile);
+            if (!Directory.Exists(full))
+                throw new GraloraException("AdapterFolderNotFound", GraloraErrorKind.NotFound, $"Adapter folder '{full}' does not exist.", full);
+            if (!File.Exists(path))
+                throw new GraloraException("AdapterConfigNotFound", GraloraErrorKind.NotFound, $"'{full}' has no {ConfigFile}: is it a PEFT adapter folder?", path);
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
+            catch (JsonException ex) { throw new GraloraException("InvalidAdapterConfig", GraloraErrorKind.InvalidData, $"'{path}' is not valid JSON: {ex.Message}", path, ex); }
+            using (doc)
+            {
+                var root = doc.RootElement;
+                GraloraException Bad(string field, string problem) =>
+                    new("InvalidAdapterConfig", GraloraErrorKind.InvalidData, $"'{path}': {field} {problem}.", path);
+                JsonElement? Get(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+                string peftType = Get("peft_type")?.GetString() ?? throw Bad("peft_type", "is missing");
+                var method = peftType switch
+                {
+                    "GRALORA" => AdapterMethod.GraLoRA,
+                    "LORA" => AdapterMethod.LoRA,
+                    _ => throw new GraloraException("UnsupportedPeftType", GraloraErrorKind.InvalidData,
+                        $"'{path}' is a {peftType} adapter; GRALORA and LORA adapters are supported.", peftType),
+                };
+                if (Get("fan_in_fan_out") is { ValueKind: JsonValueKind.True }) throw Bad("fan_in_fan_out", "is true (Conv1D models such as GPT-2 are not supported)");
+                if (Get("use_dora") is { ValueKind: JsonValueKind.True }) throw Bad("use_dora", "is true (DoRA is not supported)");
+                if (Get("alpha_pattern") is { ValueKind: JsonValueKind.Object } ap && ap.EnumerateObject().Any()) throw Bad("alpha_pattern", "is set (per-module alpha is not supported)");
+                int Int(string field, int fallback) => Get(field) is { } v ? (v.TryGetInt32(out var i) ? i : throw Bad(field, "is not a whole number")) : fallback;
+                double Num(string field, double fallback) => Get(field) is { } v ? (v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(field, "is not a number")) : fallback;
+                IReadOnlyList<string>? Strings(string field) => Get(field) is { } v
+                    ? v.ValueKind == JsonValueKind.String ? new[] { v.GetString()! }
+                      : v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetString() ?? throw Bad(field, "has a non-string entry")).ToArray()
+                      : throw Bad(field, "is neither a string nor a list")
+                    : null;
+                IReadOnlyDictionary<string, int>? Map(string field) => Get(field) is { ValueKind: JsonValueKind.Object } v && v.EnumerateObject().Any()
+                    ? v.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.TryGetInt32(out var i) ? i : throw Bad(field + "." + p.Name, "is not a whole number"))
+                    : null;
+                var targets = Get("target_modules");
+                IReadOnlyList<int>? layers = Get("layers_to_transform") is { } lt
+                    ? lt.ValueKind == JsonValueKind.Number ? new[] { lt.GetInt32() } : lt.EnumerateArray().Select(e => e.GetInt32()).ToArray()
+                    : null;
+                bool initWeights = Get(method == AdapterMethod.GraLoRA ? "init_weights" : "init_lora_weights") is not { ValueKind: JsonValueKind.False };
+                return new AdapterConfig
+                {
+                    Method = method,
+                    Rank = Int("r", method == AdapterMethod.GraLoRA ? 32 : 8),
+                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", 2) : null,
+                    HybridRank = method == AdapterMethod.GraLoRA ? Int("hybrid_r", 0) : 0,
+                    Alpha = Num(method == AdapterMethod.GraLoRA ? "alpha" : "lora_alpha", method == AdapterMethod.GraLoRA ? 64 : 8),
+                    Dropout = Num(method == AdapterMethod.GraLoRA ? "gralora_dropout" : "lora_dropout", 0),
+                    TargetModulesRegex = targets is { ValueKind: JsonValueKind.String } t && t.GetString() != AdapterConfig.AllLinear ? t.GetString() : null,
+                    TargetModules = targets is { ValueKind: JsonValueKind.String } t2 && t2.GetString() == AdapterConfig.AllLinear ? new[] { AdapterConfig.AllLinear }
+                        : targets is { ValueKind: JsonValueKind.Array } ? Strings("target_modules") : null,
+                    ExcludeModules = Strings("exclude_modules"),
+                    LayersToTransform = layers,
+                    LayersPattern = Strings("layers_pattern"),
+                    ModulesToSave = Strings("modules_to_save"),
+                    Bias = Get("bias")?.GetString() ?? "none",
+                    RankPattern = Map("rank_pattern"),
+                    KPattern = method == AdapterMethod.GraLoRA ? Map("k_pattern") : null,
+                    InitWeights = initWeights,
+                    UseRsLora = Get("use_rslora") is { ValueKind: JsonValueKind.True },
+                    BaseModelNameOrPath = Get("base_model_name_or_path")?.GetString(),
+                    TaskType = Get("task_type")?.GetString() ?? "CAUSAL_LM",
+                };
+            }
+        }
+
+        /// <summary>
+        /// Adds the adapter saved in <paramref name="folder"/> (by PEFT or by us) to <paramref name="host"/> as
+        /// <paramref name="name"/> and loads its tensors; on any failure the half-added adapter is removed again.
+        /// </summary>
+        public static AdapterConfig Load(AdapterHost host, string folder, string name)
+        {
+            var config = ReadConfig(folder);
+            string weights = Path.Combine(Path.GetFullPath(folder), WeightsFile);
+            if (!File.Exists(weights))
+                throw new GraloraException("AdapterWeightsNotFound", GraloraErrorKind.NotFound,
+                    $"'{folder}' has {ConfigFile} but no {WeightsFile} (pickled adapter_model.bin files are not read).", weights);
+            var tensors = Safetensors.Read(weights);
+            try
+            {
+                host.Add(name, config);
+                try { host.LoadStateDict(name, tensors, weights); }
+                catch
+                {
+                    host.Remove(name);
+                    throw;
+                }
+                return config;
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+        }
+    }
+}

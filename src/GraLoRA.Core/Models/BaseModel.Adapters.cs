@@ -1,0 +1,56 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Text.Json.Nodes;
+using GraLoRA.Adapters;
+using GraLoRA.IO;
+
+namespace GraLoRA.Models
+{
+    public sealed partial class BaseModel
+    {
+        AdapterHost? _adapters;
+
+        /// <summary>The model's adapters (inject, switch, merge, save).</summary>
+        public AdapterHost Adapters => _adapters ??= new AdapterHost(Module, DecoderForCausalLM.OutputHeadName);
+
+        /// <summary>Files copied beside an exported checkpoint when the source folder has them.</summary>
+        public static readonly string[] CompanionFiles =
+        {
+            "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+            "tokenizer.model", "vocab.json", "merges.txt",
+        };
+
+        /// <summary>Adds adapter <paramref name="name"/> (base_model_name_or_path defaults to this model's name); returns the adapted modules.</summary>
+        public IReadOnlyList<string> AddAdapter(string name, AdapterConfig config) =>
+            Adapters.Add(name, config.BaseModelNameOrPath is null ? config with { BaseModelNameOrPath = Name } : config);
+
+        /// <summary>Saves adapter <paramref name="name"/> in PEFT's format; returns the folder.</summary>
+        public string SaveAdapter(string name, string folder, bool overwrite = false) => PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
+
+        /// <summary>Loads a PEFT adapter folder as adapter <paramref name="name"/> (made the active one).</summary>
+        public AdapterConfig LoadAdapter(string folder, string name = AdapterConfig.DefaultName) => PeftAdapterFormat.Load(Adapters, folder, name);
+
+        /// <summary>
+        /// Writes the model as a Hugging Face checkpoint with its active adapters merged in: the source config.json with
+        /// torch_dtype updated, safetensors (sharded above <paramref name="maxShardBytes"/>), and the generation and
+        /// tokenizer files copied. The folder appears only when complete. Returns its full path.
+        /// </summary>
+        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+        {
+            var storedType = dtype is null ? Module.DType : ModelDType.Parse(dtype);
+            string sourceConfig = System.IO.Path.Combine(Path, "config.json");
+            var config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
+            var weights = Adapters.MergedWeights(key => Config.TieWordEmbeddings && key == "lm_head.weight");
+            CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, staging =>
+            {
+                foreach (var file in CompanionFiles)
+                {
+                    string source = System.IO.Path.Combine(Path, file);
+                    if (File.Exists(source)) File.Copy(source, System.IO.Path.Combine(staging, file));
+                }
+            });
+            return System.IO.Path.GetFullPath(folder);
+        }
+    }
+}
