@@ -81,6 +81,9 @@ namespace GraLoRA.IO
                 json["trainable_token_indices"] = null;
                 json["use_qalora"] = false;
                 json["qalora_group_size"] = 16;
+                foreach (var unused in new[] { "alora_invocation_tokens", "arrow_config", "corda_config", "eva_config", "kasa_config", "lora_ga_config", "monteclora_config", "use_bdlora", "velora_config" })
+                    json[unused] = null;
+                json["ensure_weight_tying"] = false;
             }
             var result = new JsonObject();
             foreach (var (k, v) in json) result[k] = v;
@@ -97,7 +100,10 @@ namespace GraLoRA.IO
         /// folder and swapped in at the end; an existing adapter folder is replaced only with <paramref name="overwrite"/>,
         /// and is restored if the swap fails, so a failed save never leaves half-written or lost files.
         /// </summary>
-        public static string Save(AdapterHost host, string name, string folder, bool overwrite = false)
+        public static string Save(AdapterHost host, string name, string folder, bool overwrite = false) => Save(host, name, folder, overwrite, null);
+
+        /// <summary><paramref name="afterStaging"/> runs on the staged folder before the swap (tests inject failures there).</summary>
+        internal static string Save(AdapterHost host, string name, string folder, bool overwrite, Action<string>? afterStaging)
         {
             string target = Path.GetFullPath(folder);
             var tensors = host.StateDict(name);
@@ -122,6 +128,7 @@ namespace GraLoRA.IO
                 Directory.CreateDirectory(staging);
                 Safetensors.Write(Path.Combine(staging, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
                 Models.CheckpointWriter.WriteJson(Path.Combine(staging, ConfigFile), config);
+                afterStaging?.Invoke(staging);
                 if (Directory.Exists(target)) Directory.Move(target, backup);
                 try { Directory.Move(staging, target); }
                 catch
