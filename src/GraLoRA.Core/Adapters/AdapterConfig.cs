@@ -104,6 +104,8 @@ namespace GraLoRA.Adapters
                 throw Bad("InvalidLayersToTransform", TargetModulesRegex is not null
                     ? "LayersToTransform works only with a list of target module names, not with a regular expression (as in PEFT)."
                     : $"LayersToTransform has a negative index ({string.Join(", ", layers.Where(i => i < 0))}).", layers);
+            if (Method == AdapterMethod.GraLoRA && UseRsLora)
+                throw Bad("NotForGraLoRA", "UseRsLora applies to LoRA only (GraLoRA scales by alpha/(r + hybrid_r), as PEFT); drop it or use -Method LoRA.", Method);
             if (Method == AdapterMethod.LoRA && (HybridRank != 0 || KPattern is { Count: > 0 } || K is not null))
                 throw Bad("NotForLoRA", "K, KPattern and HybridRank apply to GraLoRA only; drop them for -Method LoRA.", Method);
             // Shape-independent option checks (rank, dropout, alpha, k vs r) through the layer options of a nominal module.

@@ -156,6 +156,8 @@ namespace GraLoRA.Adapters
             _names.Add(name);
             _configs[name] = config;
             _targets[name] = plan.Select(p => p.Name).ToList();
+            if (Disabled)                                             // new layers follow the model's disabled state
+                foreach (var (_, layer) in Layers()) layer.DisableAdapters();
             SetActive(new[] { name });
             return _targets[name];
         }
@@ -383,7 +385,8 @@ namespace GraLoRA.Adapters
             {
                 covered.Add(full + ".");
                 var weight = layer.BaseLayer.weight!;
-                var pending = Disabled ? new List<string>() : layer.ActiveAdapters.Where(a => !layer.MergedAdapters.Contains(a)).ToList();
+                // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
+                var pending = Disabled || layer.Merged ? new List<string>() : layer.ActiveAdapters.ToList();
                 if (pending.Count == 0) Add(full + ".weight", weight);
                 else Add(full + ".weight", weight, () =>
                 {

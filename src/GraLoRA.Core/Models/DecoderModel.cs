@@ -325,7 +325,16 @@ namespace GraLoRA.Models
         /// grows by L. Hidden states follow transformers: the embeddings, the output of each layer but the last,
         /// then the final norm's output.
         /// </summary>
-        public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, bool hiddenStates = false, KeyValueCache? cache = null)
+        /// <param name="inputIds">Token ids [B, L].</param>
+        /// <param name="attentionMask">1 = token, 0 = padding, [B, cached + L].</param>
+        /// <param name="positionIds">Positions [B, L] (default cached..cached+L-1).</param>
+        /// <param name="hiddenStates">Also return the hidden states.</param>
+        /// <param name="cache">Key/value cache for incremental decoding.</param>
+        /// <param name="segmentIds">
+        /// For packed sequences [B, L] (no cache): a token attends only to earlier tokens of the same segment; 0 marks padding.
+        /// </param>
+        public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, bool hiddenStates = false, KeyValueCache? cache = null,
+                                     Tensor? segmentIds = null)
         {
             long b = inputIds.shape[0], l = inputIds.shape[1];
             long past = cache?.Length ?? 0, total = past + l;
@@ -346,6 +355,14 @@ namespace GraLoRA.Models
             // transformers' eager attention does.
             var allowed = (arange(total, device: device).unsqueeze(0) <= arange(past, total, device: device).unsqueeze(1)).unsqueeze(0).unsqueeze(0);
             if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, total));
+            if (segmentIds is not null)
+            {
+                if (cache is not null || !segmentIds.shape.SequenceEqual(inputIds.shape))
+                    throw new GraloraException("SegmentIdsShape", GraloraErrorKind.InvalidArgument,
+                        $"segment ids must have the input's shape [{b}, {l}] and cannot be combined with a key/value cache.");
+                var same = segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1)).logical_and(segmentIds.ne(0).unsqueeze(1));   // [B, L, L]
+                allowed = allowed.logical_and(same.unsqueeze(1));
+            }
             double min = finfo(dtype).min;
             var mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
 

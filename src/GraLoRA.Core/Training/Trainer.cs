@@ -1,0 +1,368 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using GraLoRA.Adapters;
+using GraLoRA.IO;
+using GraLoRA.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Training
+{
+    /// <summary>One progress report (every logging step, and after evaluations).</summary>
+    public sealed record TrainingProgress(int Step, int TotalSteps, int Epoch, double Loss, double LearningRate, double GradNorm,
+        double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining, long MemoryBytes, double? ValidationLoss);
+
+    /// <summary>What a run produced.</summary>
+    public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? ValidationLoss, double? BestValidationLoss, int? BestStep,
+        string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
+        IReadOnlyList<TrainingProgress> History);
+
+    /// <summary>Loss and perplexity of a model on held-out data.</summary>
+    public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens);
+
+    /// <summary>
+    /// Trains one adapter of a model (everything else frozen) with AdamW: gradient accumulation normalised by the
+    /// predicted tokens of the whole step (so 4 × 2 equals 8 × 1), clipping, warmup and schedules, evaluation,
+    /// resumable checkpoints in PEFT format, early stopping and cancellation at step boundaries. Each step runs in
+    /// its own dispose scope, so nothing accumulates across steps.
+    /// </summary>
+    public sealed class Trainer
+    {
+        readonly BaseModel _model;
+        readonly string _adapter;
+        readonly TrainingOptions _options;
+
+        /// <summary>Trains adapter <paramref name="adapterName"/> of <paramref name="model"/> (made the only active adapter).</summary>
+        public Trainer(BaseModel model, string adapterName, TrainingOptions options)
+        {
+            options.Validate();
+            model.Adapters.Config(adapterName);
+            _model = model;
+            _adapter = adapterName;
+            _options = options;
+        }
+
+        /// <summary>Optimizer steps a run over <paramref name="data"/> takes.</summary>
+        public int TotalSteps(ITrainingData data) =>
+            _options.MaxSteps ?? _options.Epochs * (int)Math.Ceiling((double)data.BatchesPerEpoch / _options.GradientAccumulationSteps);
+
+        sealed class State
+        {
+            public int Step { get; set; }
+            public int Epoch { get; set; }
+            public int MicroBatchesDone { get; set; }
+            public double? BestValidationLoss { get; set; }
+            public int? BestStep { get; set; }
+            public int EvaluationsWithoutImprovement { get; set; }
+            public long Seed { get; set; }
+            public string Adapter { get; set; } = "";
+        }
+
+        /// <summary>
+        /// Runs training. <paramref name="resumeFrom"/>: a checkpoint folder (or the output folder, meaning its latest
+        /// checkpoint) to continue from exactly where it stopped.
+        /// </summary>
+        public TrainingResult Train(ITrainingData train, ITrainingData? validation = null, IProgress<TrainingProgress>? progress = null,
+                                    CancellationToken cancellation = default, string? resumeFrom = null)
+        {
+            var host = _model.Adapters;
+            host.SetActive(new[] { _adapter });
+            var module = _model.Module;
+            var device = module.Device;
+            // Sorted by name, so a fresh process builds the optimizer over the same order and can load its state.
+            var trainable = module.named_parameters().Where(p => p.parameter.requires_grad).OrderBy(p => p.name, StringComparer.Ordinal).ToList();
+            if (trainable.Count == 0)
+                throw new GraloraException("NothingToTrain", GraloraErrorKind.InvalidOperation, $"Adapter '{_adapter}' has no trainable parameters.", _adapter);
+            bool NoDecay(string name, Parameter p) => p.dim() < 2 || name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("norm", StringComparison.Ordinal);
+            var groups = new[]
+            {
+                new AdamW.ParamGroup(trainable.Where(p => !NoDecay(p.name, p.parameter)).Select(p => p.parameter), _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, _options.WeightDecay),
+                new AdamW.ParamGroup(trainable.Where(p => NoDecay(p.name, p.parameter)).Select(p => p.parameter), _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, 0.0),
+            }.Where(g => g.Parameters.Any()).ToArray();
+            using var optimizer = optim.AdamW(groups, _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, _options.WeightDecay);
+            var parameters = trainable.Select(p => p.parameter).ToList();
+
+            int total = TotalSteps(train);
+            var state = new State { Seed = _options.Seed, Adapter = _adapter };
+            string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
+            if (output is not null) Directory.CreateDirectory(output);
+            if (resumeFrom is not null) state = Resume(resumeFrom, optimizer);
+            else manual_seed(_options.Seed);
+
+            var history = new List<TrainingProgress>();
+            var clock = Stopwatch.StartNew();
+            long tokensSinceLog = 0;
+            var logClock = Stopwatch.StartNew();
+            double? lastLoss = null, lastValidation = null;
+            string? lastCheckpoint = null, bestCheckpoint = null;
+            bool cancelled = false, stoppedEarly = false;
+            int stepsAtStart = state.Step;
+            using var metrics = output is null ? null : new MetricsLog(output);
+
+            bool wasTraining = module.training;
+            module.train();
+            try
+            {
+                IEnumerator<TrainingBatch>? batches = null;
+                while (state.Step < total)
+                {
+                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
+                    if (batches is null)
+                    {
+                        batches = train.Batches(state.Epoch).Skip(state.MicroBatchesDone).GetEnumerator();
+                    }
+                    var group = new List<TrainingBatch>();
+                    while (group.Count < _options.GradientAccumulationSteps && batches.MoveNext()) group.Add(batches.Current);
+                    if (group.Count == 0)
+                    {
+                        batches.Dispose();
+                        batches = null;
+                        state.Epoch++;
+                        state.MicroBatchesDone = 0;
+                        continue;
+                    }
+
+                    double lr = _options.LearningRate * _options.LearningRateFactor(state.Step, total);
+                    foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+                    var (loss, gradNorm, tokens) = Step(group, optimizer, parameters, device);
+                    state.Step++;
+                    state.MicroBatchesDone += group.Count;
+                    if (state.MicroBatchesDone >= train.BatchesPerEpoch)
+                    {
+                        batches.Dispose();
+                        batches = null;
+                        state.Epoch++;
+                        state.MicroBatchesDone = 0;
+                    }
+                    lastLoss = loss;
+                    tokensSinceLog += tokens;
+
+                    bool evaluate = validation is not null && (_options.EvalSteps is { } every && state.Step % every == 0 || state.Step == total);
+                    double? validationLoss = null;
+                    if (evaluate)
+                    {
+                        validationLoss = Evaluate(_model, validation!).Loss;
+                        module.train();
+                        lastValidation = validationLoss;
+                        if (state.BestValidationLoss is null || validationLoss < state.BestValidationLoss)
+                        {
+                            state.BestValidationLoss = validationLoss;
+                            state.BestStep = state.Step;
+                            state.EvaluationsWithoutImprovement = 0;
+                        }
+                        else state.EvaluationsWithoutImprovement++;
+                    }
+                    if (state.Step % _options.LoggingSteps == 0 || evaluate || state.Step == total)
+                    {
+                        double seconds = Math.Max(1e-9, logClock.Elapsed.TotalSeconds);
+                        var elapsed = clock.Elapsed;
+                        int done = state.Step - stepsAtStart;
+                        var remaining = TimeSpan.FromTicks(done == 0 ? 0 : elapsed.Ticks / done * (total - state.Step));
+                        var report = new TrainingProgress(state.Step, total, state.Epoch, loss, lr, gradNorm, tokensSinceLog / seconds, elapsed, remaining,
+                            Environment.WorkingSet, validationLoss);
+                        history.Add(report);
+                        progress?.Report(report);
+                        metrics?.Write(report);
+                        tokensSinceLog = 0;
+                        logClock.Restart();
+                    }
+                    bool stop = _options.EarlyStoppingPatience is { } patience && state.EvaluationsWithoutImprovement >= patience;
+                    if (output is not null && (_options.SaveSteps is { } save && state.Step % save == 0 || state.Step == total || stop))
+                    {
+                        lastCheckpoint = SaveCheckpoint(output, state, optimizer);
+                        if (state.BestStep == state.Step) bestCheckpoint = lastCheckpoint;
+                        Prune(output, state.BestStep);
+                    }
+                    if (stop) { stoppedEarly = true; break; }
+                }
+                batches?.Dispose();
+                if (cancelled && output is not null) lastCheckpoint = SaveCheckpoint(output, state, optimizer);
+            }
+            finally
+            {
+                if (!wasTraining) module.eval();
+            }
+            if (output is not null && state.BestStep is { } best)
+            {
+                string path = Path.Combine(output, $"checkpoint-{best}");
+                bestCheckpoint = Directory.Exists(path) ? path : bestCheckpoint;
+            }
+            return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
+                cancelled, stoppedEarly, clock.Elapsed, history);
+        }
+
+        (double Loss, double GradNorm, long Tokens) Step(List<TrainingBatch> group, AdamW optimizer, List<Parameter> parameters, Device device)
+        {
+            using var scope = NewDisposeScope();
+            // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
+            // those of one batch holding every micro-batch (transformers' num_items_in_batch).
+            long tokens = group.Sum(b => b.PredictedTokens);
+            double lossSum = 0;
+            foreach (var batch in group)
+            {
+                using var micro = NewDisposeScope();
+                var sum = LossSum(_model.Module, batch, device);
+                (sum / Math.Max(1, tokens)).backward();
+                lossSum += sum.item<float>();
+            }
+            double norm = _options.MaxGradNorm > 0
+                ? nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm)
+                : GradNorm(parameters);
+            optimizer.step();
+            optimizer.zero_grad();
+            return (lossSum / Math.Max(1, tokens), norm, tokens);
+        }
+
+        static double GradNorm(List<Parameter> parameters)
+        {
+            double sq = 0;
+            foreach (var p in parameters)
+                if (p.grad is { } g) sq += g.to(ScalarType.Float64).pow(2).sum().item<double>();
+            return Math.Sqrt(sq);
+        }
+
+        /// <summary>Summed cross-entropy of the next-token predictions of one batch (float32), labels −100 ignored.</summary>
+        internal static Tensor LossSum(DecoderForCausalLM module, TrainingBatch batch, Device device)
+        {
+            var ids = batch.Tensor(batch.InputIds, device);
+            var mask = batch.Tensor(batch.AttentionMask, device);
+            var positions = batch.PositionIds is null ? null : batch.Tensor(batch.PositionIds, device);
+            var segments = batch.SegmentIds is null ? null : batch.Tensor(batch.SegmentIds, device);
+            var logits = module.Forward(ids, mask, positions, segmentIds: segments).Logits;         // [B, L, V]
+            long vocab = logits.shape[2], length = batch.Columns;
+            var predicted = logits.narrow(1, 0, length - 1).reshape(-1, vocab).to(ScalarType.Float32);
+            var targets = batch.Tensor(batch.Labels, device).narrow(1, 1, length - 1).reshape(-1);
+            return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+        }
+
+        /// <summary>Mean next-token loss and perplexity of <paramref name="model"/> (with its active adapters) on <paramref name="data"/> (epoch 0 order).</summary>
+        public static EvaluationResult Evaluate(BaseModel model, ITrainingData data)
+        {
+            var module = model.Module;
+            bool wasTraining = module.training;
+            module.eval();
+            try
+            {
+                double sum = 0;
+                long tokens = 0;
+                using var _ = no_grad();
+                foreach (var batch in data.Batches(0))
+                {
+                    using var scope = NewDisposeScope();
+                    sum += LossSum(module, batch, module.Device).item<float>();
+                    tokens += batch.PredictedTokens;
+                }
+                double loss = sum / Math.Max(1, tokens);
+                return new EvaluationResult(loss, Math.Exp(loss), tokens);
+            }
+            finally
+            {
+                if (wasTraining) module.train();
+            }
+        }
+
+        string SaveCheckpoint(string output, State state, AdamW optimizer)
+        {
+            string final = Path.Combine(output, $"checkpoint-{state.Step}");
+            string staging = Path.Combine(output, $".checkpoint-{state.Step}.{Guid.NewGuid():N}.partial");
+            try
+            {
+                PeftAdapterFormat.Save(_model.Adapters, _adapter, staging);
+                optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
+                using (var rng = get_rng_state())
+                    Safetensors.Write(Path.Combine(staging, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
+                Models.CheckpointWriter.WriteJson(Path.Combine(staging, "trainer_state.json"), System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(state))!);
+                if (Directory.Exists(final)) Directory.Delete(final, true);
+                Directory.Move(staging, final);
+                return final;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new GraloraException("CheckpointWriteFailed", GraloraErrorKind.IOFailure, $"Could not write checkpoint '{final}': {ex.Message}", final, ex);
+            }
+            finally
+            {
+                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
+            }
+        }
+
+        /// <summary>Checkpoint folders under <paramref name="output"/>, oldest first.</summary>
+        public static IReadOnlyList<(int Step, string Path)> Checkpoints(string output) =>
+            Directory.Exists(output)
+                ? Directory.GetDirectories(output, "checkpoint-*")
+                    .Select(d => (Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out int s), Step: s, Path: d))
+                    .Where(c => c.Ok && File.Exists(Path.Combine(c.Path, "trainer_state.json"))).OrderBy(c => c.Step).Select(c => (c.Step, c.Path)).ToList()
+                : Array.Empty<(int, string)>();
+
+        // Keeps the newest checkpoint and the best one always, then as many of the newest others as the limit allows.
+        void Prune(string output, int? bestStep)
+        {
+            var all = Checkpoints(output).ToList();
+            if (all.Count == 0) return;
+            int newest = all[^1].Step;
+            var keep = new HashSet<int> { newest };
+            if (bestStep is { } best) keep.Add(best);
+            foreach (var (step, _) in all.AsEnumerable().Reverse())
+                if (keep.Count < _options.SaveTotalLimit) keep.Add(step);
+            foreach (var (step, path) in all)
+                if (!keep.Contains(step)) Directory.Delete(path, true);
+        }
+
+        State Resume(string from, AdamW optimizer)
+        {
+            string folder = Path.GetFullPath(from);
+            if (!File.Exists(Path.Combine(folder, "trainer_state.json")))
+            {
+                var latest = Checkpoints(folder).LastOrDefault();
+                if (latest.Path is null)
+                    throw new GraloraException("CheckpointNotFound", GraloraErrorKind.NotFound,
+                        $"'{folder}' is neither a checkpoint (trainer_state.json) nor a training folder with checkpoint-N subfolders.", folder);
+                folder = latest.Path;
+            }
+            var state = JsonSerializer.Deserialize<State>(File.ReadAllText(Path.Combine(folder, "trainer_state.json")))
+                        ?? throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{folder}/trainer_state.json' is empty.", folder);
+            var tensors = Safetensors.Read(Path.Combine(folder, PeftAdapterFormat.WeightsFile));
+            try { _model.Adapters.LoadStateDict(_adapter, tensors, Path.Combine(folder, PeftAdapterFormat.WeightsFile)); }
+            finally { foreach (var t in tensors.Values) t.Dispose(); }
+            optimizer.load_state_dict(Path.Combine(folder, "optimizer.bin"));
+            var rng = Safetensors.Read(Path.Combine(folder, "rng_state.safetensors"));
+            set_rng_state(rng["cpu"]);
+            rng["cpu"].Dispose();
+            return state;
+        }
+
+        sealed class MetricsLog : IDisposable
+        {
+            readonly StreamWriter _jsonl;
+            readonly TorchSharp.Modules.SummaryWriter _tensorboard;
+
+            public MetricsLog(string output)
+            {
+                _jsonl = new StreamWriter(Path.Combine(output, "metrics.jsonl"), append: true);
+                _tensorboard = utils.tensorboard.SummaryWriter(Path.Combine(output, "runs"));
+            }
+
+            public void Write(TrainingProgress p)
+            {
+                _jsonl.WriteLine(JsonSerializer.Serialize(new
+                {
+                    step = p.Step, epoch = p.Epoch, loss = p.Loss, learning_rate = p.LearningRate, grad_norm = p.GradNorm,
+                    tokens_per_second = p.TokensPerSecond, memory_bytes = p.MemoryBytes, eval_loss = p.ValidationLoss,
+                }));
+                _jsonl.Flush();
+                _tensorboard.add_scalar("train/loss", (float)p.Loss, p.Step);
+                _tensorboard.add_scalar("train/learning_rate", (float)p.LearningRate, p.Step);
+                _tensorboard.add_scalar("train/grad_norm", (float)p.GradNorm, p.Step);
+                if (p.ValidationLoss is { } v) _tensorboard.add_scalar("eval/loss", (float)v, p.Step);
+            }
+
+            public void Dispose() => _jsonl.Dispose();
+        }
+    }
+}

@@ -1,0 +1,218 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using GraLoRA.Adapters;
+using GraLoRA.Models;
+using GraLoRA.Training;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace GraLoRA.Tests
+{
+    /// <summary>The training loop on tiny decoders with synthetic, learnable data.</summary>
+    public sealed class TrainerTests : IDisposable
+    {
+        readonly TempDirectory tmp = new();
+        public void Dispose() => tmp.Dispose();
+
+        string? _folder;
+        string Folder(string dtype = "float32") => _folder ??= TinyModelFactory.Save(tmp.File("tiny-" + dtype), new TinyModelOptions { Seed = 5, DType = dtype });
+
+        BaseModel Model(double dropout = 0, string dtype = "float32", long adapterSeed = 1)
+        {
+            var model = BaseModel.Load(Folder(dtype));
+            manual_seed(adapterSeed);
+            model.AddAdapter("default", new AdapterConfig { Rank = 8, K = 2, Alpha = 16, Dropout = dropout, TargetModules = new[] { AdapterConfig.AllLinear } });
+            return model;
+        }
+
+        /// <summary>Rows counting round a cycle of 16 tokens (ids 100..115) from different starts: the next token is the previous plus <paramref name="step"/>.</summary>
+        static TrainingBatch Counting(int rows, int columns, int offset, int step = 1)
+        {
+            var ids = new long[rows * columns];
+            var labels = new long[rows * columns];
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < columns; c++)
+                {
+                    long start = offset * 5 + r * 3;
+                    ids[r * columns + c] = 100 + (start + c) % 16;
+                    labels[r * columns + c] = 100 + (c == 0 ? start : start + c - 1 + step) % 16;   // column 0 is never predicted
+                }
+            return new TrainingBatch(ids, labels, Enumerable.Repeat(1L, rows * columns).ToArray(), rows, columns);
+        }
+
+        static BatchList Data(int batches, int rows = 4, int columns = 12, long? seed = 3) =>
+            new(Enumerable.Range(0, batches).Select(i => Counting(rows, columns, i)).ToList(), seed);
+
+        static Dictionary<string, Tensor> AdapterWeights(BaseModel model) =>
+            model.Adapters.StateDict("default").ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+        [Fact]
+        public void LossFallsOnALearnablePattern()
+        {
+            using var model = Model();
+            var trainer = new Trainer(model, "default", new TrainingOptions { LearningRate = 1e-2, MaxSteps = 60, LoggingSteps = 5, WarmupSteps = 5 });
+            var data = Data(8);
+            double before = Trainer.Evaluate(model, data).Loss;
+            var result = trainer.Train(data);
+            double after = Trainer.Evaluate(model, data).Loss;
+            Assert.Equal(60, result.Steps);
+            Assert.True(after < before * 0.5, $"loss {before:F3} → {after:F3}");
+            Assert.Equal(12, result.History.Count);
+            Assert.All(model.Module.named_parameters().Where(p => !p.name.Contains("gralora_")), p => Assert.False(p.parameter.requires_grad));
+        }
+
+        [Fact]
+        public void AccumulatingFourBatchesOfTwoEqualsOneBatchOfEight()
+        {
+            var micro = Enumerable.Range(0, 4).Select(i => Counting(2, 12, i)).ToList();
+            // Labels masked unevenly, so per-micro-batch means would differ from the global mean.
+            micro[1].Labels[5] = TrainingBatch.IgnoreIndex;
+            micro[2].Labels[3] = micro[2].Labels[4] = micro[2].Labels[15] = TrainingBatch.IgnoreIndex;
+            var whole = new TrainingBatch(micro.SelectMany(b => b.InputIds).ToArray(), micro.SelectMany(b => b.Labels).ToArray(),
+                micro.SelectMany(b => b.AttentionMask).ToArray(), 8, 12);
+
+            using var a = Model();
+            using var b = Model();
+            new Trainer(a, "default", new TrainingOptions { LearningRate = 1e-2, MaxSteps = 1, GradientAccumulationSteps = 4, Schedule = LearningRateSchedule.Constant })
+                .Train(new BatchList(micro));
+            new Trainer(b, "default", new TrainingOptions { LearningRate = 1e-2, MaxSteps = 1, Schedule = LearningRateSchedule.Constant })
+                .Train(new BatchList(new[] { whole }));
+            var wa = AdapterWeights(a);
+            var wb = AdapterWeights(b);
+            string bKey = wa.Keys.First(k => k.EndsWith("gralora_B"));                       // B starts at zero; one step moves it
+            using (var fresh = Model()) Assert.False(TensorAssert.Identical(wa[bKey], AdapterWeights(fresh)[bKey]), "a step must change the adapter");
+            foreach (var key in wa.Keys) TensorAssert.Close(wa[key], wb[key], 1e-5, key);
+        }
+
+        [Theory]
+        [InlineData(LearningRateSchedule.Linear, 0, 0.0)]
+        [InlineData(LearningRateSchedule.Linear, 5, 0.5)]
+        [InlineData(LearningRateSchedule.Linear, 10, 1.0)]
+        [InlineData(LearningRateSchedule.Linear, 55, 0.5)]
+        [InlineData(LearningRateSchedule.Linear, 100, 0.0)]
+        [InlineData(LearningRateSchedule.Cosine, 55, 0.5)]
+        [InlineData(LearningRateSchedule.Cosine, 10, 1.0)]
+        [InlineData(LearningRateSchedule.Cosine, 100, 0.0)]
+        [InlineData(LearningRateSchedule.Constant, 70, 1.0)]
+        public void SchedulesFollowTransformersCurves(LearningRateSchedule schedule, int step, double factor)
+        {
+            var options = new TrainingOptions { Schedule = schedule, WarmupSteps = 10 };
+            Assert.Equal(factor, options.LearningRateFactor(step, 100), 10);
+            Assert.Equal(options.LearningRateFactor(step, 100), (options with { WarmupSteps = 0, WarmupRatio = 0.1 }).LearningRateFactor(step, 100), 10);
+        }
+
+        [Fact]
+        public void ResumingGivesBitForBitTheWeightsOfAnUninterruptedRun()
+        {
+            var data = Data(6);
+            TrainingOptions Options(string dir) => new() { LearningRate = 3e-3, MaxSteps = 20, GradientAccumulationSteps = 2, WarmupSteps = 3, Schedule = LearningRateSchedule.Cosine,
+                                                           WeightDecay = 0.01, OutputDirectory = tmp.File(dir), SaveSteps = 5 };
+            using var straight = Model(dropout: 0.1);
+            new Trainer(straight, "default", Options("straight")).Train(data);
+
+            using var first = Model(dropout: 0.1);
+            var cancel = new CancellationTokenSource();
+            var stopped = new Trainer(first, "default", Options("resumed") with { LoggingSteps = 1 })
+                .Train(data, progress: new SyncProgress(p => { if (p.Step == 10) cancel.Cancel(); }), cancellation: cancel.Token);
+            Assert.True(stopped.Cancelled);
+            Assert.Equal(10, stopped.Steps);
+            Assert.Equal(Path.Combine(tmp.File("resumed"), "checkpoint-10"), stopped.LastCheckpoint);
+
+            using var second = Model(dropout: 0.1, adapterSeed: 99);                   // different init: everything must come from the checkpoint
+            var resumed = new Trainer(second, "default", Options("resumed")).Train(data, resumeFrom: tmp.File("resumed"));
+            Assert.Equal(20, resumed.Steps);
+            var expected = AdapterWeights(straight);
+            var actual = AdapterWeights(second);
+            foreach (var key in expected.Keys) Assert.True(TensorAssert.Identical(expected[key], actual[key]), key);
+        }
+
+        [Fact]
+        public void EarlyStoppingKeepsTheBestCheckpoint()
+        {
+            // Validation asks for "+2" where training teaches "+1": it gets worse as training succeeds.
+            var validation = new BatchList(Enumerable.Range(0, 2).Select(i => Counting(4, 12, 50 + i, step: 7)).ToList());
+            using var model = Model();
+            var result = new Trainer(model, "default", new TrainingOptions
+            {
+                LearningRate = 1e-2, MaxSteps = 50, EvalSteps = 2, EarlyStoppingPatience = 2, OutputDirectory = tmp.File("early"), SaveSteps = 2, SaveTotalLimit = 1,
+            }).Train(Data(8), validation);
+            Assert.True(result.StoppedEarly);
+            Assert.True(result.Steps < 50);
+            Assert.Equal(result.BestStep + 4, result.Steps);                         // two evaluations without improvement
+            Assert.Equal(Path.Combine(tmp.File("early"), $"checkpoint-{result.BestStep}"), result.BestCheckpoint);
+            Assert.True(Directory.Exists(result.BestCheckpoint));
+            var kept = Trainer.Checkpoints(tmp.File("early")).Select(c => c.Step).ToList();
+            Assert.Equal(new[] { result.BestStep!.Value, result.Steps }.Distinct().OrderBy(s => s), kept);   // limit 1 plus the best
+        }
+
+        [Fact]
+        public void WritesMetricsTensorBoardAndPeftCheckpoints()
+        {
+            using var model = Model();
+            var result = new Trainer(model, "default", new TrainingOptions { MaxSteps = 6, LoggingSteps = 2, OutputDirectory = tmp.File("out"), SaveSteps = 3 })
+                .Train(Data(4), Data(2, seed: null));
+            var lines = File.ReadAllLines(Path.Combine(tmp.File("out"), "metrics.jsonl"));
+            Assert.Equal(3, lines.Length);
+            Assert.Contains("\"eval_loss\":", lines[^1]);
+            Assert.NotEmpty(Directory.GetFiles(Path.Combine(tmp.File("out"), "runs"), "events.out.tfevents.*", SearchOption.AllDirectories));
+            Assert.Equal(new[] { 3, 6 }, Trainer.Checkpoints(tmp.File("out")).Select(c => c.Step));
+            using var other = BaseModel.Load(Folder());
+            other.LoadAdapter(result.LastCheckpoint!);
+            Assert.True(TensorAssert.Identical(AdapterWeights(model).Values.First(), other.Adapters.StateDict("default").Values.First()));
+        }
+
+        [Fact]
+        public void NoTensorsLeakAcrossSteps()
+        {
+            using var model = Model(dropout: 0.1);
+            var counts = new List<long>();
+            new Trainer(model, "default", new TrainingOptions { MaxSteps = 200, LoggingSteps = 10, GradientAccumulationSteps = 2, MaxGradNorm = 0 })
+                .Train(Data(4, rows: 2, columns: 8), progress: new SyncProgress(_ => counts.Add(Tensor.TotalCount)));
+            Assert.Equal(20, counts.Count);
+            Assert.True(counts[^1] <= counts[1], $"live tensors grew from {counts[1]} to {counts[^1]}");
+        }
+
+        [Fact]
+        public void HalfPrecisionBaseTrainsFloat32AdapterAndLeavesTheBaseAlone()
+        {
+            _folder = null;
+            using var model = Model(dtype: "bfloat16");
+            var baseWeight = model.Module.named_parameters().First(p => p.name.EndsWith("q_proj.base_layer.weight")).parameter.detach().clone();
+            Assert.All(model.Adapters.StateDict("default").Values, t => Assert.Equal(ScalarType.Float32, t.dtype));
+            var data = Data(6);
+            double before = Trainer.Evaluate(model, data).Loss;
+            new Trainer(model, "default", new TrainingOptions { LearningRate = 1e-2, MaxSteps = 40 }).Train(data);
+            double after = Trainer.Evaluate(model, data).Loss;
+            Assert.True(after < before * 0.5, $"loss {before:F3} → {after:F3}");
+            Assert.True(TensorAssert.Identical(baseWeight, model.Module.named_parameters().First(p => p.name.EndsWith("q_proj.base_layer.weight")).parameter));
+        }
+
+        [Fact]
+        public void BadOptionsAreNamed()
+        {
+            using var model = Model();
+            foreach (var (options, name) in new[]
+            {
+                (new TrainingOptions { LearningRate = 0 }, "LearningRate"), (new TrainingOptions { GradientAccumulationSteps = 0 }, "GradientAccumulationSteps"),
+                (new TrainingOptions { WarmupRatio = 1.5 }, "WarmupRatio"), (new TrainingOptions { SaveSteps = 5 }, "SaveSteps"),
+            })
+            {
+                var ex = Assert.Throws<GraloraException>(() => new Trainer(model, "default", options));
+                Assert.Equal("InvalidTrainingOption", ex.ErrorId);
+                Assert.Contains(name, ex.Message);
+            }
+            Assert.Equal("AdapterNotFound", Assert.Throws<GraloraException>(() => new Trainer(model, "nope", new TrainingOptions())).ErrorId);
+        }
+
+        sealed class SyncProgress : IProgress<TrainingProgress>
+        {
+            readonly Action<TrainingProgress> _report;
+            public SyncProgress(Action<TrainingProgress> report) => _report = report;
+            public void Report(TrainingProgress value) => _report(value);
+        }
+    }
+}
