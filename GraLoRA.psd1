@@ -10,7 +10,11 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/GraLoRA.format.ps1xml')
-    CmdletsToExport      = @('Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Invoke-BaseModel', 'Invoke-GraLoRAGeneration')
+    CmdletsToExport      = @(
+        'Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Invoke-BaseModel', 'Export-BaseModel', 'Invoke-GraLoRAGeneration',
+        'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
+        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter'
+    )
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()

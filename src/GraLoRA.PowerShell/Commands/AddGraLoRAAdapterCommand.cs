@@ -1,0 +1,177 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Management.Automation;
+using GraLoRA.Adapters;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Adds a GraLoRA (or LoRA) adapter to a model's linear layers and makes it the active, trainable one.</para>
+    /// <para type="description">Builds a PEFT-style adapter config from the parameters given (each one overrides a PEFT default: GraLoRA r 32, k 2, alpha 64; LoRA r 8, alpha 8; targets q_proj and v_proj) and injects the adapter into every matching module; the base weights are frozen. Everything is checked before the model changes, so a failure leaves it as it was. -K Auto picks the power of two k whose r/k² is nearest 8 (r 16-32 → 2, r 64-128 → 4). Reports trainable and total parameters as PEFT does, on the information stream (shown like Write-Host; silence with -InformationAction Ignore or 6&gt;$null). Outputs the model, so the pipeline continues.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter")]
+    [OutputType(typeof(BaseModel))]
+    public sealed class AddGraLoRAAdapterCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">Adapter name (default 'default', as in PEFT).</para></summary>
+        [Parameter]
+        public string Name { get; set; } = AdapterConfig.DefaultName;
+
+        /// <summary><para type="description">GraLoRA (default) or LoRA, the baseline.</para></summary>
+        [Parameter]
+        [ValidateSet("GraLoRA", "LoRA")]
+        public string Method { get; set; } = "GraLoRA";
+
+        /// <summary><para type="description">Rank r (default: GraLoRA 32, LoRA 8).</para></summary>
+        [Parameter]
+        public int Rank { get; set; }
+
+        /// <summary><para type="description">GraLoRA grid size k (a whole number, default 2), or Auto: the power of two k dividing r with r/k² nearest 8.</para></summary>
+        [Parameter]
+        public string K { get; set; } = "";
+
+        /// <summary><para type="description">Rank of the hybrid plain-LoRA part (GraLoRA only; default 0).</para></summary>
+        [Parameter]
+        public int HybridRank { get; set; }
+
+        /// <summary><para type="description">Scale numerator alpha (default: GraLoRA 64, LoRA 8). GraLoRA scales by alpha/(r + hybrid r).</para></summary>
+        [Parameter]
+        public double Alpha { get; set; }
+
+        /// <summary><para type="description">Dropout probability on the adapter input (default 0).</para></summary>
+        [Parameter]
+        public double Dropout { get; set; }
+
+        /// <summary><para type="description">Module names or name suffixes to adapt (e.g. q_proj, v_proj), or all-linear for every linear layer except the output head.</para></summary>
+        [Parameter]
+        public string[]? TargetModule { get; set; }
+
+        /// <summary><para type="description">A regular expression the whole module name must match (instead of -TargetModule), e.g. '.*\.(q|v)_proj'.</para></summary>
+        [Parameter]
+        public string? TargetRegex { get; set; }
+
+        /// <summary><para type="description">Module names or suffixes never adapted.</para></summary>
+        [Parameter]
+        public string[]? ExcludeModule { get; set; }
+
+        /// <summary><para type="description">Only adapt these layer indices (with -TargetModule).</para></summary>
+        [Parameter]
+        public int[]? LayersToTransform { get; set; }
+
+        /// <summary><para type="description">Name(s) of the layer list the indices of -LayersToTransform refer to (default: any, e.g. layers).</para></summary>
+        [Parameter]
+        public string[]? LayersPattern { get; set; }
+
+        /// <summary><para type="description">Linear modules (e.g. lm_head) trained in full and saved with the adapter.</para></summary>
+        [Parameter]
+        public string[]? ModulesToSave { get; set; }
+
+        /// <summary><para type="description">Which biases train and are saved with the adapter: none (default), all, or gralora_only / lora_only (matching -Method).</para></summary>
+        [Parameter]
+        [ValidateSet("none", "all", "gralora_only", "lora_only")]
+        public string Bias { get; set; } = "none";
+
+        /// <summary><para type="description">Per-module rank: regular expression (matched against the end of the module name) → r. The first matching pattern wins; use [ordered]@{} when patterns overlap.</para></summary>
+        [Parameter]
+        public IDictionary? RankPattern { get; set; }
+
+        /// <summary><para type="description">Per-module k (GraLoRA): regular expression → k. The first matching pattern wins; use [ordered]@{} when patterns overlap.</para></summary>
+        [Parameter]
+        public IDictionary? KPattern { get; set; }
+
+        /// <summary><para type="description">LoRA only: scale by alpha/√r (rsLoRA) instead of alpha/r.</para></summary>
+        [Parameter]
+        public SwitchParameter UseRsLora { get; set; }
+
+        /// <summary><para type="description">Initialise B randomly too (PEFT's init_weights=False), so the adapter changes the model from the start; for tests and experiments. By default B starts at zero and the adapter is a no-op until trained.</para></summary>
+        [Parameter]
+        public SwitchParameter RandomInit { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            var config = BuildConfig();
+            var targets = Model.AddAdapter(Name, config);
+            WriteVerbose($"Adapter '{Name}' ({config.Method}) added to {targets.Count} module(s): {string.Join(", ", targets)}");
+            var (trainable, total) = Model.Adapters.ParameterCounts();
+            string percent = total == 0 ? "0" : (100.0 * trainable / total).ToString("F4", CultureInfo.InvariantCulture);
+            WriteHost(string.Format(CultureInfo.InvariantCulture, "trainable params: {0:N0} || all params: {1:N0} || trainable%: {2}", trainable, total, percent));
+            WriteObject(Model);
+        });
+        #endregion
+
+        #region Private methods
+        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+
+        AdapterConfig BuildConfig()
+        {
+            var method = Method.Equals("LoRA", StringComparison.OrdinalIgnoreCase) ? AdapterMethod.LoRA : AdapterMethod.GraLoRA;
+            var config = new AdapterConfig { Method = method };
+            if (Bound(nameof(Rank))) config = config with { Rank = Rank };
+            if (Bound(nameof(K))) config = config with { K = ParseK(config.EffectiveRank) };
+            if (Bound(nameof(HybridRank))) config = config with { HybridRank = HybridRank };
+            if (Bound(nameof(Alpha))) config = config with { Alpha = Alpha };
+            if (Bound(nameof(Dropout))) config = config with { Dropout = Dropout };
+            if (Bound(nameof(TargetModule))) config = config with { TargetModules = TargetModule };
+            if (Bound(nameof(TargetRegex))) config = config with { TargetModulesRegex = TargetRegex };
+            if (Bound(nameof(ExcludeModule))) config = config with { ExcludeModules = ExcludeModule };
+            if (Bound(nameof(LayersToTransform))) config = config with { LayersToTransform = LayersToTransform };
+            if (Bound(nameof(LayersPattern))) config = config with { LayersPattern = LayersPattern };
+            if (Bound(nameof(ModulesToSave))) config = config with { ModulesToSave = ModulesToSave };
+            if (Bound(nameof(Bias))) config = config with { Bias = Bias };
+            if (Bound(nameof(RankPattern))) config = config with { RankPattern = ToPatternMap(RankPattern, nameof(RankPattern)) };
+            if (Bound(nameof(KPattern))) config = config with { KPattern = ToPatternMap(KPattern, nameof(KPattern)) };
+            if (Bound(nameof(UseRsLora))) config = config with { UseRsLora = UseRsLora.IsPresent };
+            if (RandomInit) config = config with { InitWeights = false };
+            return config;
+        }
+
+        int ParseK(int rank)
+        {
+            string text = K.Trim();
+            if (text.Equals("Auto", StringComparison.OrdinalIgnoreCase))
+            {
+                int k = AdapterConfig.AutoK(rank);
+                WriteVerbose(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###})", rank, k, (double)rank / (k * k)));
+                return k;
+            }
+            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)) return value;
+            throw new GraloraException("InvalidK", GraloraErrorKind.InvalidArgument,
+                $"-K '{K}' is neither a whole number nor Auto. Use 2 for r 16–32, 4 for r 64–128, or Auto.", K);
+        }
+
+        static Dictionary<string, int>? ToPatternMap(IDictionary? table, string parameter)
+        {
+            if (table is null) return null;
+            var map = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (DictionaryEntry entry in table)
+            {
+                string key = LanguagePrimitives.ConvertTo<string>(entry.Key);
+                try
+                {
+                    map[key] = LanguagePrimitives.ConvertTo<int>(entry.Value);
+                }
+                catch (PSInvalidCastException)
+                {
+                    throw new GraloraException("InvalidPattern", GraloraErrorKind.InvalidArgument,
+                        $"-{parameter} maps '{key}' to '{entry.Value}', which is not a whole number.", key);
+                }
+            }
+            return map;
+        }
+
+        // Write-Host's mechanism: a HostInformationMessage tagged PSHOST on the information stream.
+        void WriteHost(string message) => WriteInformation(new HostInformationMessage { Message = message }, new[] { "PSHOST" });
+        #endregion
+    }
+}

@@ -1,0 +1,44 @@
+using System.IO;
+using System.Management.Automation;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, with its active adapters merged in.</para>
+    /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder.</para>
+    /// </summary>
+    [Cmdlet(VerbsData.Export, "BaseModel", SupportsShouldProcess = true)]
+    [OutputType(typeof(DirectoryInfo))]
+    public sealed class ExportBaseModelCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">Folder to create (must not exist or be empty).</para></summary>
+        [Parameter(Mandatory = true, Position = 0)]
+        public string Path { get; set; } = "";
+
+        /// <summary><para type="description">dtype to store the weights in (default: the model's own).</para></summary>
+        [Parameter]
+        [ValidateSet("float32", "bfloat16", "float16")]
+        public string? DType { get; set; }
+
+        /// <summary><para type="description">Split the weights into shards of at most this many bytes (default 5 GB).</para></summary>
+        [Parameter, ValidateRange(1, long.MaxValue)]
+        public long MaxShardSize { get; set; } = CheckpointWriter.DefaultMaxShardBytes;
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            string folder = ResolvePath(Path);
+            if (!ShouldProcess(folder, $"Export model '{Model.Name}'")) return;
+            WriteObject(new DirectoryInfo(Model.Export(folder, DType, MaxShardSize)));
+        });
+        #endregion
+    }
+}

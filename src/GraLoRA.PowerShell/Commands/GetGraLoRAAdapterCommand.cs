@@ -1,0 +1,44 @@
+using System.Linq;
+using System.Management.Automation;
+using GraLoRA.Adapters;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Lists a model's adapters: method, rank, k, alpha, targets, parameter count, and whether each is active and merged.</para>
+    /// <para type="description">Outputs one AdapterInfo per adapter, in the order they were added, or only the named ones; an unknown name is an error (AdapterNotFound).</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.Get, "GraLoRAAdapter")]
+    [OutputType(typeof(AdapterInfo))]
+    public sealed class GetGraLoRAAdapterCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">Only these adapters (default: all).</para></summary>
+        [Parameter(Position = 0)]
+        public string[]? Name { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            var all = Model.Adapters.List();
+            if (Name is null)
+            {
+                foreach (var info in all) WriteObject(info);
+                return;
+            }
+            foreach (var name in Name)
+            {
+                Model.Adapters.Config(name); // AdapterNotFound, naming the adapters there are
+                WriteObject(all.First(a => a.Name == name));
+            }
+        });
+        #endregion
+    }
+}

@@ -1,0 +1,46 @@
+using System.Management.Automation;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Adds adapters' ΔW into the base weights (W += ΔW), optionally unloading the adapters (PEFT's merge_and_unload).</para>
+    /// <para type="description">Merges the named adapters (default: the active ones) so the model computes the same without the adapter branch. -SafeMerge checks the merged weights for non-finite values first. Without -Unload the adapters stay and Split-GraLoRAAdapter undoes the merge; with -Unload the plain layers are put back and every adapter is forgotten. Outputs the model.</para>
+    /// </summary>
+    [Cmdlet(VerbsData.Merge, "GraLoRAAdapter", SupportsShouldProcess = true)]
+    [OutputType(typeof(BaseModel))]
+    public sealed class MergeGraLoRAAdapterCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">The adapters to merge (default: the active ones).</para></summary>
+        [Parameter(Position = 0)]
+        public string[]? Name { get; set; }
+
+        /// <summary><para type="description">Check the merged weights for NaN or infinity before writing them.</para></summary>
+        [Parameter]
+        public SwitchParameter SafeMerge { get; set; }
+
+        /// <summary><para type="description">Then remove the adapter layers and forget every adapter (PEFT's merge_and_unload).</para></summary>
+        [Parameter]
+        public SwitchParameter Unload { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            string which = Name is null ? "the active adapters" : $"adapter(s) {string.Join(", ", Name)}";
+            if (ShouldProcess($"model '{Model.Name}'", Unload ? $"Merge {which} into the base weights and unload all adapters" : $"Merge {which} into the base weights"))
+            {
+                if (Unload) Model.Adapters.Unload(merge: true, Name, SafeMerge);
+                else Model.Adapters.Merge(Name, SafeMerge);
+            }
+            WriteObject(Model);
+        });
+        #endregion
+    }
+}

@@ -1,0 +1,46 @@
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using GraLoRA.Adapters;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Saves an adapter in Hugging Face PEFT's format (adapter_config.json + adapter_model.safetensors), loadable by PeftModel.from_pretrained.</para>
+    /// <para type="description">Writes PEFT's config fields (peft_type GRALORA or LORA) and PEFT's tensor keys (base_model.model.&lt;module&gt;.gralora_A, …, adapter name removed). The files are written beside the folder and swapped in at the end, so a failed save leaves no half-written folder. An existing non-empty folder is replaced only with -Force (else OutputExists). Outputs the folder.</para>
+    /// </summary>
+    [Cmdlet(VerbsData.Save, "GraLoRAAdapter", SupportsShouldProcess = true)]
+    [OutputType(typeof(DirectoryInfo))]
+    public sealed class SaveGraLoRAAdapterCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">Folder to write the adapter into.</para></summary>
+        [Parameter(Mandatory = true, Position = 0)]
+        public string Path { get; set; } = "";
+
+        /// <summary><para type="description">The adapter to save (default: the active adapter when exactly one is active, else 'default').</para></summary>
+        [Parameter]
+        public string? Name { get; set; }
+
+        /// <summary><para type="description">Replace an existing adapter folder.</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            string name = Name ?? (Model.Adapters.Active.Count == 1 ? Model.Adapters.Active.Single() : AdapterConfig.DefaultName);
+            string folder = ResolvePath(Path);
+            if (!ShouldProcess(folder, $"Save adapter '{name}'")) return;
+            WriteObject(new DirectoryInfo(Model.SaveAdapter(name, folder, Force)));
+        });
+        #endregion
+    }
+}

@@ -1,0 +1,56 @@
+using System.Management.Automation;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Chooses which adapters of a model are active, or disables and re-enables all of them.</para>
+    /// <para type="description">-Active makes exactly the named adapters active (their outputs add up; only they train). -Disable makes the model compute as its base while keeping the adapters (merged ones are unmerged); -Enable undoes it. Outputs the model.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.Set, "GraLoRAAdapter", DefaultParameterSetName = ActiveSet)]
+    [OutputType(typeof(BaseModel))]
+    public sealed class SetGraLoRAAdapterCommand : GraloraCmdlet
+    {
+        const string ActiveSet = "Active";
+        const string DisableSet = "Disable";
+        const string EnableSet = "Enable";
+
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">The adapters to make active (all others become inactive).</para></summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ActiveSet)]
+        public string[] Active { get; set; } = null!;
+
+        /// <summary><para type="description">Compute as the base model; the adapters are kept.</para></summary>
+        [Parameter(Mandatory = true, ParameterSetName = DisableSet)]
+        public SwitchParameter Disable { get; set; }
+
+        /// <summary><para type="description">Undo -Disable.</para></summary>
+        [Parameter(Mandatory = true, ParameterSetName = EnableSet)]
+        public SwitchParameter Enable { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            switch (ParameterSetName)
+            {
+                case DisableSet:
+                    if (Disable) Model.Adapters.Disable();
+                    break;
+                case EnableSet:
+                    if (Enable) Model.Adapters.Enable();
+                    break;
+                default:
+                    Model.Adapters.SetActive(Active);
+                    break;
+            }
+            WriteObject(Model);
+        });
+        #endregion
+    }
+}

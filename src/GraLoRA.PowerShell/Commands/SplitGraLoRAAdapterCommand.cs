@@ -1,0 +1,29 @@
+using System.Management.Automation;
+using GraLoRA.Models;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Unmerges every merged adapter: subtracts ΔW from the base weights again (undoes Merge-GraLoRAAdapter without -Unload).</para>
+    /// <para type="description">Outputs the model.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.Split, "GraLoRAAdapter")]
+    [OutputType(typeof(BaseModel))]
+    public sealed class SplitGraLoRAAdapterCommand : GraloraCmdlet
+    {
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        public BaseModel Model { get; set; } = null!;
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            Model.Adapters.Unmerge();
+            WriteObject(Model);
+        });
+        #endregion
+    }
+}
