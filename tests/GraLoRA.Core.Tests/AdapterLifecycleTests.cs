@@ -283,5 +283,39 @@ namespace GraLoRA.Tests
             Assert.Equal(names, ParameterNames(model));
             TensorAssert.Close(Logits(model), adapted, 1e-5, "after merge_and_unload");
         }
+            [Fact]
+        public void AnAdapterAddedWhileDisabledStaysOff()
+        {
+            using var scope = NewDisposeScope();
+            using var model = Tiny();
+            var baseLogits = Logits(model);
+            model.AddAdapter("a", new AdapterConfig { Rank = 8, InitWeights = false, TargetModules = new[] { "q_proj" } });
+            model.Adapters.Disable();
+            model.AddAdapter("b", new AdapterConfig { Rank = 8, InitWeights = false, TargetModules = new[] { "down_proj" } });
+            Assert.True(TensorAssert.Identical(baseLogits, Logits(model)));
+            model.Adapters.Enable();
+            Assert.False(TensorAssert.Identical(baseLogits, Logits(model)));
+        }
+
+        [Fact]
+        public void ExportMatchesTheForwardWhenOneAdapterIsMergedAndAnotherActive()
+        {
+            using var scope = NewDisposeScope();
+            using var model = Tiny();
+            model.AddAdapter("a", new AdapterConfig { Rank = 8, InitWeights = false, TargetModules = new[] { "q_proj" } });
+            model.AddAdapter("b", new AdapterConfig { Rank = 8, InitWeights = false, TargetModules = new[] { "q_proj", "v_proj" } });
+            model.Adapters.SetActive(new[] { "a", "b" });
+            model.Adapters.Merge(new[] { "a" });
+            var forward = Logits(model);
+            using var exported = BaseModel.Load(model.Export(tmp.File("partly-merged")));
+            TensorAssert.Close(Logits(exported), forward, 1e-5, "export of a partly merged model");
+        }
+
+        [Fact]
+        public void RsLoraIsRefusedForGraLoRA()
+        {
+            using var model = Tiny();
+            Assert.Equal("NotForGraLoRA", Assert.Throws<GraloraException>(() => model.AddAdapter("x", new AdapterConfig { UseRsLora = true })).ErrorId);
+        }
     }
 }
