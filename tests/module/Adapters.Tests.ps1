@@ -125,9 +125,9 @@ Describe 'Add-GraLoRAAdapter' {
     It '-K Auto picks k <K> for r <Rank> (r/k² nearest 8) and says so' -ForEach @(
         @{ Rank = 16; K = 2 }, @{ Rank = 32; K = 2 }, @{ Rank = 64; K = 4 }
     ) {
-        $verbose = $m | Add-GraLoRAAdapter -Rank $Rank -K Auto -Verbose 4>&1 6>$null | Where-Object { $_ -is [Management.Automation.VerboseRecord] }
+        $info = $m | Add-GraLoRAAdapter -Rank $Rank -K Auto 6>&1 | Where-Object { $_ -is [Management.Automation.InformationRecord] }
         (Get-GraLoRAAdapter -Model $m).K | Should -Be $K
-        ($verbose.Message -join "`n") | Should -Match "r $Rank → k $K \(r/k² = "
+        ($info.MessageData.Message -join "`n") | Should -Match "r $Rank → k $K \(r/k² = "
     }
 
     It 'all-linear adapts the 7 linear modules of every layer, never lm_head' {

@@ -142,7 +142,7 @@ namespace GraLoRA.PowerShell.Commands
             if (text.Equals("Auto", StringComparison.OrdinalIgnoreCase))
             {
                 int k = AdapterConfig.AutoK(rank);
-                WriteVerbose(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###})", rank, k, (double)rank / (k * k)));
+                WriteHost(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###})", rank, k, (double)rank / (k * k)));
                 return k;
             }
             if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)) return value;
