@@ -160,6 +160,9 @@ namespace GraLoRA.Tests
             Assert.Contains("\"eval_loss\":", lines[^1]);
             Assert.NotEmpty(Directory.GetFiles(Path.Combine(tmp.File("out"), "runs"), "events.out.tfevents.*", SearchOption.AllDirectories));
             Assert.Equal(new[] { 3, 6 }, Trainer.Checkpoints(tmp.File("out")).Select(c => c.Step));
+            var png = File.ReadAllBytes(result.Chart!);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png.Take(4));
+            Assert.True(png.Length > 5000, "a chart with axes and three series is more than a blank image");
             using var other = BaseModel.Load(Folder());
             other.LoadAdapter(result.LastCheckpoint!);
             Assert.True(TensorAssert.Identical(AdapterWeights(model).Values.First(), other.Adapters.StateDict("default").Values.First()));

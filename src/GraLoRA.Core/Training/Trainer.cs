@@ -21,7 +21,7 @@ namespace GraLoRA.Training
     /// <summary>What a run produced.</summary>
     public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? ValidationLoss, double? BestValidationLoss, int? BestStep,
         string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
-        IReadOnlyList<TrainingProgress> History);
+        IReadOnlyList<TrainingProgress> History, string? Chart = null);
 
     /// <summary>Loss and perplexity of a model on held-out data.</summary>
     public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens);
@@ -193,8 +193,9 @@ namespace GraLoRA.Training
                 string path = Path.Combine(output, $"checkpoint-{best}");
                 bestCheckpoint = Directory.Exists(path) ? path : bestCheckpoint;
             }
+            string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
-                cancelled, stoppedEarly, clock.Elapsed, history);
+                cancelled, stoppedEarly, clock.Elapsed, history, chart);
         }
 
         (double Loss, double GradNorm, long Tokens) Step(List<TrainingBatch> group, AdamW optimizer, List<Parameter> parameters, Device device)
