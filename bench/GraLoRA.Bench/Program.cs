@@ -22,10 +22,13 @@ switch (args.Length == 0 ? "" : args[0])
     case "load": return GraLoRA.Bench.LoadBench.Run(args);
     case "load-child": return GraLoRA.Bench.LoadBench.Child(args);
     case "generate": return GraLoRA.Bench.GenerateBench.Run(args);
+    case "train": return GraLoRA.Bench.TrainBench.Run(args);
+    case "train-child": return GraLoRA.Bench.TrainBench.Child(args);
     default:
         Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
+        Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
         return 2;
 }
 
