@@ -14,7 +14,7 @@ namespace GraLoRA.Data
             switch (e.ValueKind)
             {
                 case JsonValueKind.String: return e.GetString();
-                case JsonValueKind.Number: return e.TryGetInt64(out long l) ? l : e.GetDouble();
+                case JsonValueKind.Number: return e.TryGetInt64(out long l) ? (object)l : e.GetDouble();
                 case JsonValueKind.True: return true;
                 case JsonValueKind.False: return false;
                 case JsonValueKind.Array:

@@ -51,16 +51,22 @@ namespace GraLoRA.Data
             }
         }
 
-        static GraloraException Corrupt(string path, Exception ex) => ex is IOException or UnauthorizedAccessException
+        // Parquet.Net reports a malformed file as IOException too ("not a parquet file"), so only access failures count as I/O.
+        static GraloraException Corrupt(string path, Exception ex) => ex is UnauthorizedAccessException
             ? DataErrors.IO(path, ex)
             : DataErrors.Unreadable(path, $"it is not a valid Parquet file ({ex.Message})", ex);
 
-        /// <summary>Parquet.Net values to record values: nested dictionaries and lists recursively, numbers widened.</summary>
+        /// <summary>
+        /// Parquet.Net values to record values: nested dictionaries and lists recursively, numbers widened, strings and byte
+        /// arrays that come as ReadOnlyMemory (Parquet.Net's static PreferUntypedString/ByteArray are off) copied out.
+        /// </summary>
         static object? Convert(object? value) => value switch
         {
             IDictionary<string, object?> d => ConvertDictionary(d),
             IDictionary d => DataValues.Normalize(d),
             string or byte[] => DataValues.Normalize(value),
+            ReadOnlyMemory<char> chars => chars.ToString(),
+            ReadOnlyMemory<byte> bytes => bytes.ToArray(),
             IEnumerable items => ConvertList(items),
             _ => DataValues.Normalize(value),
         };
