@@ -91,7 +91,7 @@ namespace GraLoRA.Bench
             using var optimizer = optim.AdamW(trainable, 1e-4);
             manual_seed(2);
             var ids = randint(0, 4096, new long[] { 1, seq }).data<long>().ToArray();
-            var batch = new TrainingBatch(ids, ids, Enumerable.Repeat(1L, seq).ToArray(), 1, seq);
+            var batch = new GraLoRA.Data.DataBatch(1, seq, ids, ids, Enumerable.Repeat(1L, seq).ToArray(), Enumerable.Range(0, seq).Select(i => (long)i).ToArray(), null, null, new[] { 0 });
             model.train();
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
             long baseline = StatusKb("VmRSS") * 1024;

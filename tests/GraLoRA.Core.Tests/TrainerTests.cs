@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 using GraLoRA.Adapters;
+using GraLoRA.Data;
 using GraLoRA.Models;
 using GraLoRA.Training;
 using TorchSharp;
@@ -30,7 +31,7 @@ namespace GraLoRA.Tests
         }
 
         /// <summary>Rows counting round a cycle of 16 tokens (ids 100..115) from different starts: the next token is the previous plus <paramref name="step"/>.</summary>
-        static TrainingBatch Counting(int rows, int columns, int offset, int step = 1)
+        static DataBatch Counting(int rows, int columns, int offset, int step = 1)
         {
             var ids = new long[rows * columns];
             var labels = new long[rows * columns];
@@ -41,8 +42,12 @@ namespace GraLoRA.Tests
                     ids[r * columns + c] = 100 + (start + c) % 16;
                     labels[r * columns + c] = 100 + (c == 0 ? start : start + c - 1 + step) % 16;   // column 0 is never predicted
                 }
-            return new TrainingBatch(ids, labels, Enumerable.Repeat(1L, rows * columns).ToArray(), rows, columns);
+            return Batch(rows, columns, ids, labels);
         }
+
+        static DataBatch Batch(int rows, int columns, long[] ids, long[] labels) =>
+            new(rows, columns, ids, labels, Enumerable.Repeat(1L, rows * columns).ToArray(),
+                Enumerable.Range(0, rows).SelectMany(_ => Enumerable.Range(0, columns).Select(c => (long)c)).ToArray(), null, null, Enumerable.Range(0, rows).ToArray());
 
         static BatchList Data(int batches, int rows = 4, int columns = 12, long? seed = 3) =>
             new(Enumerable.Range(0, batches).Select(i => Counting(rows, columns, i)).ToList(), seed);
@@ -70,10 +75,9 @@ namespace GraLoRA.Tests
         {
             var micro = Enumerable.Range(0, 4).Select(i => Counting(2, 12, i)).ToList();
             // Labels masked unevenly, so per-micro-batch means would differ from the global mean.
-            micro[1].Labels[5] = TrainingBatch.IgnoreIndex;
-            micro[2].Labels[3] = micro[2].Labels[4] = micro[2].Labels[15] = TrainingBatch.IgnoreIndex;
-            var whole = new TrainingBatch(micro.SelectMany(b => b.InputIds).ToArray(), micro.SelectMany(b => b.Labels).ToArray(),
-                micro.SelectMany(b => b.AttentionMask).ToArray(), 8, 12);
+            micro[1].Labels[5] = TrainingExample.IgnoreIndex;
+            micro[2].Labels[3] = micro[2].Labels[4] = micro[2].Labels[15] = TrainingExample.IgnoreIndex;
+            var whole = Batch(8, 12, micro.SelectMany(b => b.InputIds).ToArray(), micro.SelectMany(b => b.Labels).ToArray());
 
             using var a = Model();
             using var b = Model();
@@ -209,6 +213,17 @@ namespace GraLoRA.Tests
                 Assert.Contains(name, ex.Message);
             }
             Assert.Equal("AdapterNotFound", Assert.Throws<GraloraException>(() => new Trainer(model, "nope", new TrainingOptions())).ErrorId);
+        }
+
+        /// <summary>Fixed batches, reshuffled per epoch from a seed (or kept in order).</summary>
+        sealed class BatchList : IBatchSource
+        {
+            readonly IReadOnlyList<DataBatch> _batches;
+            readonly long? _seed;
+            public BatchList(IReadOnlyList<DataBatch> batches, long? seed = null) => (_batches, _seed) = (batches, seed);
+            public int BatchesPerEpoch => _batches.Count;
+            public IEnumerable<DataBatch> Epoch(int epoch) =>
+                _seed is null ? _batches : DataShuffle.Permutation(_batches.Count, DataShuffle.EpochSeed((int)_seed.Value, epoch)).Select(i => _batches[i]);
         }
 
         sealed class SyncProgress : IProgress<TrainingProgress>

@@ -14,7 +14,7 @@ namespace GraLoRA.Data
     /// Random, continuing after the permutation. Every example appears exactly once per epoch (except in a dropped last
     /// batch).
     /// </remarks>
-    public sealed class BatchLoader
+    public sealed class BatchLoader : IBatchSource
     {
         readonly IReadOnlyList<TrainingExample> _examples;
 

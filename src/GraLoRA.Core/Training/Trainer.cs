@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using GraLoRA.Adapters;
+using GraLoRA.Data;
 using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp;
@@ -49,7 +50,7 @@ namespace GraLoRA.Training
         }
 
         /// <summary>Optimizer steps a run over <paramref name="data"/> takes.</summary>
-        public int TotalSteps(ITrainingData data) =>
+        public int TotalSteps(IBatchSource data) =>
             _options.MaxSteps ?? _options.Epochs * (int)Math.Ceiling((double)data.BatchesPerEpoch / _options.GradientAccumulationSteps);
 
         sealed class State
@@ -68,7 +69,7 @@ namespace GraLoRA.Training
         /// Runs training. <paramref name="resumeFrom"/>: a checkpoint folder (or the output folder, meaning its latest
         /// checkpoint) to continue from exactly where it stopped.
         /// </summary>
-        public TrainingResult Train(ITrainingData train, ITrainingData? validation = null, IProgress<TrainingProgress>? progress = null,
+        public TrainingResult Train(IBatchSource train, IBatchSource? validation = null, IProgress<TrainingProgress>? progress = null,
                                     CancellationToken cancellation = default, string? resumeFrom = null)
         {
             var host = _model.Adapters;
@@ -109,15 +110,15 @@ namespace GraLoRA.Training
             module.train();
             try
             {
-                IEnumerator<TrainingBatch>? batches = null;
+                IEnumerator<DataBatch>? batches = null;
                 while (state.Step < total)
                 {
                     if (cancellation.IsCancellationRequested) { cancelled = true; break; }
                     if (batches is null)
                     {
-                        batches = train.Batches(state.Epoch).Skip(state.MicroBatchesDone).GetEnumerator();
+                        batches = train.Epoch(state.Epoch).Skip(state.MicroBatchesDone).GetEnumerator();
                     }
-                    var group = new List<TrainingBatch>();
+                    var group = new List<DataBatch>();
                     while (group.Count < _options.GradientAccumulationSteps && batches.MoveNext()) group.Add(batches.Current);
                     if (group.Count == 0)
                     {
@@ -198,12 +199,12 @@ namespace GraLoRA.Training
                 cancelled, stoppedEarly, clock.Elapsed, history, chart);
         }
 
-        (double Loss, double GradNorm, long Tokens) Step(List<TrainingBatch> group, AdamW optimizer, List<Parameter> parameters, Device device)
+        (double Loss, double GradNorm, long Tokens) Step(List<DataBatch> group, AdamW optimizer, List<Parameter> parameters, Device device)
         {
             using var scope = NewDisposeScope();
             // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
             // those of one batch holding every micro-batch (transformers' num_items_in_batch).
-            long tokens = group.Sum(b => b.PredictedTokens);
+            long tokens = group.Sum(PredictedTokens);
             double lossSum = 0;
             foreach (var batch in group)
             {
@@ -228,22 +229,33 @@ namespace GraLoRA.Training
             return Math.Sqrt(sq);
         }
 
-        /// <summary>Summed cross-entropy of the next-token predictions of one batch (float32), labels −100 ignored.</summary>
-        internal static Tensor LossSum(DecoderForCausalLM module, TrainingBatch batch, Device device)
+        /// <summary>Tokens a batch predicts: labels other than −100 from column 1 on (the causal shift drops column 0).</summary>
+        public static long PredictedTokens(DataBatch batch)
         {
-            var ids = batch.Tensor(batch.InputIds, device);
-            var mask = batch.Tensor(batch.AttentionMask, device);
-            var positions = batch.PositionIds is null ? null : batch.Tensor(batch.PositionIds, device);
-            var segments = batch.SegmentIds is null ? null : batch.Tensor(batch.SegmentIds, device);
+            long n = 0;
+            for (int r = 0; r < batch.BatchSize; r++)
+                for (int c = 1; c < batch.SequenceLength; c++)
+                    if (batch.Labels[r * batch.SequenceLength + c] != TrainingExample.IgnoreIndex) n++;
+            return n;
+        }
+
+        /// <summary>Summed cross-entropy of the next-token predictions of one batch (float32), labels −100 ignored.</summary>
+        internal static Tensor LossSum(DecoderForCausalLM module, DataBatch batch, Device device)
+        {
+            Tensor Matrix(long[] values) => tensor(values, batch.Shape, device: device);
+            var ids = Matrix(batch.InputIds);
+            var mask = Matrix(batch.AttentionMask);
+            var positions = Matrix(batch.PositionIds);
+            var segments = batch.SegmentIds is null ? null : Matrix(batch.SegmentIds);
             var logits = module.Forward(ids, mask, positions, segmentIds: segments).Logits;         // [B, L, V]
-            long vocab = logits.shape[2], length = batch.Columns;
+            long vocab = logits.shape[2], length = batch.SequenceLength;
             var predicted = logits.narrow(1, 0, length - 1).reshape(-1, vocab).to(ScalarType.Float32);
-            var targets = batch.Tensor(batch.Labels, device).narrow(1, 1, length - 1).reshape(-1);
-            return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingBatch.IgnoreIndex, reduction: nn.Reduction.Sum);
+            var targets = Matrix(batch.Labels).narrow(1, 1, length - 1).reshape(-1);
+            return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingExample.IgnoreIndex, reduction: nn.Reduction.Sum);
         }
 
         /// <summary>Mean next-token loss and perplexity of <paramref name="model"/> (with its active adapters) on <paramref name="data"/> (epoch 0 order).</summary>
-        public static EvaluationResult Evaluate(BaseModel model, ITrainingData data)
+        public static EvaluationResult Evaluate(BaseModel model, IBatchSource data)
         {
             var module = model.Module;
             bool wasTraining = module.training;
@@ -253,11 +265,11 @@ namespace GraLoRA.Training
                 double sum = 0;
                 long tokens = 0;
                 using var _ = no_grad();
-                foreach (var batch in data.Batches(0))
+                foreach (var batch in data.Epoch(0))
                 {
                     using var scope = NewDisposeScope();
                     sum += LossSum(module, batch, module.Device).item<float>();
-                    tokens += batch.PredictedTokens;
+                    tokens += PredictedTokens(batch);
                 }
                 double loss = sum / Math.Max(1, tokens);
                 return new EvaluationResult(loss, Math.Exp(loss), tokens);
