@@ -232,5 +232,37 @@ namespace GraLoRA.Tests
             public SyncProgress(Action<TrainingProgress> report) => _report = report;
             public void Report(TrainingProgress value) => _report(value);
         }
+
+        [Fact]
+        public void GradientCheckpointingGivesTheSameGradients()
+        {
+            using var scope = NewDisposeScope();
+            using var model = Model(dropout: 0.2);
+            var batch = Counting(2, 12, 0);
+            Dictionary<string, Tensor> Gradients(bool checkpoint)
+            {
+                model.Module.GradientCheckpointing = checkpoint;
+                model.Module.train();
+                manual_seed(77);                                                   // same dropout masks both times
+                foreach (var p in model.Module.parameters()) p.grad = null;
+                Trainer.LossSum(model.Module, batch, CPU).backward();
+                return model.Module.named_parameters().Where(p => p.parameter.requires_grad)
+                    .ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone());
+            }
+            var plain = Gradients(false);
+            int replays = LayerCheckpoint.Replays;
+            var checkpointed = Gradients(true);
+            Assert.Equal(model.Config.NumLayers, LayerCheckpoint.Replays - replays);      // every layer was recomputed in backward
+            Assert.Equal(plain.Keys.OrderBy(k => k), checkpointed.Keys.OrderBy(k => k));
+            Assert.Contains(plain.Values, g => g.abs().max().item<float>() > 0);
+            foreach (var key in plain.Keys) TensorAssert.Close(checkpointed[key], plain[key], 1e-5, key);
+            model.Module.GradientCheckpointing = false;
+
+            // Through the trainer: the option switches it on for the run only.
+            replays = LayerCheckpoint.Replays;
+            new Trainer(model, "default", new TrainingOptions { MaxSteps = 2, GradientCheckpointing = true }).Train(Data(2));
+            Assert.Equal(2 * model.Config.NumLayers, LayerCheckpoint.Replays - replays);
+            Assert.False(model.Module.GradientCheckpointing);
+        }
     }
 }

@@ -312,6 +312,12 @@ namespace GraLoRA.Models
         /// <summary>Logits [B, L, vocab] for input ids [B, L].</summary>
         public override Tensor forward(Tensor inputIds) => Forward(inputIds).Logits;
 
+        /// <summary>
+        /// Recompute each decoder layer's activations during backward instead of keeping them (training only): memory
+        /// for long sequences at the price of one more forward per layer.
+        /// </summary>
+        public bool GradientCheckpointing { get; set; }
+
         /// <summary>The device the parameters live on.</summary>
         public Device Device => model.embed_tokens.weight!.device;
 
@@ -366,12 +372,16 @@ namespace GraLoRA.Models
             double min = finfo(dtype).min;
             var mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
 
+            bool checkpoint = GradientCheckpointing && training && cache is null && is_grad_enabled();
+            // Checkpointed layers only join the graph when their input requires grad (transformers' enable_input_require_grads).
+            if (checkpoint && !h.requires_grad) h = h.detach().requires_grad_(true);
             var states = new List<Tensor>();
             int index = 0;
             foreach (var layer in model.layers)
             {
                 if (hiddenStates) states.Add(h);
-                h = layer.Forward(h, cos, sin, mask, _rope, cache, index++);
+                h = checkpoint ? LayerCheckpoint.apply(layer, h, cos, sin, mask, _rope) : layer.Forward(h, cos, sin, mask, _rope, cache, index);
+                index++;
             }
             cache?.Advance(l);
             h = model.norm.forward(h);

@@ -106,8 +106,9 @@ namespace GraLoRA.Training
             int stepsAtStart = state.Step;
             using var metrics = output is null ? null : new MetricsLog(output);
 
-            bool wasTraining = module.training;
+            bool wasTraining = module.training, wasCheckpointing = module.GradientCheckpointing;
             module.train();
+            module.GradientCheckpointing = _options.GradientCheckpointing;
             try
             {
                 IEnumerator<DataBatch>? batches = null;
@@ -188,6 +189,7 @@ namespace GraLoRA.Training
             finally
             {
                 if (!wasTraining) module.eval();
+                module.GradientCheckpointing = wasCheckpointing;
             }
             if (output is not null && state.BestStep is { } best)
             {

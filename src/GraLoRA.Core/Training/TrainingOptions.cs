@@ -52,6 +52,8 @@ namespace GraLoRA.Training
         public int SaveTotalLimit { get; init; } = 3;
         /// <summary>Stop after this many evaluations without a better validation loss (null: never).</summary>
         public int? EarlyStoppingPatience { get; init; }
+        /// <summary>Recompute each decoder layer's activations in backward (less memory for long sequences, one more forward per layer).</summary>
+        public bool GradientCheckpointing { get; init; }
         /// <summary>Where checkpoints, metrics.jsonl and TensorBoard events go (null: nothing is written).</summary>
         public string? OutputDirectory { get; init; }
 
