@@ -31,6 +31,19 @@ namespace GraLoRA.PowerShell
             model.Tokenizer ?? throw new GraloraException("TokenizerNotFound", GraloraErrorKind.NotFound,
                 $"{what} needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path);
 
+        /// <summary>
+        /// ClassificationNotSupported for classification data: the trainer and Trainer.Evaluate score next-token
+        /// predictions, and classification examples have none (every label is −100, there is no classification head), so
+        /// they would "train" at loss 0 and change nothing.
+        /// </summary>
+        public static void RequireLanguageModelling(PreparedDataset data, string name)
+        {
+            if (data.Format != DatasetFormat.Classification) return;
+            throw new GraloraException("ClassificationNotSupported", GraloraErrorKind.NotAvailable,
+                $"'{name}' holds classification records (text and label), but training and evaluation score next-token predictions and " +
+                "there is no classification head yet. Give the label as the answer instead, e.g. @{ prompt = $text; completion = ' ' + $label } (-Format PromptCompletion).", name);
+        }
+
         /// <summary>One record: null stays null (the reader reports it); dictionaries and objects become string-keyed dictionaries.</summary>
         static IReadOnlyDictionary<string, object?>? ToRecord(object? item) => Plain(item) switch
         {

@@ -314,6 +314,12 @@ Describe 'Start-GraLoRATraining' {
             { $m | Start-GraLoRATraining -Dataset $alpaca -MaxSteps 1 -OutputPath $empty -Resume -InformationAction Ignore } | Should -Throw -ErrorId 'CheckpointNotFound,*'
         }
 
+        It 'fails with ClassificationNotSupported for text/label records instead of training at loss 0' {
+            $records = foreach ($i in 1..8) { @{ text = "item $i"; label = if ($i % 2) { 'odd' } else { 'even' } } }
+            { $m | Start-GraLoRATraining -InputObject $records -MaxSteps 1 } | Should -Throw -ErrorId 'ClassificationNotSupported,*'
+            { $m | Invoke-GraLoRAEvaluation -InputObject $records } | Should -Throw -ErrorId 'ClassificationNotSupported,*'
+        }
+
         It 'fails with InvalidDatasetRecord for an -InputObject item that is not a record' {
             { $m | Start-GraLoRATraining -InputObject 'just text' -MaxSteps 1 } | Should -Throw -ErrorId 'InvalidDatasetRecord,*'
         }

@@ -203,6 +203,7 @@ namespace GraLoRA.PowerShell.Commands
                 ValidationFraction = ValidationSplit, Seed = Seed,
             };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
+            DatasetInput.RequireLanguageModelling(data, trainName);
             var batchOptions = new BatchOptions { BatchSize = BatchSize, GroupByLength = GroupByLength, Seed = Seed };
             var trainLoader = data.CreateTrainLoader(batchOptions);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
