@@ -13,7 +13,7 @@
     CmdletsToExport      = @(
         'Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Invoke-BaseModel', 'Export-BaseModel', 'Invoke-GraLoRAGeneration',
         'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
-        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter'
+        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Start-GraLoRATraining', 'Invoke-GraLoRAEvaluation'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

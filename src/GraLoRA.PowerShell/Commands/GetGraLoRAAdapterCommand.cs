@@ -14,8 +14,8 @@ namespace GraLoRA.PowerShell.Commands
     public sealed class GetGraLoRAAdapterCommand : GraloraCmdlet
     {
         #region Parameters
-        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
-        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        /// <summary><para type="description">The model (from Import-BaseModel, or an object with a Model property such as Start-GraLoRATraining's result).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
 
         /// <summary><para type="description">Only these adapters (default: all).</para></summary>

@@ -17,8 +17,8 @@ namespace GraLoRA.PowerShell.Commands
         const string FileSet = "File";
 
         #region Parameters
-        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
-        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        /// <summary><para type="description">The model (from Import-BaseModel, or an object with a Model property such as Start-GraLoRATraining's result).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
 
         /// <summary><para type="description">Token ids, one array per sequence; all rows the same length.</para></summary>

@@ -16,8 +16,8 @@ namespace GraLoRA.PowerShell.Commands
         const string EnableSet = "Enable";
 
         #region Parameters
-        /// <summary><para type="description">The model (from Import-BaseModel).</para></summary>
-        [Parameter(Mandatory = true, ValueFromPipeline = true)]
+        /// <summary><para type="description">The model (from Import-BaseModel, or an object with a Model property such as Start-GraLoRATraining's result).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
 
         /// <summary><para type="description">The adapters to make active (all others become inactive).</para></summary>

@@ -1,0 +1,88 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using GraLoRA.Data;
+using GraLoRA.Models;
+using GraLoRA.Training;
+
+namespace GraLoRA.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Measures a model (with its active adapters) on a dataset: loss and perplexity, and with -ExactMatch the share of greedy answers equal to the references.</para>
+    /// <para type="description">Prepares the data as Start-GraLoRATraining does (same format detection, label masks and -MaxLength; only responses count unless the format is Text), then computes the mean next-token cross-entropy over every labelled token in file order, and perplexity = exp(loss). With -ExactMatch it also generates a greedy answer for each record's prompt (prompt/completion, alpaca or chat data: the last assistant turn is the answer) and compares it with the reference, whitespace at the ends ignored. -Limit evaluates only the first N records (examples). Outputs one EvaluationRun.</para>
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "GraLoRAEvaluation", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(EvaluationRun))]
+    public sealed class InvokeGraLoRAEvaluationCommand : GraloraCmdlet
+    {
+        const string PathSet = "Path";
+        const string RecordsSet = "Records";
+
+        #region Parameters
+        /// <summary><para type="description">The model (from Import-BaseModel, or any object with a Model property such as Start-GraLoRATraining's result).</para></summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        public BaseModel Model { get; set; } = null!;
+
+        /// <summary><para type="description">The data file: .jsonl/.ndjson, .json, .csv/.tsv or .parquet.</para></summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
+        [Alias("Path")]
+        public string Dataset { get; set; } = "";
+
+        /// <summary><para type="description">Records instead of a file: hashtables or objects with the dataset's fields.</para></summary>
+        [Parameter(Mandatory = true, ParameterSetName = RecordsSet)]
+        public object[] InputObject { get; set; } = Array.Empty<object>();
+
+        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
+        [Parameter]
+        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
+        public string? Format { get; set; }
+
+        /// <summary><para type="description">Longest example in tokens (default 1024); longer ones are cut at the end.</para></summary>
+        [Parameter]
+        public int MaxLength { get; set; } = 1024;
+
+        /// <summary><para type="description">Examples per forward pass (default 8).</para></summary>
+        [Parameter]
+        public int BatchSize { get; set; } = 8;
+
+        /// <summary><para type="description">Also generate greedy answers and count exact matches.</para></summary>
+        [Parameter]
+        public SwitchParameter ExactMatch { get; set; }
+
+        /// <summary><para type="description">Evaluate only the first N records.</para></summary>
+        [Parameter, ValidateRange(1, int.MaxValue)]
+        public int Limit { get; set; }
+        #endregion
+
+        #region Overrides
+        /// <inheritdoc />
+        protected override void ProcessRecord() => Invoke(() =>
+        {
+            var tokenizer = DatasetInput.Tokenizer(Model, "Evaluation");
+            string name = ParameterSetName == RecordsSet ? "InputObject" : ResolvePath(Dataset);
+            var source = ParameterSetName == RecordsSet ? DatasetInput.FromObjects(InputObject, name) : DatasetInput.FromPath(name);
+            var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength });
+            DatasetInput.RequireLanguageModelling(data, name);
+            // In record order (examples left without labels are dropped, as in training); -Limit keeps the first N.
+            var examples = Bound(nameof(Limit)) ? data.Train.Take(Limit).ToList() : data.Train;
+            var loader = new BatchLoader(examples, data.PadTokenId, new BatchOptions { BatchSize = BatchSize, Shuffle = false });
+            var loss = Trainer.Evaluate(Model, loader);
+
+            ExactMatchResult? match = null;
+            if (ExactMatch)
+            {
+                WriteVerbose($"Generating {(Bound(nameof(Limit)) ? Math.Min(Limit, data.TrainStats.Records) : data.TrainStats.Records)} greedy answer(s) for exact match...");
+                match = Training.ExactMatch.Evaluate(Model, source, data.Format, Bound(nameof(Limit)) ? Limit : null);
+            }
+            WriteObject(new EvaluationRun
+            {
+                Dataset = name, Format = data.Format.ToString(), Examples = examples.Count, Loss = loss.Loss, Perplexity = loss.Perplexity,
+                Tokens = loss.Tokens, ExactMatch = match?.Accuracy, Correct = match?.Correct, Total = match?.Total,
+                Samples = match?.Samples ?? Array.Empty<ExactMatchSample>(),
+            });
+        });
+        #endregion
+
+        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+    }
+}
