@@ -213,6 +213,12 @@ namespace GraLoRA.Tests
                 Assert.Contains(name, ex.Message);
             }
             Assert.Equal("AdapterNotFound", Assert.Throws<GraloraException>(() => new Trainer(model, "nope", new TrainingOptions())).ErrorId);
+
+            // Nothing to predict (e.g. classification examples, all labels -100) is an error, not a silent loss of 0.
+            var unlabeled = Counting(2, 12, 0);
+            Array.Fill(unlabeled.Labels, (long)TrainingExample.IgnoreIndex);
+            Assert.Equal("NoTargetTokens", Assert.Throws<GraloraException>(() => new Trainer(model, "default", new TrainingOptions { MaxSteps = 1 }).Train(new BatchList(new[] { unlabeled }))).ErrorId);
+            Assert.Equal("NoTargetTokens", Assert.Throws<GraloraException>(() => Trainer.Evaluate(model, new BatchList(new[] { unlabeled }))).ErrorId);
         }
 
         /// <summary>Fixed batches, reshuffled per epoch from a seed (or kept in order).</summary>

@@ -207,6 +207,7 @@ namespace GraLoRA.Training
             // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
             // those of one batch holding every micro-batch (transformers' num_items_in_batch).
             long tokens = group.Sum(PredictedTokens);
+            if (tokens == 0) throw NoTargets();
             double lossSum = 0;
             foreach (var batch in group)
             {
@@ -230,6 +231,11 @@ namespace GraLoRA.Training
                 if (p.grad is { } g) sq += g.to(ScalarType.Float64).pow(2).sum().item<double>();
             return Math.Sqrt(sq);
         }
+
+        // A step with nothing to predict would "train" at loss 0 and change nothing (e.g. text + label data, which needs a
+        // classification head).
+        static GraloraException NoTargets() => new("NoTargetTokens", GraloraErrorKind.InvalidData,
+            "The batch has no tokens to predict (every label is -100): causal-LM training needs responses to learn; text + label classification data needs a classification model.");
 
         /// <summary>Tokens a batch predicts: labels other than −100 from column 1 on (the causal shift drops column 0).</summary>
         public static long PredictedTokens(DataBatch batch)
@@ -273,7 +279,8 @@ namespace GraLoRA.Training
                     sum += LossSum(module, batch, module.Device).item<float>();
                     tokens += PredictedTokens(batch);
                 }
-                double loss = sum / Math.Max(1, tokens);
+                if (tokens == 0) throw NoTargets();
+                double loss = sum / tokens;
                 return new EvaluationResult(loss, Math.Exp(loss), tokens);
             }
             finally
