@@ -177,10 +177,13 @@ namespace GraLoRA.Tests
         {
             using var model = Model(dropout: 0.1);
             var counts = new List<long>();
+            var resident = new List<long>();
             new Trainer(model, "default", new TrainingOptions { MaxSteps = 200, LoggingSteps = 10, GradientAccumulationSteps = 2, MaxGradNorm = 0 })
-                .Train(Data(4, rows: 2, columns: 8), progress: new SyncProgress(_ => counts.Add(Tensor.TotalCount)));
+                .Train(Data(4, rows: 2, columns: 8), progress: new SyncProgress(p => { counts.Add(Tensor.TotalCount); resident.Add(p.MemoryBytes); }));
             Assert.Equal(20, counts.Count);
             Assert.True(counts[^1] <= counts[1], $"live tensors grew from {counts[1]} to {counts[^1]}");
+            // Resident memory settles after the first steps (allocator caches); 180 more steps must not keep adding to it.
+            Assert.True(resident[^1] - resident[1] < 32L << 20, $"resident memory grew by {(resident[^1] - resident[1]) >> 20} MB over 180 steps");
         }
 
         [Fact]
