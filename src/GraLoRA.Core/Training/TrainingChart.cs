@@ -26,7 +26,7 @@ namespace GraLoRA.Training
             plot.Axes.Bottom.Label.Text = "step";
             plot.Axes.Left.Label.Text = "loss";
             plot.Axes.Right.Label.Text = "learning rate";
-            plot.ShowLegend();
+            plot.ShowLegend(ScottPlot.Alignment.UpperRight);            // both curves start high on the left
             var bytes = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
             AtomicFile.Write(path, stream => stream.Write(bytes));
             return path;
