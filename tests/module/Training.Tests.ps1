@@ -212,6 +212,24 @@ Describe 'Start-GraLoRATraining' {
         finally { $b.Dispose() }
     }
 
+    It '-GradientCheckpointing trains to the same loss as without it' {
+        $start = Join-Path $work 'checkpointing-start'
+        $seed = New-TrainableModel
+        $seed | Save-GraLoRAAdapter -Path $start | Out-Null
+        $seed.Dispose()
+        $common = @{ Dataset = $alpaca; MaxSteps = 3; BatchSize = 4; LearningRate = 3e-3; LoggingSteps = 1; InformationAction = 'Ignore' }
+        $a = New-TrainableModel -From $start
+        $b = New-TrainableModel -From $start
+        try {
+            $plain = $a | Start-GraLoRATraining @common
+            $recomputed = $b | Start-GraLoRATraining @common -GradientCheckpointing
+            for ($i = 0; $i -lt 3; $i++) {
+                [Math]::Abs($recomputed.History[$i].Loss - $plain.History[$i].Loss) | Should -BeLessThan 1e-4
+            }
+        }
+        finally { $a.Dispose(); $b.Dispose() }
+    }
+
     It 'stops at a step boundary on Ctrl+C (StopProcessing), saving a checkpoint that -Resume continues from' {
         $out = Join-Path $work 'stopped'
         $ps = [PowerShell]::Create()

@@ -130,6 +130,10 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public int EarlyStoppingPatience { get; set; }
 
+        /// <summary><para type="description">Recompute each decoder layer's activations in backward: less memory for long sequences, one more forward per layer.</para></summary>
+        [Parameter]
+        public SwitchParameter GradientCheckpointing { get; set; }
+
         /// <summary><para type="description">Report progress and write a line every this many steps (default 10).</para></summary>
         [Parameter]
         public int LoggingSteps { get; set; } = 10;
@@ -179,7 +183,7 @@ namespace GraLoRA.PowerShell.Commands
                 WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm, Seed = Seed, LoggingSteps = LoggingSteps,
                 EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
                 SaveTotalLimit = SaveTotalLimit, EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null,
-                OutputDirectory = output,
+                OutputDirectory = output, GradientCheckpointing = GradientCheckpointing,
             };
             // Checks every option (and the adapter) before the data is read.
             var trainer = new Trainer(Model, adapter, options);
