@@ -32,16 +32,14 @@ namespace GraLoRA.PowerShell
                 $"{what} needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path);
 
         /// <summary>
-        /// ClassificationNotSupported for classification data: the trainer and Trainer.Evaluate score next-token
-        /// predictions, and classification examples have none (every label is −100, there is no classification head), so
-        /// they would "train" at loss 0 and change nothing.
+        /// Text + label data trains a sequence-classification head ("score", read at the last real token) as a module to
+        /// save of the adapter; returns a line saying so, or null for language-modelling data.
         /// </summary>
-        public static void RequireLanguageModelling(PreparedDataset data, string name)
+        public static string? PrepareTask(BaseModel model, string adapter, PreparedDataset data)
         {
-            if (data.Format != DatasetFormat.Classification) return;
-            throw new GraloraException("ClassificationNotSupported", GraloraErrorKind.NotAvailable,
-                $"'{name}' holds classification records (text and label), but training and evaluation score next-token predictions and " +
-                "there is no classification head yet. Give the label as the answer instead, e.g. @{ prompt = $text; completion = ' ' + $label } (-Format PromptCompletion).", name);
+            if (data.Format != DatasetFormat.Classification) return null;
+            model.PrepareClassification(adapter, data.ClassLabels!.Count);
+            return $"Classification over {data.ClassLabels.Count} labels ({string.Join(", ", data.ClassLabels.Labels)}): head 'score' trains in full with adapter '{adapter}'";
         }
 
         /// <summary>One record: null stays null (the reader reports it); dictionaries and objects become string-keyed dictionaries.</summary>

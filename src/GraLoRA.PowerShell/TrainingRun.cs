@@ -71,6 +71,8 @@ namespace GraLoRA.PowerShell
         public double Perplexity { get; init; }
         /// <summary>Tokens predicted.</summary>
         public long Tokens { get; init; }
+        /// <summary>Share of examples whose predicted label is right (classification data), else null.</summary>
+        public double? Accuracy { get; init; }
         /// <summary>Fraction of exactly matching greedy answers (null without -ExactMatch).</summary>
         public double? ExactMatch { get; init; }
         /// <summary>Answers that matched (null without -ExactMatch).</summary>

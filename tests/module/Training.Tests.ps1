@@ -230,6 +230,26 @@ Describe 'Start-GraLoRATraining' {
         finally { $a.Dispose(); $b.Dispose() }
     }
 
+    It 'trains text/label records through a classification head and reports accuracy' {
+        $good = 'great film', 'lovely day', 'well done', 'very nice', 'good work', 'so happy'
+        $bad = 'awful film', 'rainy mess', 'badly done', 'very poor', 'weak work', 'so sad'
+        $records = @($good | ForEach-Object { @{ text = $_; label = 'positive' } }) + @($bad | ForEach-Object { @{ text = $_; label = 'negative' } })
+        $m = New-TrainableModel
+        try {
+            $info = $m | Start-GraLoRATraining -InputObject $records -MaxSteps 40 -BatchSize 4 -LearningRate 2e-3 -Schedule Constant 6>&1
+            $run = $info | Where-Object { $_ -isnot [Management.Automation.InformationRecord] }
+            ($info | Where-Object { $_ -is [Management.Automation.InformationRecord] }).MessageData.Message -join "`n" |
+                Should -Match "Classification over 2 labels \(negative, positive\)"
+            $run.Format | Should -Be 'Classification'
+            $after = $m | Invoke-GraLoRAEvaluation -InputObject $records
+            $after.Format | Should -Be 'Classification'
+            $after.Tokens | Should -Be 12
+            $after.Accuracy | Should -Be 1
+            (Get-GraLoRAAdapter -Model $m).Parameters | Should -BeGreaterThan 0
+        }
+        finally { $m.Dispose() }
+    }
+
     It 'stops at a step boundary on Ctrl+C (StopProcessing), saving a checkpoint that -Resume continues from' {
         $out = Join-Path $work 'stopped'
         $ps = [PowerShell]::Create()
@@ -332,10 +352,9 @@ Describe 'Start-GraLoRATraining' {
             { $m | Start-GraLoRATraining -Dataset $alpaca -MaxSteps 1 -OutputPath $empty -Resume -InformationAction Ignore } | Should -Throw -ErrorId 'CheckpointNotFound,*'
         }
 
-        It 'fails with ClassificationNotSupported for text/label records instead of training at loss 0' {
+        It 'fails with NoClassificationHead when evaluating text/label records on a model without a head' {
             $records = foreach ($i in 1..8) { @{ text = "item $i"; label = if ($i % 2) { 'odd' } else { 'even' } } }
-            { $m | Start-GraLoRATraining -InputObject $records -MaxSteps 1 } | Should -Throw -ErrorId 'ClassificationNotSupported,*'
-            { $m | Invoke-GraLoRAEvaluation -InputObject $records } | Should -Throw -ErrorId 'ClassificationNotSupported,*'
+            { $m | Invoke-GraLoRAEvaluation -InputObject $records } | Should -Throw -ErrorId 'NoClassificationHead,*'
         }
 
         It 'fails with InvalidDatasetRecord for an -InputObject item that is not a record' {

@@ -162,6 +162,34 @@ namespace GraLoRA.Adapters
             return _targets[name];
         }
 
+        /// <summary>
+        /// Makes linear module <paramref name="module"/> (e.g. a classification head added after the adapter) a module to
+        /// save of adapter <paramref name="name"/>: it gets its own trainable copy, saved with the adapter.
+        /// </summary>
+        public void AddModuleToSave(string name, string module)
+        {
+            var config = Config(name);
+            if (config.ModulesToSave?.Contains(module) == true) return;
+            var matches = SlotsOf().Where(s => s.Name == module || s.Name.EndsWith("." + module, StringComparison.Ordinal)).ToList();
+            if (matches.Count == 0)
+                throw new GraloraException("ModuleToSaveNotFound", GraloraErrorKind.InvalidArgument,
+                    $"'{module}' is not a linear layer of this model (modules to save must be linear layers such as lm_head or score).", module);
+            foreach (var (full, owner, slot) in matches)
+            {
+                var current = owner.GetSlot(slot);
+                if (current is AdapterLayerBase)
+                    throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
+                if (current is not ModulesToSaveLinear wrapper)
+                {
+                    wrapper = new ModulesToSaveLinear((Linear)current);
+                    owner.SetSlot(slot, wrapper);
+                }
+                wrapper.AddCopy(name);
+            }
+            _configs[name] = config with { ModulesToSave = (config.ModulesToSave ?? Array.Empty<string>()).Append(module).ToArray() };
+            ApplyTrainability();
+        }
+
         /// <summary>Makes exactly <paramref name="names"/> active (their outputs add up); only they and their modules to save train.</summary>
         public void SetActive(IEnumerable<string> names)
         {

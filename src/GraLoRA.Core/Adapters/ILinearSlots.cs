@@ -29,6 +29,15 @@ namespace GraLoRA.Adapters
             owner.register_module(name, module);
         }
 
+        /// <summary>The weight of the Linear in a slot, through any wrapper (adapter layer, module to save).</summary>
+        public static Tensor BaseWeight(nn.Module<Tensor, Tensor> module) => module switch
+        {
+            TorchSharp.Modules.Linear l => l.weight!,
+            AdapterLayerBase a => a.BaseLayer.weight!,
+            ModulesToSaveLinear m => m.Original.weight!,
+            _ => throw new System.InvalidOperationException($"slot holds a {module.GetType().Name}"),
+        };
+
         public static GraloraException Unknown(string name, IEnumerable<string> known) =>
             new("UnknownModuleSlot", GraloraErrorKind.InvalidArgument, $"No linear slot '{name}' here; slots are {string.Join(", ", known)}.", name);
     }

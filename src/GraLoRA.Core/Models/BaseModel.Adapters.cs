@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Text.Json.Nodes;
 using GraLoRA.Adapters;
 using GraLoRA.IO;
@@ -29,7 +30,31 @@ namespace GraLoRA.Models
         public string SaveAdapter(string name, string folder, bool overwrite = false) => PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
 
         /// <summary>Loads a PEFT adapter folder as adapter <paramref name="name"/> (made the active one).</summary>
-        public AdapterConfig LoadAdapter(string folder, string name = AdapterConfig.DefaultName) => PeftAdapterFormat.Load(Adapters, folder, name);
+        public AdapterConfig LoadAdapter(string folder, string name = AdapterConfig.DefaultName)
+        {
+            // An adapter trained for classification carries its head ("score") as a module to save: give the model a
+            // head of the saved size first, so the adapter has somewhere to go.
+            var config = PeftAdapterFormat.ReadConfig(folder);
+            string weights = System.IO.Path.Combine(System.IO.Path.GetFullPath(folder), PeftAdapterFormat.WeightsFile);
+            string headKey = AdapterHost.KeyPrefix + DecoderForCausalLM.ClassificationHeadName + ".weight";
+            if (Module.ClassificationLabels == 0 && config.ModulesToSave?.Contains(DecoderForCausalLM.ClassificationHeadName) == true && File.Exists(weights)
+                && Safetensors.ReadHeader(weights).Entries.TryGetValue(headKey, out var head))
+                Module.AttachClassificationHead((int)head.Shape[0]);
+            return PeftAdapterFormat.Load(Adapters, folder, name);
+        }
+
+        /// <summary>
+        /// Prepares adapter <paramref name="adapter"/> for text + label data: adds a classification head for
+        /// <paramref name="labels"/> labels (unless one of that size exists) and makes it a module to save of the adapter.
+        /// </summary>
+        public void PrepareClassification(string adapter, int labels)
+        {
+            if (Module.ClassificationLabels == 0) Module.AttachClassificationHead(labels);
+            else if (Module.ClassificationLabels != labels)
+                throw new GraloraException("ClassificationHeadMismatch", GraloraErrorKind.InvalidArgument,
+                    $"The model's classification head has {Module.ClassificationLabels} labels but the data has {labels}.", labels);
+            Adapters.AddModuleToSave(adapter, DecoderForCausalLM.ClassificationHeadName);
+        }
 
         /// <summary>
         /// Writes the model as a Hugging Face checkpoint with its active adapters merged in: the source config.json with

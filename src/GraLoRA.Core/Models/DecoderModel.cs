@@ -267,17 +267,64 @@ namespace GraLoRA.Models
     {
         internal DecoderBackbone model;
         internal nn.Module<Tensor, Tensor> lm_head;
-        static readonly string[] SlotNames = { "lm_head" };
+        internal nn.Module<Tensor, Tensor>? score;
 
         /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
+        public IReadOnlyList<string> LinearSlotNames => score is null ? new[] { "lm_head" } : new[] { "lm_head", "score" };
 
         /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name == "lm_head" ? lm_head : throw Slots.Unknown(name, SlotNames);
+        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
+        {
+            "lm_head" => lm_head,
+            "score" when score is not null => score,
+            _ => throw Slots.Unknown(name, LinearSlotNames),
+        };
 
         /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) =>
-            Slots.Replace(this, name, module, name == "lm_head" ? m => lm_head = m : throw Slots.Unknown(name, SlotNames));
+        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
+        {
+            "lm_head" => m => lm_head = m,
+            "score" when score is not null => m => score = m,
+            _ => throw Slots.Unknown(name, LinearSlotNames),
+        });
+
+        /// <summary>The classification head's name (transformers' *ForSequenceClassification "score").</summary>
+        public const string ClassificationHeadName = "score";
+
+        /// <summary>Labels of the classification head, or 0 when there is none.</summary>
+        public int ClassificationLabels => score is null ? 0 : (int)Slots.BaseWeight(score).shape[0];
+
+        /// <summary>
+        /// Adds transformers' sequence-classification head: "score", Linear(hidden, <paramref name="labels"/>, no bias),
+        /// read at each row's last real token. Random (seeded) like a fresh head; train it as a module to save.
+        /// </summary>
+        public void AttachClassificationHead(int labels, long seed = 0)
+        {
+            if (labels < 2)
+                throw new GraloraException("InvalidClassificationHead", GraloraErrorKind.InvalidArgument, $"A classification head needs at least 2 labels, not {labels}.", labels);
+            if (score is not null)
+                throw new GraloraException("ClassificationHeadExists", GraloraErrorKind.InvalidOperation,
+                    $"The model already has a classification head with {ClassificationLabels} labels.", ClassificationLabels);
+            var generator = new Generator((ulong)seed);
+            var head = nn.Linear(Config.HiddenSize, labels, hasBias: false, device: Device, dtype: DType);
+            using (no_grad())
+                head.weight!.copy_(normal(0, 0.02, new long[] { labels, Config.HiddenSize }, generator: generator));   // transformers' initializer_range
+            score = head;
+            register_module(ClassificationHeadName, head);
+        }
+
+        /// <summary>Class logits [B, labels] from the hidden state of each row's last real token (right padding).</summary>
+        public Tensor ClassificationLogits(Tensor inputIds, Tensor? attentionMask = null)
+        {
+            if (score is null)
+                throw new GraloraException("NoClassificationHead", GraloraErrorKind.InvalidOperation,
+                    "The model has no classification head: attach one for the label set first (training on text + label data does).");
+            var hidden = Backbone(inputIds, attentionMask, null, false, null, null).Hidden;                   // [B, L, hidden]
+            long b = inputIds.shape[0], l = inputIds.shape[1];
+            var last = attentionMask is null ? full(b, l - 1, dtype: ScalarType.Int64, device: inputIds.device) : attentionMask.sum(1, false, ScalarType.Int64) - 1;
+            var picked = hidden.gather(1, last.view(b, 1, 1).expand(b, 1, hidden.shape[2])).squeeze(1);    // [B, hidden]
+            return score.forward(picked);
+        }
 
         /// <summary>The output head's name: PEFT's all-linear never targets it.</summary>
         public const string OutputHeadName = "lm_head";
@@ -342,6 +389,13 @@ namespace GraLoRA.Models
         public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, bool hiddenStates = false, KeyValueCache? cache = null,
                                      Tensor? segmentIds = null)
         {
+            var (h, states) = Backbone(inputIds, attentionMask, positionIds, hiddenStates, cache, segmentIds);
+            return new DecoderOutput(lm_head.forward(h), states);
+        }
+
+        /// <summary>The final norm's output [B, L, hidden] (and, when asked, every hidden state): Forward without the head.</summary>
+        (Tensor Hidden, List<Tensor> States) Backbone(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, bool hiddenStates, KeyValueCache? cache, Tensor? segmentIds)
+        {
             long b = inputIds.shape[0], l = inputIds.shape[1];
             long past = cache?.Length ?? 0, total = past + l;
             if (cache is not null && (cache.BatchSize != b || total > cache.Capacity))
@@ -386,7 +440,7 @@ namespace GraLoRA.Models
             cache?.Advance(l);
             h = model.norm.forward(h);
             if (hiddenStates) states.Add(h);
-            return new DecoderOutput(lm_head.forward(h), states);
+            return (h, states);
         }
     }
 }

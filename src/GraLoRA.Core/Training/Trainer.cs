@@ -24,8 +24,8 @@ namespace GraLoRA.Training
         string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
         IReadOnlyList<TrainingProgress> History, string? Chart = null);
 
-    /// <summary>Loss and perplexity of a model on held-out data.</summary>
-    public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens);
+    /// <summary>Loss and perplexity of a model on held-out data; accuracy for classification data (Tokens then counts examples).</summary>
+    public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens, double? Accuracy = null);
 
     /// <summary>
     /// Trains one adapter of a model (everything else frozen) with AdamW: gradient accumulation normalised by the
@@ -240,6 +240,7 @@ namespace GraLoRA.Training
         /// <summary>Tokens a batch predicts: labels other than −100 from column 1 on (the causal shift drops column 0).</summary>
         public static long PredictedTokens(DataBatch batch)
         {
+            if (batch.ClassLabels is not null) return batch.BatchSize;            // classification: one prediction per row
             long n = 0;
             for (int r = 0; r < batch.BatchSize; r++)
                 for (int c = 1; c < batch.SequenceLength; c++)
@@ -254,6 +255,11 @@ namespace GraLoRA.Training
             var ids = Matrix(batch.InputIds);
             var mask = Matrix(batch.AttentionMask);
             var positions = Matrix(batch.PositionIds);
+            if (batch.ClassLabels is { } classes)
+            {
+                var classLogits = module.ClassificationLogits(ids, mask).to(ScalarType.Float32);   // [B, labels]
+                return nn.functional.cross_entropy(classLogits, tensor(classes, device: device), reduction: nn.Reduction.Sum);
+            }
             var segments = batch.SegmentIds is null ? null : Matrix(batch.SegmentIds);
             var logits = module.Forward(ids, mask, positions, segmentIds: segments).Logits;         // [B, L, V]
             long vocab = logits.shape[2], length = batch.SequenceLength;
@@ -271,17 +277,25 @@ namespace GraLoRA.Training
             try
             {
                 double sum = 0;
-                long tokens = 0;
+                long tokens = 0, correct = 0;
+                bool classification = false;
                 using var _ = no_grad();
                 foreach (var batch in data.Epoch(0))
                 {
                     using var scope = NewDisposeScope();
                     sum += LossSum(module, batch, module.Device).item<float>();
                     tokens += PredictedTokens(batch);
+                    if (batch.ClassLabels is { } classes)
+                    {
+                        classification = true;
+                        var predicted = module.ClassificationLogits(tensor(batch.InputIds, batch.Shape, device: module.Device),
+                            tensor(batch.AttentionMask, batch.Shape, device: module.Device)).argmax(-1).cpu().data<long>().ToArray();
+                        correct += predicted.Zip(classes).Count(p => p.First == p.Second);
+                    }
                 }
                 if (tokens == 0) throw NoTargets();
                 double loss = sum / tokens;
-                return new EvaluationResult(loss, Math.Exp(loss), tokens);
+                return new EvaluationResult(loss, Math.Exp(loss), tokens, classification ? (double)correct / tokens : null);
             }
             finally
             {

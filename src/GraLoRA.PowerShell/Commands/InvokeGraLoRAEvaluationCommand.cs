@@ -62,7 +62,6 @@ namespace GraLoRA.PowerShell.Commands
             string name = ParameterSetName == RecordsSet ? "InputObject" : ResolvePath(Dataset);
             var source = ParameterSetName == RecordsSet ? DatasetInput.FromObjects(InputObject, name) : DatasetInput.FromPath(name);
             var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength });
-            DatasetInput.RequireLanguageModelling(data, name);
             // In record order (examples left without labels are dropped, as in training); -Limit keeps the first N.
             var examples = Bound(nameof(Limit)) ? data.Train.Take(Limit).ToList() : data.Train;
             var loader = new BatchLoader(examples, data.PadTokenId, new BatchOptions { BatchSize = BatchSize, Shuffle = false });
@@ -77,7 +76,7 @@ namespace GraLoRA.PowerShell.Commands
             WriteObject(new EvaluationRun
             {
                 Dataset = name, Format = data.Format.ToString(), Examples = examples.Count, Loss = loss.Loss, Perplexity = loss.Perplexity,
-                Tokens = loss.Tokens, ExactMatch = match?.Accuracy, Correct = match?.Correct, Total = match?.Total,
+                Tokens = loss.Tokens, Accuracy = loss.Accuracy, ExactMatch = match?.Accuracy, Correct = match?.Correct, Total = match?.Total,
                 Samples = match?.Samples ?? Array.Empty<ExactMatchSample>(),
             });
         });

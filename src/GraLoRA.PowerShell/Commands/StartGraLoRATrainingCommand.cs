@@ -207,7 +207,7 @@ namespace GraLoRA.PowerShell.Commands
                 ValidationFraction = ValidationSplit, Seed = Seed,
             };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
-            DatasetInput.RequireLanguageModelling(data, trainName);
+            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteHost(task);
             var batchOptions = new BatchOptions { BatchSize = BatchSize, GroupByLength = GroupByLength, Seed = Seed };
             var trainLoader = data.CreateTrainLoader(batchOptions);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
