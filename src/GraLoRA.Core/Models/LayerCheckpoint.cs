@@ -22,7 +22,7 @@ namespace GraLoRA.Models
             ctx.save_for_backward(new List<Tensor> { x, cos, sin, mask });
             ctx.save_data("layer", layer);
             ctx.save_data("rope", rope);
-            ctx.save_data("rng", get_rng_state().DetachFromDisposeScope());
+            using (var state = get_rng_state()) ctx.save_data("rng", state.bytes.ToArray());   // bytes: the context keeps tensors only via save_for_backward
             return layer.Forward(x, cos, sin, mask, rope);
         }
 
@@ -32,7 +32,8 @@ namespace GraLoRA.Models
             var saved = ctx.get_saved_variables();
             var layer = (DecoderLayer)ctx.get_data("layer");
             var rope = (RotaryEmbedding)ctx.get_data("rope");
-            using var rng = (Tensor)ctx.get_data("rng");
+            var bytes = (byte[])ctx.get_data("rng");
+            using var rng = tensor(bytes, dtype: ScalarType.Byte);
             using var current = get_rng_state();
             set_rng_state(rng);
             Tensor input;
