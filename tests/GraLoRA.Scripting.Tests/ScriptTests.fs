@@ -32,3 +32,12 @@ let ``a script loading TorchSharp from the NuGet cache gets a patched copy in th
     Assert.Contains("patched=true", output)
     Assert.Contains("total=9", output)
     Assert.Single(Directory.GetFiles(cache, "libLibTorchSharp.so", SearchOption.AllDirectories)) |> ignore
+
+[<Fact>]
+let ``examples/01-fsharp-pipeline.fsx trains a tiny model, exports it and answers`` () =
+    let code, output = runDotnet repoRoot [] [ "fsi"; "--quiet"; Path.Combine("examples", "01-fsharp-pipeline.fsx") ]
+    Assert.True((code = 0), output)
+    Assert.Matches(@"step +150/150 +loss \d", output)
+    Assert.Contains("(falling)", output)
+    Assert.Matches(@"answer: \S", output)
+    Assert.Contains("exported: ", output)

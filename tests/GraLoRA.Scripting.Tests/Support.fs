@@ -5,6 +5,11 @@ open System.Diagnostics
 open System.IO
 open System.Reflection
 
+// TorchSharp's random generator is process-wide: seeded adapter initialisation and training in one test must not
+// interleave with another test's draws (the Core-parity test compares weights bit for bit), so tests run one at a time.
+[<assembly: Xunit.CollectionBehavior(DisableTestParallelization = true)>]
+do ()
+
 let private metadata key =
     Assembly.GetExecutingAssembly().GetCustomAttributes<AssemblyMetadataAttribute>()
     |> Seq.find (fun a -> a.Key = key)

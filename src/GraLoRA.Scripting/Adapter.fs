@@ -1,0 +1,188 @@
+namespace GraLoRA.Scripting
+
+open System
+open GraLoRA
+open GraLoRA.Adapters
+
+/// GraLoRA's grid size k: how many blocks each side of a weight is split into.
+type K =
+    /// Exactly k (must divide the rank and the module's in/out sizes).
+    | Fixed of int
+    /// The paper's rule of thumb r/k² ≈ 8 (`AdapterConfig.AutoK`): k 2 for r 16–32, k 4 for r 64–128.
+    /// For LoRA settings `Auto` means "no k" (LoRA has none).
+    | Auto
+
+/// One adapter's settings: GraLoRA or LoRA, rank, k, alpha, dropout and which modules it adapts.
+/// Start from `GraLoRA.defaults` or `LoRA.defaults` and change fields with `{ ... with ... }`.
+type AdapterSettings =
+    { /// GraLoRA or the LoRA baseline.
+      Method: AdapterMethod
+      /// Rank r.
+      Rank: int
+      /// GraLoRA grid size (ignored as `Auto` for LoRA; `Fixed` with LoRA is an error).
+      K: K
+      /// Hybrid LoRA rank added beside the GraLoRA blocks (GraLoRA only; 0 = none).
+      HybridRank: int
+      /// Scale numerator α; `None` uses PEFT's default (GraLoRA 64, LoRA 8).
+      Alpha: float option
+      /// Dropout on the adapter input.
+      Dropout: float
+      /// Module-name suffixes to adapt (PEFT's target_modules), or ["all-linear"] for every linear but the head.
+      Targets: string list
+      /// Module-name suffixes never adapted.
+      Exclude: string list
+      /// Linear modules (e.g. "lm_head") trained in full and saved with the adapter.
+      ModulesToSave: string list
+      /// Which biases train with the adapter: "none", "all", or "gralora_only" / "lora_only".
+      Bias: string
+      /// LoRA only: scale by α/√r (rsLoRA).
+      UseRsLora: bool
+      /// Seed of the adapter's initial weights (the global TorchSharp seed is set just before they are made);
+      /// `None` leaves the generator as it is.
+      Seed: int64 option }
+
+/// Default GraLoRA settings (PEFT's GraloraConfig defaults).
+[<RequireQualifiedAccess>]
+module GraLoRA =
+    /// GraLoRA with r 32, k `Auto` (2 for r 32), α 64, no dropout, on q_proj and v_proj, initial weights seeded with 42.
+    let defaults : AdapterSettings =
+        { Method = AdapterMethod.GraLoRA
+          Rank = 32
+          K = Auto
+          HybridRank = 0
+          Alpha = None
+          Dropout = 0.0
+          Targets = [ "q_proj"; "v_proj" ]
+          Exclude = []
+          ModulesToSave = []
+          Bias = "none"
+          UseRsLora = false
+          Seed = Some 42L }
+
+/// Default LoRA settings (PEFT's LoraConfig defaults), the baseline GraLoRA is compared with.
+[<RequireQualifiedAccess>]
+module LoRA =
+    /// LoRA with r 8, α 8, no dropout, on q_proj and v_proj, initial weights seeded with 42.
+    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.LoRA; Rank = 8 }
+
+/// Trainable and total parameter counts of a model (shared tensors counted once).
+type ParameterCounts =
+    { /// Parameters that train: the active adapters' (and their modules to save and biases).
+      Trainable: int64
+      /// All parameters, base and adapters.
+      Total: int64 }
+
+/// Adding, switching, merging, saving and loading adapters. Every function takes the model last and returns it.
+[<RequireQualifiedAccess>]
+module Adapter =
+
+    /// The name `Adapter.add` uses: PEFT's "default".
+    [<Literal>]
+    let DefaultName = AdapterConfig.DefaultName
+
+    /// The Core `AdapterConfig` that `settings` describe: the one place the F# settings are mapped to Core.
+    /// Core checks the result when the adapter is added (GraloraException with ErrorId such as "InvalidRank" or "NotForLoRA").
+    let toConfig (settings: AdapterSettings) : AdapterConfig =
+        let k =
+            match settings.K, settings.Method with
+            | Fixed k, _ -> Nullable k
+            | Auto, AdapterMethod.GraLoRA when settings.Rank > 0 -> Nullable(AdapterConfig.AutoK settings.Rank)
+            | Auto, _ -> Nullable()
+        // Core reads null as "not given"; these init-only properties are not annotated as nullable.
+        let listOrNull (items: string list) : Collections.Generic.IReadOnlyList<string> =
+            if List.isEmpty items then Unchecked.defaultof<_> else List.toArray items :> Collections.Generic.IReadOnlyList<string>
+        AdapterConfig(
+            Method = settings.Method,
+            Rank = Nullable settings.Rank,
+            K = k,
+            HybridRank = settings.HybridRank,
+            Alpha = Option.toNullable settings.Alpha,
+            Dropout = settings.Dropout,
+            TargetModules = (List.toArray settings.Targets :> Collections.Generic.IReadOnlyList<string>),
+            ExcludeModules = listOrNull settings.Exclude,
+            ModulesToSave = listOrNull settings.ModulesToSave,
+            Bias = settings.Bias,
+            UseRsLora = settings.UseRsLora)
+
+    /// Adds an adapter called `name` with `settings` and makes it the only active (and trainable) adapter.
+    let addNamed (name: string) (settings: AdapterSettings) (model: BaseModel) : BaseModel =
+        let config = toConfig settings
+        config.Validate()
+        settings.Seed |> Option.iter (fun seed -> TorchSharp.torch.manual_seed seed |> ignore)
+        model.AddAdapter(name, config) |> ignore
+        model
+
+    /// Adds the adapter "default" with `settings` and makes it the only active adapter.
+    let add (settings: AdapterSettings) (model: BaseModel) : BaseModel = addNamed DefaultName settings model
+
+    /// Makes exactly the adapters `names` active: their outputs add up, and only they train.
+    let activate (names: string list) (model: BaseModel) : BaseModel =
+        model.Adapters.SetActive names
+        model
+
+    /// The model computes as its base model (adapters kept) until `Adapter.enable`.
+    let disable (model: BaseModel) : BaseModel =
+        model.Adapters.Disable()
+        model
+
+    /// Undoes `Adapter.disable`.
+    let enable (model: BaseModel) : BaseModel =
+        model.Adapters.Enable()
+        model
+
+    /// Deletes adapter `name` (it must not be merged).
+    let remove (name: string) (model: BaseModel) : BaseModel =
+        model.Adapters.Remove name
+        model
+
+    /// Adds the active adapters' ΔW into the base weights (the adapters stay, and `Adapter.unmerge` takes them out again).
+    let merge (model: BaseModel) : BaseModel =
+        model.Adapters.Merge()
+        model
+
+    /// Subtracts every merged ΔW from the base weights again.
+    let unmerge (model: BaseModel) : BaseModel =
+        model.Adapters.Unmerge()
+        model
+
+    /// PEFT's merge_and_unload: merges the active adapters, puts the plain layers back and forgets every adapter.
+    let unload (model: BaseModel) : BaseModel =
+        model.Adapters.Unload()
+        model
+
+    /// The adapter a single-adapter operation means: the only active one, else the only one; otherwise
+    /// a `GraloraException` "AmbiguousAdapter" (or "NoAdapter").
+    let current (model: BaseModel) : string =
+        let host = model.Adapters
+        if host.Active.Count = 1 then host.Active[0]
+        elif host.Names.Count = 1 then host.Names[0]
+        elif host.Names.Count = 0 then
+            raise (GraloraException("NoAdapter", GraloraErrorKind.InvalidOperation, $"Model '{model.Name}' has no adapter: add one first (Adapter.add).", model.Name))
+        else
+            let names = String.Join(", ", host.Names)
+            raise (GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidArgument,
+                                    $"Model '{model.Name}' has adapters {names} and {host.Active.Count} active: name the one you mean (Adapter.saveNamed, Train settings Adapter).", model.Name))
+
+    /// Saves adapter `name` in PEFT's format (adapter_config.json, adapter_model.safetensors) into `folder`, replacing it.
+    let saveNamed (name: string) (folder: string) (model: BaseModel) : BaseModel =
+        model.SaveAdapter(name, folder, overwrite = true) |> ignore
+        model
+
+    /// Saves the current adapter (`Adapter.current`) in PEFT's format into `folder`, replacing it.
+    let save (folder: string) (model: BaseModel) : BaseModel = saveNamed (current model) folder model
+
+    /// Loads a PEFT adapter folder (GraLoRA or LoRA) as adapter `name` and makes it active.
+    let importNamed (name: string) (folder: string) (model: BaseModel) : BaseModel =
+        model.LoadAdapter(folder, name) |> ignore
+        model
+
+    /// Loads a PEFT adapter folder as adapter "default" and makes it active.
+    let import (folder: string) (model: BaseModel) : BaseModel = importNamed DefaultName folder model
+
+    /// One row per adapter: name, method, rank, k, α, targets, parameters, active, merged, disabled.
+    let list (model: BaseModel) : AdapterInfo list = List.ofSeq (model.Adapters.List())
+
+    /// Trainable and total parameter counts of the model.
+    let parameterCounts (model: BaseModel) : ParameterCounts =
+        let struct (trainable, total) = model.Adapters.ParameterCounts()
+        { Trainable = trainable; Total = total }

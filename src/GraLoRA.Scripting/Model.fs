@@ -1,0 +1,91 @@
+namespace GraLoRA.Scripting
+
+open GraLoRA.Models
+
+/// A loaded Hugging Face decoder (Core's `GraLoRA.Models.BaseModel`): the value every function of this
+/// library takes last and, where it changes the model, returns, so steps chain with `|>`.
+/// It owns native memory: bind it with `use` (or call `Dispose`) when a script is done with it.
+type BaseModel = GraLoRA.Models.BaseModel
+
+/// How `BaseModel.loadWith` loads a folder.
+type LoadSettings =
+    { /// "float32", "bfloat16" or "float16"; `None` keeps the checkpoint's own dtype.
+      DType: string option
+      /// "cpu", "cuda", "cuda:N" or "auto".
+      Device: string }
+
+/// A summary of a model, as `BaseModel.info` reports it.
+type ModelInfo =
+    { /// Display name: the repository id or the folder name.
+      Name: string
+      /// The folder the model was loaded from.
+      Path: string
+      /// model_type, e.g. "llama" or "qwen2".
+      Architecture: string
+      /// The dtype the weights are held in.
+      DType: string
+      /// The device the weights live on.
+      Device: string
+      /// Number of parameters (a tied head counted once), adapters included.
+      Parameters: int64
+      /// Decoder layers.
+      Layers: int
+      /// Names of the model's adapters, in the order they were added.
+      Adapters: string list
+      /// Whether the folder had a tokenizer (needed for text generation and training).
+      HasTokenizer: bool }
+
+/// Loading, inspecting, running and exporting base models.
+[<RequireQualifiedAccess>]
+module BaseModel =
+
+    /// `LoadSettings` that keep the checkpoint's dtype and load onto the CPU.
+    let defaults : LoadSettings = { DType = None; Device = "cpu" }
+
+    /// Loads a Hugging Face model folder (config.json, *.safetensors, tokenizer when present) with `settings`.
+    /// A missing folder raises `GraloraException` with ErrorId "ModelFolderNotFound".
+    let loadWith (settings: LoadSettings) (folder: string) : BaseModel =
+        Runtime.init ()
+        let options = BaseModelLoadOptions(DType = Option.toObj settings.DType, Device = settings.Device)
+        GraLoRA.Models.BaseModel.Load(folder, options)
+
+    /// Loads a Hugging Face model folder onto the CPU in its own dtype (`loadWith BaseModel.defaults`).
+    let load (folder: string) : BaseModel = loadWith defaults folder
+
+    /// Downloads a Hugging Face repository (e.g. "Qwen/Qwen2.5-0.5B") into the Hugging Face cache, or finds it
+    /// there (offline with HF_HUB_OFFLINE=1), and loads it onto the CPU.
+    let fromHub (repoId: string) : BaseModel =
+        Runtime.init ()
+        GraLoRA.Models.BaseModel.LoadFromHub repoId
+
+    /// Writes a tiny random llama model (2 layers, 64 wide, seed 0) with a real byte-level tokenizer and a ChatML
+    /// chat template into `folder` and loads it: a model for tests and examples that trains in seconds on a CPU.
+    let tiny (folder: string) : BaseModel =
+        Runtime.init ()
+        TinyModelFactory.SaveWithTokenizer(folder, TinyModelOptions()) |> load
+
+    /// Writes the model as a Hugging Face checkpoint in `folder` with its active adapters merged into the weights
+    /// (config, safetensors, generation and tokenizer files), so `BaseModel.load folder` gives the adapted model
+    /// without adapters. Returns the model unchanged so a pipeline can go on; the folder is `Path.GetFullPath folder`.
+    let export (folder: string) (model: BaseModel) : BaseModel =
+        model.Export folder |> ignore
+        model
+
+    /// One forward pass over rectangular token ids (one list per row) with the active adapters;
+    /// returns the logits as [row][position][vocabulary entry].
+    let forward (inputIds: int list list) (model: BaseModel) : float32[][][] =
+        let rows = inputIds |> List.map (fun row -> List.toArray row :> System.Collections.Generic.IReadOnlyList<int>) |> List.toArray
+        use output = model.Forward(rows)
+        output.Logits
+
+    /// Name, architecture, dtype, device, parameter count, layers and adapters of the model.
+    let info (model: BaseModel) : ModelInfo =
+        { Name = model.Name
+          Path = model.Path
+          Architecture = model.Architecture
+          DType = model.DType
+          Device = model.Device
+          Parameters = model.ParameterCount
+          Layers = model.Config.NumLayers
+          Adapters = List.ofSeq model.Adapters.Names
+          HasTokenizer = not (isNull model.Tokenizer) }
