@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Adapters;
 using GraLoRA.Models;
 
@@ -52,6 +53,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Module names or name suffixes to adapt (e.g. q_proj, v_proj), or all-linear for every linear layer except the output head.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? TargetModule { get; set; }
 
         /// <summary><para type="description">A regular expression the whole module name must match (instead of -TargetModule), e.g. '.*\.(q|v)_proj'.</para></summary>
@@ -60,6 +62,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Module names or suffixes never adapted.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? ExcludeModule { get; set; }
 
         /// <summary><para type="description">Only adapt these layer indices (with -TargetModule).</para></summary>
@@ -72,6 +75,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Linear modules (e.g. lm_head) trained in full and saved with the adapter.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? ModulesToSave { get; set; }
 
         /// <summary><para type="description">Which biases train and are saved with the adapter: none (default), all, or gralora_only / lora_only (matching -Method).</para></summary>

@@ -1,5 +1,6 @@
 using System.Linq;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Adapters;
 using GraLoRA.Models;
 
@@ -20,6 +21,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Only these adapters (default: all).</para></summary>
         [Parameter(Position = 0)]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string[]? Name { get; set; }
         #endregion
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using System.Threading;
 using GraLoRA.Models;
 
@@ -37,6 +38,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">cpu (default), cuda, cuda:N or auto.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(DeviceCompleter))]
         public string Device { get; set; } = "cpu";
         #endregion
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Models;
 
 namespace GraLoRA.PowerShell.Commands
@@ -18,6 +19,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapters to merge (default: the active ones).</para></summary>
         [Parameter(Position = 0)]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string[]? Name { get; set; }
 
         /// <summary><para type="description">Check the merged weights for NaN or infinity before writing them.</para></summary>

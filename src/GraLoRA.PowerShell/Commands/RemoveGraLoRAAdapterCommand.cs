@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Models;
 
 namespace GraLoRA.PowerShell.Commands
@@ -18,6 +19,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapters to remove.</para></summary>
         [Parameter(Mandatory = true, Position = 0)]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string[] Name { get; set; } = null!;
 
         /// <summary><para type="description">Output the model.</para></summary>

@@ -1,6 +1,7 @@
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Adapters;
 using GraLoRA.Models;
 
@@ -25,6 +26,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapter to save (default: the active adapter when exactly one is active, else 'default').</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Name { get; set; }
 
         /// <summary><para type="description">Replace an existing adapter folder.</para></summary>

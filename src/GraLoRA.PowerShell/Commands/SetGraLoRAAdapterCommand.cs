@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Models;
 
 namespace GraLoRA.PowerShell.Commands
@@ -22,6 +23,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapters to make active (all others become inactive).</para></summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = ActiveSet)]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string[] Active { get; set; } = null!;
 
         /// <summary><para type="description">Compute as the base model; the adapters are kept.</para></summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using System.Threading;
 using GraLoRA.Data;
 using GraLoRA.Models;
@@ -148,6 +149,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapter to train (default: the model's single active adapter).</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Adapter { get; set; }
         #endregion
 
