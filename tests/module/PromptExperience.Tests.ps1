@@ -114,3 +114,95 @@ Describe 'Argument completion' {
         Get-Completion 'Add-GraLoRAAdapter -TargetModule ' | Should -Be @('all-linear')
     }
 }
+
+Describe 'New-GraLoRATrainingConfig and Start-GraLoRATraining -Config' {
+    BeforeAll {
+        $script:alpaca = Join-Path $root 'examples/data/tiny-alpaca.jsonl'
+        function New-Trainable {
+            $t = Import-BaseModel $tiny
+            $t | Add-GraLoRAAdapter -Rank 8 -K 2 -TargetModule q_proj, v_proj -InformationAction Ignore | Out-Null
+            $t
+        }
+        # A .psd1 text for a flat hashtable of strings, numbers and booleans.
+        function ConvertTo-Psd1([Collections.IDictionary] $Table) {
+            $lines = foreach ($key in $Table.Keys) {
+                $v = $Table[$key]
+                $text = if ($v -is [bool]) { if ($v) { '$true' } else { '$false' } }
+                elseif ($v -is [string]) { "'" + $v.Replace("'", "''") + "'" }
+                else { [string]::Format([Globalization.CultureInfo]::InvariantCulture, '{0:R}', $v) }
+                "    $key = $text"
+            }
+            "@{`n" + ($lines -join "`n") + "`n}"
+        }
+    }
+
+    It 'holds only the given settings, in a fixed order, switches as booleans' {
+        $config = New-GraLoRATrainingConfig -MaxSteps 2 -LearningRate 1e-3 -Packing -GroupByLength:$false
+        $config.GetType().FullName | Should -Be 'System.Collections.Specialized.OrderedDictionary'
+        @($config.Keys) | Should -Be @('Packing', 'GroupByLength', 'LearningRate', 'MaxSteps')
+        $config.Packing | Should -BeOfType ([bool])
+        $config.Packing | Should -BeTrue
+        $config.GroupByLength | Should -BeFalse
+        $config.LearningRate | Should -Be 1e-3
+        (New-GraLoRATrainingConfig).Count | Should -Be 0
+    }
+
+    It 'offers every optimisation, data and output parameter of Start-GraLoRATraining' {
+        $train = (Get-Command Start-GraLoRATraining).Parameters
+        $own = (Get-Command New-GraLoRATrainingConfig).Parameters.Keys | Where-Object { $_ -notin [Management.Automation.PSCmdlet]::CommonParameters }
+        foreach ($name in $own) {
+            $train.Keys | Should -Contain $name
+        }
+        $own | Should -Contain 'LearningRate'
+        $own | Should -Contain 'OutputPath'
+        $own | Should -Contain 'MaxLength'
+        $own | Should -Not -Contain 'Model'
+    }
+
+    It 'trains 2 steps from a configuration round-tripped through <Kind>' -ForEach @(@{ Kind = 'JSON' }, @{ Kind = 'PSD1' }) {
+        $out = Join-Path $work "config-$Kind"
+        $config = New-GraLoRATrainingConfig -MaxSteps 2 -BatchSize 4 -LearningRate 1e-3 -Schedule Constant -LoggingSteps 1 -MaxLength 256 -Seed 11 -OutputPath $out -GradientCheckpointing
+        $loaded = if ($Kind -eq 'JSON') {
+            $file = Join-Path $work 'config.json'
+            $config | ConvertTo-Json | Set-Content $file
+            Get-Content $file -Raw | ConvertFrom-Json -AsHashtable
+        }
+        else {
+            $file = Join-Path $work 'config.psd1'
+            ConvertTo-Psd1 $config | Set-Content $file
+            Import-PowerShellDataFile $file
+        }
+        $loaded.Count | Should -Be $config.Count
+        $t = New-Trainable
+        try {
+            $run = $t | Start-GraLoRATraining $alpaca -Config $loaded -InformationAction Ignore
+            $run.Steps | Should -Be 2
+            $run.TotalSteps | Should -Be 2
+            $run.History.Count | Should -Be 2
+            $run.History | ForEach-Object { $_.LearningRate | Should -Be 1e-3 }
+            $run.OutputPath | Should -Be $out
+            $run.LastCheckpoint | Should -Exist
+        }
+        finally { $t.Dispose() }
+    }
+
+    It 'lets explicit parameters win over the configuration' {
+        $t = New-Trainable
+        try {
+            $config = @{ MaxSteps = 5; LearningRate = 1e-3; Schedule = 'Constant'; LoggingSteps = 1; BatchSize = 4; MaxLength = 256 }
+            $run = $t | Start-GraLoRATraining $alpaca -Config $config -MaxSteps 2 -LearningRate 5e-4 -InformationAction Ignore
+            $run.TotalSteps | Should -Be 2
+            $run.History[0].LearningRate | Should -Be 5e-4
+        }
+        finally { $t.Dispose() }
+    }
+
+    It 'refuses an unknown key, by id' {
+        { $m | Start-GraLoRATraining $alpaca -Adapter first -Config @{ LearnRate = 1e-3 } } | Should -Throw -ErrorId 'InvalidTrainingConfig,*'
+    }
+
+    It 'refuses a value outside the parameter''s set or type, by id' {
+        { $m | Start-GraLoRATraining $alpaca -Adapter first -Config @{ Schedule = 'Exponential' } } | Should -Throw -ErrorId 'InvalidTrainingConfig,*'
+        { $m | Start-GraLoRATraining $alpaca -Adapter first -Config @{ MaxSteps = 'many' } } | Should -Throw -ErrorId 'InvalidTrainingConfig,*'
+    }
+}

@@ -1,4 +1,6 @@
 using System;
+using System.Collections;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -151,12 +153,17 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Adapter { get; set; }
+
+        /// <summary><para type="description">A training configuration (New-GraLoRATrainingConfig, or a hashtable loaded from JSON or a .psd1 file) whose keys name this cmdlet's optimisation, data and output parameters; parameters given explicitly win over it.</para></summary>
+        [Parameter]
+        public IDictionary? Config { get; set; }
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
+            ApplyConfig();
             string adapter = ChooseAdapter();
             var tokenizer = DatasetInput.Tokenizer(Model, "Training");
             if (Bound(nameof(ValidationDataset)) && Bound(nameof(ValidationSplit)))
@@ -261,7 +268,44 @@ namespace GraLoRA.PowerShell.Commands
         #endregion
 
         #region Private methods
-        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+        readonly HashSet<string> _fromConfig = new(StringComparer.OrdinalIgnoreCase);
+
+        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name) || _fromConfig.Contains(name);
+
+        /// <summary>Sets the parameters -Config names and the command line does not, converted and checked as binding would.</summary>
+        void ApplyConfig()
+        {
+            if (Config is null) return;
+            foreach (DictionaryEntry entry in Config)
+            {
+                string key = LanguagePrimitives.ConvertTo<string>(entry.Key);
+                string? name = NewGraLoRATrainingConfigCommand.Keys.FirstOrDefault(k => k.Equals(key, StringComparison.OrdinalIgnoreCase));
+                if (name is null)
+                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
+                        $"-Config has the key '{key}', which is not a training setting; it may hold: {string.Join(", ", NewGraLoRATrainingConfigCommand.Keys)}.", key);
+                if (MyInvocation.BoundParameters.ContainsKey(name)) continue; // explicit parameters win
+                var property = typeof(StartGraLoRATrainingCommand).GetProperty(name)!;
+                object? value = entry.Value is PSObject pso ? pso.BaseObject : entry.Value;
+                object? converted;
+                try
+                {
+                    converted = property.PropertyType == typeof(SwitchParameter)
+                        ? new SwitchParameter(LanguagePrimitives.ConvertTo<bool>(value))
+                        : LanguagePrimitives.ConvertTo(value, property.PropertyType, CultureInfo.InvariantCulture);
+                }
+                catch (PSInvalidCastException ex)
+                {
+                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
+                        $"-Config sets {name} to '{value}', which is not a {property.PropertyType.Name}: {ex.Message}", key, ex);
+                }
+                if (property.GetCustomAttributes(typeof(ValidateSetAttribute), false).FirstOrDefault() is ValidateSetAttribute set &&
+                    !set.ValidValues.Contains((string)converted!, StringComparer.OrdinalIgnoreCase))
+                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
+                        $"-Config sets {name} to '{converted}'; it must be one of {string.Join(", ", set.ValidValues)}.", key);
+                property.SetValue(this, converted);
+                _fromConfig.Add(name);
+            }
+        }
 
         static GraloraException Invalid(string name, string rule) =>
             new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"-{name}: {rule}.", name);
