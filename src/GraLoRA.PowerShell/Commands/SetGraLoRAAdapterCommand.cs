@@ -8,6 +8,9 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Chooses which adapters of a model are active, or disables and re-enables all of them.</para>
     /// <para type="description">-Active makes exactly the named adapters active (their outputs add up; only they train). -Disable makes the model compute as its base while keeping the adapters (merged ones are unmerged); -Enable undoes it. Outputs the model.</para>
     /// </summary>
+    /// <example><code>$model | Set-GraLoRAAdapter -Active math, chat</code><para>Makes exactly the adapters math and chat active; their outputs add up.</para></example>
+    /// <example><code>$model | Set-GraLoRAAdapter -Disable | Invoke-GraLoRAGeneration 'Hello'
+    /// $model | Set-GraLoRAAdapter -Enable</code><para>Generates with the base model alone, then turns the adapters back on.</para></example>
     [Cmdlet(VerbsCommon.Set, "GraLoRAAdapter", DefaultParameterSetName = ActiveSet)]
     [OutputType(typeof(BaseModel))]
     public sealed class SetGraLoRAAdapterCommand : GraloraCmdlet
