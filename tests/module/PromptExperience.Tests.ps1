@@ -206,3 +206,18 @@ Describe 'New-GraLoRATrainingConfig and Start-GraLoRATraining -Config' {
         { $m | Start-GraLoRATraining $alpaca -Adapter first -Config @{ MaxSteps = 'many' } } | Should -Throw -ErrorId 'InvalidTrainingConfig,*'
     }
 }
+
+Describe 'examples/02-lora-vs-gralora.ps1' {
+    It 'trains LoRA and GraLoRA at equal parameters and tabulates them' {
+        $rows = @(& (Join-Path $root 'examples/02-lora-vs-gralora.ps1') -Steps 4 -Rank 8)
+        $rows.Method | Should -Be @('LoRA', 'GraLoRA')
+        $rows[0].Parameters | Should -BeGreaterThan 0
+        $rows[1].Parameters | Should -Be $rows[0].Parameters
+        $rows[1].K | Should -Be 2
+        foreach ($row in $rows) {
+            [double]::IsFinite($row.FinalLoss) | Should -BeTrue
+            [double]::IsFinite($row.ValidationLoss) | Should -BeTrue
+        }
+        $rows | Format-Table | Out-String | Should -Match 'Method\s+Rank\s+K\s+Parameters'
+    }
+}
