@@ -11,9 +11,9 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/GraLoRA.format.ps1xml')
     CmdletsToExport      = @(
-        'Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Invoke-BaseModel', 'Export-BaseModel', 'Invoke-GraLoRAGeneration',
+        'Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Get-BaseModel', 'Invoke-BaseModel', 'Export-BaseModel', 'Invoke-GraLoRAGeneration',
         'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
-        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Start-GraLoRATraining', 'Invoke-GraLoRAEvaluation'
+        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Start-GraLoRATraining', 'New-GraLoRATrainingConfig', 'Invoke-GraLoRAEvaluation'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

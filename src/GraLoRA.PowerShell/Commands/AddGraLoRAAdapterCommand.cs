@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Adapters;
 using GraLoRA.Models;
 
@@ -12,6 +13,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Adds a GraLoRA (or LoRA) adapter to a model's linear layers and makes it the active, trainable one.</para>
     /// <para type="description">Builds a PEFT-style adapter config from the parameters given (each one overrides a PEFT default: GraLoRA r 32, k 2, alpha 64; LoRA r 8, alpha 8; targets q_proj and v_proj) and injects the adapter into every matching module; the base weights are frozen. Everything is checked before the model changes, so a failure leaves it as it was. -K Auto picks the power of two k whose r/k² is nearest 8 (r 16-32 → 2, r 64-128 → 4). Reports trainable and total parameters as PEFT does, on the information stream (shown like Write-Host; silence with -InformationAction Ignore or 6&gt;$null). Outputs the model, so the pipeline continues.</para>
     /// </summary>
+    /// <example><code>$model | Add-GraLoRAAdapter -Rank 32 -K 2 -Alpha 64 -TargetModule q_proj, v_proj</code><para>Adds a GraLoRA adapter (r 32, a 2×2 grid) to the attention query and value projections; the base weights are frozen.</para></example>
+    /// <example><code>$model | Add-GraLoRAAdapter -Name baseline -Method LoRA -Rank 8 -TargetModule all-linear</code><para>Adds a plain LoRA adapter named baseline to every linear layer except the output head.</para></example>
     [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter")]
     [OutputType(typeof(BaseModel))]
     public sealed class AddGraLoRAAdapterCommand : GraloraCmdlet
@@ -52,6 +55,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Module names or name suffixes to adapt (e.g. q_proj, v_proj), or all-linear for every linear layer except the output head.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? TargetModule { get; set; }
 
         /// <summary><para type="description">A regular expression the whole module name must match (instead of -TargetModule), e.g. '.*\.(q|v)_proj'.</para></summary>
@@ -60,6 +64,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Module names or suffixes never adapted.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? ExcludeModule { get; set; }
 
         /// <summary><para type="description">Only adapt these layer indices (with -TargetModule).</para></summary>
@@ -72,6 +77,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Linear modules (e.g. lm_head) trained in full and saved with the adapter.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? ModulesToSave { get; set; }
 
         /// <summary><para type="description">Which biases train and are saved with the adapter: none (default), all, or gralora_only / lora_only (matching -Method).</para></summary>

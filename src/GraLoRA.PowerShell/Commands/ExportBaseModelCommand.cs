@@ -8,6 +8,7 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, with its active adapters merged in.</para>
     /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder.</para>
     /// </summary>
+    /// <example><code>$model | Export-BaseModel ./merged -DType bfloat16</code><para>Writes the model, with its active adapters merged in, as a bfloat16 Hugging Face checkpoint that transformers and this module can load.</para></example>
     [Cmdlet(VerbsData.Export, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
     public sealed class ExportBaseModelCommand : GraloraCmdlet

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using System.Threading;
 using GraLoRA.Models;
 
@@ -8,6 +9,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3) from a folder or from the Hugging Face Hub.</para>
     /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there.</para>
     /// </summary>
+    /// <example><code>$model = Import-BaseModel ./models/Qwen2.5-0.5B -DType bfloat16</code><para>Loads a local Hugging Face folder, converting the weights to bfloat16.</para></example>
+    /// <example><code>$model = Import-BaseModel -Name Qwen/Qwen2.5-0.5B -Device auto</code><para>Downloads the repository into the Hugging Face cache (or uses the cached copy) and loads it on the GPU when CUDA is usable, else on the CPU.</para></example>
     [Cmdlet(VerbsData.Import, "BaseModel", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(BaseModel))]
     public sealed class ImportBaseModelCommand : GraloraCmdlet
@@ -37,6 +40,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">cpu (default), cuda, cuda:N or auto.</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(DeviceCompleter))]
         public string Device { get; set; } = "cpu";
         #endregion
 

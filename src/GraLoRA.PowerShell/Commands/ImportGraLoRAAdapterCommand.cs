@@ -8,6 +8,7 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Loads an adapter folder saved by PEFT (save_pretrained) or by Save-GraLoRAAdapter onto a model, as the active adapter.</para>
     /// <para type="description">Reads adapter_config.json (peft_type GRALORA or LORA) and adapter_model.safetensors; every tensor must match the model's modules in name and shape, else nothing is added and the error names the key. Outputs the model.</para>
     /// </summary>
+    /// <example><code>$model | Import-GraLoRAAdapter ./adapters/math -Name math</code><para>Loads an adapter saved by PEFT or Save-GraLoRAAdapter onto the model as the active adapter math.</para></example>
     [Cmdlet(VerbsData.Import, "GraLoRAAdapter")]
     [OutputType(typeof(BaseModel))]
     public sealed class ImportGraLoRAAdapterCommand : GraloraCmdlet

@@ -8,6 +8,9 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Runs one forward pass of a model (with its active adapters) and returns the logits, and optionally the hidden states.</para>
     /// <para type="description">Returns a ForwardOutput (Logits as [batch][position][vocab] arrays), or with -OutFile writes a safetensors file with 'logits' and 'hidden_states.&lt;i&gt;' for comparison with other implementations.</para>
     /// </summary>
+    /// <example><code>$out = Invoke-BaseModel -Model $model -InputIds (, [int[]](1, 2, 3))
+    /// $out.Logits[0][-1].Count
+    /// $out.Dispose()</code><para>Runs one sequence of three token ids through the model and reads the vocabulary-sized logits of the last position.</para></example>
     [Cmdlet(VerbsLifecycle.Invoke, "BaseModel", DefaultParameterSetName = ObjectSet)]
     [OutputType(typeof(ForwardOutput), ParameterSetName = new[] { ObjectSet })]
     [OutputType(typeof(FileInfo), ParameterSetName = new[] { FileSet })]

@@ -11,6 +11,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Measures a model (with its active adapters) on a dataset: loss and perplexity, and with -ExactMatch the share of greedy answers equal to the references.</para>
     /// <para type="description">Prepares the data as Start-GraLoRATraining does (same format detection, label masks and -MaxLength; only responses count unless the format is Text), then computes the mean next-token cross-entropy over every labelled token in file order, and perplexity = exp(loss). With -ExactMatch it also generates a greedy answer for each record's prompt (prompt/completion, alpaca or chat data: the last assistant turn is the answer) and compares it with the reference, whitespace at the ends ignored. -Limit evaluates only the first N records (examples). Outputs one EvaluationRun.</para>
     /// </summary>
+    /// <example><code>$model | Invoke-GraLoRAEvaluation ./data/test.jsonl</code><para>Reports loss and perplexity of the model with its active adapters on the test data.</para></example>
+    /// <example><code>$model | Invoke-GraLoRAEvaluation ./data/test.jsonl -ExactMatch -Limit 50</code><para>Evaluates only the first 50 records, also generating a greedy answer for each and reporting the share equal to the references.</para></example>
     [Cmdlet(VerbsLifecycle.Invoke, "GraLoRAEvaluation", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(EvaluationRun))]
     public sealed class InvokeGraLoRAEvaluationCommand : GraloraCmdlet

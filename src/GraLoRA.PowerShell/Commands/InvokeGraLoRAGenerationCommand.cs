@@ -14,6 +14,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Generates text with a model (and its active adapters) from prompts or from chat messages.</para>
     /// <para type="description">Defaults come from the model's generation_config.json; each parameter given overrides one. -Temperature, -TopK or -TopP imply sampling unless -Greedy is given. With -Messages the tokenizer's chat template is applied. With -Stream the text is written to the host as it arrives (one prompt only). Ctrl+C stops generation and returns what was generated.</para>
     /// </summary>
+    /// <example><code>$model | Invoke-GraLoRAGeneration 'The capital of France is' -MaxNewTokens 20</code><para>Continues a prompt greedily for up to 20 new tokens.</para></example>
+    /// <example><code>Invoke-GraLoRAGeneration -Model $model -Messages @{ role = 'user'; content = 'Add 3 and 6.' } -Stream</code><para>Answers a chat message through the model's chat template, writing the text as it is generated.</para></example>
     [Cmdlet(VerbsLifecycle.Invoke, "GraLoRAGeneration", DefaultParameterSetName = PromptSet)]
     [OutputType(typeof(GenerationResult))]
     public sealed class InvokeGraLoRAGenerationCommand : GraloraCmdlet

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Models;
 
 namespace GraLoRA.PowerShell.Commands
@@ -7,6 +8,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Adds adapters' ΔW into the base weights (W += ΔW), optionally unloading the adapters (PEFT's merge_and_unload).</para>
     /// <para type="description">Merges the named adapters (default: the active ones) so the model computes the same without the adapter branch. -SafeMerge checks the merged weights for non-finite values first. Without -Unload the adapters stay and Split-GraLoRAAdapter undoes the merge; with -Unload the plain layers are put back and every adapter is forgotten. Outputs the model.</para>
     /// </summary>
+    /// <example><code>$model | Merge-GraLoRAAdapter -Unload | Export-BaseModel ./merged</code><para>Folds the active adapters into the base weights, drops the adapter layers, and writes the merged checkpoint.</para></example>
+    /// <example><code>$model | Merge-GraLoRAAdapter -SafeMerge</code><para>Merges the active adapters, first checking the merged weights are finite; Split-GraLoRAAdapter undoes it.</para></example>
     [Cmdlet(VerbsData.Merge, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(BaseModel))]
     public sealed class MergeGraLoRAAdapterCommand : GraloraCmdlet
@@ -18,6 +21,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapters to merge (default: the active ones).</para></summary>
         [Parameter(Position = 0)]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string[]? Name { get; set; }
 
         /// <summary><para type="description">Check the merged weights for NaN or infinity before writing them.</para></summary>

@@ -8,6 +8,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Creates a tiny random decoder (Llama, Mistral, Qwen2 or Qwen3) and saves it as a real Hugging Face folder with a byte-level tokenizer and a chat template.</para>
     /// <para type="description">For trying the pipeline without downloads and for tests: the folder loads exactly like a downloaded checkpoint. Emits the folder, which pipes into Import-BaseModel.</para>
     /// </summary>
+    /// <example><code>New-BaseModel ./models/tiny -Architecture qwen2 -Seed 1</code><para>Writes a tiny random Qwen2 checkpoint (config, safetensors weights and a byte-level tokenizer) for tests and experiments, and outputs its folder.</para></example>
+    /// <example><code>New-BaseModel ./models/tiny-llama | Import-BaseModel</code><para>Creates a tiny Llama and loads it.</para></example>
     [Cmdlet(VerbsCommon.New, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
     public sealed class NewBaseModelCommand : GraloraCmdlet

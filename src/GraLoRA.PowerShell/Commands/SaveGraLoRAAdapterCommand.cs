@@ -1,6 +1,7 @@
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Adapters;
 using GraLoRA.Models;
 
@@ -10,6 +11,7 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Saves an adapter in Hugging Face PEFT's format (adapter_config.json + adapter_model.safetensors), loadable by PeftModel.from_pretrained.</para>
     /// <para type="description">Writes PEFT's config fields (peft_type GRALORA or LORA) and PEFT's tensor keys (base_model.model.&lt;module&gt;.gralora_A, …, adapter name removed). The files are written beside the folder and swapped in at the end, so a failed save leaves no half-written folder. An existing non-empty folder is replaced only with -Force (else OutputExists). Outputs the folder.</para>
     /// </summary>
+    /// <example><code>$model | Save-GraLoRAAdapter ./adapters/math -Force</code><para>Saves the active adapter in PEFT format (adapter_config.json, adapter_model.safetensors), replacing an earlier save; Python loads it with PeftModel.from_pretrained.</para></example>
     [Cmdlet(VerbsData.Save, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
     public sealed class SaveGraLoRAAdapterCommand : GraloraCmdlet
@@ -25,6 +27,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapter to save (default: the active adapter when exactly one is active, else 'default').</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Name { get; set; }
 
         /// <summary><para type="description">Replace an existing adapter folder.</para></summary>

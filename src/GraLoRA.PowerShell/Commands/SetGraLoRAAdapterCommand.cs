@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using GraLoRA.Models;
 
 namespace GraLoRA.PowerShell.Commands
@@ -7,6 +8,9 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Chooses which adapters of a model are active, or disables and re-enables all of them.</para>
     /// <para type="description">-Active makes exactly the named adapters active (their outputs add up; only they train). -Disable makes the model compute as its base while keeping the adapters (merged ones are unmerged); -Enable undoes it. Outputs the model.</para>
     /// </summary>
+    /// <example><code>$model | Set-GraLoRAAdapter -Active math, chat</code><para>Makes exactly the adapters math and chat active; their outputs add up.</para></example>
+    /// <example><code>$model | Set-GraLoRAAdapter -Disable | Invoke-GraLoRAGeneration 'Hello'
+    /// $model | Set-GraLoRAAdapter -Enable</code><para>Generates with the base model alone, then turns the adapters back on.</para></example>
     [Cmdlet(VerbsCommon.Set, "GraLoRAAdapter", DefaultParameterSetName = ActiveSet)]
     [OutputType(typeof(BaseModel))]
     public sealed class SetGraLoRAAdapterCommand : GraloraCmdlet
@@ -22,6 +26,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapters to make active (all others become inactive).</para></summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = ActiveSet)]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string[] Active { get; set; } = null!;
 
         /// <summary><para type="description">Compute as the base model; the adapters are kept.</para></summary>

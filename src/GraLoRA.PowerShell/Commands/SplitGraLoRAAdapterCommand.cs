@@ -7,6 +7,8 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Unmerges every merged adapter: subtracts ΔW from the base weights again (undoes Merge-GraLoRAAdapter without -Unload).</para>
     /// <para type="description">Outputs the model.</para>
     /// </summary>
+    /// <example><code>$model | Merge-GraLoRAAdapter | Invoke-GraLoRAGeneration 'Hello'
+    /// $model | Split-GraLoRAAdapter</code><para>Generates with merged weights (faster), then separates the adapters again so they can be trained or saved.</para></example>
     [Cmdlet(VerbsCommon.Split, "GraLoRAAdapter")]
     [OutputType(typeof(BaseModel))]
     public sealed class SplitGraLoRAAdapterCommand : GraloraCmdlet

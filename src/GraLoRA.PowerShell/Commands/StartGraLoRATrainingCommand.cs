@@ -1,8 +1,11 @@
 using System;
+using System.Collections;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using GraLoRA.PowerShell.Completion;
 using System.Threading;
 using GraLoRA.Data;
 using GraLoRA.Models;
@@ -14,6 +17,9 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="synopsis">Fine-tunes a model's adapter on a dataset (file or records), with progress, checkpoints, evaluation and resume.</para>
     /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the single active one unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream (shown like Write-Host; silence with -InformationAction Ignore or 6&gt;$null). With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun whose Model property pipes into Merge-GraLoRAAdapter, Export-BaseModel and the other -Model cmdlets.</para>
     /// </summary>
+    /// <example><code>$run = Import-BaseModel ./models/tiny | Add-GraLoRAAdapter -Rank 16 | Start-GraLoRATraining ./data/train.jsonl -MaxSteps 200 -LearningRate 2e-4 -OutputPath ./out</code><para>Adds an adapter and trains it for 200 steps, writing checkpoints, metrics.jsonl, TensorBoard events and training.png under ./out.</para></example>
+    /// <example><code>$model | Start-GraLoRATraining ./data/train.jsonl -ValidationSplit 0.1 -EvalSteps 50 -EarlyStoppingPatience 3 -OutputPath ./out -Resume</code><para>Continues an interrupted run from its latest checkpoint, evaluating on a tenth of the data every 50 steps and stopping after 3 evaluations without improvement.</para></example>
+    /// <example><code>$run | Save-GraLoRAAdapter ./adapters/trained</code><para>Saves the trained adapter: the run's Model property binds to -Model.</para></example>
     [Cmdlet(VerbsLifecycle.Start, "GraLoRATraining", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(TrainingRun))]
     public sealed class StartGraLoRATrainingCommand : GraloraCmdlet
@@ -148,13 +154,19 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">The adapter to train (default: the model's single active adapter).</para></summary>
         [Parameter]
+        [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Adapter { get; set; }
+
+        /// <summary><para type="description">A training configuration (New-GraLoRATrainingConfig, or a hashtable loaded from JSON or a .psd1 file) whose keys name this cmdlet's optimisation, data and output parameters; parameters given explicitly win over it.</para></summary>
+        [Parameter]
+        public IDictionary? Config { get; set; }
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
+            ApplyConfig();
             string adapter = ChooseAdapter();
             var tokenizer = DatasetInput.Tokenizer(Model, "Training");
             if (Bound(nameof(ValidationDataset)) && Bound(nameof(ValidationSplit)))
@@ -259,7 +271,44 @@ namespace GraLoRA.PowerShell.Commands
         #endregion
 
         #region Private methods
-        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+        readonly HashSet<string> _fromConfig = new(StringComparer.OrdinalIgnoreCase);
+
+        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name) || _fromConfig.Contains(name);
+
+        /// <summary>Sets the parameters -Config names and the command line does not, converted and checked as binding would.</summary>
+        void ApplyConfig()
+        {
+            if (Config is null) return;
+            foreach (DictionaryEntry entry in Config)
+            {
+                string key = LanguagePrimitives.ConvertTo<string>(entry.Key);
+                string? name = NewGraLoRATrainingConfigCommand.Keys.FirstOrDefault(k => k.Equals(key, StringComparison.OrdinalIgnoreCase));
+                if (name is null)
+                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
+                        $"-Config has the key '{key}', which is not a training setting; it may hold: {string.Join(", ", NewGraLoRATrainingConfigCommand.Keys)}.", key);
+                if (MyInvocation.BoundParameters.ContainsKey(name)) continue; // explicit parameters win
+                var property = typeof(StartGraLoRATrainingCommand).GetProperty(name)!;
+                object? value = entry.Value is PSObject pso ? pso.BaseObject : entry.Value;
+                object? converted;
+                try
+                {
+                    converted = property.PropertyType == typeof(SwitchParameter)
+                        ? new SwitchParameter(LanguagePrimitives.ConvertTo<bool>(value))
+                        : LanguagePrimitives.ConvertTo(value, property.PropertyType, CultureInfo.InvariantCulture);
+                }
+                catch (PSInvalidCastException ex)
+                {
+                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
+                        $"-Config sets {name} to '{value}', which is not a {property.PropertyType.Name}: {ex.Message}", key, ex);
+                }
+                if (property.GetCustomAttributes(typeof(ValidateSetAttribute), false).FirstOrDefault() is ValidateSetAttribute set &&
+                    !set.ValidValues.Contains((string)converted!, StringComparer.OrdinalIgnoreCase))
+                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
+                        $"-Config sets {name} to '{converted}'; it must be one of {string.Join(", ", set.ValidValues)}.", key);
+                property.SetValue(this, converted);
+                _fromConfig.Add(name);
+            }
+        }
 
         static GraloraException Invalid(string name, string rule) =>
             new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"-{name}: {rule}.", name);
