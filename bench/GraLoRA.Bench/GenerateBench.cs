@@ -11,8 +11,7 @@ namespace GraLoRA.Bench
     {
         public static int Run(string[] args)
         {
-            int Arg(string name, int fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback; }
-            int tokens = Arg("--tokens", 128), reps = Arg("--reps", 5), prompt = Arg("--prompt", 32);
+            int tokens = BenchSupport.Arg(args, "--tokens", 128), reps = BenchSupport.Arg(args, "--reps", 5), prompt = BenchSupport.Arg(args, "--prompt", 32);
             var options = new TinyModelOptions { HiddenSize = 256, IntermediateSize = 704, Layers = 4, Heads = 8, KeyValueHeads = 2, VocabSize = 4096, Seed = 1 };
             using var model = TinyModelFactory.Create(options);
             var prompts = new[] { Enumerable.Range(1, prompt).ToArray() };

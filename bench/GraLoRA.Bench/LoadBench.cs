@@ -14,16 +14,10 @@ namespace GraLoRA.Bench
     /// </summary>
     static class LoadBench
     {
-        static string Arg(string[] args, string name, string fallback)
-        {
-            int i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
-
         public static int Run(string[] args)
         {
-            int hidden = int.Parse(Arg(args, "--hidden", "1024")), layers = int.Parse(Arg(args, "--layers", "34")), reps = int.Parse(Arg(args, "--reps", "3"));
-            string folder = Arg(args, "--folder", Path.Combine(Path.GetTempPath(), $"gralora-bench-load-{hidden}x{layers}"));
+            int hidden = BenchSupport.Arg(args, "--hidden", 1024), layers = BenchSupport.Arg(args, "--layers", 34), reps = BenchSupport.Arg(args, "--reps", 3);
+            string folder = BenchSupport.Arg(args, "--folder", Path.Combine(Path.GetTempPath(), $"gralora-bench-load-{hidden}x{layers}"));
             var options = new TinyModelOptions
             {
                 HiddenSize = hidden, IntermediateSize = hidden * 11 / 4, Layers = layers, Heads = hidden / 64, KeyValueHeads = hidden / 256,
@@ -61,36 +55,23 @@ namespace GraLoRA.Bench
 
         static (double Seconds, long PeakAboveBase) LoadInChild(string folder, string dtype, string mode = "load")
         {
-            // Started as the app host, or as `dotnet GraLoRA.Bench.dll`.
-            string host = Environment.ProcessPath!;
-            var childArgs = Path.GetFileNameWithoutExtension(host) == "dotnet"
-                ? new[] { typeof(LoadBench).Assembly.Location, "load-child", folder, dtype, mode }
-                : new[] { "load-child", folder, dtype, mode };
-            var psi = new ProcessStartInfo(host, childArgs) { RedirectStandardOutput = true, UseShellExecute = false };
-            using var p = Process.Start(psi)!;
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            var parts = output.Trim().Split(' ');
-            if (p.ExitCode != 0 || parts.Length != 2) throw new InvalidOperationException("load child failed: " + output);
+            var parts = BenchSupport.RunChild(new[] { "load-child", folder, dtype, mode }).Split(' ');
             return (double.Parse(parts[0]), long.Parse(parts[1]));
         }
-
-        static long StatusKb(string field) =>
-            long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 
         /// <summary>Child: loads once; prints seconds and peak RSS above the post-initialisation baseline, in bytes.</summary>
         public static int Child(string[] args)
         {
             TorchRuntime.EnsureInitialized();
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
-            long baseline = StatusKb("VmRSS") * 1024;
+            long baseline = BenchSupport.StatusBytes("VmRSS");
             var sw = Stopwatch.StartNew();
             // "construct" builds a randomly initialised model only (what a load would cost if it initialised first).
             using var model = args.Length > 3 && args[3] == "construct"
                 ? new DecoderForCausalLM(DecoderConfig.Load(Path.Combine(args[1], "config.json")), ModelDType.Parse(args[2]))
                 : CheckpointLoader.LoadDecoder(args[1], ModelDType.Parse(args[2]));
             double seconds = sw.Elapsed.TotalSeconds;
-            long peak = StatusKb("VmHWM") * 1024;
+            long peak = BenchSupport.StatusBytes("VmHWM");
             Console.WriteLine($"{seconds} {peak - baseline}");
             return 0;
         }

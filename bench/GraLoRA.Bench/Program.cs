@@ -4,17 +4,13 @@ using System.Diagnostics;
 using System.Linq;
 using GraLoRA;
 using GraLoRA.Adapters;
+using GraLoRA.Bench;
 using TorchSharp;
 using static TorchSharp.torch;
 
 // Benchmarks print ratios measured side by side in one run: every repetition times each contender
 // back to back, so machine noise hits both. Usage:
 //   dotnet run -c Release --project bench/GraLoRA.Bench -- layer|load|generate [options]  (see bench/README.md)
-static int Arg(string[] args, string name, int fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
-}
 
 switch (args.Length == 0 ? "" : args[0])
 {
@@ -33,7 +29,7 @@ switch (args.Length == 0 ? "" : args[0])
 }
 
 TorchRuntime.EnsureInitialized();
-int features = Arg(args, "--features", 2048), tokens = Arg(args, "--tokens", 2048), reps = Arg(args, "--reps", 7);
+int features = BenchSupport.Arg(args, "--features", 2048), tokens = BenchSupport.Arg(args, "--tokens", 2048), reps = BenchSupport.Arg(args, "--reps", 7);
 int di = Array.IndexOf(args, "--device");
 var device = TorchRuntime.ResolveDevice(di >= 0 ? args[di + 1] : "cpu");
 Console.WriteLine($"GraLoRA vs LoRA layer benchmark: in=out={features}, tokens={tokens}, {reps} reps, device {device}, {get_num_threads()} threads");

@@ -17,16 +17,10 @@ namespace GraLoRA.Bench
     /// </summary>
     static class TrainBench
     {
-        static string Arg(string[] args, string name, string fallback)
-        {
-            int i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
-
         public static int Run(string[] args)
         {
-            int reps = int.Parse(Arg(args, "--reps", "3"));
-            string shape = $"{Arg(args, "--hidden", "512")} {Arg(args, "--layers", "8")} {Arg(args, "--seq", "512")} {Arg(args, "--rank", "64")} {Arg(args, "--k", "4")} {Arg(args, "--steps", "3")}";
+            int reps = BenchSupport.Arg(args, "--reps", 3);
+            string shape = $"{BenchSupport.Arg(args, "--hidden", "512")} {BenchSupport.Arg(args, "--layers", "8")} {BenchSupport.Arg(args, "--seq", "512")} {BenchSupport.Arg(args, "--rank", "64")} {BenchSupport.Arg(args, "--k", "4")} {BenchSupport.Arg(args, "--steps", "3")}";
             Console.WriteLine($"training step (forward + backward + AdamW) on a Llama-shaped model: hidden/layers/seq/r/k/steps = {shape}, {reps} reps, batch 1, all-linear targets");
             Console.WriteLine("each contender in its own process; time = median step after one warm-up; peak = peak RSS above the post-load baseline");
             Console.WriteLine($"{"rep",4} {"frozen s",9} {"lora s",8} {"gralora s",10} {"G/L",6} {"G/frozen",9} {"lora MB",8} {"gralora MB",11} {"mem G/L",8}");
@@ -48,23 +42,9 @@ namespace GraLoRA.Bench
 
         static (double Seconds, long Peak) Child(string method, string shape)
         {
-            string host = Environment.ProcessPath!;
-            var argv = new List<string>();
-            if (Path.GetFileNameWithoutExtension(host) == "dotnet") argv.Add(typeof(TrainBench).Assembly.Location);
-            argv.Add("train-child");
-            argv.Add(method);
-            argv.AddRange(shape.Split(' '));
-            var psi = new ProcessStartInfo(host, argv) { RedirectStandardOutput = true, UseShellExecute = false };
-            using var p = Process.Start(psi)!;
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            var parts = output.Trim().Split(' ');
-            if (p.ExitCode != 0 || parts.Length != 2) throw new InvalidOperationException($"train child ({method}) failed: {output}");
+            var parts = BenchSupport.RunChild(new[] { "train-child", method }.Concat(shape.Split(' '))).Split(' ');
             return (double.Parse(parts[0]), long.Parse(parts[1]));
         }
-
-        static long StatusKb(string field) =>
-            long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 
         /// <summary>Child: one contender; prints the median step seconds and peak RSS above the post-build baseline.</summary>
         public static int Child(string[] args)
@@ -94,7 +74,7 @@ namespace GraLoRA.Bench
             var batch = new GraLoRA.Data.DataBatch(1, seq, ids, ids, Enumerable.Repeat(1L, seq).ToArray(), Enumerable.Range(0, seq).Select(i => (long)i).ToArray(), null, null, new[] { 0 });
             model.train();
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
-            long baseline = StatusKb("VmRSS") * 1024;
+            long baseline = BenchSupport.StatusBytes("VmRSS");
             var times = new List<double>();
             for (int s = 0; s <= steps; s++)
             {
@@ -108,7 +88,7 @@ namespace GraLoRA.Bench
                 }
                 if (s > 0) times.Add(sw.Elapsed.TotalSeconds);                 // step 0 warms up
             }
-            long peak = StatusKb("VmHWM") * 1024 - baseline;
+            long peak = BenchSupport.StatusBytes("VmHWM") - baseline;
             Console.WriteLine($"{times.OrderBy(t => t).ElementAt(times.Count / 2)} {peak}");
             return 0;
         }

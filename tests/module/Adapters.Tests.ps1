@@ -1,4 +1,5 @@
 BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
     Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
     $script:fixtures = if ($env:GRALORA_FIXTURES) { $env:GRALORA_FIXTURES } else { Join-Path (Split-Path $root) 'shared/fixtures' }
@@ -33,28 +34,6 @@ BeforeAll {
         $header = [Text.Encoding]::UTF8.GetString($bytes, 8, [BitConverter]::ToInt64($bytes, 0)) | ConvertFrom-Json -AsHashtable
         $header.Remove('__metadata__')
         $header
-    }
-
-    # Logits of one forward pass, flattened.
-    function Get-Logits($Model, $InputIds) {
-        $out = Invoke-BaseModel -Model $Model -InputIds $InputIds
-        try {
-            $flat = [Collections.Generic.List[float]]::new()
-            foreach ($row in $out.Logits) { foreach ($position in $row) { $flat.AddRange($position) } }
-            , $flat.ToArray()
-        }
-        finally { $out.Dispose() }
-    }
-
-    # max |a - b| / max |b|: the error relative to the reference's scale.
-    function Get-RelativeError([float[]] $Actual, [float[]] $Expected) {
-        $Actual.Count | Should -Be $Expected.Count
-        $diff = 0.0; $scale = 0.0
-        for ($i = 0; $i -lt $Expected.Count; $i++) {
-            $diff = [Math]::Max($diff, [Math]::Abs($Actual[$i] - $Expected[$i]))
-            $scale = [Math]::Max($scale, [Math]::Abs($Expected[$i]))
-        }
-        $diff / [Math]::Max($scale, 1e-12)
     }
 
     # Token ids [batch][length] from a flat I64 tensor.

@@ -8,6 +8,7 @@ BeforeDiscovery {
 }
 
 BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
     Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
     $script:work = Join-Path ([IO.Path]::GetTempPath()) ("gralora-training-" + [guid]::NewGuid().ToString('N'))
@@ -25,28 +26,6 @@ BeforeAll {
         if ($From) { $m | Import-GraLoRAAdapter $From | Out-Null }
         else { $m | Add-GraLoRAAdapter -Rank 16 -K 2 -TargetModule all-linear -ModulesToSave lm_head -InformationAction Ignore | Out-Null }
         $m
-    }
-
-    # Logits of one forward pass, flattened.
-    function Get-Logits($Model, $InputIds) {
-        $out = Invoke-BaseModel -Model $Model -InputIds $InputIds
-        try {
-            $flat = [Collections.Generic.List[float]]::new()
-            foreach ($row in $out.Logits) { foreach ($position in $row) { $flat.AddRange($position) } }
-            , $flat.ToArray()
-        }
-        finally { $out.Dispose() }
-    }
-
-    # max |a - b| / max |b|.
-    function Get-RelativeError([float[]] $Actual, [float[]] $Expected) {
-        $Actual.Count | Should -Be $Expected.Count
-        $diff = 0.0; $scale = 0.0
-        for ($i = 0; $i -lt $Expected.Count; $i++) {
-            $diff = [Math]::Max($diff, [Math]::Abs($Actual[$i] - $Expected[$i]))
-            $scale = [Math]::Max($scale, [Math]::Abs($Expected[$i]))
-        }
-        $diff / [Math]::Max($scale, 1e-12)
     }
 
     $script:ids = [int[][]] @(@(10, 72, 105, 33, 5, 9), @(1, 2, 3, 4, 5, 6))

@@ -127,6 +127,11 @@ namespace GraLoRA.IO
             return result;
         }
 
+        /// <summary>Bytes per element of <paramref name="type"/> as stored in safetensors files.</summary>
+        public static int ElementSize(ScalarType type) =>
+            DTypes.Values.Where(v => v.Type == type).Select(v => v.Size).FirstOrDefault() is int size and > 0 ? size
+                : throw new GraloraException("UnsupportedDType", GraloraErrorKind.InvalidArgument, $"dtype {type} cannot be stored in safetensors files written here.", type);
+
         /// <summary>The tensor dtype of a safetensors dtype name (F32, BF16, …).</summary>
         public static ScalarType TypeOf(string dtype) => DTypes[dtype].Type;
 

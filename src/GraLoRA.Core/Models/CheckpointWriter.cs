@@ -74,7 +74,7 @@ namespace GraLoRA.Models
         public static void WriteWeights(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes)
         {
             var metadata = new Dictionary<string, string> { ["format"] = "pt" };
-            long Bytes(TensorSource t) => t.Shape.Aggregate(1L, (a, d) => a * d) * ElementSize(is_floating_point(t.DType) ? storedType : t.DType);
+            long Bytes(TensorSource t) => t.Shape.Aggregate(1L, (a, d) => a * d) * Safetensors.ElementSize(is_floating_point(t.DType) ? storedType : t.DType);
 
             // Shards in key order, a new one whenever the next tensor would overflow (a single oversized tensor gets its own).
             var shards = new List<List<TensorSource>> { new() };
@@ -102,14 +102,6 @@ namespace GraLoRA.Models
             var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
             WriteJson(Path.Combine(folder, "model.safetensors.index.json"), index);
         }
-
-        static long ElementSize(ScalarType type) => type switch
-        {
-            ScalarType.Float64 or ScalarType.Int64 => 8,
-            ScalarType.Float32 or ScalarType.Int32 => 4,
-            ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Int16 => 2,
-            _ => 1,
-        };
 
         /// <summary>Writes indented JSON atomically.</summary>
         public static void WriteJson(string path, JsonNode node) =>

@@ -249,15 +249,19 @@ namespace GraLoRA.Training
         }
 
         /// <summary>Summed cross-entropy of the next-token predictions of one batch (float32), labels −100 ignored.</summary>
-        internal static Tensor LossSum(DecoderForCausalLM module, DataBatch batch, Device device)
+        internal static Tensor LossSum(DecoderForCausalLM module, DataBatch batch, Device device) => LossSum(module, batch, device, out _);
+
+        /// <summary>As above; for classification batches also the class logits [B, labels] the loss was computed from.</summary>
+        internal static Tensor LossSum(DecoderForCausalLM module, DataBatch batch, Device device, out Tensor? classLogits)
         {
+            classLogits = null;
             Tensor Matrix(long[] values) => tensor(values, batch.Shape, device: device);
             var ids = Matrix(batch.InputIds);
             var mask = Matrix(batch.AttentionMask);
             var positions = Matrix(batch.PositionIds);
             if (batch.ClassLabels is { } classes)
             {
-                var classLogits = module.ClassificationLogits(ids, mask).to(ScalarType.Float32);   // [B, labels]
+                classLogits = module.ClassificationLogits(ids, mask).to(ScalarType.Float32);       // [B, labels]
                 return nn.functional.cross_entropy(classLogits, tensor(classes, device: device), reduction: nn.Reduction.Sum);
             }
             var segments = batch.SegmentIds is null ? null : Matrix(batch.SegmentIds);
@@ -283,14 +287,13 @@ namespace GraLoRA.Training
                 foreach (var batch in data.Epoch(0))
                 {
                     using var scope = NewDisposeScope();
-                    sum += LossSum(module, batch, module.Device).item<float>();
+                    sum += LossSum(module, batch, module.Device, out var classLogits).item<float>();
                     tokens += PredictedTokens(batch);
-                    if (batch.ClassLabels is { } classes)
+                    if (classLogits is not null)
                     {
                         classification = true;
-                        var predicted = module.ClassificationLogits(tensor(batch.InputIds, batch.Shape, device: module.Device),
-                            tensor(batch.AttentionMask, batch.Shape, device: module.Device)).argmax(-1).cpu().data<long>().ToArray();
-                        correct += predicted.Zip(classes).Count(p => p.First == p.Second);
+                        var predicted = classLogits.argmax(-1).cpu().data<long>().ToArray();
+                        correct += predicted.Zip(batch.ClassLabels!).Count(p => p.First == p.Second);
                     }
                 }
                 if (tokens == 0) throw NoTargets();
