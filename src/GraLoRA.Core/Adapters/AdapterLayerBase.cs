@@ -198,9 +198,10 @@ namespace GraLoRA.Adapters
         public Tensor AdapterUpdate(string name, Tensor x)
         {
             var options = GetOptions(name);
+            using var scope = torch.NewDisposeScope();
             var flat = PrepareInput(name, x.reshape(-1, InFeatures));
             var lead = x.shape.Take(x.shape.Length - 1).Append(OutFeatures).ToArray();
-            return AdapterForward(name, flat).mul(options.Scaling).view(lead);
+            return AdapterForward(name, flat).mul(options.Scaling).view(lead).MoveToOuterDisposeScope();
         }
 
         Tensor PrepareInput(string name, Tensor flat)
@@ -214,15 +215,21 @@ namespace GraLoRA.Adapters
         public override Tensor forward(Tensor x)
         {
             if (AdaptersDisabled || Merged) return _base.forward(x);
+            // Intermediates die with this scope, as they would in Python when the function returns: autograd keeps
+            // its own references to what backward needs, so only the caller's step scope would otherwise pin them
+            // (the regroup copies, the [k, M, out/k] block outputs, the unscaled update) until the step ends.
+            using var scope = torch.NewDisposeScope();
             var result = _base.forward(x);
-            if (_active.Count == 0) return result;
-            var flat = x.reshape(-1, InFeatures);
-            foreach (var n in _active)
+            if (_active.Count > 0)
             {
-                var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
-                result = result.add(update, alpha: _options[n].Scaling);
+                var flat = x.reshape(-1, InFeatures);
+                foreach (var n in _active)
+                {
+                    var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
+                    result = result.add(update, alpha: _options[n].Scaling);
+                }
             }
-            return result.to(x.dtype);
+            return result.to(x.dtype).MoveToOuterDisposeScope();
         }
 
         /// <summary>Validated lookup helper for subclasses.</summary>

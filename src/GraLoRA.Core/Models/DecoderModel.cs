@@ -231,8 +231,11 @@ namespace GraLoRA.Models
         /// <summary>x + attn(norm(x)), then + mlp(norm(·)).</summary>
         public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
+            // Intermediates (norm temporaries, q/k/v before the heads split, MLP products) die with this scope as they
+            // would in Python; autograd holds its own references to what backward needs.
+            using var scope = NewDisposeScope();
             var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, rope, cache, layerIndex);
-            return h + mlp.forward(post_attention_layernorm.forward(h));
+            return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
         }
     }
 
