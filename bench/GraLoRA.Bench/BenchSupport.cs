@@ -30,7 +30,11 @@ namespace GraLoRA.Bench
             var argv = new List<string>();
             if (Path.GetFileNameWithoutExtension(host) == "dotnet") argv.Add(typeof(BenchSupport).Assembly.Location);
             argv.AddRange(arguments);
-            using var p = Process.Start(new ProcessStartInfo(host, argv) { RedirectStandardOutput = true, UseShellExecute = false })!;
+            var start = new ProcessStartInfo(host, argv) { RedirectStandardOutput = true, UseShellExecute = false };
+            // A fixed mmap threshold: glibc otherwise raises it as large blocks are freed, so freed tensor memory may stay
+            // resident or not depending on history, and peak RSS would measure the allocator rather than the tensors.
+            if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is null) start.Environment["MALLOC_MMAP_THRESHOLD_"] = "131072";
+            using var p = Process.Start(start)!;
             string output = p.StandardOutput.ReadToEnd();
             p.WaitForExit();
             if (p.ExitCode != 0) throw new InvalidOperationException($"benchmark child '{string.Join(' ', arguments)}' failed: {output}");
