@@ -368,5 +368,63 @@ namespace GraLoRA.Tests
             string png = DiagnosticCharts.SaveSpectra(lora.Concat(gra).ToList(), tmp.File("spectra.png"));
             Assert.True(new FileInfo(png).Length > 1000);
         }
+            // ---------- k selection ----------
+
+        [Theory]
+        // r, AutoK, r/k², suggested hybrid rank, default sweep
+        [InlineData(4, 1, 4.0, 2, "1,2")]
+        [InlineData(8, 1, 8.0, 4, "1,2")]
+        [InlineData(16, 2, 4.0, 8, "1,2,4")]
+        [InlineData(32, 2, 8.0, 0, "1,2,4")]
+        [InlineData(64, 4, 4.0, 0, "1,2,4,8")]
+        [InlineData(128, 4, 8.0, 0, "1,2,4,8")]
+        [InlineData(256, 8, 4.0, 0, "1,2,4,8,16")]      // r/k² 16 and 4 are equally far from 8 on a log scale: ties go to the larger k
+        public void KSelectionTable(int rank, int autoK, double ratio, int hybrid, string sweep)
+        {
+            Assert.Equal(autoK, AdapterConfig.AutoK(rank));
+            Assert.Equal(ratio, (double)rank / (autoK * autoK));
+            Assert.Equal(hybrid, KSearch.SuggestedHybridRank(rank));
+            Assert.Equal(sweep, string.Join(",", KSearch.DefaultKs(rank)));
+        }
+
+        [Fact]
+        public void CandidatesKeepTheTotalRankAndRejectBadK()
+        {
+            var c = KSearch.Candidates(new KSearchOptions { Rank = 16 });
+            Assert.Equal(new[] { "k 1", "k 2", "k 2 + hybrid 8", "k 4", "k 4 + hybrid 8" }, c.Select(x => x.ToString()));
+            Assert.All(c, x => Assert.Equal(16, x.Rank + x.HybridRank));
+            Assert.Equal("InvalidK", Assert.Throws<GraloraException>(() => KSearch.Candidates(new KSearchOptions { Rank = 16, Ks = new[] { 3 } })).ErrorId);
+        }
+
+        [Fact]
+        public void FindKRunsEveryCandidateWithinTheBudgetAndRecommendsTheLowestValidationLoss()
+        {
+            using var scope = NewDisposeScope();
+            using var model = Tiny();
+            var flags = model.Module.parameters().Select(p => p.requires_grad).ToArray();
+            var seen = new List<KTrial>();
+            var trials = KSearch.Run(model, Batches(2), Batches(1), new KSearchOptions
+            {
+                Rank = 8, StepBudget = 9, Ks = new[] { 1, 2 },
+                Adapter = new AdapterConfig { TargetModules = new[] { "q_proj", "down_proj" } },
+                Training = new Training.TrainingOptions { LearningRate = 1e-2 },
+            }, new Progress(seen.Add));
+            Assert.Equal(3, trials.Count);                                   // k 1, k 2, k 2 + hybrid 4
+            Assert.Equal(3, seen.Count);
+            Assert.All(trials, t => Assert.Equal(3, t.Steps));                // 9 steps shared by 3
+            Assert.Single(trials, t => t.Recommended);
+            Assert.Equal(trials.Min(t => t.ValidationLoss), trials.Single(t => t.Recommended).ValidationLoss);
+            Assert.Single(trials.Select(t => t.Parameters).Distinct());      // same parameter count for all
+            Assert.Empty(model.Adapters.Names);
+            Assert.Equal(flags, model.Module.parameters().Select(p => p.requires_grad).ToArray());
+            Assert.Equal("StepBudgetTooSmall", Assert.Throws<GraloraException>(() => KSearch.Run(model, Batches(1), Batches(1), new KSearchOptions { Rank = 8, StepBudget = 2 })).ErrorId);
+        }
+
+        sealed class Progress : IProgress<KTrial>
+        {
+            readonly Action<KTrial> _report;
+            public Progress(Action<KTrial> report) => _report = report;
+            public void Report(KTrial value) => _report(value);
+        }
     }
 }
