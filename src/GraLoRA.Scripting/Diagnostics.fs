@@ -21,6 +21,8 @@ type EntanglementSettings =
       HybridRank: int
       /// Analyse this adapter's own factors instead of fresh ones.
       Adapter: string option
+      /// Keep B = 0 as PEFT initialises it (U = G·AᵀA) instead of drawing B with A's bound.
+      ZeroB: bool
       /// Outlier rule factor (mean or max |x| ≥ this × the median channel's).
       OutlierThreshold: float
       /// Synthetic outliers: (input channel, factor) applied before each measured layer.
@@ -35,7 +37,7 @@ type EntanglementSettings =
 module Diagnostics =
     /// Every down_proj, 4 batches of 4 examples up to 512 tokens, fresh factors at r 32, k Auto, threshold 6, no charts.
     let defaults : EntanglementSettings =
-        { Layers = []; Batches = 4; BatchSize = 4; MaxLength = 512; Rank = 32; K = Auto; HybridRank = 0; Adapter = None
+        { Layers = []; Batches = 4; BatchSize = 4; MaxLength = 512; Rank = 32; K = Auto; HybridRank = 0; Adapter = None; ZeroB = false
           OutlierThreshold = ChannelStatistics.DefaultOutlierThreshold; InjectOutliers = []; Seed = 0L; OutDirectory = None }
 
     let private tokenizer (what: string) (model: BaseModel) =
@@ -57,7 +59,7 @@ module Diagnostics =
                 Layers = (if List.isEmpty settings.Layers then null else Array.ofList settings.Layers),
                 Batches = settings.Batches, Rank = settings.Rank,
                 K = (match settings.K with Fixed k -> System.Nullable k | Auto -> System.Nullable()),
-                HybridRank = settings.HybridRank, Adapter = Option.toObj settings.Adapter, Seed = settings.Seed,
+                HybridRank = settings.HybridRank, Adapter = Option.toObj settings.Adapter, Seed = settings.Seed, ZeroB = settings.ZeroB,
                 OutlierThreshold = settings.OutlierThreshold,
                 InjectOutliers = inject)
         GradientEntanglement.Measure(model, loader, options)

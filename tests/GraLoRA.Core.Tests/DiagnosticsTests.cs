@@ -320,6 +320,11 @@ namespace GraLoRA.Tests
             Assert.Null(layer.Lora);
             Assert.True(layer.Gralora!.BSubstituted);          // a fresh adapter's B is zero
             Assert.IsType<GraloraLinear>(model.Module.model.layers[1].mlp.GetSlot("down_proj"));
+            // B = 0 kept: U is the A term alone, so the B term (all zero) counts as orthogonal.
+            var zero = GradientEntanglement.Measure(model, Batches(1), new EntanglementOptions { Adapter = "g", Batches = 1, Layers = new[] { "layers.1.mlp.down_proj" }, ZeroB = true }).Single().Gralora!;
+            Assert.False(zero.BSubstituted);
+            Assert.Equal(1, zero.BTermDeviation);
+            Assert.Equal(zero.ATermDeviation, zero.Deviation, 12);
             Assert.Equal("AdapterNotOnLayer", Assert.Throws<GraloraException>(() =>
                 GradientEntanglement.Measure(model, Batches(1), new EntanglementOptions { Adapter = "g", Layers = new[] { "q_proj" } })).ErrorId);
             Assert.Equal("NoMatchingLayer", Assert.Throws<GraloraException>(() =>

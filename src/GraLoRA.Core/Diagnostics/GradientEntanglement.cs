@@ -29,6 +29,11 @@ namespace GraLoRA.Diagnostics
         public long Seed { get; init; }
         /// <summary>Outlier rule factor (see <see cref="ChannelStatistics.FlagOutliers"/>).</summary>
         public double OutlierThreshold { get; init; } = ChannelStatistics.DefaultOutlierThreshold;
+        /// <summary>
+        /// Analyse B = 0 exactly as PEFT initialises it (then U = G·AᵀA: the update B's first gradient step makes) instead of
+        /// drawing B for fresh factors / replacing an all-zero B. Trained (non-zero) B factors are used as they are either way.
+        /// </summary>
+        public bool ZeroB { get; init; }
         /// <summary>Synthetic outliers: input channel → factor its activations are multiplied by before each measured layer (the model's output changes accordingly).</summary>
         public IReadOnlyDictionary<int, double>? InjectOutliers { get; init; }
     }
@@ -47,10 +52,13 @@ namespace GraLoRA.Diagnostics
     /// how far LoRA's and GraLoRA's implied one-step updates depart from the full-fine-tuning gradient G = ∂L/∂W
     /// (the paper's gradient entanglement, Section 3).
     /// <para>Factors. By default fresh factors are drawn for both methods at the same parameter count: A as PEFT's
-    /// Kaiming-uniform init (±1/√fan_in), and B — which PEFT starts at zero, making the B·Bᵀ·G term vanish — drawn
-    /// uniform ±1/√r as with init_weights=False. With <see cref="EntanglementOptions.Adapter"/> the adapter's own
-    /// factors are used (trained ones as they are); a B that is still all zero is replaced the same way and the result
-    /// says so (<see cref="UpdateDeviation.BSubstituted"/>).</para>
+    /// Kaiming-uniform init (±1/√fan_in, fan_in = in for LoRA, in/k for a GraLoRA block), and B — which PEFT starts at
+    /// zero, making the B·Bᵀ·G term vanish — drawn uniform with the same bound as A, so E[B·Bᵀ] = E[Aᵀ·A] = r/(3·in)·I
+    /// for both methods and neither term dominates by construction (PEFT's init_weights=False bound ±1/√r would make the
+    /// B term in/r times larger and hide the A term's mixing of input channels). <see cref="EntanglementOptions.ZeroB"/>
+    /// keeps B = 0 instead. With <see cref="EntanglementOptions.Adapter"/> the adapter's own factors are used (trained
+    /// ones as they are); a B that is still all zero is replaced the same way and the result says so
+    /// (<see cref="UpdateDeviation.BSubstituted"/>).</para>
     /// <para>G is the gradient of the summed next-token loss over all predicted tokens of the batches (divided by
     /// their number), at the model as it is (active adapters included); the model runs in eval mode (no dropout).</para>
     /// </summary>
@@ -162,7 +170,7 @@ namespace GraLoRA.Diagnostics
                     case LoraLinear l:
                     {
                         var a = l.A(name).detach().to(ScalarType.Float64);
-                        var (b, substituted) = NonZeroB(l.B(name).detach().to(ScalarType.Float64), l.Options(name).Rank, generator);
+                        var (b, substituted) = NonZeroB(l.B(name).detach().to(ScalarType.Float64), inFeatures, generator, options.ZeroB);
                         var (at, bt) = ImpliedUpdate.Lora(g, a, b);
                         int k = options.K ?? AdapterConfig.AutoK(l.Options(name).Rank);
                         lora = UpdateDeviation.Compare(AdapterMethod.LoRA, l.Options(name).Rank, 1, 0, substituted, g, at, bt, GridFor(k, outFeatures, inFeatures), outliers);
@@ -171,12 +179,12 @@ namespace GraLoRA.Diagnostics
                     case GraloraLinear gl:
                     {
                         var o = gl.Options(name);
-                        var (b, substituted) = NonZeroB(gl.B(name).detach().to(ScalarType.Float64), o.Rank, generator);
+                        var (b, substituted) = NonZeroB(gl.B(name).detach().to(ScalarType.Float64), inFeatures / o.K, generator, options.ZeroB);
                         var (aBlocks, bBlocks) = GraloraLinear.BlockFactors(gl.A(name).detach().to(ScalarType.Float64), b, o.K);
                         Tensor? ag = gl.AGeneral(name)?.detach().to(ScalarType.Float64), bg = null;
                         if (gl.BGeneral(name) is { } bGeneral)
                         {
-                            var (nb, s2) = NonZeroB(bGeneral.detach().to(ScalarType.Float64), o.HybridRank, generator);
+                            var (nb, s2) = NonZeroB(bGeneral.detach().to(ScalarType.Float64), inFeatures, generator, options.ZeroB);
                             bg = nb;
                             substituted |= s2;
                         }
@@ -192,21 +200,22 @@ namespace GraLoRA.Diagnostics
                 var go = new GraloraOptions { Rank = options.Rank, K = k, HybridRank = options.HybridRank };
                 go.Validate(inFeatures, outFeatures, layer);
                 int loraRank = options.Rank + options.HybridRank;
-                var (la, lb) = (Uniform(generator, new[] { (long)loraRank, inFeatures }, inFeatures), Uniform(generator, new[] { outFeatures, (long)loraRank }, loraRank));
+                var la = Uniform(generator, new[] { (long)loraRank, inFeatures }, inFeatures);
+                var lb = FreshB(generator, new[] { outFeatures, (long)loraRank }, inFeatures, options.ZeroB);
                 var (lat, lbt) = ImpliedUpdate.Lora(g, la, lb);
-                lora = UpdateDeviation.Compare(AdapterMethod.LoRA, loraRank, 1, 0, true, g, lat, lbt, k, outliers);
+                lora = UpdateDeviation.Compare(AdapterMethod.LoRA, loraRank, 1, 0, !options.ZeroB, g, lat, lbt, k, outliers);
 
                 var a = Uniform(generator, new[] { k, inFeatures / k, options.Rank }, inFeatures / k);
-                var b = Uniform(generator, new[] { k, options.Rank, outFeatures / k }, options.Rank);
+                var b = FreshB(generator, new[] { k, options.Rank, outFeatures / k }, inFeatures / k, options.ZeroB);
                 var (aBlocks, bBlocks) = GraloraLinear.BlockFactors(a, b, k);
                 Tensor? ag = null, bg = null;
                 if (options.HybridRank > 0)
                 {
                     ag = Uniform(generator, new[] { (long)options.HybridRank, inFeatures }, inFeatures);
-                    bg = Uniform(generator, new[] { outFeatures, (long)options.HybridRank }, options.HybridRank);
+                    bg = FreshB(generator, new[] { outFeatures, (long)options.HybridRank }, inFeatures, options.ZeroB);
                 }
                 var (gat, gbt) = ImpliedUpdate.Gralora(g, aBlocks, bBlocks, ag, bg);
-                gralora = UpdateDeviation.Compare(AdapterMethod.GraLoRA, options.Rank, k, options.HybridRank, true, g, gat, gbt, k, outliers);
+                gralora = UpdateDeviation.Compare(AdapterMethod.GraLoRA, options.Rank, k, options.HybridRank, !options.ZeroB, g, gat, gbt, k, outliers);
             }
             return new LayerEntanglement(layer, inFeatures, outFeatures, activations, outliers, gradientNorms, gradientShare, lora, gralora);
         }
@@ -218,15 +227,18 @@ namespace GraLoRA.Diagnostics
         // The grid a LoRA adapter's deviation is reported on: k when it divides the layer, else 1.
         static int GridFor(int k, long outFeatures, long inFeatures) => outFeatures % k == 0 && inFeatures % k == 0 ? k : 1;
 
-        // Uniform ±1/√fanIn in float64 from the private generator (PEFT's Kaiming-uniform bound for A; init_weights=False for B).
+        // Uniform ±1/√fanIn in float64 from the private generator (PEFT's Kaiming-uniform bound for A, reused for B).
         static Tensor Uniform(Generator generator, long[] shape, long fanIn)
         {
             double bound = 1.0 / Math.Sqrt(fanIn);
             return rand(shape, ScalarType.Float64, generator.device, generator: generator).mul(2 * bound).sub(bound);
         }
 
-        static (Tensor B, bool Substituted) NonZeroB(Tensor b, int rank, Generator generator) =>
-            b.abs().max().item<double>() > 0 ? (b, false) : (Uniform(generator, b.shape, rank), true);
+        static Tensor FreshB(Generator generator, long[] shape, long aFanIn, bool zero) =>
+            zero ? zeros(shape, ScalarType.Float64, generator.device) : Uniform(generator, shape, aFanIn);
+
+        static (Tensor B, bool Substituted) NonZeroB(Tensor b, long aFanIn, Generator generator, bool keepZero) =>
+            keepZero || b.abs().max().item<double>() > 0 ? (b, false) : (Uniform(generator, b.shape, aFanIn), true);
 
         /// <summary>
         /// Sits in a linear slot during a measurement: records the input's channel statistics (rows where

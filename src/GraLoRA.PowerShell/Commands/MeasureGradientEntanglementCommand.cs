@@ -11,7 +11,7 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Shows, on your model and data, how outlier input channels entangle LoRA's gradient and how GraLoRA localises it: per-channel activation statistics and each adapter's deviation from full fine-tuning, per layer and per block.</para>
-    /// <para type="description">Runs the first -Batches batches of the dataset through the model (eval mode, active adapters included) and, for each chosen linear layer (-Layer; default every down_proj), records per-input-channel mean |x|, max |x| and excess kurtosis over the non-padding tokens, and flags outlier channels: mean or max |x| at least -OutlierThreshold (default 6) times the median channel's. It computes the full-fine-tuning gradient G = ∂L/∂W of the layer and the update one SGD step on LoRA's and GraLoRA's factors would make to W (paper Eq. 4: G·AᵀA + B·BᵀG; for GraLoRA per block with that block's factors), and reports 1 − cosine similarity and the normalised Frobenius error ‖c·U − G‖/‖G‖ (c the least-squares scale) for the layer and for every block of the k×k grid, plus the outlier channels' share of ‖G‖² and of ‖U‖². By default fresh factors are analysed for both methods at the same parameter count (-Rank, -K, -HybridRank; LoRA gets rank + hybrid rank): A Kaiming-uniform as PEFT initialises it, and B uniform ±1/√r (PEFT starts B at zero, which would make the B·BᵀG term vanish). With -Adapter the adapter's own (e.g. trained) factors are used; a B still at zero is replaced the same way and BSubstituted says so. With -OutDirectory it writes, per layer, &lt;layer&gt;.blocks.png (per-block error heatmaps, LoRA left, GraLoRA right), &lt;layer&gt;.activations.png and &lt;layer&gt;.gradient-channels.png. Outputs one LayerEntanglement per layer. See docs/diagnostics.md.</para>
+    /// <para type="description">Runs the first -Batches batches of the dataset through the model (eval mode, active adapters included) and, for each chosen linear layer (-Layer; default every down_proj), records per-input-channel mean |x|, max |x| and excess kurtosis over the non-padding tokens, and flags outlier channels: mean or max |x| at least -OutlierThreshold (default 6) times the median channel's. It computes the full-fine-tuning gradient G = ∂L/∂W of the layer and the update one SGD step on LoRA's and GraLoRA's factors would make to W (paper Eq. 4: G·AᵀA + B·BᵀG; for GraLoRA per block with that block's factors), and reports 1 − cosine similarity and the normalised Frobenius error ‖c·U − G‖/‖G‖ (c the least-squares scale) for the layer and for every block of the k×k grid, plus the outlier channels' share of ‖G‖² and of ‖U‖². By default fresh factors are analysed for both methods at the same parameter count (-Rank, -K, -HybridRank; LoRA gets rank + hybrid rank): A Kaiming-uniform (±1/√fan_in) as PEFT initialises it, and B uniform with the same bound, so neither term dominates by construction (PEFT starts B at zero, which makes the B·BᵀG term vanish; -ZeroB analyses exactly that, U = G·AᵀA). With -Adapter the adapter's own (e.g. trained) factors are used; a B still at zero is replaced the same way (unless -ZeroB) and BSubstituted says so. With -OutDirectory it writes, per layer, &lt;layer&gt;.blocks.png (per-block error heatmaps, LoRA left, GraLoRA right), &lt;layer&gt;.activations.png and &lt;layer&gt;.gradient-channels.png. Outputs one LayerEntanglement per layer. See docs/diagnostics.md.</para>
     /// </summary>
     /// <example><code>$model | Measure-GradientEntanglement ./data/train.jsonl -Layer layers.1.mlp.down_proj -Rank 64 -OutDirectory ./diag</code><para>Measures layer 1's down_proj on four batches, comparing fresh LoRA r 64 with GraLoRA r 64 k 4, and writes the heatmaps and channel charts to ./diag.</para></example>
     /// <example><code>$run.Model | Measure-GradientEntanglement ./data/train.jsonl -Adapter default | Select-Object Layer, OutlierChannels, @{ n = 'Deviation'; e = { $_.Gralora.Deviation } }</code><para>Analyses a trained GraLoRA adapter's own factors on every down_proj it adapts.</para></example>
@@ -73,6 +73,10 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public string? Adapter { get; set; }
 
+        /// <summary><para type="description">Keep B = 0 as PEFT initialises it (the implied update is then G·AᵀA alone) instead of drawing it.</para></summary>
+        [Parameter]
+        public SwitchParameter ZeroB { get; set; }
+
         /// <summary><para type="description">Outlier rule factor: a channel is flagged when its mean or max |x| is at least this many times the median channel's (default 6).</para></summary>
         [Parameter]
         public double OutlierThreshold { get; set; } = ChannelStatistics.DefaultOutlierThreshold;
@@ -102,7 +106,7 @@ namespace GraLoRA.PowerShell.Commands
             var options = new EntanglementOptions
             {
                 Layers = Layer, Batches = Batches, Rank = Rank, K = MyInvocation.BoundParameters.ContainsKey(nameof(K)) ? K : null,
-                HybridRank = HybridRank, Adapter = Adapter, Seed = Seed, OutlierThreshold = OutlierThreshold, InjectOutliers = ToInjection(InjectOutlier),
+                HybridRank = HybridRank, Adapter = Adapter, Seed = Seed, ZeroB = ZeroB, OutlierThreshold = OutlierThreshold, InjectOutliers = ToInjection(InjectOutlier),
             };
             var results = GradientEntanglement.Measure(Model, loader, options);
             string? folder = OutDirectory is null ? null : ResolvePath(OutDirectory);
