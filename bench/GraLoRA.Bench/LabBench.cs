@@ -62,7 +62,7 @@ namespace GraLoRA.Bench
                         : new GraloraLinear(linear, "a", new GraloraOptions { Rank = 128, K = k, Alpha = 256, InitWeights = false });
                     var sw = Stopwatch.StartNew();
                     SpectrumInfo s;
-                    using (no_grad()) s = RankAnalysis.Analyse(layer.GetDeltaWeight("a"));
+                    using (no_grad()) s = RankAnalysis.Analyse(layer.GetDeltaWeight("a"), computeType: ScalarType.Float32);
                     Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3} | {4} | {5:0.0} | {6:0} |", name, k == 1 ? "LoRA" : "GraLoRA", k, 128 * k, s.NumericalRank, s.EffectiveRank, sw.Elapsed.TotalSeconds));
                     spectra.Add(new AdapterSpectrum("a", name, layer.Method, 128, k, 0, outF, inF, 128 * k, s.NumericalRank, s.EffectiveRank, s.SingularValues.Take(1200).ToArray()));
                     linear.Dispose();
@@ -151,7 +151,7 @@ namespace GraLoRA.Bench
         // (c) Expressiveness at equal parameter count.
         static void Expressiveness(string output, Device device, bool large)
         {
-            int n = large ? 2048 : 512, steps = large ? 2000 : 600, batch = 512;
+            int n = large ? 2048 : 256, steps = large ? 2000 : 400, batch = large ? 1024 : 256;
             Console.WriteLine();
             Console.WriteLine($"## (c) Fitting a teacher layer W0 + ΔW ({n}×{n}) with LoRA and GraLoRA (same parameter count r·(in+out)), {steps} Adam steps, lr 5e-3, batch {batch}, x ~ N(0, I)");
             Console.WriteLine("Loss: ‖(student − teacher)·x‖² / ‖ΔW·x‖² on 4096 held-out inputs (1 = learned nothing). 'SVD best' = the best any rank-r matrix can do (Eckart–Young): LoRA's floor.");
@@ -169,13 +169,13 @@ namespace GraLoRA.Bench
                     var sigma = arange(1, n + 1, dtype: ScalarType.Float32, device: device).reciprocal();
                     return u.mul(sigma).mm(v.t());
                 }),
-                ("block-diagonal 4×4 grid, rank 32 per block", g =>
+                ($"block-diagonal 4×4 grid, rank {n / 16} per diagonal block", g =>
                 {
                     var w = zeros(n, n, device: device);
                     int b = n / 4;
                     for (int i = 0; i < 4; i++)
                         w[TensorIndex.Slice(i * b, (i + 1) * b), TensorIndex.Slice(i * b, (i + 1) * b)] =
-                            randn(new long[] { b, 32 }, generator: g, device: device).mm(randn(new long[] { 32, b }, generator: g, device: device)).div(Math.Sqrt(32 * b));
+                            randn(new long[] { b, n / 16 }, generator: g, device: device).mm(randn(new long[] { n / 16, b }, generator: g, device: device)).div(Math.Sqrt(n / 16 * b));
                     return w;
                 }),
             };

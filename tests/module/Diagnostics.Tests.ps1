@@ -70,3 +70,17 @@ Describe 'Find-GraLoRAK' {
         @($m | Get-GraLoRAAdapter).Count | Should -Be 0
     }
 }
+
+Describe 'examples/04-gradient-entanglement.ps1' {
+    It 'measures each rank with and without the injected outlier, flags it, and writes the charts' {
+        $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+        $out = Join-Path $work 'example'
+        $rows = @(& (Join-Path $root 'examples/04-gradient-entanglement.ps1') -Rank 8 -OutDirectory $out 6>$null | Where-Object { $_ -is [pscustomobject] })
+        $rows.Count | Should -Be 2
+        $rows[0].Outlier | Should -Be 'none'
+        $rows[1].Flagged -split ', ' | Should -Contain '37'
+        $rows[1].GShare | Should -BeGreaterThan 0.5
+        Test-Path (Join-Path $out 'spectra.png') | Should -BeTrue
+        @(Get-ChildItem $out -Filter '*.blocks.png').Count | Should -Be 1
+    }
+}
