@@ -140,12 +140,13 @@ namespace GraLoRA.Bench
 
         static string FindExampleData()
         {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, "examples", "data", "tiny-chat.jsonl");
-                if (File.Exists(candidate)) return candidate;
-            }
-            throw new FileNotFoundException("examples/data/tiny-chat.jsonl not found above " + AppContext.BaseDirectory);
+            foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+                for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                {
+                    string candidate = Path.Combine(dir.FullName, "examples", "data", "tiny-chat.jsonl");
+                    if (File.Exists(candidate)) return candidate;
+                }
+            throw new FileNotFoundException("examples/data/tiny-chat.jsonl not found above the current folder or " + AppContext.BaseDirectory);
         }
 
         // (c) Expressiveness at equal parameter count.
