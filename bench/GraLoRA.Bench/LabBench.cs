@@ -42,32 +42,87 @@ namespace GraLoRA.Bench
         }
 
         // (a) ΔW rank on real layer shapes.
+        // A full SVD of a 4096×14336 ΔW is out of reach of a shared 2-core CPU, so the spectrum is computed from the factors:
+        // ΔW = B̃·Ã with B̃ [out, k·r] (block (j, n)'s B_jn in output rows j) and Ã [k·r, in] (A_jn in input columns n);
+        // with B̃ = Q_B·R_B and Ãᵀ = Q_A·R_A, ΔW = Q_B·(R_B·R_Aᵀ)·Q_Aᵀ has the singular values of the k·r × k·r matrix R_B·R_Aᵀ.
+        // A cross-check on a smaller shape compares that with the direct SVD of GetDeltaWeight.
+        static (Tensor BTilde, Tensor ATilde) Factors(AdapterLayerBase layer)
+        {
+            if (layer is LoraLinear l) return (l.B("a").detach(), l.A("a").detach());
+            var g = (GraloraLinear)layer;
+            long k = g.Options("a").K;
+            var (a, b) = GraloraLinear.BlockFactors(g.A("a").detach(), g.B("a").detach(), k);   // [k, k, s, in/k], [k, k, out/k, s]
+            long s = a.shape[2], inBlock = a.shape[3], outBlock = b.shape[2];
+            var bTilde = zeros(k * outBlock, k * k * s, dtype: b.dtype, device: b.device);
+            var aTilde = zeros(k * k * s, k * inBlock, dtype: a.dtype, device: a.device);
+            for (long j = 0; j < k; j++)
+                for (long n = 0; n < k; n++)
+                {
+                    long group = (j * k + n) * s;
+                    bTilde[TensorIndex.Slice(j * outBlock, (j + 1) * outBlock), TensorIndex.Slice(group, group + s)] = b[j, n];
+                    aTilde[TensorIndex.Slice(group, group + s), TensorIndex.Slice(n * inBlock, (n + 1) * inBlock)] = a[j, n];
+                }
+            return (bTilde, aTilde);
+        }
+
+        static SpectrumInfo FactorSpectrum(AdapterLayerBase layer)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var (bt, at) = Factors(layer);
+            var rb = linalg.qr(bt.to(ScalarType.Float64)).R;
+            var ra = linalg.qr(at.t().to(ScalarType.Float64)).R;
+            var core = rb.mm(ra.t()).mul(layer.GetOptions("a").Scaling);                        // [k·r, k·r], same singular values as ΔW
+            var values = linalg.svdvals(core).cpu().data<double>().ToArray();
+            double tolerance = Math.Max(layer.OutFeatures, layer.InFeatures) * finfo(ScalarType.Float32).eps * values[0];   // the rule RankAnalysis uses for a float32 ΔW
+            return new SpectrumInfo(values, values.LongCount(v => v > tolerance), RankAnalysis.EffectiveRank(values), tolerance);
+        }
+
+        static AdapterLayerBase RandomAdapter(int outF, int inF, int rank, int k, Device device)
+        {
+            manual_seed(0);
+            var linear = nn.Linear(inF, outF, hasBias: false, device: device);
+            return k == 1
+                ? new LoraLinear(linear, "a", new LoraOptions { Rank = rank, Alpha = 2 * rank, InitWeights = false })
+                : new GraloraLinear(linear, "a", new GraloraOptions { Rank = rank, K = k, Alpha = 2 * rank, InitWeights = false });
+        }
+
         static void Rank(string output, Device device, bool large)
         {
             Console.WriteLine();
             Console.WriteLine("## (a) ΔW rank at r 128, random A and B (InitWeights=false), LLaMA3.1-8B shapes");
             Console.WriteLine();
-            Console.WriteLine("| layer shape (out×in) | method | k | bound k·r | numerical rank | effective rank (entropy) | SVD s |");
+            Console.WriteLine("Cross-check of the factor method against the direct SVD of GetDeltaWeight (1024×3584, r 32):");
+            Console.WriteLine();
+            Console.WriteLine("| k | direct rank | factor rank | direct eff. rank | factor eff. rank | max rel. diff of σ |");
+            Console.WriteLine("|---|---|---|---|---|---|");
+            foreach (int k in new[] { 1, 2, 4, 8 })
+            {
+                using var scope = NewDisposeScope();
+                var layer = RandomAdapter(1024, 3584, 32, k, device);
+                SpectrumInfo direct;
+                using (no_grad()) direct = RankAnalysis.Analyse(layer.GetDeltaWeight("a"));
+                var factor = FactorSpectrum(layer);
+                double diff = factor.SingularValues.Select((v, i) => Math.Abs(v - direct.SingularValues[i]) / direct.SingularValues[0]).Max();
+                Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3:0.0} | {4:0.0} | {5:0.0e+0} |", k, direct.NumericalRank, factor.NumericalRank, direct.EffectiveRank, factor.EffectiveRank, diff));
+            }
+            Console.WriteLine();
+            Console.WriteLine("| layer shape (out×in) | method | k | bound k·r | numerical rank | effective rank (entropy) | s |");
             Console.WriteLine("|---|---|---|---|---|---|---|");
-            var shapes = new (string Name, int Out, int In)[] { ("q_proj/o_proj 4096×4096", 4096, 4096), ("down_proj 4096×14336", 4096, 14336) };
+            var shapes = new (string Name, int Out, int In)[] { ("q_proj 4096×4096", 4096, 4096), ("down_proj 4096×14336", 4096, 14336) };
             var spectra = new List<AdapterSpectrum>();
             foreach (var (name, outF, inF) in shapes)
                 foreach (int k in new[] { 1, 2, 4, 8 })
                 {
                     using var scope = NewDisposeScope();
-                    manual_seed(0);
-                    var linear = nn.Linear(inF, outF, hasBias: false, device: device);
-                    AdapterLayerBase layer = k == 1
-                        ? new LoraLinear(linear, "a", new LoraOptions { Rank = 128, Alpha = 256, InitWeights = false })
-                        : new GraloraLinear(linear, "a", new GraloraOptions { Rank = 128, K = k, Alpha = 256, InitWeights = false });
+                    var layer = RandomAdapter(outF, inF, 128, k, device);
                     var sw = Stopwatch.StartNew();
-                    SpectrumInfo s;
-                    using (no_grad()) s = RankAnalysis.Analyse(layer.GetDeltaWeight("a"), computeType: ScalarType.Float32);
+                    var s = FactorSpectrum(layer);
                     Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3} | {4} | {5:0.0} | {6:0} |", name, k == 1 ? "LoRA" : "GraLoRA", k, 128 * k, s.NumericalRank, s.EffectiveRank, sw.Elapsed.TotalSeconds));
-                    spectra.Add(new AdapterSpectrum("a", name, layer.Method, 128, k, 0, outF, inF, 128 * k, s.NumericalRank, s.EffectiveRank, s.SingularValues.Take(1200).ToArray()));
-                    linear.Dispose();
+                    spectra.Add(new AdapterSpectrum("a", name, layer.Method, 128, k, 0, outF, inF, 128 * k, s.NumericalRank, s.EffectiveRank, s.SingularValues));
+                    layer.BaseLayer.Dispose();
                 }
-            DiagnosticCharts.SaveSpectra(spectra.Where(s => s.InFeatures == 4096).ToList(), Path.Combine(output, "rank-spectra.png"));
+            DiagnosticCharts.SaveSpectra(spectra.Where(s => s.InFeatures == 14336).ToList(), Path.Combine(output, "rank-spectra.png"));
         }
 
         // (b) Gradient localisation with an injected outlier channel.
@@ -152,14 +207,14 @@ namespace GraLoRA.Bench
         // (c) Expressiveness at equal parameter count.
         static void Expressiveness(string output, Device device, bool large)
         {
-            int n = large ? 2048 : 256, steps = large ? 2000 : 400, batch = large ? 1024 : 256;
+            int n = large ? 2048 : 128, steps = large ? 2000 : 300, batch = large ? 1024 : 128;
             Console.WriteLine();
             Console.WriteLine($"## (c) Fitting a teacher layer W0 + ΔW ({n}×{n}) with LoRA and GraLoRA (same parameter count r·(in+out)), {steps} Adam steps, lr 5e-3, batch {batch}, x ~ N(0, I)");
             Console.WriteLine("Loss: ‖(student − teacher)·x‖² / ‖ΔW·x‖² on 4096 held-out inputs (1 = learned nothing). 'SVD best' = the best any rank-r matrix can do (Eckart–Young): LoRA's floor.");
             Console.WriteLine();
             Console.WriteLine("| target ΔW | r | k | LoRA loss | GraLoRA loss | SVD best rank r | SVD best rank k·r |");
             Console.WriteLine("|---|---|---|---|---|---|---|");
-            var ranks = new[] { 16, 32, 64, 128 };
+            var ranks = large ? new[] { 16, 32, 64, 128 } : new[] { 4, 8, 16, 32 };   // small scale: the same r/n as 16–128 at n 512
             var targets = new (string Name, Func<Generator, Tensor> Make)[]
             {
                 ("dense Gaussian (flat spectrum)", g => randn(new long[] { n, n }, generator: g, device: device).div(Math.Sqrt(n))),
@@ -193,6 +248,7 @@ namespace GraLoRA.Bench
                     double total = svd.sum().item<double>();
                     int k = AdapterConfig.AutoK(r);
                     double Best(int rank) => rank >= n ? 0 : svd.narrow(0, rank, n - rank).sum().item<double>() / total;
+                    if (k == 1) k = 2;                       // GraLoRA at k 1 is LoRA; compare with the smallest grid
                     double lora = Fit(n, delta, r, 1, steps, batch, device);
                     double gralora = Fit(n, delta, r, k, steps, batch, device);
                     loraLoss.Add(lora);
