@@ -175,8 +175,8 @@ namespace GraLoRA.Bench
                         Mean(l => l.Lora!.OutlierShare), Mean(l => l.Gralora!.OutlierShare), Mean(l => Far(l.Lora!)), Mean(l => Far(l.Gralora!)));
                     Console.WriteLine(line);
                     string tag = (inject ? "outlier" : "no outlier") + (zeroB ? ", B = 0" : ", B A-bound");
-                    Add(series, $"LoRA ({tag})", Mean(l => l.Lora!.Deviation));
-                    Add(series, $"GraLoRA ({tag})", Mean(l => l.Gralora!.Deviation));
+                    Add(series, $"LoRA ({tag})", Mean(l => Far(l.Lora!)));
+                    Add(series, $"GraLoRA ({tag})", Mean(l => Far(l.Gralora!)));
                     if (inject && r == 32)
                     {
                         var charted = DiagnosticCharts.SaveEntanglement(rows[0], Path.Combine(output, zeroB ? "localisation-r32-zeroB" : "localisation-r32"));
@@ -184,7 +184,7 @@ namespace GraLoRA.Bench
                     }
                 }
             var xs = ranks.Select(r => (double)r).ToArray();
-            DiagnosticCharts.SaveLines(Path.Combine(output, "localisation-deviation.png"), $"1 − cos(U, G) on {layer} vs r", "r", "1 − cos",
+            DiagnosticCharts.SaveLines(Path.Combine(output, "localisation-far-error.png"), $"{layer}: mean block error ‖cU − G‖/‖G‖ outside the outlier's input blocks", "r", "block error",
                 series.Select(kv => (kv.Key, xs, kv.Value.ToArray())).ToList());
             try { Directory.Delete(folder, true); } catch (IOException) { }
         }
