@@ -147,9 +147,7 @@ namespace GraLoRA.Adapters
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var delta = GetDeltaWeight(name);
-            double eps = finfo(delta.dtype).eps;
-            return linalg.matrix_rank(delta.to(ScalarType.Float64), rtol: eps * Math.Max(InFeatures, OutFeatures)).item<long>();
+            return Diagnostics.RankAnalysis.Analyse(GetDeltaWeight(name)).NumericalRank;   // the one rank rule
         }
 
         /// <summary>

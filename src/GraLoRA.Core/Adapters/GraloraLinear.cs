@@ -108,6 +108,20 @@ namespace GraLoRA.Adapters
             return delta.mul(o.Scaling).to(dtype).MoveToOuterDisposeScope();
         }
 
+        /// <summary>
+        /// The k² blocks' own low-rank factors in W's orientation (unscaled): block (j, n) — output block j, input block n —
+        /// contributes ΔW[j-rows, n-cols] = scaling · B[j, n] · A[j, n]. Returns (A [k(j), k(n), s, in/k],
+        /// B [k(j), k(n), out/k, s]) with s = r/k, as views over <paramref name="a"/> (gralora_A [k, in/k, r]) and
+        /// <paramref name="b"/> (gralora_B [k, r, out/k]). For diagnostics; the test ties it to <see cref="GetDeltaWeight"/>.
+        /// </summary>
+        public static (Tensor A, Tensor B) BlockFactors(Tensor a, Tensor b, long k)
+        {
+            long inBlock = a.shape[1], r = a.shape[2], s = r / k, outBlock = b.shape[2];
+            var aBlocks = a.view(k, inBlock, k, s).permute(2, 0, 1, 3).transpose(2, 3);   // A[n][:, j-slice]ᵀ: [k(j), k(n), s, in/k]
+            var bBlocks = b.view(k, k, s, outBlock).transpose(2, 3);                      // B[j][n-slice, :]ᵀ: [k(j), k(n), out/k, s]
+            return (aBlocks, bBlocks);
+        }
+
         /// <inheritdoc />
         protected override Tensor AdapterForward(string name, Tensor x)
         {
