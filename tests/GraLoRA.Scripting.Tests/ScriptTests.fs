@@ -72,3 +72,11 @@ let ``examples/04-nuget-package.fsx runs from a packed local feed with #r nuget`
     Assert.Contains("(patched copy: true)", output)
     Assert.Matches(@"trainable parameters: [1-9]\d*", output)
     Assert.Matches(@"trained 4 steps, loss \d+\.\d+ -> \d+\.\d+", output)
+    // The throwaway version would otherwise stay in the global packages folder.
+    let packages =
+        match System.Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null | "" -> Path.Combine(System.Environment.GetFolderPath System.Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | folder -> folder
+    for id in [ "gralora.core"; "gralora.scripting" ] do
+        let folder = Path.Combine(packages, id, version)
+        if Directory.Exists folder then Directory.Delete(folder, true)
