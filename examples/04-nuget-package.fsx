@@ -1,9 +1,9 @@
 // The F# toolkit from a NuGet package instead of the build output: what a user outside this checkout writes.
 // Run after './build.sh pack' (packs GraLoRA.Core and GraLoRA.Scripting into artifacts/feed):
 //     dotnet fsi examples/04-nuget-package.fsx
-// NuGet caches a package version once: after repacking, bump it (GRALORA_PACKAGE_VERSION=0.1.1 ./build.sh pack and
-// the version below) or delete ~/.nuget/packages/gralora.core and gralora.scripting.
-#i "nuget: ../artifacts/feed"
+// The feed comes from examples/nuget.config (dotnet fsi reads the nuget.config beside the script; `#i "nuget: <folder>"`
+// works too, but only with an absolute path). NuGet caches a package version once: after repacking, bump it
+// (GRALORA_PACKAGE_VERSION=0.1.1 ./build.sh pack and the version below) or delete ~/.nuget/packages/gralora.*.
 #r "nuget: GraLoRA.Scripting, 0.1.0"
 
 open System.IO

@@ -43,7 +43,8 @@ let ``examples/01-fsharp-pipeline.fsx trains a tiny model, exports it and answer
     Assert.Contains("exported: ", output)
 
 // The package route: pack Core and Scripting (already built) into a fresh feed under a version no cache has seen,
-// then run examples/04-nuget-package.fsx against it, pointed at that feed and version.
+// then run examples/04-nuget-package.fsx against it from a folder whose nuget.config names that feed, as
+// examples/nuget.config names artifacts/feed.
 [<Fact>]
 let ``examples/04-nuget-package.fsx runs from a packed local feed with #r nuget`` () =
     let dir = tempDir ()
@@ -54,15 +55,16 @@ let ``examples/04-nuget-package.fsx runs from a packed local feed with #r nuget`
             runDotnet repoRoot [] [ "pack"; Path.Combine("src", project); "-c"; "Release"; "--no-build"; "--nologo"; "-o"; feed; $"-p:Version={version}" ]
         Assert.True((code = 0), output)
     Assert.True(File.Exists(Path.Combine(feed, $"GraLoRA.Scripting.{version}.nupkg")))
-    let example = File.ReadAllText(Path.Combine(repoRoot, "examples", "04-nuget-package.fsx"))
-    Assert.Contains("#i \"nuget: ../artifacts/feed\"", example)
+    let examples = Path.Combine(repoRoot, "examples")
+    let config = File.ReadAllText(Path.Combine(examples, "nuget.config"))
+    Assert.Contains("value=\"../artifacts/feed\"", config)
+    File.WriteAllText(Path.Combine(dir, "nuget.config"), config.Replace("../artifacts/feed", feed))
+    let example = File.ReadAllText(Path.Combine(examples, "04-nuget-package.fsx"))
     Assert.Contains("#r \"nuget: GraLoRA.Scripting, 0.1.0\"", example)
     let script = Path.Combine(dir, "package.fsx")
-    let examples = Path.Combine(repoRoot, "examples")
     File.WriteAllText(
         script,
         example
-            .Replace("#i \"nuget: ../artifacts/feed\"", $"#i \"nuget: {feed}\"")
             .Replace("#r \"nuget: GraLoRA.Scripting, 0.1.0\"", $"#r \"nuget: GraLoRA.Scripting, {version}\"")
             .Replace("__SOURCE_DIRECTORY__", $"@\"{examples}\""))
     let cache = Path.Combine(dir, "native-cache")
