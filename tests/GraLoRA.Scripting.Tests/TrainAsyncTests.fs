@@ -22,18 +22,15 @@ let ``Train.start reports progress, stops on cancellation with a checkpoint, and
     use model = BaseModel.tiny folder |> Adapter.add adapter
     use cancel = new CancellationTokenSource()
     let seen = ResizeArray<TrainingProgress>()
-    let callerThread = Environment.CurrentManagedThreadId
-    let mutable progressThread = callerThread
+    // (Which thread reports is not asserted: a task not yet started may run inline on the thread that waits for it.)
     let onProgress (p: TrainingProgress) =
         seen.Add p
-        progressThread <- Environment.CurrentManagedThreadId
         if p.Step = 2 then cancel.Cancel()
     let task = Train.start onProgress cancel.Token (settings (Some output)) model
     let result = task.Result
     Assert.True(result.Cancelled)
     Assert.Equal(2, result.Steps)
     Assert.Equal<int list>([ 1; 2 ], seen |> Seq.map (fun p -> p.Step) |> List.ofSeq)
-    Assert.NotEqual(callerThread, progressThread)
     let checkpoint = match result.LastCheckpoint with null -> failwith "no checkpoint written" | c -> c
     Assert.Equal(Path.Combine(output, "checkpoint-2"), checkpoint)
     Assert.True(File.Exists(Path.Combine(checkpoint, "adapter_model.safetensors")))
