@@ -2,7 +2,8 @@
 # GraLoRA for .NET build driver. Needs only the .NET 10 SDK.
 #   ./build.sh build       restore tools, build everything (module payload in module/bin)
 #   ./build.sh quickstart  build, then run examples/01-quickstart.ps1 in pwsh
-#   ./build.sh test        build, then run every suite (xunit, F#, Pester); last line "N passed, N failed"
+#   ./build.sh pack        build, then pack GraLoRA.Core and GraLoRA.Scripting into artifacts/feed (a local NuGet feed)
+#   ./build.sh test        build, then run every suite (xunit, F#, Pester, notebooks); last line "N passed, N failed"
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -20,6 +21,17 @@ reference() {
 build() {
   tools
   dotnet build GraLoRA.Scripting.sln -c Release --nologo --verbosity quiet
+}
+
+# A local NuGet feed for `#r "nuget: GraLoRA.Scripting"` scripts (see examples/04-nuget-package.fsx).
+# GRALORA_PACKAGE_VERSION overrides the version (default 0.1.0).
+pack() {
+  local project
+  for project in src/GraLoRA.Core src/GraLoRA.Scripting; do
+    dotnet pack "$project" -c Release --no-build --nologo --verbosity quiet -o artifacts/feed \
+      -p:Version="${GRALORA_PACKAGE_VERSION:-0.1.0}"
+  done
+  echo "packages in artifacts/feed:"; ls artifacts/feed
 }
 
 pwsh_run() { dotnet pwsh -NoProfile -NonInteractive "$@"; }
@@ -63,6 +75,28 @@ run_tests() {
     echo "Pester wrote no results"; status=1
   fi
 
+  # Polyglot notebooks, headless: dotnet-repl writes one TRX result per cell and exits non-zero when a cell fails.
+  # Markdown cells show up in the TRX as passed results; they are not counted.
+  local notebook name markdown
+  for notebook in examples/*.ipynb; do
+    name=$(basename "$notebook" .ipynb)
+    echo "== notebook $notebook"
+    if ! (cd examples && dotnet repl --run "$name.ipynb" --exit-after-run --output-format trx \
+          --output-path "../TestResults/notebook-$name.trx" >"../TestResults/notebook-$name.log" 2>&1); then
+      echo "$notebook: a cell failed (TestResults/notebook-$name.trx, .log)"; status=1
+    fi
+    if [[ ! -f "TestResults/notebook-$name.trx" ]]; then
+      echo "$notebook: no results written"; tail -20 "TestResults/notebook-$name.log"; status=1; total_failed=$((total_failed + 1)); continue
+    fi
+    read -r p f t < <(trx_counts "TestResults/notebook-$name.trx")
+    markdown=$(grep -c '"cell_type": "markdown"' "$notebook" || true)
+    p=$((p - markdown))
+    grep -o 'testName="[^"]*"[^>]*outcome="Failed"' "TestResults/notebook-$name.trx" | sed -E 's/testName="([^"]*)".*/  failed: \1/' || true
+    echo "$name: $p cells passed, $f failed"
+    if [[ $((p + f)) -le 0 ]]; then echo "$notebook ran no cells"; status=1; fi
+    total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  done
+
   [[ $total_failed -eq 0 ]] || status=1
   echo "$total_passed passed, $total_failed failed"
   return $status
@@ -71,6 +105,7 @@ run_tests() {
 case "${1:-build}" in
   build) build ;;
   quickstart) build; pwsh_run -File examples/01-quickstart.ps1 ;;
+  pack) build; pack ;;
   test) build; reference; run_tests ;;
-  *) echo "usage: ./build.sh [build|quickstart|test]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|quickstart|pack|test]" >&2; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ type K =
 type AdapterSettings =
     { /// GraLoRA or the LoRA baseline.
       Method: AdapterMethod
-      /// Rank r.
+      /// Rank r of the update (GraLoRA: shared by the k blocks of each row; LoRA: of B·A).
       Rank: int
       /// GraLoRA grid size (ignored as `Auto` for LoRA; `Fixed` with LoRA is an error).
       K: K
@@ -104,6 +104,23 @@ module Adapter =
             Bias = settings.Bias,
             UseRsLora = settings.UseRsLora)
 
+    /// The settings an existing Core `AdapterConfig` describes: the inverse of `toConfig` for configs that `toConfig`
+    /// makes (`K` comes back as `Fixed k` for GraLoRA and `Auto` for LoRA; `Seed` as `None`, since a config carries no seed).
+    let ofConfig (config: AdapterConfig) : AdapterSettings =
+        let listOf (items: Collections.Generic.IReadOnlyList<string> | null) = match items with null -> [] | items -> List.ofSeq items
+        { Method = config.Method
+          Rank = config.EffectiveRank
+          K = (if config.Method = AdapterMethod.GraLoRA then Fixed config.EffectiveK else Auto)
+          HybridRank = config.HybridRank
+          Alpha = Option.ofNullable config.Alpha
+          Dropout = config.Dropout
+          Targets = (match config.TargetModules with null -> GraLoRA.defaults.Targets | t -> List.ofSeq t)
+          Exclude = listOf config.ExcludeModules
+          ModulesToSave = listOf config.ModulesToSave
+          Bias = config.Bias
+          UseRsLora = config.UseRsLora
+          Seed = None }
+
     /// Adds an adapter called `name` with `settings` and makes it the only active (and trainable) adapter.
     let addNamed (name: string) (settings: AdapterSettings) (model: BaseModel) : BaseModel =
         let config = toConfig settings
@@ -186,3 +203,26 @@ module Adapter =
     let parameterCounts (model: BaseModel) : ParameterCounts =
         let struct (trainable, total) = model.Adapters.ParameterCounts()
         { Trainable = trainable; Total = total }
+
+    /// The settings of adapter `name` of the model (`Adapter.ofConfig` of its Core config).
+    let settingsOf (name: string) (model: BaseModel) : AdapterSettings = ofConfig (model.Adapters.Config name)
+
+    /// Singular values of every adapted module's ΔW for adapter `name`, largest first, keyed by module name in model
+    /// order. ΔW comes from the layers' own `GetDeltaWeight` (the one builder of ΔW) and is computed in float32, so
+    /// LoRA's spectrum has at most r non-zero values and GraLoRA's up to k·r.
+    let deltaSingularValues (name: string) (model: BaseModel) : (string * float32[]) list =
+        model.Adapters.Layers()
+        |> Seq.filter (fun struct (_, layer) -> Seq.contains name layer.AdapterNames)
+        |> Seq.map (fun struct (moduleName, layer) ->
+            use scope = TorchSharp.torch.NewDisposeScope()
+            use noGrad = TorchSharp.torch.no_grad()
+            let delta = layer.GetDeltaWeight(name).``to``(TorchSharp.torch.float32)
+            let values = TorchSharp.torch.linalg.svdvals(delta).data<float32>().ToArray()
+            moduleName, values)
+        |> List.ofSeq
+
+    /// How many of `values` (singular values, largest first) exceed `relativeTolerance` times the largest one:
+    /// the numerical rank of the ΔW they came from (0 for an all-zero ΔW).
+    let numericalRank (relativeTolerance: float32) (values: float32[]) : int =
+        if values.Length = 0 || values[0] <= 0.0f then 0
+        else values |> Array.filter (fun v -> v > relativeTolerance * values[0]) |> Array.length

@@ -1,6 +1,8 @@
 namespace GraLoRA.Scripting
 
+open System
 open System.Threading
+open System.Threading.Tasks
 open GraLoRA.Data
 open GraLoRA.Training
 
@@ -52,6 +54,11 @@ type TrainSettings =
       LoggingSteps: int
       /// Where checkpoints, metrics.jsonl and TensorBoard events go; `None` writes nothing.
       OutputPath: string option
+      /// Save a checkpoint every this many steps (needs `OutputPath`); `None` saves only at the end and on cancellation.
+      SaveSteps: int option
+      /// A checkpoint folder (or an `OutputPath` folder, meaning its latest checkpoint) to continue from where that
+      /// run stopped: adapter weights, optimizer state, step and data position; `None` starts afresh.
+      ResumeFrom: string option
       /// The adapter to train; `None` trains `Adapter.current` (the only active, or only, adapter).
       Adapter: string option }
 
@@ -80,6 +87,8 @@ module Train =
           Packing = false
           LoggingSteps = 10
           OutputPath = None
+          SaveSteps = None
+          ResumeFrom = None
           Adapter = None }
 
     /// Core's `TrainingOptions` for `settings`.
@@ -98,10 +107,12 @@ module Train =
             WeightDecay = settings.WeightDecay,
             Seed = int64 settings.Seed,
             LoggingSteps = settings.LoggingSteps,
+            SaveSteps = Option.toNullable settings.SaveSteps,
             OutputDirectory = Option.toObj settings.OutputPath)
 
     /// Trains as `Train.run` does, calling `onProgress` synchronously on every logging step and stopping at the next
-    /// step boundary once `cancellation` is cancelled. Returns Core's `TrainingResult` (steps, losses, history) and the model.
+    /// step boundary once `cancellation` is cancelled (then `Cancelled` is true and, with `OutputPath`, a resumable
+    /// checkpoint is written; continue with `ResumeFrom`). Returns Core's `TrainingResult` (steps, losses, history) and the model.
     let runWith (onProgress: TrainingProgress -> unit) (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel)
         : TrainingResult * BaseModel =
         let adapter = settings.Adapter |> Option.defaultWith (fun () -> Adapter.current model)
@@ -125,14 +136,39 @@ module Train =
         let trainLoader = data.CreateTrainLoader batchOptions
         let progress = { new System.IProgress<TrainingProgress> with member _.Report p = onProgress p }
         let result =
-            if data.Validation.Count > 0 then trainer.Train(trainLoader, data.CreateValidationLoader batchOptions, progress, cancellation)
-            else trainer.Train(trainLoader, progress = progress, cancellation = cancellation)
+            let validation : IBatchSource | null = if data.Validation.Count > 0 then data.CreateValidationLoader batchOptions else null
+            trainer.Train(trainLoader, validation, progress, cancellation, Option.toObj settings.ResumeFrom)
         result, model
 
     /// Trains the current adapter (or `settings.Adapter`) on `settings.Dataset` and returns the model, so a pipeline
     /// goes on (`Adapter.merge`, `BaseModel.export`). Use `Train.runWith` for progress and the result.
     let run (settings: TrainSettings) (model: BaseModel) : BaseModel =
         runWith ignore CancellationToken.None settings model |> snd
+
+    /// Starts `Train.runWith` on a thread-pool thread and returns at once. `onProgress` is called on that thread at
+    /// every logging step; cancelling `cancellation` stops the run at the next step boundary and the task still
+    /// completes normally, with `Cancelled = true` and (with `OutputPath`) a checkpoint to resume from. Errors fault
+    /// the task. Do not touch the model from another thread until the task has completed.
+    let start (onProgress: TrainingProgress -> unit) (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel)
+        : Task<TrainingResult> =
+        Task.Run<TrainingResult>(fun () -> runWith onProgress cancellation settings model |> fst)
+
+    /// Training as a cold observable: each subscription starts a run (`Train.start`) whose progress reports arrive
+    /// through `OnNext` on the training thread, then `OnCompleted` (also after a cancelled run) or `OnError`.
+    /// Disposing the subscription cancels the run at the next step boundary.
+    let observe (settings: TrainSettings) (model: BaseModel) : IObservable<TrainingProgress> =
+        { new IObservable<TrainingProgress> with
+            member _.Subscribe(observer: IObserver<TrainingProgress>) =
+                let cancel = new CancellationTokenSource()
+                let run = start observer.OnNext cancel.Token settings model
+                run.ContinueWith(fun (finished: Task<TrainingResult>) ->
+                    match finished.Exception with
+                    | null -> observer.OnCompleted()
+                    | error -> observer.OnError(error.GetBaseException())
+                    cancel.Dispose())
+                |> ignore
+                { new IDisposable with
+                    member _.Dispose() = try cancel.Cancel() with :? ObjectDisposedException -> () } }
 
 /// Loss and exact match of a model (with its active adapters) on a dataset.
 [<RequireQualifiedAccess>]

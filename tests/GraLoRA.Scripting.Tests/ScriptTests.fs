@@ -41,3 +41,44 @@ let ``examples/01-fsharp-pipeline.fsx trains a tiny model, exports it and answer
     Assert.Contains("(falling)", output)
     Assert.Matches(@"answer: \S", output)
     Assert.Contains("exported: ", output)
+
+// The package route: pack Core and Scripting (already built) into a fresh feed under a version no cache has seen,
+// then run examples/04-nuget-package.fsx against it from a folder whose nuget.config names that feed, as
+// examples/nuget.config names artifacts/feed.
+[<Fact>]
+let ``examples/04-nuget-package.fsx runs from a packed local feed with #r nuget`` () =
+    let dir = tempDir ()
+    let feed = Path.Combine(dir, "feed")
+    let version = "0.1.0-test." + System.DateTime.UtcNow.ToString "yyyyMMddHHmmssfff"
+    for project in [ "GraLoRA.Core"; "GraLoRA.Scripting" ] do
+        let code, output =
+            runDotnet repoRoot [] [ "pack"; Path.Combine("src", project); "-c"; "Release"; "--no-build"; "--nologo"; "-o"; feed; $"-p:Version={version}" ]
+        Assert.True((code = 0), output)
+    Assert.True(File.Exists(Path.Combine(feed, $"GraLoRA.Scripting.{version}.nupkg")))
+    let examples = Path.Combine(repoRoot, "examples")
+    let config = File.ReadAllText(Path.Combine(examples, "nuget.config"))
+    Assert.Contains("value=\"../artifacts/feed\"", config)
+    File.WriteAllText(Path.Combine(dir, "nuget.config"), config.Replace("../artifacts/feed", feed))
+    let example = File.ReadAllText(Path.Combine(examples, "04-nuget-package.fsx"))
+    Assert.Contains("#r \"nuget: GraLoRA.Scripting, 0.1.0\"", example)
+    let script = Path.Combine(dir, "package.fsx")
+    File.WriteAllText(
+        script,
+        example
+            .Replace("#r \"nuget: GraLoRA.Scripting, 0.1.0\"", $"#r \"nuget: GraLoRA.Scripting, {version}\"")
+            .Replace("__SOURCE_DIRECTORY__", $"@\"{examples}\""))
+    let cache = Path.Combine(dir, "native-cache")
+    let code, output = runDotnet dir [ "GRALORA_NATIVE_CACHE", cache ] [ "fsi"; "--quiet"; script ]
+    Assert.True((code = 0), output)
+    Assert.Contains($"libLibTorchSharp: {cache}", output)
+    Assert.Contains("(patched copy: true)", output)
+    Assert.Matches(@"trainable parameters: [1-9]\d*", output)
+    Assert.Matches(@"trained 4 steps, loss \d+\.\d+ -> \d+\.\d+", output)
+    // The throwaway version would otherwise stay in the global packages folder.
+    let packages =
+        match System.Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null | "" -> Path.Combine(System.Environment.GetFolderPath System.Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | folder -> folder
+    for id in [ "gralora.core"; "gralora.scripting" ] do
+        let folder = Path.Combine(packages, id, version)
+        if Directory.Exists folder then Directory.Delete(folder, true)
