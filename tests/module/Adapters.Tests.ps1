@@ -272,11 +272,11 @@ Describe 'Adapter lifecycle on the PEFT fixture' {
     }
 
     It 'Set-GraLoRAAdapter -Disable computes as the base; -Enable brings the adapter back' {
-        $out = $m | Set-GraLoRAAdapter -Disable
+        $out = $m | Set-GraLoRAAdapter -Disable -PassThru
         [object]::ReferenceEquals($out, $m) | Should -BeTrue
         Get-RelativeError (Get-Logits $m $llamaIds) $llamaBaseLogits | Should -BeLessThan 1e-4
         (Get-GraLoRAAdapter -Model $m).Disabled | Should -BeTrue
-        $m | Set-GraLoRAAdapter -Enable | Out-Null
+        $m | Set-GraLoRAAdapter -Enable | Should -BeNullOrEmpty
         Get-RelativeError (Get-Logits $m $llamaIds) $peftLogits | Should -BeLessThan 1e-4
         (Get-GraLoRAAdapter -Model $m).Disabled | Should -BeFalse
     }

@@ -40,7 +40,7 @@ Describe 'Cmdlet help' {
 
     It 'keeps the lines of a multi-line example, without the doc comment indentation' {
         $code = @((Get-Help Set-GraLoRAAdapter -Examples).examples.example)[1].code
-        $code -split '\r?\n' | Should -Be @("`$model | Set-GraLoRAAdapter -Disable | Invoke-GraLoRAGeneration 'Hello'", '$model | Set-GraLoRAAdapter -Enable')
+        $code -split '\r?\n' | Should -Be @("`$model | Set-GraLoRAAdapter -Disable -PassThru | Invoke-GraLoRAGeneration 'Hello'", '$model | Set-GraLoRAAdapter -Enable')
     }
 
     It 'shows the parameter sets and pipeline input of the cmdlet' {

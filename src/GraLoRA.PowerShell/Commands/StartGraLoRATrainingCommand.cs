@@ -15,13 +15,18 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Fine-tunes a model's adapter on a dataset (file or records), with progress, checkpoints, evaluation and resume.</para>
-    /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the single active one unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream (shown like Write-Host; silence with -InformationAction Ignore or 6&gt;$null). With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun whose Model property pipes into Merge-GraLoRAAdapter, Export-BaseModel and the other -Model cmdlets.</para>
+    /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the single active one unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Every write happens on the pipeline thread, so training also runs in Start-ThreadJob, whose Progress and Information streams receive the records. With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun (whose Model property also pipes into the -Model cmdlets), or with -PassThru the model itself.</para>
     /// </summary>
     /// <example><code>$run = Import-BaseModel ./models/tiny | Add-GraLoRAAdapter -Rank 16 | Start-GraLoRATraining ./data/train.jsonl -MaxSteps 200 -LearningRate 2e-4 -OutputPath ./out</code><para>Adds an adapter and trains it for 200 steps, writing checkpoints, metrics.jsonl, TensorBoard events and training.png under ./out.</para></example>
     /// <example><code>$model | Start-GraLoRATraining ./data/train.jsonl -ValidationSplit 0.1 -EvalSteps 50 -EarlyStoppingPatience 3 -OutputPath ./out -Resume</code><para>Continues an interrupted run from its latest checkpoint, evaluating on a tenth of the data every 50 steps and stopping after 3 evaluations without improvement.</para></example>
+    /// <example><code>Import-BaseModel ./m | Add-GraLoRAAdapter -Rank 64 -K 4 | Start-GraLoRATraining -Dataset ./d.jsonl -PassThru | Merge-GraLoRAAdapter | Export-BaseModel ./out</code><para>The whole job in one pipeline: -PassThru passes the trained model on to be merged and exported.</para></example>
+    /// <example><code>$job = Start-ThreadJob { Import-Module GraLoRA; Import-BaseModel ./m | Add-GraLoRAAdapter | Start-GraLoRATraining ./d.jsonl -MaxSteps 500 }
+    /// $job.Progress[-1].StatusDescription
+    /// $run = $job | Receive-Job -Wait</code><para>Trains in a thread job. While it runs, $job.Progress holds its progress records (step, loss, learning rate, time left) and $job.Information its status lines; Receive-Job returns the TrainingRun (and empties those streams).</para></example>
     /// <example><code>$run | Save-GraLoRAAdapter ./adapters/trained</code><para>Saves the trained adapter: the run's Model property binds to -Model.</para></example>
     [Cmdlet(VerbsLifecycle.Start, "GraLoRATraining", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(TrainingRun))]
+    [OutputType(typeof(BaseModel))]
     public sealed class StartGraLoRATrainingCommand : GraloraCmdlet
     {
         const string PathSet = "Path";
@@ -160,6 +165,10 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">A training configuration (New-GraLoRATrainingConfig, or a hashtable loaded from JSON or a .psd1 file) whose keys name this cmdlet's optimisation, data and output parameters; parameters given explicitly win over it.</para></summary>
         [Parameter]
         public IDictionary? Config { get; set; }
+
+        /// <summary><para type="description">Output the model (with the trained adapter active) instead of the TrainingRun, so the pipeline continues as with the other model cmdlets: ... | Start-GraLoRATraining ./d.jsonl -PassThru | Merge-GraLoRAAdapter | Export-BaseModel ./out.</para></summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
         #endregion
 
         #region Overrides
@@ -219,7 +228,7 @@ namespace GraLoRA.PowerShell.Commands
                 ValidationFraction = ValidationSplit, Seed = Seed,
             };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
-            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteHost(task);
+            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
             var batchOptions = new BatchOptions { BatchSize = BatchSize, GroupByLength = GroupByLength, Seed = Seed };
             var trainLoader = data.CreateTrainLoader(batchOptions);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
@@ -229,7 +238,7 @@ namespace GraLoRA.PowerShell.Commands
             int total = trainer.TotalSteps(trainLoader);
             var stats = data.TrainStats;
             string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
-            WriteHost(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
+            WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
                 adapter, examples, data.Format, trainLoader.BatchesPerEpoch, BatchSize,
                 validationLoader is null ? "" : $", {data.Validation.Count:N0} validation examples",
                 total, resumeFrom is null ? "" : $", resuming from {resumeFrom}",
@@ -259,11 +268,12 @@ namespace GraLoRA.PowerShell.Commands
                 TrainExamples = stats.Examples, ValidationExamples = data.Validation.Count, Format = data.Format.ToString(), History = result.History,
             };
             string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
-            WriteHost(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
+            WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
                 how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
                 result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
                 result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
-            WriteObject(run);
+            if (PassThru) WriteObject(Model);
+            else WriteObject(run);
         });
 
         /// <inheritdoc />
@@ -333,9 +343,6 @@ namespace GraLoRA.PowerShell.Commands
                 $"Model '{Model.Name}' has several active adapters ({string.Join(", ", active)}): name the one to train with -Adapter.", Model.Name);
         }
 
-        // Write-Host's mechanism: a HostInformationMessage tagged PSHOST on the information stream.
-        void WriteHost(string message) => WriteInformation(new HostInformationMessage { Message = message }, new[] { "PSHOST" });
-
         /// <summary>
         /// Turns the trainer's reports into Write-Progress and one information line each. The trainer reports on the
         /// pipeline thread, so writing directly is allowed; once the pipeline is stopping, writes are skipped so the trainer
@@ -371,7 +378,7 @@ namespace GraLoRA.PowerShell.Commands
                         CurrentOperation = $"epoch {p.Epoch}",
                     });
                     _wrote = true;
-                    _cmdlet.WriteHost(string.Format(inv, "step {0,5:N0}/{1:N0}  loss {2:0.0000}{3}  lr {4:0.00e+00}  grad_norm {5:0.###}  {6:N0} tok/s",
+                    _cmdlet.WriteStatus(string.Format(inv, "step {0,5:N0}/{1:N0}  loss {2:0.0000}{3}  lr {4:0.00e+00}  grad_norm {5:0.###}  {6:N0} tok/s",
                         p.Step, p.TotalSteps, p.Loss, validation, p.LearningRate, p.GradNorm, p.TokensPerSecond));
                 }
                 catch (PipelineStoppedException)
