@@ -45,6 +45,9 @@
     machine that can reach the Hugging Face Hub.
 #>
 $ErrorActionPreference = 'Stop'
+# The module keeps its status lines (trainable parameters, per-step lines, streamed text) off stdout in a
+# -NonInteractive session, which is how ./build.sh runs this script; a demo wants to show them.
+$InformationPreference = 'Continue'
 Import-Module (Join-Path $PSScriptRoot '../GraLoRA.psd1') -Force
 $clock = [Diagnostics.Stopwatch]::StartNew()
 

@@ -56,7 +56,7 @@ Describe 'Cmdlet help' {
 Describe 'about_GraLoRA' {
     It 'resolves, with the concepts' {
         $text = Get-Help about_GraLoRA | Out-String
-        foreach ($section in 'THE PIPELINE', 'ADAPTERS', 'PEFT INTERCHANGE', 'TRAINING OUTPUTS', 'NATIVE LIBRARY') {
+        foreach ($section in 'THE PIPELINE', 'OUTPUT AND -PASSTHRU', 'ADAPTERS', 'PEFT INTERCHANGE', 'TRAINING OUTPUTS', 'STREAMS, JOBS AND AUTOMATION', 'NATIVE LIBRARY') {
             $text | Should -Match $section
         }
     }
