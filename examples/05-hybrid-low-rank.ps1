@@ -33,39 +33,20 @@ if ($HybridRank -lt 1 -or $HybridRank -ge $Rank -or ($Rank - $HybridRank) % 2) {
     throw "-HybridRank $HybridRank must leave an even GraLoRA rank between 2 and $($Rank - 1) (Rank $Rank - HybridRank)."
 }
 Import-Module (Join-Path $PSScriptRoot '../GraLoRA.psd1') -Force
+. (Join-Path $PSScriptRoot 'lib/AdapterComparison.ps1')
 
 $work = Join-Path ([IO.Path]::GetTempPath()) ("gralora-hybrid-" + [guid]::NewGuid().ToString('N'))
 try {
     $tiny = (New-BaseModel (Join-Path $work 'tiny') -Architecture llama -Seed 1).FullName
     $config = New-GraLoRATrainingConfig -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -Schedule Linear -WarmupSteps 5 `
         -ValidationSplit 0.1 -MaxLength 256 -Seed 42 -LoggingSteps ([Math]::Max(1, [int]($Steps / 4)))
-    $data = Join-Path $PSScriptRoot 'data/tiny-alpaca.jsonl'
-    $methods = [ordered]@{
-        'LoRA'           = @{ Method = 'LoRA'; Rank = $Rank }
-        'GraLoRA'        = @{ Method = 'GraLoRA'; Rank = $Rank; K = '2' }
-        'Hybrid GraLoRA' = @{ Method = 'GraLoRA'; Rank = $Rank - $HybridRank; K = '2'; HybridRank = $HybridRank }
+    $alpha = 2 * $Rank
+    $adapters = [ordered]@{
+        'LoRA'           = @{ Method = 'LoRA'; Rank = $Rank; Alpha = $alpha }
+        'GraLoRA'        = @{ Method = 'GraLoRA'; Rank = $Rank; K = '2'; Alpha = $alpha }
+        'Hybrid GraLoRA' = @{ Method = 'GraLoRA'; Rank = $Rank - $HybridRank; K = '2'; HybridRank = $HybridRank; Alpha = $alpha }
     }
-    foreach ($name in $methods.Keys) {
-        $model = Import-BaseModel $tiny
-        try {
-            $adapter = $methods[$name]
-            $model | Add-GraLoRAAdapter @adapter -Alpha (2 * $Rank) -TargetModule all-linear -InformationAction Ignore | Out-Null
-            $info = $model | Get-GraLoRAAdapter
-            $run = $model | Start-GraLoRATraining $data -Config $config -InformationAction Ignore
-            [pscustomobject]@{
-                Method         = $name
-                Rank           = $info.Rank
-                HybridRank     = $info.HybridRank
-                K              = $info.K
-                Parameters     = $info.Parameters
-                FinalLoss      = [Math]::Round($run.FinalLoss, 4)
-                ValidationLoss = [Math]::Round($run.ValidationLoss, 4)
-                Perplexity     = [Math]::Round($run.Perplexity, 3)
-                Seconds        = [Math]::Round($run.Elapsed.TotalSeconds, 1)
-            }
-        }
-        finally { $model.Dispose() }
-    }
+    Invoke-AdapterComparison -ModelPath $tiny -Dataset (Join-Path $PSScriptRoot 'data/tiny-alpaca.jsonl') -Config $config -Adapters $adapters
 }
 finally {
     Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
