@@ -3,6 +3,22 @@ BeforeAll {
     $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 }
 
+Describe 'examples/01-quickstart.ps1' {
+    It 'runs end to end in a non-interactive pwsh (20 steps), showing its status lines and exiting 0' {
+        Push-Location $root
+        try { $output = & dotnet pwsh -NoProfile -NonInteractive -File examples/01-quickstart.ps1 -Steps 20 2>&1 }
+        finally { Pop-Location }
+        $text = $output | Out-String
+        $LASTEXITCODE | Should -Be 0 -Because $text
+        $text | Should -Match 'trainable params: [\d,]+ \|\| all params'
+        $text | Should -Match 'step\s+20/20  loss '
+        $text | Should -Match 'held-out: loss \d'
+        $text | Should -Match 'user: What colour is a banana\?'
+        $text | Should -Match 'exported: .*config\.json'
+        $text | Should -Match 'quickstart finished in \d+ s'
+    }
+}
+
 Describe 'examples/04-resume.ps1' {
     It 'stops a run, resumes it from its checkpoint and ends with the uninterrupted run''s adapter, byte for byte' {
         $rows = @(& (Join-Path $root 'examples/04-resume.ps1') -Steps 6 -StopAt 3)
