@@ -81,6 +81,20 @@ Describe '-PassThru conventions' {
         finally { $m.Dispose() }
     }
 
+    It 'Add-, Import- and Split-GraLoRAAdapter -WhatIf change nothing and still pass the model on' {
+        $m = New-Adapted
+        $saved = New-Folder
+        $m | Save-GraLoRAAdapter $saved | Out-Null
+        try {
+            [object]::ReferenceEquals(($m | Add-GraLoRAAdapter -Name extra -WhatIf), $m) | Should -BeTrue
+            [object]::ReferenceEquals(($m | Import-GraLoRAAdapter $saved -Name loaded -WhatIf), $m) | Should -BeTrue
+            (Get-GraLoRAAdapter -Model $m).Name | Should -Be 'default'
+            $m | Merge-GraLoRAAdapter | Split-GraLoRAAdapter -WhatIf | Out-Null
+            (Get-GraLoRAAdapter -Model $m).Merged | Should -BeTrue
+        }
+        finally { $m.Dispose() }
+    }
+
     It 'runs the issue''s pipeline as written: Import | Add -Rank 64 -K 4 | Start -PassThru | Merge | Export' {
         $folder = New-Folder
         New-Item -ItemType Directory $folder | Out-Null

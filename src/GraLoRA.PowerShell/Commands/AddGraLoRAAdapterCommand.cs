@@ -15,7 +15,7 @@ namespace GraLoRA.PowerShell.Commands
     /// </summary>
     /// <example><code>$model | Add-GraLoRAAdapter -Rank 32 -K 2 -Alpha 64 -TargetModule q_proj, v_proj</code><para>Adds a GraLoRA adapter (r 32, a 2×2 grid) to the attention query and value projections; the base weights are frozen.</para></example>
     /// <example><code>$model | Add-GraLoRAAdapter -Name baseline -Method LoRA -Rank 8 -TargetModule all-linear</code><para>Adds a plain LoRA adapter named baseline to every linear layer except the output head.</para></example>
-    [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter")]
+    [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(BaseModel))]
     public sealed class AddGraLoRAAdapterCommand : GraloraCmdlet
     {
@@ -107,6 +107,11 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             var config = BuildConfig();
+            if (!ShouldProcess($"model '{Model.Name}'", $"Add {config.Method} adapter '{Name}'"))
+            {
+                WriteObject(Model); // -WhatIf: the model passes on unchanged
+                return;
+            }
             var targets = Model.AddAdapter(Name, config);
             WriteVerbose($"Adapter '{Name}' ({config.Method}) added to {targets.Count} module(s): {string.Join(", ", targets)}");
             var (trainable, total) = Model.Adapters.ParameterCounts();
