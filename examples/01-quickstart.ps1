@@ -47,7 +47,7 @@
     Training steps (default 400, as above; the tests run 20).
 #>
 param([ValidateRange(1, 100000)] [int] $Steps = 400)
-$ErrorActionPreference = 'Stop''
+$ErrorActionPreference = 'Stop'
 # The module keeps its status lines (trainable parameters, per-step lines, streamed text) off stdout in a
 # -NonInteractive session, which is how ./build.sh runs this script; a demo wants to show them.
 $InformationPreference = 'Continue'

@@ -63,7 +63,7 @@ Describe 'Start-GraLoRATraining' {
             # PSHOST, shown like Write-Host, only in interactive sessions: Automation.Tests checks the display).
             $steps = @($info | Where-Object { "$($_.MessageData)" -match '^step\s+\d+/40\s+loss (\d+\.\d+)' })
             $steps.Count | Should -Be 4
-            $steps[0].Tags | Should -Contain 'GraLoRA''
+            $steps[0].Tags | Should -Contain 'GraLoRA'
             "$($steps[0].MessageData)" | Should -Match ('loss {0:0.0000}' -f $run.History[0].Loss)
             "$($info[0].MessageData)" | Should -Match "Training adapter 'default' on 100 examples \(Alpaca"
             "$($info[-1].MessageData)" | Should -Match '^done: 40/40 steps'
