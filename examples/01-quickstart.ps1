@@ -76,7 +76,7 @@ try {
     # Import → adapter → training, as one pipeline; the result carries the model on.
     $run = $model |
         Add-GraLoRAAdapter -Rank 32 -K 2 -TargetModule all-linear -ModulesToSave lm_head |
-        Start-GraLoRATraining -Dataset $train -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -WarmupSteps 10 -LoggingSteps 50 -Seed 42
+        Start-GraLoRATraining -Dataset $train -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -WarmupSteps 10 -LoggingSteps ([Math]::Max(1, [Math]::Min(50, [int]($Steps / 4)))) -Seed 42
     $first = $run.History[0].Loss
     if (-not ($run.FinalLoss -lt $first)) { throw "The loss did not fall ($first → $($run.FinalLoss))." }
 
