@@ -50,7 +50,7 @@ trx_counts() {
 run_tests() {
   rm -rf TestResults
   mkdir -p TestResults
-  local total_passed=0 total_failed=0 status=0 suite
+  local total_passed=0 total_failed=0 total_not_run=0 status=0 suite
   for suite in GraLoRA.Core.Tests GraLoRA.Scripting.Tests; do
     echo "== $suite"
     if ! dotnet test "tests/$suite" -c Release --no-build --nologo \
@@ -68,9 +68,10 @@ run_tests() {
   echo "== Pester (tests/module)"
   if ! pwsh_run -File tests/run-pester.ps1 -ResultFile TestResults/pester.counts; then status=1; fi
   if [[ -f TestResults/pester.counts ]]; then
-    read -r p f < TestResults/pester.counts
+    read -r p f n s < TestResults/pester.counts
     if [[ $((p + f)) -eq 0 ]]; then echo "Pester ran no tests"; status=1; fi
     total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+    total_not_run=$((total_not_run + ${n:-0} + ${s:-0}))
   else
     echo "Pester wrote no results"; status=1
   fi
@@ -98,6 +99,8 @@ run_tests() {
   done
 
   [[ $total_failed -eq 0 ]] || status=1
+  # Not run = excluded by tag (GPU tests without CUDA) or skipped: neither passed nor failed.
+  [[ $total_not_run -eq 0 ]] || echo "$total_not_run not run (Pester: GPU-tagged or skipped; see its summary above)"
   echo "$total_passed passed, $total_failed failed"
   return $status
 }

@@ -43,8 +43,14 @@
     low (the pattern is right, the digits are not) and half of the training conversations come back exactly. Swap
     New-BaseModel for a real folder or 'Import-BaseModel -Name Qwen/Qwen2.5-0.5B' (and drop -ModulesToSave) on a
     machine that can reach the Hugging Face Hub.
+.PARAMETER Steps
+    Training steps (default 400, as above; the tests run 20).
 #>
+param([ValidateRange(1, 100000)] [int] $Steps = 400)
 $ErrorActionPreference = 'Stop'
+# The module keeps its status lines (trainable parameters, per-step lines, streamed text) off stdout in a
+# -NonInteractive session, which is how ./build.sh runs this script; a demo wants to show them.
+$InformationPreference = 'Continue'
 Import-Module (Join-Path $PSScriptRoot '../GraLoRA.psd1') -Force
 $clock = [Diagnostics.Stopwatch]::StartNew()
 
@@ -70,7 +76,7 @@ try {
     # Import → adapter → training, as one pipeline; the result carries the model on.
     $run = $model |
         Add-GraLoRAAdapter -Rank 32 -K 2 -TargetModule all-linear -ModulesToSave lm_head |
-        Start-GraLoRATraining -Dataset $train -MaxSteps 400 -BatchSize 8 -LearningRate 3e-3 -WarmupSteps 10 -LoggingSteps 50 -Seed 42
+        Start-GraLoRATraining -Dataset $train -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -WarmupSteps 10 -LoggingSteps ([Math]::Max(1, [Math]::Min(50, [int]($Steps / 4)))) -Seed 42
     $first = $run.History[0].Loss
     if (-not ($run.FinalLoss -lt $first)) { throw "The loss did not fall ($first → $($run.FinalLoss))." }
 

@@ -21,34 +21,19 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $PSScriptRoot '../GraLoRA.psd1') -Force
+. (Join-Path $PSScriptRoot 'lib/AdapterComparison.ps1')
 
 $work = Join-Path ([IO.Path]::GetTempPath()) ("gralora-compare-" + [guid]::NewGuid().ToString('N'))
 try {
     $tiny = (New-BaseModel (Join-Path $work 'tiny') -Architecture llama -Seed 1).FullName
     $config = New-GraLoRATrainingConfig -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -Schedule Linear -WarmupSteps 5 `
         -ValidationSplit 0.1 -MaxLength 256 -Seed 42 -LoggingSteps ([Math]::Max(1, [int]($Steps / 4)))
-    $data = Join-Path $PSScriptRoot 'data/tiny-alpaca.jsonl'
-    foreach ($method in 'LoRA', 'GraLoRA') {
-        $model = Import-BaseModel $tiny
-        try {
-            $adapter = @{ Method = $method; Rank = $Rank; Alpha = 2 * $Rank; TargetModule = 'all-linear' }
-            if ($method -eq 'GraLoRA') { $adapter.K = '2' }
-            $model | Add-GraLoRAAdapter @adapter -InformationAction Ignore | Out-Null
-            $info = $model | Get-GraLoRAAdapter
-            $run = $model | Start-GraLoRATraining $data -Config $config -InformationAction Ignore
-            [pscustomobject]@{
-                Method         = $method
-                Rank           = $info.Rank
-                K              = $info.K
-                Parameters     = $info.Parameters
-                FinalLoss      = [Math]::Round($run.FinalLoss, 4)
-                ValidationLoss = [Math]::Round($run.ValidationLoss, 4)
-                Perplexity     = [Math]::Round($run.Perplexity, 3)
-                Seconds        = [Math]::Round($run.Elapsed.TotalSeconds, 1)
-            }
-        }
-        finally { $model.Dispose() }
+    $adapters = [ordered]@{
+        LoRA    = @{ Method = 'LoRA'; Rank = $Rank; Alpha = 2 * $Rank }
+        GraLoRA = @{ Method = 'GraLoRA'; Rank = $Rank; K = '2'; Alpha = 2 * $Rank }
     }
+    Invoke-AdapterComparison -ModelPath $tiny -Dataset (Join-Path $PSScriptRoot 'data/tiny-alpaca.jsonl') -Config $config -Adapters $adapters |
+        Select-Object -Property * -ExcludeProperty HybridRank
 }
 finally {
     Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue

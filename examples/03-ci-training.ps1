@@ -10,7 +10,8 @@
       0  trained, and the validation loss is at most -MaxValidationLoss (when given);
       1  any error (missing or bad dataset, bad option, …): the error is printed, nothing half-written is left;
       2  trained, but the quality gate failed.
-    Progress bars are off ($ProgressPreference), so the log holds only the per-step lines and the summary.
+    Progress bars are off ($ProgressPreference), which also keeps the module's status lines off the log; training asks
+    for its per-step lines with -InformationAction Continue, so the log holds those and the summary.
 .PARAMETER Dataset
     Training data (JSONL, JSON, CSV or Parquet; format detected).
 .PARAMETER Output
@@ -43,7 +44,7 @@ try {
     try {
         $run = $m | Add-GraLoRAAdapter -Rank 16 -K Auto -TargetModule all-linear |
             Start-GraLoRATraining -Dataset $Dataset -ValidationSplit 0.1 -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 `
-                -MaxLength 256 -OutputPath (Join-Path $Output 'run') -LoggingSteps 10
+                -MaxLength 256 -OutputPath (Join-Path $Output 'run') -LoggingSteps 10 -InformationAction Continue
         $m | Save-GraLoRAAdapter -Path (Join-Path $Output 'adapter') -Force | Out-Null
         $summary = [ordered]@{
             steps = $run.Steps; final_loss = $run.FinalLoss; validation_loss = $run.ValidationLoss

@@ -129,7 +129,9 @@ foreach ($command in Get-Command -Module $module.Name -CommandType Cmdlet | Sort
     $own = $command.Parameters.Values | Where-Object { $_.Name -notin $common }
     $paramText = @{}
     foreach ($p in $own) {
-        $text = Get-Para $members["P:$($type.FullName).$($p.Name)"] 'description'
+        # Inherited parameters (e.g. TrainingSettingsCmdlet's) are documented on the class that declares them.
+        $declaring = $type.GetProperty($p.Name).DeclaringType
+        $text = Get-Para $members["P:$($declaring.FullName).$($p.Name)"] 'description'
         if (-not $text) { $text = $fallback[$p.Name] }
         if (-not $text) { throw "$($command.Name) -$($p.Name) has no <para type=`"description`"> in its XML docs." }
         $paramText[$p.Name] = $text -join ' '

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Management.Automation;
 
 namespace GraLoRA.PowerShell
@@ -20,6 +21,41 @@ namespace GraLoRA.PowerShell
             {
                 ThrowTerminatingError(new ErrorRecord(ex, ex.ErrorId, MapCategory(ex.Kind), ex.Target));
             }
+        }
+
+        /// <summary>The information-stream tag of every status line the module writes (select them with it from 6&gt;&amp;1, -InformationVariable or a job's Information stream).</summary>
+        public const string StatusTag = "GraLoRA";
+
+        /// <summary>
+        /// Writes a status line (what Write-Host would show) on the information stream, from the pipeline thread. At an
+        /// interactive prompt it is tagged PSHOST, so the host shows it like Write-Host; in a non-interactive session
+        /// (pwsh -NonInteractive) or with $ProgressPreference / -ProgressAction SilentlyContinue it is written without
+        /// that tag, so it shows only with -InformationAction Continue. Either way 6&gt;&amp;1, -InformationVariable and a
+        /// job's Information stream receive it, tagged <see cref="StatusTag"/> (and <paramref name="tag"/>); nothing is
+        /// written to the console directly.
+        /// </summary>
+        protected void WriteStatus(string message, bool noNewLine = false, string? tag = null)
+        {
+            var tags = new List<string> { StatusTag };
+            if (tag is not null) tags.Add(tag);
+            if (ShowStatus) tags.Add("PSHOST");
+            WriteInformation(new HostInformationMessage { Message = message, NoNewLine = noNewLine }, tags.ToArray());
+        }
+
+        bool? _showStatus;
+
+        /// <summary>Whether status lines are shown by the host: an interactive session with progress shown.</summary>
+        protected bool ShowStatus => _showStatus ??= !HostSession.NonInteractive && ProgressShown();
+
+        bool ProgressShown()
+        {
+            object? preference = MyInvocation.BoundParameters.TryGetValue("ProgressAction", out object? bound)
+                ? bound
+                : SessionState.PSVariable.GetValue("ProgressPreference");
+            if (preference is PSObject ps) preference = ps.BaseObject;
+            return preference is null
+                || !LanguagePrimitives.TryConvertTo(preference, out ActionPreference action)
+                || action is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
         }
 
         /// <summary>Resolves a user path through the PowerShell provider (relative paths, ~, PSDrives).</summary>

@@ -89,7 +89,7 @@ Describe 'Add-GraLoRAAdapter' {
     It 'reports trainable and total parameters as PEFT does, on the information stream' {
         $records = @($m | Add-GraLoRAAdapter -Rank 8 -K 2 6>&1 | Where-Object { $_ -is [Management.Automation.InformationRecord] })
         $records.Count | Should -Be 1
-        $records[0].Tags | Should -Contain 'PSHOST'
+        $records[0].Tags | Should -Contain 'GraLoRA'   # PSHOST too only in interactive sessions (Automation.Tests)
         $trainable = 2 * (8 * (64 + 64) + 8 * (64 + 32))
         $expected = 'trainable params: {0:N0} || all params: {1:N0} || trainable%: {2:F4}' -f $trainable, $m.ParameterCount, (100.0 * $trainable / $m.ParameterCount)
         $records[0].MessageData.Message | Should -Be $expected
@@ -272,11 +272,11 @@ Describe 'Adapter lifecycle on the PEFT fixture' {
     }
 
     It 'Set-GraLoRAAdapter -Disable computes as the base; -Enable brings the adapter back' {
-        $out = $m | Set-GraLoRAAdapter -Disable
+        $out = $m | Set-GraLoRAAdapter -Disable -PassThru
         [object]::ReferenceEquals($out, $m) | Should -BeTrue
         Get-RelativeError (Get-Logits $m $llamaIds) $llamaBaseLogits | Should -BeLessThan 1e-4
         (Get-GraLoRAAdapter -Model $m).Disabled | Should -BeTrue
-        $m | Set-GraLoRAAdapter -Enable | Out-Null
+        $m | Set-GraLoRAAdapter -Enable | Should -BeNullOrEmpty
         Get-RelativeError (Get-Logits $m $llamaIds) $peftLogits | Should -BeLessThan 1e-4
         (Get-GraLoRAAdapter -Model $m).Disabled | Should -BeFalse
     }

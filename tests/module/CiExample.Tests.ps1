@@ -28,6 +28,9 @@ Describe 'examples/03-ci-training.ps1' {
         Join-Path $out 'adapter/adapter_model.safetensors' | Should -Exist
         Join-Path $out 'run/metrics.jsonl' | Should -Exist
         Join-Path $out 'run/training.png' | Should -Exist
+        # The log: the per-step lines asked for, and nothing from the other cmdlets (quiet with progress off).
+        @($r.Output -split '\r?\n' -match '^step\s+\d+/4  loss ').Count | Should -Be 1
+        $r.Output | Should -Not -Match 'trainable params'
     }
 
     It 'exits 2 when the quality gate fails' {

@@ -71,11 +71,11 @@ Describe 'Find-GraLoRAK' {
     }
 }
 
-Describe 'examples/04-gradient-entanglement.ps1' {
+Describe 'examples/06-gradient-entanglement.ps1' {
     It 'measures each rank with and without the injected outlier, flags it, and writes the charts' {
         $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
         $out = Join-Path $work 'example'
-        $rows = @(& (Join-Path $root 'examples/04-gradient-entanglement.ps1') -Rank 8 -OutDirectory $out 6>$null | Where-Object { $_ -is [pscustomobject] })
+        $rows = @(& (Join-Path $root 'examples/06-gradient-entanglement.ps1') -Rank 8 -OutDirectory $out 6>$null | Where-Object { $_ -is [pscustomobject] })
         $rows.Count | Should -Be 2
         $rows[0].Outlier | Should -Be 'none'
         $rows[1].Flagged -split ', ' | Should -Contain '37'

@@ -40,7 +40,7 @@ Describe 'Cmdlet help' {
 
     It 'keeps the lines of a multi-line example, without the doc comment indentation' {
         $code = @((Get-Help Set-GraLoRAAdapter -Examples).examples.example)[1].code
-        $code -split '\r?\n' | Should -Be @("`$model | Set-GraLoRAAdapter -Disable | Invoke-GraLoRAGeneration 'Hello'", '$model | Set-GraLoRAAdapter -Enable')
+        $code -split '\r?\n' | Should -Be @("`$model | Set-GraLoRAAdapter -Disable -PassThru | Invoke-GraLoRAGeneration 'Hello'", '$model | Set-GraLoRAAdapter -Enable')
     }
 
     It 'shows the parameter sets and pipeline input of the cmdlet' {
@@ -56,7 +56,7 @@ Describe 'Cmdlet help' {
 Describe 'about_GraLoRA' {
     It 'resolves, with the concepts' {
         $text = Get-Help about_GraLoRA | Out-String
-        foreach ($section in 'THE PIPELINE', 'ADAPTERS', 'PEFT INTERCHANGE', 'TRAINING OUTPUTS', 'NATIVE LIBRARY') {
+        foreach ($section in 'THE PIPELINE', 'OUTPUT AND -PASSTHRU', 'ADAPTERS', 'PEFT INTERCHANGE', 'TRAINING OUTPUTS', 'STREAMS, JOBS AND AUTOMATION', 'NATIVE LIBRARY') {
             $text | Should -Match $section
         }
     }

@@ -2,6 +2,12 @@ BeforeDiscovery {
     $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
     Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
     $script:Cmdlets = Get-Command -Module GraLoRA | ForEach-Object { @{ Name = $_.Name } }
+    $script:PassThruCmdlets = Get-Command -Module GraLoRA | Where-Object { $_.Parameters.ContainsKey('PassThru') } | ForEach-Object { @{ Name = $_.Name } }
+    # Cmdlets that change a model or write files: each supports -WhatIf/-Confirm (Start-GraLoRATraining, whose whole
+    # job is the change, and Invoke-BaseModel -OutFile, a side output, are left out).
+    $script:Mutators = 'Add-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter',
+        'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel' | ForEach-Object { @{ Name = $_ } }
+    $script:SetRemoveCmdlets = Get-Command -Module GraLoRA -Verb Set, Remove | ForEach-Object { @{ Name = $_.Name } }
 }
 
 BeforeAll {
@@ -17,6 +23,21 @@ Describe 'The module as a whole' {
 
     It '<Name> declares its output type' -ForEach $Cmdlets {
         (Get-Command $Name).OutputType | Should -Not -BeNullOrEmpty
+    }
+
+    It '<Name> -PassThru: the model is among its declared output types' -ForEach $PassThruCmdlets {
+        (Get-Command $Name).OutputType.Name | Should -Contain 'GraLoRA.Models.BaseModel'
+    }
+
+    It '<Name> changes things, so it supports -WhatIf and -Confirm' -ForEach $Mutators {
+        (Get-Command $Name).Parameters.Keys | Should -Contain 'WhatIf'
+        (Get-Command $Name).Parameters.Keys | Should -Contain 'Confirm'
+    }
+
+    It '<Name> follows the Set-/Remove- convention: -PassThru, -WhatIf and -Confirm' -ForEach $SetRemoveCmdlets {
+        (Get-Command $Name).Parameters.Keys | Should -Contain 'PassThru'
+        (Get-Command $Name).Parameters.Keys | Should -Contain 'WhatIf'
+        (Get-Command $Name).Parameters.Keys | Should -Contain 'Confirm'
     }
 
     It '<Name> exposes no TorchSharp types in its parameters' -ForEach $Cmdlets {

@@ -59,10 +59,11 @@ Describe 'Start-GraLoRATraining' {
             $run.FinalLoss | Should -Be $run.History[-1].Loss
             $run.FinalLoss | Should -BeLessThan ($run.History[0].Loss - 0.3)
 
-            # The information stream: a header, one line per logging step with its loss, a summary; tagged like Write-Host.
+            # The information stream: a header, one line per logging step with its loss, a summary; tagged GraLoRA (and
+            # PSHOST, shown like Write-Host, only in interactive sessions: Automation.Tests checks the display).
             $steps = @($info | Where-Object { "$($_.MessageData)" -match '^step\s+\d+/40\s+loss (\d+\.\d+)' })
             $steps.Count | Should -Be 4
-            $steps[0].Tags | Should -Contain 'PSHOST'
+            $steps[0].Tags | Should -Contain 'GraLoRA'
             "$($steps[0].MessageData)" | Should -Match ('loss {0:0.0000}' -f $run.History[0].Loss)
             "$($info[0].MessageData)" | Should -Match "Training adapter 'default' on 100 examples \(Alpaca"
             "$($info[-1].MessageData)" | Should -Match '^done: 40/40 steps'
@@ -274,7 +275,7 @@ Describe 'Start-GraLoRATraining' {
         try {
             $m | Add-GraLoRAAdapter -Name first -InformationAction Ignore | Out-Null
             $m | Add-GraLoRAAdapter -Name second -InformationAction Ignore | Out-Null
-            $m | Set-GraLoRAAdapter first, second
+            $m | Set-GraLoRAAdapter first, second | Should -BeNullOrEmpty
             { $m | Start-GraLoRATraining -Dataset $alpaca -MaxSteps 1 -InformationAction Ignore } | Should -Throw -ErrorId 'AmbiguousAdapter,*'
             $run = $m | Start-GraLoRATraining -Dataset $alpaca -MaxSteps 2 -Adapter second -InformationAction Ignore
             $run.Adapter | Should -Be 'second'

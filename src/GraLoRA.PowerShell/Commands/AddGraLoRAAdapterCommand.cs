@@ -11,11 +11,11 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Adds a GraLoRA (or LoRA) adapter to a model's linear layers and makes it the active, trainable one.</para>
-    /// <para type="description">Builds a PEFT-style adapter config from the parameters given (each one overrides a PEFT default: GraLoRA r 32, k 2, alpha 64; LoRA r 8, alpha 8; targets q_proj and v_proj) and injects the adapter into every matching module; the base weights are frozen. Everything is checked before the model changes, so a failure leaves it as it was. -K Auto picks the power of two k whose r/k² is nearest 8 (r 16-32 → 2, r 64-128 → 4). Reports trainable and total parameters as PEFT does, on the information stream (shown like Write-Host; silence with -InformationAction Ignore or 6&gt;$null). Outputs the model, so the pipeline continues.</para>
+    /// <para type="description">Builds a PEFT-style adapter config from the parameters given (each one overrides a PEFT default: GraLoRA r 32, k 2, alpha 64; LoRA r 8, alpha 8; targets q_proj and v_proj) and injects the adapter into every matching module; the base weights are frozen. Everything is checked before the model changes, so a failure leaves it as it was. -K Auto picks the power of two k whose r/k² is nearest 8 (r 16-32 → 2, r 64-128 → 4). Reports trainable and total parameters as PEFT does, on the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Outputs the model, so the pipeline continues (it transforms the model, as Merge-GraLoRAAdapter and Import-GraLoRAAdapter do, so no -PassThru is needed).</para>
     /// </summary>
     /// <example><code>$model | Add-GraLoRAAdapter -Rank 32 -K 2 -Alpha 64 -TargetModule q_proj, v_proj</code><para>Adds a GraLoRA adapter (r 32, a 2×2 grid) to the attention query and value projections; the base weights are frozen.</para></example>
     /// <example><code>$model | Add-GraLoRAAdapter -Name baseline -Method LoRA -Rank 8 -TargetModule all-linear</code><para>Adds a plain LoRA adapter named baseline to every linear layer except the output head.</para></example>
-    [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter")]
+    [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(BaseModel))]
     public sealed class AddGraLoRAAdapterCommand : GraloraCmdlet
     {
@@ -107,11 +107,16 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             var config = BuildConfig();
+            if (!ShouldProcess($"model '{Model.Name}'", $"Add {config.Method} adapter '{Name}'"))
+            {
+                WriteObject(Model); // -WhatIf: the model passes on unchanged
+                return;
+            }
             var targets = Model.AddAdapter(Name, config);
             WriteVerbose($"Adapter '{Name}' ({config.Method}) added to {targets.Count} module(s): {string.Join(", ", targets)}");
             var (trainable, total) = Model.Adapters.ParameterCounts();
             string percent = total == 0 ? "0" : (100.0 * trainable / total).ToString("F4", CultureInfo.InvariantCulture);
-            WriteHost(string.Format(CultureInfo.InvariantCulture, "trainable params: {0:N0} || all params: {1:N0} || trainable%: {2}", trainable, total, percent));
+            WriteStatus(string.Format(CultureInfo.InvariantCulture, "trainable params: {0:N0} || all params: {1:N0} || trainable%: {2}", trainable, total, percent));
             WriteObject(Model);
         });
         #endregion
@@ -148,7 +153,7 @@ namespace GraLoRA.PowerShell.Commands
             if (text.Equals("Auto", StringComparison.OrdinalIgnoreCase))
             {
                 int k = AdapterConfig.AutoK(rank);
-                WriteHost(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###})", rank, k, (double)rank / (k * k)));
+                WriteStatus(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###})", rank, k, (double)rank / (k * k)));
                 return k;
             }
             if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)) return value;
@@ -175,9 +180,6 @@ namespace GraLoRA.PowerShell.Commands
             }
             return map;
         }
-
-        // Write-Host's mechanism: a HostInformationMessage tagged PSHOST on the information stream.
-        void WriteHost(string message) => WriteInformation(new HostInformationMessage { Message = message }, new[] { "PSHOST" });
         #endregion
     }
 }

@@ -6,11 +6,12 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, with its active adapters merged in.</para>
-    /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder.</para>
+    /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
     /// </summary>
     /// <example><code>$model | Export-BaseModel ./merged -DType bfloat16</code><para>Writes the model, with its active adapters merged in, as a bfloat16 Hugging Face checkpoint that transformers and this module can load.</para></example>
     [Cmdlet(VerbsData.Export, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
+    [OutputType(typeof(BaseModel))]
     public sealed class ExportBaseModelCommand : GraloraCmdlet
     {
         #region Parameters
@@ -30,6 +31,10 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">Split the weights into shards of at most this many bytes (default 5 GB).</para></summary>
         [Parameter, ValidateRange(1, long.MaxValue)]
         public long MaxShardSize { get; set; } = CheckpointWriter.DefaultMaxShardBytes;
+
+        /// <summary><para type="description">Output the model instead of the folder.</para></summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
         #endregion
 
         #region Overrides
@@ -37,8 +42,9 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             string folder = ResolvePath(Path);
-            if (!ShouldProcess(folder, $"Export model '{Model.Name}'")) return;
-            WriteObject(new DirectoryInfo(Model.Export(folder, DType, MaxShardSize)));
+            DirectoryInfo? written = ShouldProcess(folder, $"Export model '{Model.Name}'") ? new DirectoryInfo(Model.Export(folder, DType, MaxShardSize)) : null;
+            if (PassThru) WriteObject(Model);
+            else if (written is not null) WriteObject(written);
         });
         #endregion
     }

@@ -9,7 +9,7 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="description">Reads adapter_config.json (peft_type GRALORA or LORA) and adapter_model.safetensors; every tensor must match the model's modules in name and shape, else nothing is added and the error names the key. Outputs the model.</para>
     /// </summary>
     /// <example><code>$model | Import-GraLoRAAdapter ./adapters/math -Name math</code><para>Loads an adapter saved by PEFT or Save-GraLoRAAdapter onto the model as the active adapter math.</para></example>
-    [Cmdlet(VerbsData.Import, "GraLoRAAdapter")]
+    [Cmdlet(VerbsData.Import, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(BaseModel))]
     public sealed class ImportGraLoRAAdapterCommand : GraloraCmdlet
     {
@@ -32,6 +32,11 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             string folder = ResolvePath(Path);
+            if (!ShouldProcess($"model '{Model.Name}'", $"Load adapter '{Name}' from '{folder}'"))
+            {
+                WriteObject(Model); // -WhatIf: the model passes on unchanged
+                return;
+            }
             var config = Model.LoadAdapter(folder, Name);
             WriteVerbose($"Loaded {config.Method} adapter '{Name}' from '{folder}': r {config.EffectiveRank}"
                          + (config.Method == AdapterMethod.GraLoRA ? $", k {config.EffectiveK}" : "")

@@ -12,16 +12,20 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Generates text with a model (and its active adapters) from prompts or from chat messages.</para>
-    /// <para type="description">Defaults come from the model's generation_config.json; each parameter given overrides one. -Temperature, -TopK or -TopP imply sampling unless -Greedy is given. With -Messages the tokenizer's chat template is applied. With -Stream the text is written to the host as it arrives (one prompt only). Ctrl+C stops generation and returns what was generated.</para>
+    /// <para type="description">Defaults come from the model's generation_config.json; each parameter given overrides one. -Temperature, -TopK or -TopP imply sampling unless -Greedy is given. With -Messages the tokenizer's chat template is applied. With -Stream each piece of text is written as it arrives (one prompt only) to the information stream, tagged GraLoRA.Stream: at an interactive prompt it shows like Write-Host -NoNewline; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' it is kept off the screen (shown with -InformationAction Continue; collected with -InformationVariable or 6&gt;&amp;1, and by a job's Information stream). The pieces are never output objects, so the output is always the GenerationResult objects, and nothing is written to the console directly. Ctrl+C stops generation and returns what was generated.</para>
     /// </summary>
     /// <example><code>$model | Invoke-GraLoRAGeneration 'The capital of France is' -MaxNewTokens 20</code><para>Continues a prompt greedily for up to 20 new tokens.</para></example>
     /// <example><code>Invoke-GraLoRAGeneration -Model $model -Messages @{ role = 'user'; content = 'Add 3 and 6.' } -Stream</code><para>Answers a chat message through the model's chat template, writing the text as it is generated.</para></example>
+    /// <example><code>$result = $model | Invoke-GraLoRAGeneration 'Once upon a time' -Stream -InformationVariable pieces
+    /// ($pieces | Where-Object Tags -Contains 'GraLoRA.Stream').MessageData.Message -join ''</code><para>In a script, collects the streamed pieces (they add up to the generated text) while the GenerationResult is the output.</para></example>
     [Cmdlet(VerbsLifecycle.Invoke, "GraLoRAGeneration", DefaultParameterSetName = PromptSet)]
     [OutputType(typeof(GenerationResult))]
     public sealed class InvokeGraLoRAGenerationCommand : GraloraCmdlet
     {
         const string PromptSet = "Prompt";
         const string ChatSet = "Chat";
+        /// <summary>The information tag of the text pieces -Stream writes (beside GraLoRA).</summary>
+        const string StreamTag = "GraLoRA.Stream";
         CancellationTokenSource? _cancel;
 
         #region Parameters
@@ -81,7 +85,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public SwitchParameter NoCache { get; set; }
 
-        /// <summary><para type="description">Write the text to the host as it is generated.</para></summary>
+        /// <summary><para type="description">Write the text as it is generated, piece by piece, to the information stream (tag GraLoRA.Stream; shown like Write-Host -NoNewline at an interactive prompt).</para></summary>
         [Parameter]
         public SwitchParameter Stream { get; set; }
         #endregion
@@ -98,16 +102,16 @@ namespace GraLoRA.PowerShell.Commands
                 {
                     var messages = Messages.Select(ToChatMessage).ToArray();
                     var variables = TemplateVariable?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => Unwrap(e.Value));
-                    var result = Model.Chat(messages, options, Stream ? text => Host.UI.Write(text) : null, _cancel.Token, variables);
-                    if (Stream) Host.UI.WriteLine();
+                    var result = Model.Chat(messages, options, Stream ? text => WriteStatus(text, noNewLine: true, StreamTag) : null, _cancel.Token, variables);
+                    if (Stream) WriteStatus("", tag: StreamTag);
                     WriteObject(result);
                 }
                 else
                 {
                     bool stream = Stream && Prompt.Length == 1;
                     if (Stream && !stream) WriteWarning("-Stream writes one prompt's text as it arrives; with several prompts the results are returned at the end.");
-                    var results = Model.Generate(Prompt, options, stream ? (_, text) => Host.UI.Write(text) : null, _cancel.Token);
-                    if (stream) Host.UI.WriteLine();
+                    var results = Model.Generate(Prompt, options, stream ? (_, text) => WriteStatus(text, noNewLine: true, StreamTag) : null, _cancel.Token);
+                    if (stream) WriteStatus("", tag: StreamTag);
                     foreach (var r in results) WriteObject(r);
                 }
             }

@@ -9,11 +9,13 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Saves an adapter in Hugging Face PEFT's format (adapter_config.json + adapter_model.safetensors), loadable by PeftModel.from_pretrained.</para>
-    /// <para type="description">Writes PEFT's config fields (peft_type GRALORA or LORA) and PEFT's tensor keys (base_model.model.&lt;module&gt;.gralora_A, …, adapter name removed). The files are written beside the folder and swapped in at the end, so a failed save leaves no half-written folder. An existing non-empty folder is replaced only with -Force (else OutputExists). Outputs the folder.</para>
+    /// <para type="description">Writes PEFT's config fields (peft_type GRALORA or LORA) and PEFT's tensor keys (base_model.model.&lt;module&gt;.gralora_A, …, adapter name removed). The files are written beside the folder and swapped in at the end, so a failed save leaves no half-written folder. An existing non-empty folder is replaced only with -Force (else OutputExists). Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Merge-GraLoRAAdapter).</para>
     /// </summary>
+    /// <example><code>$model | Start-GraLoRATraining ./d.jsonl -PassThru | Save-GraLoRAAdapter ./adapters/d -PassThru | Merge-GraLoRAAdapter | Export-BaseModel ./merged</code><para>Keeps the trained adapter on its own and exports the merged model, in one pipeline.</para></example>
     /// <example><code>$model | Save-GraLoRAAdapter ./adapters/math -Force</code><para>Saves the active adapter in PEFT format (adapter_config.json, adapter_model.safetensors), replacing an earlier save; Python loads it with PeftModel.from_pretrained.</para></example>
     [Cmdlet(VerbsData.Save, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
+    [OutputType(typeof(BaseModel))]
     public sealed class SaveGraLoRAAdapterCommand : GraloraCmdlet
     {
         #region Parameters
@@ -33,6 +35,10 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">Replace an existing adapter folder.</para></summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
+
+        /// <summary><para type="description">Output the model instead of the folder.</para></summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
         #endregion
 
         #region Overrides
@@ -41,8 +47,9 @@ namespace GraLoRA.PowerShell.Commands
         {
             string name = Name ?? (Model.Adapters.Active.Count == 1 ? Model.Adapters.Active.Single() : AdapterConfig.DefaultName);
             string folder = ResolvePath(Path);
-            if (!ShouldProcess(folder, $"Save adapter '{name}'")) return;
-            WriteObject(new DirectoryInfo(Model.SaveAdapter(name, folder, Force)));
+            DirectoryInfo? written = ShouldProcess(folder, $"Save adapter '{name}'") ? new DirectoryInfo(Model.SaveAdapter(name, folder, Force)) : null;
+            if (PassThru) WriteObject(Model);
+            else if (written is not null) WriteObject(written);
         });
         #endregion
     }

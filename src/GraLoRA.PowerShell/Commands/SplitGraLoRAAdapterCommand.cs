@@ -9,7 +9,7 @@ namespace GraLoRA.PowerShell.Commands
     /// </summary>
     /// <example><code>$model | Merge-GraLoRAAdapter | Invoke-GraLoRAGeneration 'Hello'
     /// $model | Split-GraLoRAAdapter</code><para>Generates with merged weights (faster), then separates the adapters again so they can be trained or saved.</para></example>
-    [Cmdlet(VerbsCommon.Split, "GraLoRAAdapter")]
+    [Cmdlet(VerbsCommon.Split, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(BaseModel))]
     public sealed class SplitGraLoRAAdapterCommand : GraloraCmdlet
     {
@@ -23,7 +23,7 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            Model.Adapters.Unmerge();
+            if (ShouldProcess($"model '{Model.Name}'", "Subtract the merged adapters from the base weights")) Model.Adapters.Unmerge();
             WriteObject(Model);
         });
         #endregion

@@ -15,14 +15,19 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Fine-tunes a model's adapter on a dataset (file or records), with progress, checkpoints, evaluation and resume.</para>
-    /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the single active one unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream (shown like Write-Host; silence with -InformationAction Ignore or 6&gt;$null). With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun whose Model property pipes into Merge-GraLoRAAdapter, Export-BaseModel and the other -Model cmdlets.</para>
+    /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the single active one unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Every write happens on the pipeline thread, so training also runs in Start-ThreadJob, whose Progress and Information streams receive the records. With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun (whose Model property also pipes into the -Model cmdlets), or with -PassThru the model itself.</para>
     /// </summary>
     /// <example><code>$run = Import-BaseModel ./models/tiny | Add-GraLoRAAdapter -Rank 16 | Start-GraLoRATraining ./data/train.jsonl -MaxSteps 200 -LearningRate 2e-4 -OutputPath ./out</code><para>Adds an adapter and trains it for 200 steps, writing checkpoints, metrics.jsonl, TensorBoard events and training.png under ./out.</para></example>
     /// <example><code>$model | Start-GraLoRATraining ./data/train.jsonl -ValidationSplit 0.1 -EvalSteps 50 -EarlyStoppingPatience 3 -OutputPath ./out -Resume</code><para>Continues an interrupted run from its latest checkpoint, evaluating on a tenth of the data every 50 steps and stopping after 3 evaluations without improvement.</para></example>
+    /// <example><code>Import-BaseModel ./m | Add-GraLoRAAdapter -Rank 64 -K 4 | Start-GraLoRATraining -Dataset ./d.jsonl -PassThru | Merge-GraLoRAAdapter | Export-BaseModel ./out</code><para>The whole job in one pipeline: -PassThru passes the trained model on to be merged and exported.</para></example>
+    /// <example><code>$job = Start-ThreadJob { Import-Module GraLoRA; Import-BaseModel ./m | Add-GraLoRAAdapter | Start-GraLoRATraining ./d.jsonl -MaxSteps 500 }
+    /// $job.Progress[-1].StatusDescription
+    /// $run = $job | Receive-Job -Wait</code><para>Trains in a thread job. While it runs, $job.Progress holds its progress records (step, loss, learning rate, time left) and $job.Information its status lines; Receive-Job returns the TrainingRun (and empties those streams).</para></example>
     /// <example><code>$run | Save-GraLoRAAdapter ./adapters/trained</code><para>Saves the trained adapter: the run's Model property binds to -Model.</para></example>
     [Cmdlet(VerbsLifecycle.Start, "GraLoRATraining", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(TrainingRun))]
-    public sealed class StartGraLoRATrainingCommand : GraloraCmdlet
+    [OutputType(typeof(BaseModel))]
+    public sealed class StartGraLoRATrainingCommand : TrainingSettingsCmdlet
     {
         const string PathSet = "Path";
         const string RecordsSet = "Records";
@@ -42,108 +47,6 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter(Mandatory = true, ParameterSetName = RecordsSet)]
         public object[] InputObject { get; set; } = Array.Empty<object>();
 
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
-        [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
-        public string? Format { get; set; }
-
-        /// <summary><para type="description">A validation data file (same format as the training data).</para></summary>
-        [Parameter]
-        public string? ValidationDataset { get; set; }
-
-        /// <summary><para type="description">Hold out this fraction of the training records for validation (instead of -ValidationDataset), e.g. 0.1.</para></summary>
-        [Parameter]
-        public double ValidationSplit { get; set; }
-
-        /// <summary><para type="description">Longest example in tokens (default 1024); longer ones are cut at the end. Also the length of packed sequences.</para></summary>
-        [Parameter]
-        public int MaxLength { get; set; } = 1024;
-
-        /// <summary><para type="description">Concatenate examples into sequences of up to -MaxLength tokens (attention does not cross example boundaries).</para></summary>
-        [Parameter]
-        public SwitchParameter Packing { get; set; }
-
-        /// <summary><para type="description">Learn prompts and user turns too (default: only the responses).</para></summary>
-        [Parameter]
-        public SwitchParameter TrainOnPrompt { get; set; }
-
-        /// <summary><para type="description">Examples per batch (default 8).</para></summary>
-        [Parameter]
-        public int BatchSize { get; set; } = 8;
-
-        /// <summary><para type="description">Batch examples of similar length together (less padding).</para></summary>
-        [Parameter]
-        public SwitchParameter GroupByLength { get; set; }
-
-        /// <summary><para type="description">Peak learning rate (default 2e-4).</para></summary>
-        [Parameter]
-        public double LearningRate { get; set; } = 2e-4;
-
-        /// <summary><para type="description">Passes over the training data (default 1; ignored with -MaxSteps).</para></summary>
-        [Parameter]
-        public int Epochs { get; set; } = 1;
-
-        /// <summary><para type="description">Optimizer steps to run (instead of -Epochs).</para></summary>
-        [Parameter]
-        public int MaxSteps { get; set; }
-
-        /// <summary><para type="description">Batches per optimizer step (default 1).</para></summary>
-        [Parameter]
-        public int GradientAccumulation { get; set; } = 1;
-
-        /// <summary><para type="description">Steps of linear warmup from 0 (overrides -WarmupRatio).</para></summary>
-        [Parameter]
-        public int WarmupSteps { get; set; }
-
-        /// <summary><para type="description">Warmup as a fraction of all steps.</para></summary>
-        [Parameter]
-        public double WarmupRatio { get; set; }
-
-        /// <summary><para type="description">Learning rate after warmup: Constant, Linear (default, to 0) or Cosine.</para></summary>
-        [Parameter]
-        [ValidateSet("Constant", "Linear", "Cosine")]
-        public string Schedule { get; set; } = "Linear";
-
-        /// <summary><para type="description">AdamW weight decay (default 0; never on biases and norms).</para></summary>
-        [Parameter]
-        public double WeightDecay { get; set; }
-
-        /// <summary><para type="description">Clip the gradient norm to this (default 1; 0 = off).</para></summary>
-        [Parameter]
-        public double MaxGradNorm { get; set; } = 1.0;
-
-        /// <summary><para type="description">Seed of the data order, the validation split, packing and training randomness (default 42).</para></summary>
-        [Parameter]
-        public int Seed { get; set; } = 42;
-
-        /// <summary><para type="description">Folder for checkpoints, metrics.jsonl, TensorBoard events (runs/) and training.png (default: nothing is written).</para></summary>
-        [Parameter]
-        public string? OutputPath { get; set; }
-
-        /// <summary><para type="description">Save a checkpoint every this many steps (default: at the end only); needs -OutputPath.</para></summary>
-        [Parameter]
-        public int SaveSteps { get; set; }
-
-        /// <summary><para type="description">Evaluate on the validation data every this many steps (default: at the end only).</para></summary>
-        [Parameter]
-        public int EvalSteps { get; set; }
-
-        /// <summary><para type="description">Checkpoints kept (default 3; the newest and the best are always kept).</para></summary>
-        [Parameter]
-        public int SaveTotalLimit { get; set; } = 3;
-
-        /// <summary><para type="description">Stop after this many evaluations without a better validation loss.</para></summary>
-        [Parameter]
-        public int EarlyStoppingPatience { get; set; }
-
-        /// <summary><para type="description">Recompute each decoder layer's activations in backward: less memory for long sequences, one more forward per layer.</para></summary>
-        [Parameter]
-        public SwitchParameter GradientCheckpointing { get; set; }
-
-        /// <summary><para type="description">Report progress and write a line every this many steps (default 10).</para></summary>
-        [Parameter]
-        public int LoggingSteps { get; set; } = 10;
-
         /// <summary><para type="description">Continue from the latest checkpoint in -OutputPath (same data and options), exactly where it stopped.</para></summary>
         [Parameter]
         public SwitchParameter Resume { get; set; }
@@ -160,13 +63,17 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">A training configuration (New-GraLoRATrainingConfig, or a hashtable loaded from JSON or a .psd1 file) whose keys name this cmdlet's optimisation, data and output parameters; parameters given explicitly win over it.</para></summary>
         [Parameter]
         public IDictionary? Config { get; set; }
+
+        /// <summary><para type="description">Output the model (with the trained adapter active) instead of the TrainingRun, so the pipeline continues as with the other model cmdlets: ... | Start-GraLoRATraining ./d.jsonl -PassThru | Merge-GraLoRAAdapter | Export-BaseModel ./out.</para></summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            ApplyConfig();
+            ApplyConfig(Config);
             string adapter = ChooseAdapter();
             var tokenizer = DatasetInput.Tokenizer(Model, "Training");
             if (Bound(nameof(ValidationDataset)) && Bound(nameof(ValidationSplit)))
@@ -187,16 +94,7 @@ namespace GraLoRA.PowerShell.Commands
                 output ??= File.Exists(System.IO.Path.Combine(resumeFrom, "trainer_state.json")) ? System.IO.Path.GetDirectoryName(resumeFrom) : resumeFrom;
             }
 
-            var options = new TrainingOptions
-            {
-                LearningRate = LearningRate, Epochs = Epochs, MaxSteps = Bound(nameof(MaxSteps)) ? MaxSteps : null,
-                GradientAccumulationSteps = GradientAccumulation, WarmupSteps = WarmupSteps, WarmupRatio = WarmupRatio,
-                Schedule = (LearningRateSchedule)Enum.Parse(typeof(LearningRateSchedule), Schedule, ignoreCase: true),
-                WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm, Seed = Seed, LoggingSteps = LoggingSteps,
-                EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
-                SaveTotalLimit = SaveTotalLimit, EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null,
-                OutputDirectory = output, GradientCheckpointing = GradientCheckpointing,
-            };
+            var options = ToTrainingOptions(output);
             // Checks every option (and the adapter) before the data is read.
             var trainer = new Trainer(Model, adapter, options);
 
@@ -213,14 +111,10 @@ namespace GraLoRA.PowerShell.Commands
                 train = DatasetInput.FromPath(trainName);
             }
             var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
-            var dataOptions = new DataOptions
-            {
-                Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, TrainOnPrompt = TrainOnPrompt, Packing = Packing,
-                ValidationFraction = ValidationSplit, Seed = Seed,
-            };
+            var dataOptions = ToDataOptions();
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
-            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteHost(task);
-            var batchOptions = new BatchOptions { BatchSize = BatchSize, GroupByLength = GroupByLength, Seed = Seed };
+            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
+            var batchOptions = ToBatchOptions();
             var trainLoader = data.CreateTrainLoader(batchOptions);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
             if ((ValidationDataset is not null || ValidationSplit > 0) && validationLoader is null)
@@ -229,7 +123,7 @@ namespace GraLoRA.PowerShell.Commands
             int total = trainer.TotalSteps(trainLoader);
             var stats = data.TrainStats;
             string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
-            WriteHost(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
+            WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
                 adapter, examples, data.Format, trainLoader.BatchesPerEpoch, BatchSize,
                 validationLoader is null ? "" : $", {data.Validation.Count:N0} validation examples",
                 total, resumeFrom is null ? "" : $", resuming from {resumeFrom}",
@@ -259,11 +153,12 @@ namespace GraLoRA.PowerShell.Commands
                 TrainExamples = stats.Examples, ValidationExamples = data.Validation.Count, Format = data.Format.ToString(), History = result.History,
             };
             string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
-            WriteHost(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
+            WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
                 how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
                 result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
                 result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
-            WriteObject(run);
+            if (PassThru) WriteObject(Model);
+            else WriteObject(run);
         });
 
         /// <inheritdoc />
@@ -271,45 +166,6 @@ namespace GraLoRA.PowerShell.Commands
         #endregion
 
         #region Private methods
-        readonly HashSet<string> _fromConfig = new(StringComparer.OrdinalIgnoreCase);
-
-        bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name) || _fromConfig.Contains(name);
-
-        /// <summary>Sets the parameters -Config names and the command line does not, converted and checked as binding would.</summary>
-        void ApplyConfig()
-        {
-            if (Config is null) return;
-            foreach (DictionaryEntry entry in Config)
-            {
-                string key = LanguagePrimitives.ConvertTo<string>(entry.Key);
-                string? name = NewGraLoRATrainingConfigCommand.Keys.FirstOrDefault(k => k.Equals(key, StringComparison.OrdinalIgnoreCase));
-                if (name is null)
-                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
-                        $"-Config has the key '{key}', which is not a training setting; it may hold: {string.Join(", ", NewGraLoRATrainingConfigCommand.Keys)}.", key);
-                if (MyInvocation.BoundParameters.ContainsKey(name)) continue; // explicit parameters win
-                var property = typeof(StartGraLoRATrainingCommand).GetProperty(name)!;
-                object? value = entry.Value is PSObject pso ? pso.BaseObject : entry.Value;
-                object? converted;
-                try
-                {
-                    converted = property.PropertyType == typeof(SwitchParameter)
-                        ? new SwitchParameter(LanguagePrimitives.ConvertTo<bool>(value))
-                        : LanguagePrimitives.ConvertTo(value, property.PropertyType, CultureInfo.InvariantCulture);
-                }
-                catch (PSInvalidCastException ex)
-                {
-                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
-                        $"-Config sets {name} to '{value}', which is not a {property.PropertyType.Name}: {ex.Message}", key, ex);
-                }
-                if (property.GetCustomAttributes(typeof(ValidateSetAttribute), false).FirstOrDefault() is ValidateSetAttribute set &&
-                    !set.ValidValues.Contains((string)converted!, StringComparer.OrdinalIgnoreCase))
-                    throw new GraloraException("InvalidTrainingConfig", GraloraErrorKind.InvalidArgument,
-                        $"-Config sets {name} to '{converted}'; it must be one of {string.Join(", ", set.ValidValues)}.", key);
-                property.SetValue(this, converted);
-                _fromConfig.Add(name);
-            }
-        }
-
         static GraloraException Invalid(string name, string rule) =>
             new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"-{name}: {rule}.", name);
 
@@ -332,9 +188,6 @@ namespace GraLoRA.PowerShell.Commands
             throw new GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidOperation,
                 $"Model '{Model.Name}' has several active adapters ({string.Join(", ", active)}): name the one to train with -Adapter.", Model.Name);
         }
-
-        // Write-Host's mechanism: a HostInformationMessage tagged PSHOST on the information stream.
-        void WriteHost(string message) => WriteInformation(new HostInformationMessage { Message = message }, new[] { "PSHOST" });
 
         /// <summary>
         /// Turns the trainer's reports into Write-Progress and one information line each. The trainer reports on the
@@ -371,7 +224,7 @@ namespace GraLoRA.PowerShell.Commands
                         CurrentOperation = $"epoch {p.Epoch}",
                     });
                     _wrote = true;
-                    _cmdlet.WriteHost(string.Format(inv, "step {0,5:N0}/{1:N0}  loss {2:0.0000}{3}  lr {4:0.00e+00}  grad_norm {5:0.###}  {6:N0} tok/s",
+                    _cmdlet.WriteStatus(string.Format(inv, "step {0,5:N0}/{1:N0}  loss {2:0.0000}{3}  lr {4:0.00e+00}  grad_norm {5:0.###}  {6:N0} tok/s",
                         p.Step, p.TotalSteps, p.Loss, validation, p.LearningRate, p.GradNorm, p.TokensPerSecond));
                 }
                 catch (PipelineStoppedException)

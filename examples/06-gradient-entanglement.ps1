@@ -21,7 +21,7 @@
 .PARAMETER OutDirectory
     Folder for the charts (default: none).
 .EXAMPLE
-    ./examples/04-gradient-entanglement.ps1 -OutDirectory ./lab -StepBudget 60 | Format-Table
+    ./examples/06-gradient-entanglement.ps1 -OutDirectory ./lab -StepBudget 60 | Format-Table
 #>
 param(
     [int[]] $Rank = @(8, 16, 32, 64),

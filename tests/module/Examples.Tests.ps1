@@ -1,0 +1,60 @@
+# The examples in examples/ run here with short settings (a few steps each), as CI runs them.
+BeforeAll {
+    $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+}
+
+Describe 'examples/01-quickstart.ps1' {
+    It 'runs end to end in a non-interactive pwsh (20 steps), showing its status lines and exiting 0' {
+        Push-Location $root
+        try { $output = & dotnet pwsh -NoProfile -NonInteractive -File examples/01-quickstart.ps1 -Steps 20 2>&1 }
+        finally { Pop-Location }
+        $text = $output | Out-String
+        $LASTEXITCODE | Should -Be 0 -Because $text
+        $text | Should -Match 'trainable params: [\d,]+ \|\| all params'
+        $text | Should -Match 'step\s+20/20  loss '
+        $text | Should -Match 'held-out: loss \d'
+        $text | Should -Match 'user: What colour is a banana\?'
+        $text | Should -Match 'exported: .*config\.json'
+        $text | Should -Match 'quickstart finished in \d+ s'
+    }
+}
+
+Describe 'examples/04-resume.ps1' {
+    It 'stops a run, resumes it from its checkpoint and ends with the uninterrupted run''s adapter, byte for byte' {
+        $rows = @(& (Join-Path $root 'examples/04-resume.ps1') -Steps 6 -StopAt 3)
+        $rows.Run | Should -Be @('uninterrupted', 'stopped', 'resumed')
+        $rows.Steps | Should -Be @(6, 3, 6)
+        $rows.StepsTrained | Should -Be @('1..6', '1..3', '4..6')
+        $rows[2].ResumedFrom | Should -Be 'checkpoint-3'
+        $rows.SameAsUninterrupted | Should -Be @($true, $false, $true)
+        $rows[2].FinalLoss | Should -Be $rows[0].FinalLoss
+        $rows | Format-Table | Out-String | Should -Match 'Run\s+Steps\s+StepsTrained\s+ResumedFrom'
+    }
+
+    It 'refuses a stop step outside the run' {
+        { & (Join-Path $root 'examples/04-resume.ps1') -Steps 4 -StopAt 4 } | Should -Throw '*-StopAt 4 must be between 1 and*'
+    }
+}
+
+Describe 'examples/05-hybrid-low-rank.ps1' {
+    It 'trains LoRA, GraLoRA and hybrid GraLoRA at equal parameters and tabulates them' {
+        $rows = @(& (Join-Path $root 'examples/05-hybrid-low-rank.ps1') -Steps 3 -Rank 8 -HybridRank 2)
+        $rows.Method | Should -Be @('LoRA', 'GraLoRA', 'Hybrid GraLoRA')
+        $rows | ForEach-Object Rank | Should -Be @(8, 8, 6)   # not $rows.Rank: arrays have a Rank of their own
+        $rows.HybridRank | Should -Be @(0, 0, 2)
+        $rows[1].K | Should -Be 2
+        $rows[2].K | Should -Be 2
+        $rows[0].Parameters | Should -BeGreaterThan 0
+        $rows[1].Parameters | Should -Be $rows[0].Parameters
+        $rows[2].Parameters | Should -Be $rows[0].Parameters
+        foreach ($row in $rows) {
+            [double]::IsFinite($row.FinalLoss) | Should -BeTrue
+            [double]::IsFinite($row.ValidationLoss) | Should -BeTrue
+        }
+        $rows | Format-Table | Out-String | Should -Match 'Method\s+Rank\s+HybridRank\s+K\s+Parameters'
+    }
+
+    It 'refuses a hybrid rank that leaves no even GraLoRA rank' {
+        { & (Join-Path $root 'examples/05-hybrid-low-rank.ps1') -Rank 8 -HybridRank 3 } | Should -Throw '*-HybridRank 3 must leave an even GraLoRA rank*'
+    }
+}
