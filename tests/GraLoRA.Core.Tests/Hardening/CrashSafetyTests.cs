@@ -26,7 +26,7 @@ namespace GraLoRA.Tests
 
         static string BenchDll => Path.Combine(TestEnvironment.RepoRoot, "bench", "GraLoRA.Bench", "bin", "Release", "net10.0", "GraLoRA.Bench.dll");
 
-        static int Trials => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_KILL_TRIALS"), out int n) && n > 0 ? n : 5;
+        static int Trials => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_KILL_TRIALS"), out int n) && n > 0 ? n : 4;
 
         sealed class Child : IDisposable
         {
@@ -85,8 +85,8 @@ namespace GraLoRA.Tests
             {
                 using (var child = new Child(model, run))
                 {
-                    child.WaitForSteps(1);
-                    Thread.Sleep(rng.Next(0, 400));           // a random point in the save-every-step loop
+                    child.WaitForSteps(2);                    // its first checkpoint is on disk (saved after step 1's report)
+                    Thread.Sleep(rng.Next(0, 150));           // a random point in the save-every-step loop (a save follows each report)
                     child.Kill();
                     var first = child.Lines.FirstOrDefault(l => l is "fresh" || l.StartsWith("resumed ", StringComparison.Ordinal));
                     Assert.Equal(trial == 0 ? "fresh" : $"resumed {previousStep}", first);
