@@ -40,12 +40,15 @@ namespace GraLoRA.IO
             long fileLength = stream.Length;
             var lengthBytes = new byte[8];
             int got = stream.ReadAtLeast(lengthBytes, 8, throwOnEndOfStream: false);
-            if (UntrustedFiles.LooksPickled(lengthBytes.AsSpan(0, got), path)) throw UntrustedFiles.PickleRefused(path, Path.GetFileNameWithoutExtension(path) + ".safetensors");
-            if (got != 8) throw Invalid(path, "shorter than its 8-byte header length");
-            long headerLength = BitConverter.ToInt64(lengthBytes, 0);
+            long headerLength = got == 8 ? BitConverter.ToInt64(lengthBytes, 0) : -1;
             // Checked before anything is allocated: the header buffer is at most the file's own size (and 100 MB).
             if (headerLength <= 1 || headerLength > MaxHeaderBytes || headerLength > fileLength - 8)
+            {
+                // Not safetensors: say so plainly when it is a pickle (whose first bytes make an absurd length).
+                if (UntrustedFiles.LooksPickled(lengthBytes.AsSpan(0, got), path)) throw UntrustedFiles.PickleRefused(path, Path.GetFileNameWithoutExtension(path) + ".safetensors");
+                if (got != 8) throw Invalid(path, "shorter than its 8-byte header length");
                 throw Invalid(path, $"header length {headerLength} is impossible for a file of {fileLength} bytes");
+            }
             var header = new byte[headerLength];
             stream.ReadExactly(header);
 

@@ -124,6 +124,18 @@ namespace GraLoRA.Tests
             Assert.Contains("convert.py", ex.Message);
         }
 
+        [Theory]
+        [InlineData(0x0280)]   // length bytes 80 02 …: a pickle's first two bytes, yet a valid safetensors file
+        [InlineData(0x0480)]
+        public void ASafetensorsFileWhoseLengthLooksLikeAPickleStillReads(int headerLength)
+        {
+            string json = "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+            string path = WriteFile("pickle-like.safetensors", Safetensors(json.PadRight(headerLength), 1));
+            var tensors = GraLoRA.IO.Safetensors.Read(path);
+            Assert.Equal(new long[] { 1 }, tensors["a"].shape);
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+
         [Fact]
         public void AModelFolderWithOnlyPytorchModelBinIsRefusedWithTheConversionRecipe()
         {
