@@ -166,9 +166,11 @@ namespace GraLoRA.Adapters
             {
                 using var scope = NewDisposeScope();
                 var merged = weight.to(work).add(GetDeltaWeight(n).to(work));
-                if (safe && !merged.isfinite().all().item<bool>())
+                // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
+                // float16 (max 65504) or bfloat16 when stored.
+                if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
                     throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
-                        $"Merging adapter '{n}' would put NaN or Inf into the base weight; the adapter seems broken. The weight was not changed.", n);
+                        $"Merging adapter '{n}' would put NaN or Inf into the base weight (stored as {weight.dtype}); the adapter seems broken, or its values overflow {weight.dtype}. The weight was not changed.", n);
                 weight.copy_(merged);
                 _merged.Add(n);
             }

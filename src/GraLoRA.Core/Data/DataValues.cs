@@ -27,6 +27,19 @@ namespace GraLoRA.Data
             }
         }
 
+        /// <summary>
+        /// As <see cref="ObjectFromJson"/> for a record of a data file: a string that cannot be decoded (an escaped lone
+        /// UTF-16 surrogate such as "\ud800") is reported at its record instead of escaping as InvalidOperationException.
+        /// </summary>
+        public static Dictionary<string, object?> ObjectFromUntrustedJson(JsonElement e, string path, long position, RecordPositionKind kind)
+        {
+            try { return ObjectFromJson(e); }
+            catch (InvalidOperationException ex)
+            {
+                throw DataErrors.At(path, position, kind, $"a string with an invalid \\u escape (a lone UTF-16 surrogate such as \\ud800): {ex.Message}", ex);
+            }
+        }
+
         /// <summary>A JSON object's properties (the last wins when a name repeats).</summary>
         public static Dictionary<string, object?> ObjectFromJson(JsonElement e)
         {

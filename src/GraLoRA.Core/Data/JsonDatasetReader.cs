@@ -32,7 +32,8 @@ namespace GraLoRA.Data
                     if (item.ValueKind != JsonValueKind.Object)
                         throw DataErrors.At(path, index, RecordPositionKind.Index,
                             $"a JSON {item.ValueKind.ToString().ToLowerInvariant()} where an object was expected; the array must hold one object per record.");
-                    yield return new DataRecord(DataValues.ObjectFromJson(item), path, index++, RecordPositionKind.Index);
+                    yield return new DataRecord(DataValues.ObjectFromUntrustedJson(item, path, index, RecordPositionKind.Index), path, index, RecordPositionKind.Index);
+                    index++;
                 }
             }
         }

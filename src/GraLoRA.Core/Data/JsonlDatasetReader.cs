@@ -34,7 +34,7 @@ namespace GraLoRA.Data
                 if (doc.RootElement.ValueKind != JsonValueKind.Object)
                     throw DataErrors.At(path, lineNumber, RecordPositionKind.Line,
                         $"a JSON {doc.RootElement.ValueKind.ToString().ToLowerInvariant()} where an object was expected; each line must be one JSON object, e.g. {{\"text\": \"...\"}}.");
-                return DataValues.ObjectFromJson(doc.RootElement);
+                return DataValues.ObjectFromUntrustedJson(doc.RootElement, path, lineNumber, RecordPositionKind.Line);
             }
         }
     }

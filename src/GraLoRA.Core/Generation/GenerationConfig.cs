@@ -18,30 +18,28 @@ namespace GraLoRA.Generation
         {
             var options = new GenerationOptions { TopK = 50, EosTokenIds = config.EosTokenIds };
             if (path is null || !File.Exists(path)) return options;
-            JsonDocument doc;
-            try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
-            catch (JsonException ex)
-            {
-                throw new GraloraException("InvalidGenerationConfig", GraloraErrorKind.InvalidData, $"'{path}' is not valid JSON: {ex.Message}", path, ex);
-            }
-            using (doc)
+            using (var doc = IO.UntrustedFiles.ParseObject(path, "InvalidGenerationConfig", "generation config"))
             {
                 var root = doc.RootElement;
-                double? Num(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
-                bool? Flag(string name) => root.TryGetProperty(name, out var v) && (v.ValueKind is JsonValueKind.True or JsonValueKind.False) ? v.GetBoolean() : null;
-                IReadOnlyList<int>? Ids(string name) => !root.TryGetProperty(name, out var v) ? null
-                    : v.ValueKind == JsonValueKind.Number ? new[] { v.GetInt32() }
-                    : v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetInt32()).ToArray()
-                    : null;
+                GraloraException Bad(string field, string problem) =>
+                    new("InvalidGenerationConfig", GraloraErrorKind.InvalidData, $"'{path}': field '{field}' {problem}.", path);
+                double? Num(string name) => !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+                    : v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw Bad(name, "is not a number");
+                int? Whole(string name) => Num(name) is { } d ? (d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue ? (int)d : throw Bad(name, "is not a whole number")) : null;
+                bool? Flag(string name) => !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+                    : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw Bad(name, "is not true or false");
+                IReadOnlyList<int>? Ids(string name) => !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+                    : v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => IO.UntrustedFiles.Int(e, name, Bad)).ToArray()
+                    : new[] { IO.UntrustedFiles.Int(v, name, Bad) };
                 var pad = Ids("pad_token_id");
                 return options with
                 {
                     DoSample = Flag("do_sample") ?? options.DoSample,
                     Temperature = Num("temperature") ?? options.Temperature,
-                    TopK = (int)(Num("top_k") ?? options.TopK),
+                    TopK = Whole("top_k") ?? options.TopK,
                     TopP = Num("top_p") ?? options.TopP,
                     RepetitionPenalty = Num("repetition_penalty") ?? options.RepetitionPenalty,
-                    MaxNewTokens = (int)(Num("max_new_tokens") ?? options.MaxNewTokens),
+                    MaxNewTokens = Whole("max_new_tokens") ?? options.MaxNewTokens,
                     EosTokenIds = Ids("eos_token_id") ?? options.EosTokenIds,
                     PadTokenId = pad is { Count: > 0 } ? pad[0] : options.PadTokenId,
                 };

@@ -162,11 +162,18 @@ namespace GraLoRA.Hub
         {
             var request = new HttpRequestMessage(method, url);
             request.Headers.UserAgent.ParseAdd(UserAgent);
-            // The token goes to the endpoint's own scheme, host and port only: never to a CDN or any other host.
-            if (settings.Token is not null && SameOrigin(url, endpoint))
+            if (settings.Token is not null && MaySendToken(url, endpoint))
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
             return request;
         }
+
+        /// <summary>
+        /// The token goes to the endpoint's own scheme, host and port only — never to a CDN or any other host a redirect
+        /// names — and only over HTTPS, or plain HTTP to a loopback address (local test servers): never in clear text
+        /// across a network.
+        /// </summary>
+        internal static bool MaySendToken(Uri url, Uri endpoint) =>
+            SameOrigin(url, endpoint) && (url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp && url.IsLoopback);
 
         static bool SameOrigin(Uri a, Uri b) =>
             string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)

@@ -122,21 +122,13 @@ namespace GraLoRA.IO
             }
             string stamp = Guid.NewGuid().ToString("N");
             string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{stamp}.partial");
-            string backup = Path.Combine(parent, $".{Path.GetFileName(target)}.{stamp}.previous");
             try
             {
                 Directory.CreateDirectory(staging);
                 Safetensors.Write(Path.Combine(staging, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
                 Models.CheckpointWriter.WriteJson(Path.Combine(staging, ConfigFile), config);
                 afterStaging?.Invoke(staging);
-                if (Directory.Exists(target)) Directory.Move(target, backup);
-                try { Directory.Move(staging, target); }
-                catch
-                {
-                    if (Directory.Exists(backup)) Directory.Move(backup, target);
-                    throw;
-                }
-                if (Directory.Exists(backup)) Directory.Delete(backup, true);
+                AtomicFile.ReplaceDirectory(staging, target);
                 return target;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -158,16 +150,16 @@ namespace GraLoRA.IO
                 throw new GraloraException("AdapterFolderNotFound", GraloraErrorKind.NotFound, $"Adapter folder '{full}' does not exist.", full);
             if (!File.Exists(path))
                 throw new GraloraException("AdapterConfigNotFound", GraloraErrorKind.NotFound, $"'{full}' has no {ConfigFile}: is it a PEFT adapter folder?", path);
-            JsonDocument doc;
-            try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
-            catch (JsonException ex) { throw new GraloraException("InvalidAdapterConfig", GraloraErrorKind.InvalidData, $"'{path}' is not valid JSON: {ex.Message}", path, ex); }
-            using (doc)
+            UntrustedFiles.ResolveInside(full, ConfigFile, full, "AdapterFileOutsideFolder");
+            using (var doc = UntrustedFiles.ParseObject(path, "InvalidAdapterConfig", "PEFT adapter config"))
             {
                 var root = doc.RootElement;
                 GraloraException Bad(string field, string problem) =>
                     new("InvalidAdapterConfig", GraloraErrorKind.InvalidData, $"'{path}': {field} {problem}.", path);
+                UntrustedFiles.RefuseDuplicateKeys(root, key => Bad(key, "appears twice"));
                 JsonElement? Get(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
-                string peftType = Get("peft_type")?.GetString() ?? throw Bad("peft_type", "is missing");
+                string? Str(string name) => UntrustedFiles.String(root, name, Bad);
+                string peftType = Str("peft_type") ?? throw Bad("peft_type", "is missing");
                 var method = peftType switch
                 {
                     "GRALORA" => AdapterMethod.GraLoRA,
@@ -178,20 +170,28 @@ namespace GraLoRA.IO
                 if (Get("fan_in_fan_out") is { ValueKind: JsonValueKind.True }) throw Bad("fan_in_fan_out", "is true (Conv1D models such as GPT-2 are not supported)");
                 if (Get("use_dora") is { ValueKind: JsonValueKind.True }) throw Bad("use_dora", "is true (DoRA is not supported)");
                 if (Get("alpha_pattern") is { ValueKind: JsonValueKind.Object } ap && ap.EnumerateObject().Any()) throw Bad("alpha_pattern", "is set (per-module alpha is not supported)");
-                int Int(string field, int fallback) => Get(field) is { } v ? (v.TryGetInt32(out var i) ? i : throw Bad(field, "is not a whole number")) : fallback;
-                double Num(string field, double fallback) => Get(field) is { } v ? (v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(field, "is not a number")) : fallback;
+                int Int(string field, int fallback) => Get(field) is { } v ? UntrustedFiles.Int(v, field, Bad) : fallback;
+                double Num(string field, double fallback) => Get(field) is { } v ? (v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw Bad(field, "is not a number")) : fallback;
                 IReadOnlyList<string>? Strings(string field) => Get(field) is { } v
                     ? v.ValueKind == JsonValueKind.String ? new[] { v.GetString()! }
-                      : v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetString() ?? throw Bad(field, "has a non-string entry")).ToArray()
+                      : v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Bad(field, "has a non-string entry")).ToArray()
                       : throw Bad(field, "is neither a string nor a list")
                     : null;
-                IReadOnlyDictionary<string, int>? Map(string field) => Get(field) is { ValueKind: JsonValueKind.Object } v && v.EnumerateObject().Any()
-                    ? v.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.TryGetInt32(out var i) ? i : throw Bad(field + "." + p.Name, "is not a whole number"))
-                    : null;
+                IReadOnlyDictionary<string, int>? Map(string field)
+                {
+                    if (Get(field) is not { } v) return null;
+                    if (v.ValueKind != JsonValueKind.Object) throw Bad(field, "is not an object of module name → whole number");
+                    UntrustedFiles.RefuseDuplicateKeys(v, key => Bad(field + "." + key, "appears twice"));
+                    return v.EnumerateObject().Any() ? v.EnumerateObject().ToDictionary(p => p.Name, p => UntrustedFiles.Int(p.Value, field + "." + p.Name, Bad)) : null;
+                }
                 var targets = Get("target_modules");
                 IReadOnlyList<int>? layers = Get("layers_to_transform") is { } lt
-                    ? lt.ValueKind == JsonValueKind.Number ? new[] { lt.GetInt32() } : lt.EnumerateArray().Select(e => e.GetInt32()).ToArray()
+                    ? lt.ValueKind == JsonValueKind.Number ? new[] { UntrustedFiles.Int(lt, "layers_to_transform", Bad) }
+                      : lt.ValueKind == JsonValueKind.Array ? lt.EnumerateArray().Select(e => UntrustedFiles.Int(e, "layers_to_transform", Bad)).ToArray()
+                      : throw Bad("layers_to_transform", "is neither a whole number nor a list of them")
                     : null;
+                if (targets is { } tm && tm.ValueKind is not (JsonValueKind.String or JsonValueKind.Array))
+                    throw Bad("target_modules", "is neither a string nor a list");
                 bool initWeights = Get(method == AdapterMethod.GraLoRA ? "init_weights" : "init_lora_weights") is not { ValueKind: JsonValueKind.False };
                 return new AdapterConfig
                 {
@@ -208,13 +208,13 @@ namespace GraLoRA.IO
                     LayersToTransform = layers,
                     LayersPattern = Strings("layers_pattern"),
                     ModulesToSave = Strings("modules_to_save"),
-                    Bias = Get("bias")?.GetString() ?? "none",
+                    Bias = Str("bias") ?? "none",
                     RankPattern = Map("rank_pattern"),
                     KPattern = method == AdapterMethod.GraLoRA ? Map("k_pattern") : null,
                     InitWeights = initWeights,
                     UseRsLora = Get("use_rslora") is { ValueKind: JsonValueKind.True },
-                    BaseModelNameOrPath = Get("base_model_name_or_path")?.GetString(),
-                    TaskType = Get("task_type")?.GetString() ?? "CAUSAL_LM",
+                    BaseModelNameOrPath = Str("base_model_name_or_path"),
+                    TaskType = Str("task_type") ?? "CAUSAL_LM",
                 };
             }
         }
@@ -226,10 +226,13 @@ namespace GraLoRA.IO
         public static AdapterConfig Load(AdapterHost host, string folder, string name)
         {
             var config = ReadConfig(folder);
-            string weights = Path.Combine(Path.GetFullPath(folder), WeightsFile);
+            string weights = UntrustedFiles.ResolveInside(folder, WeightsFile, Path.GetFullPath(folder), "AdapterFileOutsideFolder");
             if (!File.Exists(weights))
+            {
+                UntrustedFiles.RefusePickledInstead(Path.GetFullPath(folder), WeightsFile, "adapter_model.bin", "adapter_model.pt", "adapter_model.pth");
                 throw new GraloraException("AdapterWeightsNotFound", GraloraErrorKind.NotFound,
-                    $"'{folder}' has {ConfigFile} but no {WeightsFile} (pickled adapter_model.bin files are not read).", weights);
+                    $"'{folder}' has {ConfigFile} but no {WeightsFile}.", weights);
+            }
             var tensors = Safetensors.Read(weights);
             try
             {

@@ -39,10 +39,16 @@ namespace GraLoRA.IO
             using var stream = File.OpenRead(path);
             long fileLength = stream.Length;
             var lengthBytes = new byte[8];
-            if (stream.Read(lengthBytes, 0, 8) != 8) throw Invalid(path, "shorter than its 8-byte header length");
-            long headerLength = BitConverter.ToInt64(lengthBytes, 0);
+            int got = stream.ReadAtLeast(lengthBytes, 8, throwOnEndOfStream: false);
+            long headerLength = got == 8 ? BitConverter.ToInt64(lengthBytes, 0) : -1;
+            // Checked before anything is allocated: the header buffer is at most the file's own size (and 100 MB).
             if (headerLength <= 1 || headerLength > MaxHeaderBytes || headerLength > fileLength - 8)
+            {
+                // Not safetensors: say so plainly when it is a pickle (whose first bytes make an absurd length).
+                if (UntrustedFiles.LooksPickled(lengthBytes.AsSpan(0, got), path)) throw UntrustedFiles.PickleRefused(path, Path.GetFileNameWithoutExtension(path) + ".safetensors");
+                if (got != 8) throw Invalid(path, "shorter than its 8-byte header length");
                 throw Invalid(path, $"header length {headerLength} is impossible for a file of {fileLength} bytes");
+            }
             var header = new byte[headerLength];
             stream.ReadExactly(header);
 
@@ -53,12 +59,19 @@ namespace GraLoRA.IO
             {
                 using var doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Invalid(path, "header is not a JSON object");
+                bool seenMetadata = false;
                 foreach (var property in doc.RootElement.EnumerateObject())
                 {
                     if (property.Name == "__metadata__")
                     {
+                        if (seenMetadata) throw Invalid(path, "__metadata__ appears twice");
+                        seenMetadata = true;
+                        if (property.Value.ValueKind != JsonValueKind.Object) throw Invalid(path, "__metadata__ is not an object of strings");
                         foreach (var m in property.Value.EnumerateObject())
-                            metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                        {
+                            if (m.Value.ValueKind != JsonValueKind.String) throw Invalid(path, $"__metadata__ entry '{m.Name}' is not a string");
+                            if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw Invalid(path, $"__metadata__ entry '{m.Name}' appears twice");
+                        }
                         continue;
                     }
                     if (entries.ContainsKey(property.Name)) throw Invalid(path, $"tensor '{property.Name}' appears twice");
@@ -69,7 +82,12 @@ namespace GraLoRA.IO
             {
                 throw Invalid(path, "header is not valid JSON (" + ex.Message + ")");
             }
-            var ordered = entries.Values.OrderBy(e => e.Begin).ToList();
+            catch (InvalidOperationException ex)
+            {
+                // System.Text.Json reports text that is not valid UTF-8 this way.
+                throw Invalid(path, "header holds text that is not valid UTF-8 (" + ex.Message + ")");
+            }
+            var ordered = entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
             for (int i = 1; i < ordered.Count; i++)
                 if (ordered[i].Begin < ordered[i - 1].End)
                     throw Invalid(path, $"tensors '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap");
@@ -79,17 +97,19 @@ namespace GraLoRA.IO
         static SafetensorsEntry ParseEntry(string path, string name, JsonElement e, long dataLength)
         {
             if (e.ValueKind != JsonValueKind.Object) throw Invalid(path, $"entry '{name}' is not an object");
+            UntrustedFiles.RefuseDuplicateKeys(e, key => Invalid(path, $"entry '{name}' has field '{key}' twice"));
             if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw Invalid(path, $"entry '{name}' has no dtype");
             string dtype = dt.GetString()!;
-            if (!DTypes.TryGetValue(dtype, out var info)) throw Invalid(path, $"entry '{name}' has unsupported dtype '{dtype}'");
+            if (!DTypes.TryGetValue(dtype, out var info)) throw Invalid(path, $"entry '{name}' has unsupported dtype '{dtype}' (supported: {string.Join(", ", DTypes.Keys)})");
             if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Invalid(path, $"entry '{name}' has no shape");
-            var shape = sh.EnumerateArray().Select(v => v.TryGetInt64(out var d) && d >= 0 ? d : throw Invalid(path, $"entry '{name}' has a bad dimension")).ToArray();
+            var shape = sh.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var d) && d >= 0 ? d : throw Invalid(path, $"entry '{name}' has a bad dimension {v.GetRawText()}")).ToArray();
             if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
                 throw Invalid(path, $"entry '{name}' has no data_offsets pair");
-            long begin = off[0].TryGetInt64(out var b) ? b : -1, end = off[1].TryGetInt64(out var en) ? en : -1;
-            if (begin < 0 || end < begin || end > dataLength) throw Invalid(path, $"entry '{name}' has data offsets [{begin}, {end}] outside the {dataLength} data bytes");
+            long Offset(JsonElement v) => v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var o) ? o : -1;
+            long begin = Offset(off[0]), end = Offset(off[1]);
+            if (begin < 0 || end < begin || end > dataLength) throw Invalid(path, $"entry '{name}' has data offsets [{off[0].GetRawText()}, {off[1].GetRawText()}] outside the {dataLength} data bytes");
             long elements = 1;
-            try { foreach (var d in shape) elements = checked(elements * d); }
+            try { foreach (var d in shape) elements = checked(elements * d); _ = checked(elements * info.Size); }
             catch (OverflowException) { throw Invalid(path, $"entry '{name}' has an overflowing shape"); }
             if (end - begin != elements * info.Size)
                 throw Invalid(path, $"entry '{name}' has {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs {elements * info.Size}");
@@ -227,35 +247,4 @@ namespace GraLoRA.IO
 
     /// <summary>A tensor to write: name, shape and dtype up front, the values on demand (disposed after writing when <paramref name="Owned"/>).</summary>
     public sealed record TensorSource(string Name, long[] Shape, ScalarType DType, Func<Tensor> Get, bool Owned = false);
-
-    /// <summary>Writes a file so that readers see the old content or the new, never a part.</summary>
-    public static class AtomicFile
-    {
-        /// <summary>Writes through <paramref name="write"/> into a temporary file beside <paramref name="path"/>, flushes it, and renames it into place.</summary>
-        public static void Write(string path, Action<Stream> write)
-        {
-            string full = Path.GetFullPath(path);
-            string dir = Path.GetDirectoryName(full)!;
-            if (!Directory.Exists(dir))
-                throw new GraloraException("DirectoryNotFound", GraloraErrorKind.NotFound, $"Cannot write '{full}': folder '{dir}' does not exist.", full);
-            string temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-            try
-            {
-                using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-                {
-                    write(stream);
-                    stream.Flush(true);
-                }
-                File.Move(temp, full, overwrite: true);
-            }
-            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
-            {
-                throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not write '{full}': {ex.Message}", full, ex);
-            }
-            finally
-            {
-                if (File.Exists(temp)) File.Delete(temp);
-            }
-        }
-    }
 }

@@ -72,7 +72,10 @@ namespace GraLoRA.Models
                 foreach (var file in CompanionFiles)
                 {
                     string source = System.IO.Path.Combine(Path, file);
-                    if (File.Exists(source)) File.Copy(source, System.IO.Path.Combine(staging, file));
+                    if (!File.Exists(source)) continue;
+                    string copy = System.IO.Path.Combine(staging, file);
+                    File.Copy(source, copy);
+                    IO.AtomicFile.SyncFile(copy);
                 }
             });
             return System.IO.Path.GetFullPath(folder);

@@ -24,6 +24,7 @@ namespace GraLoRA.Models
             TorchRuntime.EnsureInitialized();
             if (!Directory.Exists(folder))
                 throw new GraloraException("ModelFolderNotFound", GraloraErrorKind.NotFound, $"Model folder '{folder}' does not exist.", folder);
+            UntrustedFiles.ResolveInside(folder, "config.json", Path.GetFullPath(folder), "ConfigOutsideFolder");
             var config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
             var files = WeightFiles(folder);
             var targetType = dtype ?? CheckpointDType(config, files);
@@ -77,24 +78,37 @@ namespace GraLoRA.Models
             return stored switch { "BF16" => ScalarType.BFloat16, "F16" => ScalarType.Float16, _ => ScalarType.Float32 };
         }
 
-        /// <summary>model.safetensors, or the shards listed by model.safetensors.index.json (which may not point outside the folder).</summary>
+        /// <summary>
+        /// model.safetensors, or the shards listed by model.safetensors.index.json. Names that leave the folder ('..',
+        /// absolute paths, symbolic links to elsewhere) are refused, and so are pickled weights (pytorch_model.bin).
+        /// </summary>
         public static IReadOnlyList<string> WeightFiles(string folder)
         {
-            string single = Path.Combine(folder, "model.safetensors");
-            if (File.Exists(single)) return new[] { single };
-            string index = Path.Combine(folder, "model.safetensors.index.json");
+            string root = Path.GetFullPath(folder);
+            string single = Path.Combine(root, "model.safetensors");
+            if (File.Exists(single)) return new[] { UntrustedFiles.ResolveInside(root, "model.safetensors", root, "WeightsOutsideFolder") };
+            string index = Path.Combine(root, "model.safetensors.index.json");
             if (!File.Exists(index))
+            {
+                UntrustedFiles.RefusePickledInstead(root, "model.safetensors", "pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth", "consolidated.00.pth");
                 throw new GraloraException("WeightsNotFound", GraloraErrorKind.NotFound,
-                    $"Model folder '{folder}' has neither model.safetensors nor model.safetensors.index.json (pickled .bin weights are not loaded).", folder);
-            using var doc = JsonDocument.Parse(File.ReadAllText(index));
-            string root = Path.GetFullPath(folder) + Path.DirectorySeparatorChar;
-            var files = doc.RootElement.GetProperty("weight_map").EnumerateObject().Select(p => p.Value.GetString()!).Distinct().ToList();
+                    $"Model folder '{folder}' has neither model.safetensors nor model.safetensors.index.json.", folder);
+            }
+            UntrustedFiles.ResolveInside(root, "model.safetensors.index.json", root, "WeightsOutsideFolder");
+            GraloraException Bad(string field, string problem) =>
+                new("InvalidShardIndex", GraloraErrorKind.InvalidData, $"'{index}': field '{field}' {problem}.", index);
+            using var doc = UntrustedFiles.ParseObject(index, "InvalidShardIndex", "shard index");
+            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw Bad("weight_map", "is missing or not an object of tensor name → shard file");
+            UntrustedFiles.RefuseDuplicateKeys(map, key => Bad("weight_map." + key, "appears twice"));
+            var files = map.EnumerateObject()
+                .Select(p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw Bad("weight_map." + p.Name, "is not a file name"))
+                .Distinct().ToList();
+            if (files.Count == 0) throw Bad("weight_map", "is empty");
             var paths = new List<string>();
             foreach (var f in files)
             {
-                string full = Path.GetFullPath(Path.Combine(folder, f));
-                if (!full.StartsWith(root, StringComparison.Ordinal))
-                    throw new GraloraException("ShardOutsideFolder", GraloraErrorKind.InvalidData, $"'{index}' names shard '{f}', which lies outside the model folder.", f);
+                string full = UntrustedFiles.ResolveInside(root, f, index, "ShardOutsideFolder");
                 if (!File.Exists(full))
                     throw new GraloraException("ShardNotFound", GraloraErrorKind.NotFound, $"Shard '{f}' listed in '{index}' does not exist.", full);
                 paths.Add(full);

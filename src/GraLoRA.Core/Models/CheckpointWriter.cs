@@ -57,7 +57,7 @@ namespace GraLoRA.Models
                 WriteJson(Path.Combine(staging, "config.json"), config);
                 writeExtras?.Invoke(staging);
                 if (Directory.Exists(target)) Directory.Delete(target);
-                Directory.Move(staging, target);
+                AtomicFile.ReplaceDirectory(staging, target);
             }
             catch
             {

@@ -108,8 +108,10 @@ namespace GraLoRA.Models
         {
             if (!File.Exists(path))
                 throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            using var doc = IO.UntrustedFiles.ParseObject(path, "InvalidModelConfig", "model config (config.json)");
             var root = doc.RootElement;
+            GraloraException BadField(string field, string problem) => Bad(path, field, problem);
+            IO.UntrustedFiles.RefuseDuplicateKeys(root, key => Bad(path, key, "appears twice"));
             int Int(string name, int? fallback = null)
             {
                 if (root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null)
@@ -118,23 +120,34 @@ namespace GraLoRA.Models
             }
             double Num(string name, double fallback) =>
                 root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null
-                    ? (v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(path, name, "is not a number")) : fallback;
+                    ? (v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw Bad(path, name, "is not a number")) : fallback;
             bool Flag(string name, bool fallback) =>
-                root.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : fallback;
+                !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? fallback
+                    : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw Bad(path, name, "is not true or false");
+            int? OptionalId(string name) =>
+                !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null : IO.UntrustedFiles.Int(v, name, BadField);
+            IReadOnlyList<int> Ids(string name) =>
+                !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? Array.Empty<int>()
+                    : v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => IO.UntrustedFiles.Int(e, name, BadField)).ToArray()
+                    : new[] { IO.UntrustedFiles.Int(v, name, BadField) };
 
             string type = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : throw Bad(path, "model_type", "is missing");
             if (!Architectures.ContainsKey(type))
                 throw new GraloraException("UnsupportedArchitecture", GraloraErrorKind.InvalidData,
                     $"'{path}': model_type '{type}' is not supported; supported decoders are llama, mistral, qwen2 and qwen3.", type);
             int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
+            int Positive(string name, int value) => value > 0 ? value : throw Bad(path, name, $"is {value}; it must be a positive whole number");
+            Positive("hidden_size", hidden);
+            Positive("num_attention_heads", heads);
             (double, double, double, int)? llama3 = null;
             if (root.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object)
             {
-                string kind = rs.TryGetProperty("rope_type", out var rt) ? rt.GetString() ?? "" : rs.TryGetProperty("type", out var t2) ? t2.GetString() ?? "" : "";
+                string kind = IO.UntrustedFiles.String(rs, "rope_type", (f, p) => Bad(path, "rope_scaling." + f, p))
+                              ?? IO.UntrustedFiles.String(rs, "type", (f, p) => Bad(path, "rope_scaling." + f, p)) ?? "";
                 if (kind != "llama3" && kind != "default")
                     throw Bad(path, "rope_scaling", $"has type '{kind}', which is not supported (llama3 and default are)");
                 double Scaling(string field) =>
-                    rs.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(path, "rope_scaling." + field, "is missing or not a number");
+                    rs.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) && Math.Abs(v.GetDouble()) < 1e9 ? v.GetDouble() : throw Bad(path, "rope_scaling." + field, "is missing or not a number");
                 if (kind == "llama3")
                     llama3 = (Scaling("factor"), Scaling("low_freq_factor"), Scaling("high_freq_factor"), (int)Scaling("original_max_position_embeddings"));
             }
@@ -142,13 +155,13 @@ namespace GraLoRA.Models
             return new DecoderConfig
             {
                 ModelType = type,
-                VocabSize = Int("vocab_size"),
+                VocabSize = Positive("vocab_size", Int("vocab_size")),
                 HiddenSize = hidden,
-                IntermediateSize = Int("intermediate_size"),
-                NumLayers = Int("num_hidden_layers"),
+                IntermediateSize = Positive("intermediate_size", Int("intermediate_size")),
+                NumLayers = Positive("num_hidden_layers", Int("num_hidden_layers")),
                 NumHeads = heads,
-                NumKeyValueHeads = Int("num_key_value_heads", heads),
-                HeadDim = Int("head_dim", hidden / heads),
+                NumKeyValueHeads = Positive("num_key_value_heads", Int("num_key_value_heads", heads)),
+                HeadDim = Positive("head_dim", Int("head_dim", hidden / heads)),
                 RmsNormEps = Num("rms_norm_eps", 1e-6),
                 RopeTheta = Num("rope_theta", 10000),
                 PartialRotaryFactor = Num("partial_rotary_factor", 1.0),
@@ -159,13 +172,9 @@ namespace GraLoRA.Models
                 MlpBias = Flag("mlp_bias", false),
                 QkNorm = type == "qwen3",
                 MaxPositionEmbeddings = Int("max_position_embeddings", 2048),
-                BosTokenId = root.TryGetProperty("bos_token_id", out var bt) && bt.ValueKind == JsonValueKind.Number && bt.TryGetInt32(out var bi) ? bi : null,
-                EosTokenIds = !root.TryGetProperty("eos_token_id", out var et) ? Array.Empty<int>()
-                    : et.ValueKind == JsonValueKind.Number && et.TryGetInt32(out var ei) ? new[] { ei }
-                    : et.ValueKind == JsonValueKind.Array ? et.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetInt32()).ToArray()
-                    : Array.Empty<int>(),
-                TorchDtype = root.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString()!
-                    : root.TryGetProperty("dtype", out var d2) && d2.ValueKind == JsonValueKind.String ? d2.GetString()! : null,
+                BosTokenId = OptionalId("bos_token_id"),
+                EosTokenIds = Ids("eos_token_id"),
+                TorchDtype = IO.UntrustedFiles.String(root, "torch_dtype", BadField) ?? IO.UntrustedFiles.String(root, "dtype", BadField),
             };
         }
     }

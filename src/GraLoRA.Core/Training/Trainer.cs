@@ -22,7 +22,11 @@ namespace GraLoRA.Training
     /// <summary>What a run produced.</summary>
     public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? ValidationLoss, double? BestValidationLoss, int? BestStep,
         string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
-        IReadOnlyList<TrainingProgress> History, string? Chart = null);
+        IReadOnlyList<TrainingProgress> History, string? Chart = null, IReadOnlyList<string>? Warnings = null)
+    {
+        /// <summary>Steps whose update was skipped because their loss or gradients were not finite.</summary>
+        public int SkippedSteps => Warnings?.Count(w => w.Contains("skipped", StringComparison.Ordinal)) ?? 0;
+    }
 
     /// <summary>Loss and perplexity of a model on held-out data; accuracy for classification data (Tokens then counts examples).</summary>
     public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens, double? Accuracy = null);
@@ -48,6 +52,12 @@ namespace GraLoRA.Training
             _adapter = adapterName;
             _options = options;
         }
+
+        /// <summary>Receives warnings as they happen (e.g. a step skipped for a NaN loss); they are also in <see cref="TrainingResult.Warnings"/>.</summary>
+        public Action<string>? Warning { get; set; }
+
+        /// <summary>Test hook: called with (step, phase, trainable parameters) at "forward" (before each micro-batch) and "backward" (after the last).</summary>
+        internal Action<int, string, IReadOnlyList<(string Name, Parameter Parameter)>>? FaultInjection { get; set; }
 
         /// <summary>Optimizer steps a run over <paramref name="data"/> takes.</summary>
         public int TotalSteps(IBatchSource data) =>
@@ -77,24 +87,29 @@ namespace GraLoRA.Training
             var module = _model.Module;
             var device = module.Device;
             // Sorted by name, so a fresh process builds the optimizer over the same order and can load its state.
-            var trainable = module.named_parameters().Where(p => p.parameter.requires_grad).OrderBy(p => p.name, StringComparer.Ordinal).ToList();
+            var trainable = module.named_parameters().Where(p => p.parameter.requires_grad).OrderBy(p => p.name, StringComparer.Ordinal)
+                .Select(p => (Name: p.name, Parameter: p.parameter)).ToList();
             if (trainable.Count == 0)
                 throw new GraloraException("NothingToTrain", GraloraErrorKind.InvalidOperation, $"Adapter '{_adapter}' has no trainable parameters.", _adapter);
             bool NoDecay(string name, Parameter p) => p.dim() < 2 || name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("norm", StringComparison.Ordinal);
             var groups = new[]
             {
-                new AdamW.ParamGroup(trainable.Where(p => !NoDecay(p.name, p.parameter)).Select(p => p.parameter), _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, _options.WeightDecay),
-                new AdamW.ParamGroup(trainable.Where(p => NoDecay(p.name, p.parameter)).Select(p => p.parameter), _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, 0.0),
+                new AdamW.ParamGroup(trainable.Where(p => !NoDecay(p.Name, p.Parameter)).Select(p => p.Parameter), _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, _options.WeightDecay),
+                new AdamW.ParamGroup(trainable.Where(p => NoDecay(p.Name, p.Parameter)).Select(p => p.Parameter), _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, 0.0),
             }.Where(g => g.Parameters.Any()).ToArray();
             using var optimizer = optim.AdamW(groups, _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, _options.WeightDecay);
-            var parameters = trainable.Select(p => p.parameter).ToList();
 
             int total = TotalSteps(train);
             var state = new State { Seed = _options.Seed, Adapter = _adapter };
             string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
-            if (output is not null) Directory.CreateDirectory(output);
+            if (output is not null)
+            {
+                Directory.CreateDirectory(output);
+                RemoveLeftovers(output);
+            }
             if (resumeFrom is not null) state = Resume(resumeFrom, optimizer);
             else manual_seed(_options.Seed);
+            var warnings = new List<string>();
 
             var history = new List<TrainingProgress>();
             var clock = Stopwatch.StartNew();
@@ -104,7 +119,7 @@ namespace GraLoRA.Training
             string? lastCheckpoint = null, bestCheckpoint = null;
             bool cancelled = false, stoppedEarly = false;
             int stepsAtStart = state.Step;
-            using var metrics = output is null ? null : new MetricsLog(output);
+            using var metrics = output is null ? null : new MetricsLog(output, resumeFrom is null ? null : state.Step);
 
             bool wasTraining = module.training, wasCheckpointing = module.GradientCheckpointing;
             module.train();
@@ -132,7 +147,24 @@ namespace GraLoRA.Training
 
                     double lr = _options.LearningRate * _options.LearningRateFactor(state.Step, total);
                     foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-                    var (loss, gradNorm, tokens) = Step(group, optimizer, parameters, device);
+                    double loss, gradNorm;
+                    long tokens;
+                    try
+                    {
+                        string? fault;
+                        (loss, gradNorm, tokens, fault) = Step(group, optimizer, trainable, device, state.Step + 1, state.Epoch, state.MicroBatchesDone);
+                        if (fault is not null)
+                        {
+                            string message = $"Step {state.Step + 1} skipped (no update): {fault}.";
+                            warnings.Add(message);
+                            Warning?.Invoke(message);
+                        }
+                    }
+                    catch (Exception ex) when (IsOutOfMemory(ex))
+                    {
+                        optimizer.zero_grad();
+                        throw OutOfMemory(ex, group, state.Step + 1, device);
+                    }
                     state.Step++;
                     state.MicroBatchesDone += group.Count;
                     if (state.MicroBatchesDone >= train.BatchesPerEpoch)
@@ -198,30 +230,106 @@ namespace GraLoRA.Training
             }
             string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
-                cancelled, stoppedEarly, clock.Elapsed, history, chart);
+                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings);
         }
 
-        (double Loss, double GradNorm, long Tokens) Step(List<DataBatch> group, AdamW optimizer, List<Parameter> parameters, Device device)
+        /// <summary>
+        /// One optimizer step over an accumulation group. A non-finite loss (checked per micro-batch, before its backward)
+        /// or gradient norm skips the update — or, with <see cref="NonFiniteAction.Stop"/>, throws — and returns what went
+        /// wrong, naming the step, the batch and the first parameter whose gradient is not finite.
+        /// </summary>
+        (double Loss, double GradNorm, long Tokens, string? Fault) Step(List<DataBatch> group, AdamW optimizer, List<(string Name, Parameter Parameter)> trainable,
+                                                                        Device device, int step, int epoch, int firstMicroBatch)
         {
             using var scope = NewDisposeScope();
+            var parameters = trainable.Select(p => p.Parameter).ToList();
             // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
             // those of one batch holding every micro-batch (transformers' num_items_in_batch).
             long tokens = group.Sum(PredictedTokens);
             if (tokens == 0) throw NoTargets();
             double lossSum = 0;
-            foreach (var batch in group)
+            string? fault = null, errorId = null;
+            for (int i = 0; i < group.Count; i++)
             {
                 using var micro = NewDisposeScope();
-                var sum = LossSum(_model.Module, batch, device);
+                FaultInjection?.Invoke(step, "forward", trainable);
+                var sum = LossSum(_model.Module, group[i], device);
+                float value = sum.item<float>();
+                if (!float.IsFinite(value))
+                {
+                    fault = $"the loss is {value} on {DescribeBatch(group[i], epoch, firstMicroBatch + i)}";
+                    errorId = "NonFiniteLoss";
+                    break;
+                }
                 (sum / Math.Max(1, tokens)).backward();
-                lossSum += sum.item<float>();
+                lossSum += value;
             }
-            double norm = _options.MaxGradNorm > 0
-                ? nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm)
-                : GradNorm(parameters);
+            double norm = double.NaN;
+            if (fault is null)
+            {
+                FaultInjection?.Invoke(step, "backward", trainable);
+                var grads = trainable.Where(p => p.Parameter.grad is not null).Select(p => (p.Name, Grad: p.Parameter.grad!)).ToList();
+                if (_options.MaxGradNorm > 0 && grads.Count > 0)
+                {
+                    // As torch.nn.utils.clip_grad_norm_ (2-norm of the per-parameter norms, coefficient max/(norm + 1e-6)
+                    // clamped to 1), but the gradients are scaled only when the norm is finite, so a fault can still be
+                    // traced to the parameter it came from.
+                    var total = stack(grads.Select(g => g.Grad.norm().to(ScalarType.Float32)).ToArray()).norm();
+                    norm = total.item<float>();
+                    if (double.IsFinite(norm))
+                    {
+                        var coefficient = (_options.MaxGradNorm / (total + 1e-6)).clamp_max(1.0);
+                        foreach (var (_, g) in grads) g.mul_(coefficient);
+                    }
+                }
+                else norm = GradNorm(parameters);
+                if (!double.IsFinite(norm))
+                {
+                    // Only on a fault: find the first parameter whose gradient holds a NaN or an infinity.
+                    string culprit = grads.FirstOrDefault(g => !g.Grad.isfinite().all().item<bool>()).Name ?? "(none found)";
+                    string batches = group.Count == 1 ? DescribeBatch(group[0], epoch, firstMicroBatch)
+                        : $"micro-batches {firstMicroBatch}–{firstMicroBatch + group.Count - 1} of epoch {epoch} (examples {Examples(group.SelectMany(b => b.ExampleIndices))})";
+                    fault = $"the gradient norm is {norm}: parameter '{culprit}' has a non-finite gradient, from {batches}";
+                    errorId = "NonFiniteGradient";
+                }
+            }
+            if (fault is not null)
+            {
+                optimizer.zero_grad();
+                if (_options.OnNonFinite == NonFiniteAction.Stop)
+                    throw new GraloraException(errorId!, GraloraErrorKind.InvalidData,
+                        $"Training stopped at step {step}: {fault}. Lower the learning rate, check the data at that position, or set OnNonFinite = SkipStep to skip such steps.", step);
+                return (double.NaN, norm, tokens, fault);
+            }
             optimizer.step();
             optimizer.zero_grad();
-            return (lossSum / Math.Max(1, tokens), norm, tokens);
+            return (lossSum / Math.Max(1, tokens), norm, tokens, null);
+        }
+
+        static string DescribeBatch(DataBatch batch, int epoch, int microBatch) =>
+            $"micro-batch {microBatch} of epoch {epoch} (examples {Examples(batch.ExampleIndices)})";
+
+        static string Examples(IEnumerable<int> indices)
+        {
+            var list = indices.Distinct().ToList();
+            return string.Join(", ", list.Take(8)) + (list.Count > 8 ? $", … {list.Count} in all" : "");
+        }
+
+        /// <summary>True for an allocation failure: .NET's OutOfMemoryException or libtorch's CPU/CUDA allocator errors.</summary>
+        internal static bool IsOutOfMemory(Exception ex) =>
+            ex is OutOfMemoryException
+            || ex is System.Runtime.InteropServices.ExternalException && ex.Message is { } m
+               && (m.Contains("out of memory", StringComparison.OrdinalIgnoreCase) || m.Contains("DefaultCPUAllocator", StringComparison.Ordinal)
+                   || m.Contains("can't allocate memory", StringComparison.OrdinalIgnoreCase) || m.Contains("not enough memory", StringComparison.OrdinalIgnoreCase));
+
+        GraloraException OutOfMemory(Exception ex, List<DataBatch> group, int step, Device device)
+        {
+            var first = group[0];
+            string checkpointing = _options.GradientCheckpointing ? "" : ", or turn on gradient checkpointing (GradientCheckpointing)";
+            return new GraloraException("OutOfMemory", GraloraErrorKind.NotAvailable,
+                $"Out of {(device.type == DeviceType.CUDA ? "GPU" : "CPU")} memory at step {step} (batch size {first.BatchSize}, sequence length {first.SequenceLength}). "
+                + $"Lower the batch size (raise GradientAccumulationSteps to keep the effective batch), lower the maximum sequence length{checkpointing}. "
+                + $"Nothing was updated; the model stays usable. ({ex.Message.Split('\n')[0]})", step, ex);
         }
 
         static double GradNorm(List<Parameter> parameters)
@@ -314,11 +422,11 @@ namespace GraLoRA.Training
             {
                 PeftAdapterFormat.Save(_model.Adapters, _adapter, staging);
                 optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
+                AtomicFile.SyncFile(Path.Combine(staging, "optimizer.bin"));
                 using (var rng = get_rng_state())
                     Safetensors.Write(Path.Combine(staging, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
                 Models.CheckpointWriter.WriteJson(Path.Combine(staging, "trainer_state.json"), System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(state))!);
-                if (Directory.Exists(final)) Directory.Delete(final, true);
-                Directory.Move(staging, final);
+                AtomicFile.ReplaceDirectory(staging, final);
                 return final;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -350,7 +458,16 @@ namespace GraLoRA.Training
             foreach (var (step, _) in all.AsEnumerable().Reverse())
                 if (keep.Count < _options.SaveTotalLimit) keep.Add(step);
             foreach (var (step, path) in all)
-                if (!keep.Contains(step)) Directory.Delete(path, true);
+                if (!keep.Contains(step)) AtomicFile.DeleteDirectory(path);
+        }
+
+        // What a run killed while saving or pruning leaves: hidden staging, backup and half-deleted folders (never a
+        // checkpoint-N folder, which only ever appears complete).
+        static void RemoveLeftovers(string output)
+        {
+            foreach (var dir in Directory.GetDirectories(output, ".checkpoint-*"))
+                if (dir.EndsWith(".partial", StringComparison.Ordinal) || dir.EndsWith(".deleting", StringComparison.Ordinal) || dir.EndsWith(".previous", StringComparison.Ordinal))
+                    try { Directory.Delete(dir, true); } catch (IOException) { }
         }
 
         State Resume(string from, AdamW optimizer)
@@ -364,8 +481,20 @@ namespace GraLoRA.Training
                         $"'{folder}' is neither a checkpoint (trainer_state.json) nor a training folder with checkpoint-N subfolders.", folder);
                 folder = latest.Path;
             }
-            var state = JsonSerializer.Deserialize<State>(File.ReadAllText(Path.Combine(folder, "trainer_state.json")))
-                        ?? throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{folder}/trainer_state.json' is empty.", folder);
+            string statePath = Path.Combine(folder, "trainer_state.json");
+            State state;
+            try
+            {
+                state = JsonSerializer.Deserialize<State>(File.ReadAllText(statePath))
+                        ?? throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}' is empty.", folder);
+            }
+            catch (JsonException ex)
+            {
+                throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData,
+                    $"'{statePath}' is not a valid trainer state: field '{ex.Path ?? "$"}' {(ex.Path is null ? "is not valid JSON" : "has the wrong type")} ({ex.Message}).", statePath, ex);
+            }
+            if (state.Step < 0 || state.Epoch < 0 || state.MicroBatchesDone < 0)
+                throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}': Step, Epoch and MicroBatchesDone must be 0 or more.", statePath);
             var tensors = Safetensors.Read(Path.Combine(folder, PeftAdapterFormat.WeightsFile));
             try { _model.Adapters.LoadStateDict(_adapter, tensors, Path.Combine(folder, PeftAdapterFormat.WeightsFile)); }
             finally { foreach (var t in tensors.Values) t.Dispose(); }
@@ -376,32 +505,58 @@ namespace GraLoRA.Training
             return state;
         }
 
+        /// <summary>
+        /// metrics.jsonl, rewritten atomically (temp file + rename + fsync) on each report, so a kill never leaves a torn
+        /// line; a resumed run drops the lines of steps after its checkpoint, which the resumed run logs again.
+        /// </summary>
         sealed class MetricsLog : IDisposable
         {
-            readonly StreamWriter _jsonl;
+            readonly string _path;
+            readonly List<string> _lines = new();
             readonly TorchSharp.Modules.SummaryWriter _tensorboard;
 
-            public MetricsLog(string output)
+            public MetricsLog(string output, int? resumedAtStep)
             {
-                _jsonl = new StreamWriter(Path.Combine(output, "metrics.jsonl"), append: true);
+                _path = Path.Combine(output, "metrics.jsonl");
+                if (File.Exists(_path))
+                    foreach (var line in File.ReadAllLines(_path))
+                    {
+                        if (resumedAtStep is { } resumed && StepOf(line) is { } step && step > resumed) continue;
+                        if (line.Length > 0) _lines.Add(line);
+                    }
                 _tensorboard = utils.tensorboard.SummaryWriter(Path.Combine(output, "runs"));
+            }
+
+            static int? StepOf(string line)
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(line);
+                    return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("step", out var s) && s.TryGetInt32(out int step) ? step : null;
+                }
+                catch (JsonException) { return null; }
             }
 
             public void Write(TrainingProgress p)
             {
-                _jsonl.WriteLine(JsonSerializer.Serialize(new
+                _lines.Add(JsonSerializer.Serialize(new
                 {
-                    step = p.Step, epoch = p.Epoch, loss = p.Loss, learning_rate = p.LearningRate, grad_norm = p.GradNorm,
+                    step = p.Step, epoch = p.Epoch, loss = double.IsFinite(p.Loss) ? p.Loss : (double?)null, learning_rate = p.LearningRate,
+                    grad_norm = double.IsFinite(p.GradNorm) ? p.GradNorm : (double?)null,
                     tokens_per_second = p.TokensPerSecond, memory_bytes = p.MemoryBytes, eval_loss = p.ValidationLoss,
                 }));
-                _jsonl.Flush();
+                AtomicFile.Write(_path, stream =>
+                {
+                    using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
+                    foreach (var line in _lines) writer.WriteLine(line);
+                });
                 _tensorboard.add_scalar("train/loss", (float)p.Loss, p.Step);
                 _tensorboard.add_scalar("train/learning_rate", (float)p.LearningRate, p.Step);
                 _tensorboard.add_scalar("train/grad_norm", (float)p.GradNorm, p.Step);
                 if (p.ValidationLoss is { } v) _tensorboard.add_scalar("eval/loss", (float)v, p.Step);
             }
 
-            public void Dispose() => _jsonl.Dispose();
+            public void Dispose() { }
         }
     }
 }

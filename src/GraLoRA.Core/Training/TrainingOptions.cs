@@ -13,6 +13,15 @@ namespace GraLoRA.Training
         Cosine,
     }
 
+    /// <summary>What training does when a step's loss or gradients are NaN or infinite.</summary>
+    public enum NonFiniteAction
+    {
+        /// <summary>Skip the optimizer update of that step (weights and optimizer state unchanged), warn, and go on.</summary>
+        SkipStep,
+        /// <summary>Stop the run with a GraloraException (ErrorId NonFiniteLoss or NonFiniteGradient).</summary>
+        Stop,
+    }
+
     /// <summary>Settings of a fine-tuning run (names follow transformers' TrainingArguments where one exists).</summary>
     public sealed record TrainingOptions
     {
@@ -54,6 +63,11 @@ namespace GraLoRA.Training
         public int? EarlyStoppingPatience { get; init; }
         /// <summary>Recompute each decoder layer's activations in backward (less memory for long sequences, one more forward per layer).</summary>
         public bool GradientCheckpointing { get; init; }
+        /// <summary>
+        /// What to do when a step's loss or a gradient is NaN or infinite (detected at that step; the warning or error
+        /// names the step, the first parameter with a non-finite gradient and the batch): skip the step (default) or stop.
+        /// </summary>
+        public NonFiniteAction OnNonFinite { get; init; } = NonFiniteAction.SkipStep;
         /// <summary>Where checkpoints, metrics.jsonl and TensorBoard events go (null: nothing is written).</summary>
         public string? OutputDirectory { get; init; }
 
@@ -78,6 +92,7 @@ namespace GraLoRA.Training
             if (SaveSteps is < 1) throw Bad(nameof(SaveSteps), SaveSteps, "use 1 or more, or leave it unset");
             if (SaveTotalLimit < 1) throw Bad(nameof(SaveTotalLimit), SaveTotalLimit, "keep at least 1 checkpoint");
             if (EarlyStoppingPatience is < 1) throw Bad(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "use 1 or more evaluations, or leave it unset");
+            if (!Enum.IsDefined(OnNonFinite)) throw Bad(nameof(OnNonFinite), OnNonFinite, "use SkipStep or Stop");
             if (SaveSteps is not null && OutputDirectory is null) throw Bad(nameof(SaveSteps), SaveSteps, "checkpoints need an OutputDirectory");
         }
 

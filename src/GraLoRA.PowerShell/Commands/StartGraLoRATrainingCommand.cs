@@ -143,6 +143,7 @@ namespace GraLoRA.PowerShell.Commands
                 _cancel = null;
             }
 
+            foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
             var run = new TrainingRun
             {
                 Model = Model, Adapter = adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
