@@ -33,6 +33,8 @@ namespace GraLoRA.Models
         public IReadOnlyList<string> AddAdapter(string name, AdapterConfig config)
         {
             if (config.BaseModelNameOrPath is null) config = config with { BaseModelNameOrPath = Name };
+            if (_encoder is not null && config.TaskType == "CAUSAL_LM")
+                config = config with { TaskType = _encoder.ClassificationLabels > 0 ? "SEQ_CLS" : "FEATURE_EXTRACTION" };
             if (_encoder is { ClassificationLabels: > 0 } && config.ModulesToSave?.Contains(EncoderModel.ClassificationHeadName) != true)
                 config = config with { ModulesToSave = (config.ModulesToSave ?? Array.Empty<string>()).Append(EncoderModel.ClassificationHeadName).ToArray() };
             return Adapters.Add(name, config);
