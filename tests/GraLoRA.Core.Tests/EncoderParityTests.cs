@@ -62,6 +62,9 @@ namespace GraLoRA.Tests
             var rows = mask is null ? ones(2, dtype: ScalarType.Bool) : mask.to(ScalarType.Bool).select(1, 0);
             TensorAssert.Close(logits[rows], reference[caseName + ".seqcls_logits"][rows], 1e-4, $"{modelName}/{caseName} seqcls_logits");
             Assert.Contains(model.named_parameters(), p => p.name == $"{modelName}.encoder.layer.0.attention.self.query.weight");
+            // Exactly transformers' keys: every parameter is a checkpoint tensor, none registered twice.
+            var stored = Safetensors.ReadHeader(Path.Combine(Folder(modelName + "_seqcls"), "model.safetensors")).Entries.Keys.OrderBy(k => k, System.StringComparer.Ordinal);
+            Assert.Equal(stored, model.named_parameters().Select(p => p.name).OrderBy(k => k, System.StringComparer.Ordinal));
         }
 
         [Fact]

@@ -137,22 +137,23 @@ namespace GraLoRA.Models
     /// <summary>BertAttention: "self" and "output".</summary>
     public sealed class EncoderAttention : nn.Module<Tensor, Tensor>
     {
-        internal EncoderSelfAttention self_attention;       // registered as "self" (a C# keyword)
+        // Registered as "self" (a C# keyword); held in an array so TorchSharp's field discovery does not register it twice.
+        readonly EncoderSelfAttention[] _self;
         internal EncoderResidualOutput output;
 
         internal EncoderAttention(EncoderConfig c, ParameterInit p) : base(nameof(EncoderAttention))
         {
-            self_attention = new EncoderSelfAttention(c, p);
+            _self = new[] { new EncoderSelfAttention(c, p) };
             output = new EncoderResidualOutput(c, c.HiddenSize, p);
-            register_module("self", self_attention);
-            register_module("output", output);
+            register_module("self", _self[0]);
+            RegisterComponents();
         }
 
         /// <summary>Not used: see <see cref="Forward"/>.</summary>
         public override Tensor forward(Tensor x) => throw new NotSupportedException("Call Forward with a mask.");
 
         /// <summary>LayerNorm(x + attention(x)).</summary>
-        public Tensor Forward(Tensor x, Tensor mask) => output.Forward(self_attention.Forward(x, mask), x);
+        public Tensor Forward(Tensor x, Tensor mask) => output.Forward(_self[0].Forward(x, mask), x);
     }
 
     /// <summary>BertIntermediate: dense then the activation.</summary>
