@@ -116,11 +116,12 @@ module Train =
         let validation = settings.Validation |> Option.map DatasetSource.FromFile |> Option.toObj
         let dataOptions =
             DataOptions(Format = Option.toNullable settings.Format, MaxLength = settings.MaxLength, TrainOnPrompt = settings.TrainOnPrompt,
-                        Packing = settings.Packing, ValidationFraction = settings.ValidationSplit, Seed = settings.Seed)
+                        Packing = settings.Packing, ValidationFraction = settings.ValidationSplit, Seed = settings.Seed,
+                        ClassLabels = model.NamedClassLabels)
         let data = TrainingData.Prepare(tokenizer, train, validation, dataOptions)
         match data.ClassLabels with
         | null -> ()
-        | labels -> model.PrepareClassification(adapter, labels.Count)
+        | labels -> model.PrepareClassification(adapter, labels.Labels)
         let batchOptions = BatchOptions(BatchSize = settings.BatchSize, Seed = settings.Seed)
         let trainLoader = data.CreateTrainLoader batchOptions
         let progress = { new System.IProgress<TrainingProgress> with member _.Report p = onProgress p }

@@ -216,7 +216,7 @@ namespace GraLoRA.PowerShell.Commands
             var dataOptions = new DataOptions
             {
                 Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, TrainOnPrompt = TrainOnPrompt, Packing = Packing,
-                ValidationFraction = ValidationSplit, Seed = Seed,
+                ValidationFraction = ValidationSplit, Seed = Seed, ClassLabels = Model.NamedClassLabels,
             };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
             if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteHost(task);
