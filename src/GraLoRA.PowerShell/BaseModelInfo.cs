@@ -36,7 +36,7 @@ namespace GraLoRA.PowerShell
             Name = model.Name, Path = model.Path, Architecture = model.Architecture, Parameters = model.ParameterCount,
             DType = model.DType, Device = model.Device, TokenizerVocabSize = model.Tokenizer?.VocabSize,
             Adapters = model.Adapters.Names.ToArray(), ActiveAdapters = model.Adapters.Active.ToArray(),
-            AdaptersDisabled = model.Adapters.Disabled, ClassificationLabels = model.Module.ClassificationLabels, Model = model,
+            AdaptersDisabled = model.Adapters.Disabled, ClassificationLabels = model.Transformer.ClassificationLabels, Model = model,
         };
 
         /// <inheritdoc />

@@ -32,14 +32,15 @@ namespace GraLoRA.PowerShell
                 $"{what} needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path);
 
         /// <summary>
-        /// Text + label data trains a sequence-classification head ("score", read at the last real token) as a module to
-        /// save of the adapter; returns a line saying so, or null for language-modelling data.
+        /// Text + label data trains a sequence-classification head (decoders: "score", read at the last real token;
+        /// encoders: their "classifier") as a module to save of the adapter; returns a line saying so, or null for
+        /// language-modelling data.
         /// </summary>
         public static string? PrepareTask(BaseModel model, string adapter, PreparedDataset data)
         {
             if (data.Format != DatasetFormat.Classification) return null;
-            model.PrepareClassification(adapter, data.ClassLabels!.Count);
-            return $"Classification over {data.ClassLabels.Count} labels ({string.Join(", ", data.ClassLabels.Labels)}): head 'score' trains in full with adapter '{adapter}'";
+            model.PrepareClassification(adapter, data.ClassLabels!.Labels);
+            return $"Classification over {data.ClassLabels.Count} labels ({string.Join(", ", data.ClassLabels.Labels)}): head '{model.Transformer.ClassificationHead}' trains in full with adapter '{adapter}'";
         }
 
         /// <summary>One record: null stays null (the reader reports it); dictionaries and objects become string-keyed dictionaries.</summary>

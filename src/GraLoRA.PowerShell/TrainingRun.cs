@@ -73,6 +73,12 @@ namespace GraLoRA.PowerShell
         public long Tokens { get; init; }
         /// <summary>Share of examples whose predicted label is right (classification data), else null.</summary>
         public double? Accuracy { get; init; }
+        /// <summary>Macro-averaged F1 over the labels (classification data), else null.</summary>
+        public double? MacroF1 { get; init; }
+        /// <summary>Matthews correlation coefficient (classification data), else null.</summary>
+        public double? MatthewsCorrelation { get; init; }
+        /// <summary>Every classification metric with the confusion matrix and label names (classification data), else null.</summary>
+        public GraLoRA.Training.ClassificationMetrics? Classification { get; init; }
         /// <summary>Fraction of exactly matching greedy answers (null without -ExactMatch).</summary>
         public double? ExactMatch { get; init; }
         /// <summary>Answers that matched (null without -ExactMatch).</summary>
@@ -83,6 +89,6 @@ namespace GraLoRA.PowerShell
         public IReadOnlyList<ExactMatchSample> Samples { get; init; } = Array.Empty<ExactMatchSample>();
 
         /// <inheritdoc />
-        public override string ToString() => $"loss {Loss:0.####}, perplexity {Perplexity:0.###}" + (ExactMatch is { } em ? $", exact match {em:P1}" : "");
+        public override string ToString() => $"loss {Loss:0.####}, perplexity {Perplexity:0.###}" + (Classification is { } c ? $", {c}" : "") + (ExactMatch is { } em ? $", exact match {em:P1}" : "");
     }
 }

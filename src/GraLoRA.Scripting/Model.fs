@@ -86,6 +86,8 @@ module BaseModel =
           DType = model.DType
           Device = model.Device
           Parameters = model.ParameterCount
-          Layers = model.Config.NumLayers
+          Layers = (match model.EncoderConfig with
+                    | null -> model.Config.NumLayers
+                    | encoder -> encoder.NumLayers)
           Adapters = List.ofSeq model.Adapters.Names
           HasTokenizer = not (isNull model.Tokenizer) }

@@ -127,11 +127,12 @@ module Train =
         let validation = settings.Validation |> Option.map DatasetSource.FromFile |> Option.toObj
         let dataOptions =
             DataOptions(Format = Option.toNullable settings.Format, MaxLength = settings.MaxLength, TrainOnPrompt = settings.TrainOnPrompt,
-                        Packing = settings.Packing, ValidationFraction = settings.ValidationSplit, Seed = settings.Seed)
+                        Packing = settings.Packing, ValidationFraction = settings.ValidationSplit, Seed = settings.Seed,
+                        ClassLabels = model.NamedClassLabels)
         let data = TrainingData.Prepare(tokenizer, train, validation, dataOptions)
         match data.ClassLabels with
         | null -> ()
-        | labels -> model.PrepareClassification(adapter, labels.Count)
+        | labels -> model.PrepareClassification(adapter, labels.Labels)
         let batchOptions = BatchOptions(BatchSize = settings.BatchSize, Seed = settings.Seed)
         let trainLoader = data.CreateTrainLoader batchOptions
         let progress = { new System.IProgress<TrainingProgress> with member _.Report p = onProgress p }
@@ -182,9 +183,20 @@ module Evaluate =
             | null -> raise (GraLoRA.GraloraException("TokenizerNotFound", GraLoRA.GraloraErrorKind.NotFound,
                                                       $"Evaluation needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path))
             | t -> t
-        let data = TrainingData.Prepare(tokenizer, DatasetSource.FromFile dataset, null, DataOptions())
+        let data = TrainingData.Prepare(tokenizer, DatasetSource.FromFile dataset, null, DataOptions(ClassLabels = model.ClassLabels))
         let loader = BatchLoader(data.Train, data.PadTokenId, BatchOptions(BatchSize = 8, Shuffle = false))
         Trainer.Evaluate(model, loader)
+
+    /// The label and every label's probability for each text, with the model's classification head and active
+    /// adapters (as `Invoke-GraLoRAClassification`).
+    let classify (texts: string list) (model: BaseModel) : GraLoRA.Models.ClassificationPrediction list =
+        model.Classify(Array.ofList texts) |> List.ofSeq
+
+    /// As `classify` for sentence pairs (text, second text).
+    let classifyPairs (pairs: (string * string) list) (model: BaseModel) : GraLoRA.Models.ClassificationPrediction list =
+        let texts = pairs |> List.map fst |> Array.ofList
+        let seconds = pairs |> List.map (fun (_, b) -> (b: string | null)) |> Array.ofList
+        model.Classify(texts, seconds) |> List.ofSeq
 
     /// Greedy answers to the first `limit` records of `dataset` (chat, alpaca or prompt/completion) compared with the references.
     let exactMatchFirst (limit: int) (dataset: string) (model: BaseModel) : ExactMatchResult =

@@ -88,3 +88,20 @@ let ``a saved adapter imports into a fresh model with the same logits; evaluatio
     let greedy = fresh |> Generate.withOptions { Generate.defaults with MaxNewTokens = 5 } "Hello"
     Assert.Equal(text, greedy)
     Assert.False(System.String.IsNullOrEmpty(fresh |> Generate.chatWith { Generate.defaults with MaxNewTokens = 4 } [ ("user", "Hi") ]))
+
+[<Fact>]
+let ``an encoder classifier classifies texts and pairs from F#`` () =
+    let dir = tempDir ()
+    let folder =
+        GraLoRA.Models.TinyEncoderFactory.Save(Path.Combine(dir, "bert"),
+            GraLoRA.Models.TinyEncoderOptions(Labels = [| "no"; "yes" |], Words = [| "cat"; "dog" |]))
+    use model = BaseModel.load folder
+    let single = Evaluate.classify [ "a cat"; "a dog" ] model
+    Assert.Equal(2, single.Length)
+    for p in single do
+        Assert.Contains(p.Label, [ "no"; "yes" ])
+        Assert.Equal(1.0, p.Probabilities.Values |> Seq.sum, 5)
+    let pairs = Evaluate.classifyPairs [ ("a cat", "a dog") ] model
+    Assert.Equal(Some "a dog", Option.ofObj pairs.Head.TextPair)
+    // A pair reads differently from its first text alone (token types and the second text count).
+    Assert.NotEqual(single.Head.Score, pairs.Head.Score)

@@ -1,7 +1,8 @@
 // Reference encoder/decoder for the .NET tokenizer tests: transformers.js tokenizers (@lenml/tokenizers).
 // stdin: {"tokenizerJson": path, "tokenizerConfig": path, "texts": [string...], "addSpecialTokens": bool,
 //         "decode": [[id...]...], "skipSpecialTokens": bool, "cleanUpTokenizationSpaces": bool|null}
-// stdout: {"ids": [[id...]...], "decoded": [string...]}
+//         "pairs": [[text, textPair]...] (optional)
+// stdout: {"ids": [[id...]...], "decoded": [string...], "pairIds": [[id...]...], "pairTypeIds": [[type...]...]}
 import { readFileSync } from "node:fs";
 import { TokenizerLoader } from "@lenml/tokenizers";
 
@@ -23,4 +24,8 @@ const cleanUp = input.cleanUpTokenizationSpaces ?? null;
 // transformers.js refuses an empty id list; Python's tokenizers decodes it to "".
 const decoded = (input.decode ?? []).map((d) => d.length === 0 ? "" :
   tokenizer.decode(d, { skip_special_tokens: input.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp }));
-process.stdout.write(JSON.stringify({ ids, decoded }));
+const pairs = (input.pairs ?? []).map(([a, b]) =>
+  tokenizer._encode_plus(a, { text_pair: b, add_special_tokens: addSpecial, return_token_type_ids: true }));
+const pairIds = pairs.map((p) => Array.from(p.input_ids, Number));
+const pairTypeIds = pairs.map((p) => Array.from(p.token_type_ids ?? [], Number));
+process.stdout.write(JSON.stringify({ ids, decoded, pairIds, pairTypeIds }));

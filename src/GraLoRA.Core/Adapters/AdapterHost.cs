@@ -24,17 +24,31 @@ namespace GraLoRA.Adapters
 
         readonly nn.Module _root;
         readonly string _outputHead;
+        readonly IReadOnlyList<string>? _defaultTargets;
         readonly List<string> _names = new();
         readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
         readonly List<string> _active = new();
 
-        /// <summary>Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear.</summary>
-        public AdapterHost(nn.Module root, string outputHead)
+        /// <summary>
+        /// Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear;
+        /// <paramref name="defaultTargets"/> replaces a config without target modules (PEFT's per-architecture mapping;
+        /// null: q_proj, v_proj).
+        /// </summary>
+        public AdapterHost(nn.Module root, string outputHead, IReadOnlyList<string>? defaultTargets = null)
         {
             _root = root;
             _outputHead = outputHead;
+            _defaultTargets = defaultTargets;
         }
+
+        /// <summary>
+        /// Whether linear slot <paramref name="slot"/> (a full module name) belongs to module to save <paramref name="module"/>:
+        /// it is that module or lies inside it (e.g. classifier.dense of a RoBERTa head), matched by name or suffix as PEFT does.
+        /// </summary>
+        static bool BelongsTo(string slot, string module) =>
+            slot == module || slot.EndsWith("." + module, StringComparison.Ordinal)
+            || slot.StartsWith(module + ".", StringComparison.Ordinal) || slot.Contains("." + module + ".", StringComparison.Ordinal);
 
         /// <summary>Adapter names, in the order added.</summary>
         public IReadOnlyList<string> Names => _names;
@@ -88,6 +102,8 @@ namespace GraLoRA.Adapters
             if (_configs.ContainsKey(name))
                 throw new GraloraException("AdapterExists", GraloraErrorKind.InvalidOperation,
                     $"The model already has an adapter named '{name}': remove it first (Remove-GraLoRAAdapter) or choose another -Name.", name);
+            if (_defaultTargets is not null && config.TargetModules is null && config.TargetModulesRegex is null)
+                config = config with { TargetModules = _defaultTargets };
             config.Validate();
             var slots = SlotsOf().ToList();
             var plan = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options)>();
@@ -120,7 +136,7 @@ namespace GraLoRA.Adapters
             var saveTargets = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base)>();
             foreach (var m in config.ModulesToSave ?? Array.Empty<string>())
             {
-                var matches = slots.Where(s => s.Name == m || s.Name.EndsWith("." + m, StringComparison.Ordinal)).ToList();
+                var matches = slots.Where(s => BelongsTo(s.Name, m)).ToList();
                 if (matches.Count == 0)
                     throw new GraloraException("ModuleToSaveNotFound", GraloraErrorKind.InvalidArgument,
                         $"ModulesToSave names '{m}', which is not a linear layer of this model (modules to save must be linear layers such as lm_head).", m);
@@ -170,7 +186,7 @@ namespace GraLoRA.Adapters
         {
             var config = Config(name);
             if (config.ModulesToSave?.Contains(module) == true) return;
-            var matches = SlotsOf().Where(s => s.Name == module || s.Name.EndsWith("." + module, StringComparison.Ordinal)).ToList();
+            var matches = SlotsOf().Where(s => BelongsTo(s.Name, module)).ToList();
             if (matches.Count == 0)
                 throw new GraloraException("ModuleToSaveNotFound", GraloraErrorKind.InvalidArgument,
                     $"'{module}' is not a linear layer of this model (modules to save must be linear layers such as lm_head or score).", module);

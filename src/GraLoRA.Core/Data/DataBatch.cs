@@ -14,8 +14,9 @@ namespace GraLoRA.Data
     public sealed class DataBatch
     {
         internal DataBatch(int batchSize, int sequenceLength, long[] inputIds, long[] labels, long[] attentionMask, long[] positionIds,
-            long[]? segmentIds, long[]? classLabels, int[] exampleIndices)
+            long[]? segmentIds, long[]? classLabels, int[] exampleIndices, long[]? tokenTypeIds = null)
         {
+            TokenTypeIds = tokenTypeIds;
             BatchSize = batchSize;
             SequenceLength = sequenceLength;
             InputIds = inputIds;
@@ -45,6 +46,8 @@ namespace GraLoRA.Data
         /// ordinary causal mask plus <see cref="AttentionMask"/> suffices).
         /// </summary>
         public long[]? SegmentIds { get; }
+        /// <summary>Token type ids (0 first text, 1 second; 0 for padding) when any row is a sentence pair; else null.</summary>
+        public long[]? TokenTypeIds { get; }
         /// <summary>Class ids, one per row, for classification batches; else null.</summary>
         public long[]? ClassLabels { get; }
         /// <summary>Which examples (indices into the loader's list) the rows are, in row order.</summary>

@@ -39,11 +39,12 @@ namespace GraLoRA.Data
             ArgumentNullException.ThrowIfNull(examples);
             if (examples.Count == 0) throw new ArgumentException("A batch needs at least one example.", nameof(examples));
             int rows = examples.Count, columns = 1;
-            bool anyPacked = false, anyClass = false, allClass = true;
+            bool anyPacked = false, anyClass = false, allClass = true, anyTypes = false;
             foreach (var e in examples)
             {
                 columns = Math.Max(columns, e.Length);
                 anyPacked |= e.IsPacked;
+                anyTypes |= e.TokenTypeIds != null;
                 anyClass |= e.ClassLabel != null;
                 allClass &= e.ClassLabel != null;
             }
@@ -57,6 +58,7 @@ namespace GraLoRA.Data
             var positions = new long[rows * columns];
             var segments = anyPacked ? new long[rows * columns] : null;
             var classes = allClass ? new long[rows] : null;
+            var types = anyTypes ? new long[rows * columns] : null;
             Array.Fill(ids, PadTokenId);
             Array.Fill(labels, TrainingExample.IgnoreIndex);
             for (int r = 0; r < rows; r++)
@@ -70,12 +72,13 @@ namespace GraLoRA.Data
                     mask[o + t] = 1;
                     positions[o + t] = e.PositionIds?[t] ?? t;
                     if (segments != null) segments[o + t] = e.SegmentIds?[t] ?? 1;
+                    if (types != null) types[o + t] = e.TokenTypeIds?[t] ?? 0;
                 }
                 if (classes != null) classes[r] = e.ClassLabel!.Value;
             }
             var indices = new int[rows];
             for (int r = 0; r < rows; r++) indices[r] = exampleIndices?[r] ?? r;
-            return new DataBatch(rows, columns, ids, labels, mask, positions, segments, classes, indices);
+            return new DataBatch(rows, columns, ids, labels, mask, positions, segments, classes, indices, types);
         }
     }
 }

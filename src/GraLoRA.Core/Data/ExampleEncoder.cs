@@ -20,7 +20,8 @@ namespace GraLoRA.Data
     /// <item><b>Chat</b>: see <see cref="ChatExampleTokenizer"/>-style masking: every assistant turn (with its end-of-turn
     /// token) is learned; system, user and tool turns and the template's headers are not.</item>
     /// <item><b>Classification</b>: <c>Encode(text, addSpecialTokens: true)</c>, no EOS, every label −100, and
-    /// <see cref="TrainingExample.ClassLabel"/> set to the label's index.</item>
+    /// <see cref="TrainingExample.ClassLabel"/> set to the label's index. A record with a <c>text_pair</c> field is a
+    /// sentence pair: <see cref="HfTokenizer.EncodePair"/> joins the texts and sets <see cref="TrainingExample.TokenTypeIds"/>.</item>
     /// </list>
     /// Prompt and response are tokenised separately (so no token straddles the boundary). EOS is the first of the
     /// tokenizer's EOS ids; nothing is appended when it has none, when the response already ends with an EOS id, or
@@ -84,6 +85,7 @@ namespace GraLoRA.Data
         {
             ArgumentNullException.ThrowIfNull(record);
             int[] ids, labels;
+            int[]? types = null;
             int? classLabel = null;
             switch (Format)
             {
@@ -108,7 +110,13 @@ namespace GraLoRA.Data
                     (ids, labels) = _chat!.Encode(record, RecordFields.Messages(record, "messages", Format), 0, _options.TrainOnPrompt);
                     break;
                 case DatasetFormat.Classification:
-                    ids = Tokenize(record, RecordFields.Text(record, "text", Format), true);
+                    string text = RecordFields.Text(record, "text", Format);
+                    if (RecordFields.OptionalText(record, "text_pair") is { } pair)
+                    {
+                        try { (ids, types) = _tokenizer.EncodePair(text, pair); }
+                        catch (GraloraException ex) when (ex.ErrorId == "InvalidText") { throw DataErrors.Record(record, ex.Message); }
+                    }
+                    else ids = Tokenize(record, text, true);
                     labels = new int[ids.Length];
                     Array.Fill(labels, TrainingExample.IgnoreIndex);
                     classLabel = ClassLabels!.IndexOf(record);
@@ -122,8 +130,9 @@ namespace GraLoRA.Data
                 int start = _options.Truncation == TruncationSide.Left ? ids.Length - _options.MaxLength : 0;
                 ids = ids.AsSpan(start, _options.MaxLength).ToArray();
                 labels = labels.AsSpan(start, _options.MaxLength).ToArray();
+                if (types != null) types = types.AsSpan(start, _options.MaxLength).ToArray();
             }
-            return new TrainingExample(ids, labels, classLabel);
+            return new TrainingExample(ids, labels, classLabel, tokenTypeIds: types);
         }
 
         (int[], int[]) PromptCompletion(DataRecord record)

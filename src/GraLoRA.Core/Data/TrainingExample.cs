@@ -14,7 +14,7 @@ namespace GraLoRA.Data
         public const int IgnoreIndex = -100;
 
         /// <summary>Creates an example; <paramref name="labels"/> (and the ids of a packed example) must be as long as <paramref name="inputIds"/>.</summary>
-        public TrainingExample(int[] inputIds, int[] labels, int? classLabel = null, int[]? positionIds = null, int[]? segmentIds = null)
+        public TrainingExample(int[] inputIds, int[] labels, int? classLabel = null, int[]? positionIds = null, int[]? segmentIds = null, int[]? tokenTypeIds = null)
         {
             InputIds = inputIds ?? throw new ArgumentNullException(nameof(inputIds));
             Labels = labels ?? throw new ArgumentNullException(nameof(labels));
@@ -26,7 +26,10 @@ namespace GraLoRA.Data
                 throw new ArgumentException($"Segment ids ({segmentIds.Length}) and input ids ({inputIds.Length}) differ in length.", nameof(segmentIds));
             if ((positionIds == null) != (segmentIds == null))
                 throw new ArgumentException("A packed example needs both position ids and segment ids.", nameof(segmentIds));
+            if (tokenTypeIds != null && tokenTypeIds.Length != inputIds.Length)
+                throw new ArgumentException($"Token type ids ({tokenTypeIds.Length}) and input ids ({inputIds.Length}) differ in length.", nameof(tokenTypeIds));
             ClassLabel = classLabel;
+            TokenTypeIds = tokenTypeIds;
             PositionIds = positionIds;
             SegmentIds = segmentIds;
         }
@@ -39,6 +42,9 @@ namespace GraLoRA.Data
 
         /// <summary>The class index of a classification example (into the label set), else null.</summary>
         public int? ClassLabel { get; }
+
+        /// <summary>For sentence pairs: the token type of each token (0 first text, 1 second), as the tokenizer assigns them; null otherwise.</summary>
+        public int[]? TokenTypeIds { get; }
 
         /// <summary>For packed examples: each token's position within its own sample (restarting at 0); null otherwise.</summary>
         public int[]? PositionIds { get; }

@@ -13,7 +13,10 @@ namespace GraLoRA.Models
         AdapterHost? _adapters;
 
         /// <summary>The model's adapters (inject, switch, merge, save).</summary>
-        public AdapterHost Adapters => _adapters ??= new AdapterHost(Module, DecoderForCausalLM.OutputHeadName);
+        public AdapterHost Adapters => _adapters ??= _encoder is not null
+            // PEFT's target_modules mapping for bert/roberta is query, value; all-linear leaves the head alone.
+            ? new AdapterHost(_encoder, EncoderModel.ClassificationHeadName, new[] { "query", "value" })
+            : new AdapterHost(Module, DecoderForCausalLM.OutputHeadName);
 
         /// <summary>Files copied beside an exported checkpoint when the source folder has them.</summary>
         public static readonly string[] CompanionFiles =
@@ -23,8 +26,19 @@ namespace GraLoRA.Models
         };
 
         /// <summary>Adds adapter <paramref name="name"/> (base_model_name_or_path defaults to this model's name); returns the adapted modules.</summary>
-        public IReadOnlyList<string> AddAdapter(string name, AdapterConfig config) =>
-            Adapters.Add(name, config.BaseModelNameOrPath is null ? config with { BaseModelNameOrPath = Name } : config);
+        /// <remarks>
+        /// On an encoder with a classification head, the head ("classifier") becomes a module to save of the adapter, as
+        /// PEFT's SEQ_CLS task type does: it trains in full and is saved with the adapter.
+        /// </remarks>
+        public IReadOnlyList<string> AddAdapter(string name, AdapterConfig config)
+        {
+            if (config.BaseModelNameOrPath is null) config = config with { BaseModelNameOrPath = Name };
+            if (_encoder is not null && config.TaskType == "CAUSAL_LM")
+                config = config with { TaskType = _encoder.ClassificationLabels > 0 ? "SEQ_CLS" : "FEATURE_EXTRACTION" };
+            if (_encoder is { ClassificationLabels: > 0 } && config.ModulesToSave?.Contains(EncoderModel.ClassificationHeadName) != true)
+                config = config with { ModulesToSave = (config.ModulesToSave ?? Array.Empty<string>()).Append(EncoderModel.ClassificationHeadName).ToArray() };
+            return Adapters.Add(name, config);
+        }
 
         /// <summary>Saves adapter <paramref name="name"/> in PEFT's format; returns the folder.</summary>
         public string SaveAdapter(string name, string folder, bool overwrite = false) => PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
@@ -32,10 +46,18 @@ namespace GraLoRA.Models
         /// <summary>Loads a PEFT adapter folder as adapter <paramref name="name"/> (made the active one).</summary>
         public AdapterConfig LoadAdapter(string folder, string name = AdapterConfig.DefaultName)
         {
-            // An adapter trained for classification carries its head ("score") as a module to save: give the model a
-            // head of the saved size first, so the adapter has somewhere to go.
+            // An adapter trained for classification carries its head ("score"/"classifier") as a module to save: give a
+            // decoder a head of the saved size first, so the adapter has somewhere to go; an encoder must have been
+            // loaded with its head.
             var config = PeftAdapterFormat.ReadConfig(folder);
             string weights = System.IO.Path.Combine(System.IO.Path.GetFullPath(folder), PeftAdapterFormat.WeightsFile);
+            if (_encoder is not null)
+            {
+                if (_encoder.ClassificationLabels == 0 && config.ModulesToSave?.Contains(EncoderModel.ClassificationHeadName) == true)
+                    throw new GraloraException("NoClassificationHead", GraloraErrorKind.InvalidOperation,
+                        $"Adapter '{folder}' carries a classification head, but model '{Name}' was loaded without one: load it with -Task SequenceClassification -NumLabels n (BaseModelLoadOptions.Task).", folder);
+                return PeftAdapterFormat.Load(Adapters, folder, name);
+            }
             string headKey = AdapterHost.KeyPrefix + DecoderForCausalLM.ClassificationHeadName + ".weight";
             if (Module.ClassificationLabels == 0 && config.ModulesToSave?.Contains(DecoderForCausalLM.ClassificationHeadName) == true && File.Exists(weights)
                 && Safetensors.ReadHeader(weights).Entries.TryGetValue(headKey, out var head))
@@ -44,16 +66,34 @@ namespace GraLoRA.Models
         }
 
         /// <summary>
-        /// Prepares adapter <paramref name="adapter"/> for text + label data: adds a classification head for
-        /// <paramref name="labels"/> labels (unless one of that size exists) and makes it a module to save of the adapter.
+        /// Prepares adapter <paramref name="adapter"/> for text + label data: makes sure the model has a classification
+        /// head for <paramref name="labels"/> labels (decoders get one added; encoders must have been loaded with one of
+        /// that size) and makes it a module to save of the adapter.
         /// </summary>
         public void PrepareClassification(string adapter, int labels)
         {
-            if (Module.ClassificationLabels == 0) Module.AttachClassificationHead(labels);
-            else if (Module.ClassificationLabels != labels)
+            var network = Transformer;
+            if (network.ClassificationLabels == 0)
+            {
+                if (_decoder is null)
+                    throw new GraloraException("NoClassificationHead", GraloraErrorKind.InvalidOperation,
+                        $"Model '{Name}' was loaded without a classification head: load it with -Task SequenceClassification -NumLabels {labels} (BaseModelLoadOptions.Task).", labels);
+                _decoder.AttachClassificationHead(labels);
+            }
+            else if (network.ClassificationLabels != labels)
                 throw new GraloraException("ClassificationHeadMismatch", GraloraErrorKind.InvalidArgument,
-                    $"The model's classification head has {Module.ClassificationLabels} labels but the data has {labels}.", labels);
-            Adapters.AddModuleToSave(adapter, DecoderForCausalLM.ClassificationHeadName);
+                    $"The model's classification head has {network.ClassificationLabels} labels but the data has {labels}.", labels);
+            Adapters.AddModuleToSave(adapter, network.ClassificationHead);
+        }
+
+        /// <summary>
+        /// As <see cref="PrepareClassification(string, int)"/> for the label names of the data (class-id order); the
+        /// model's <see cref="ClassLabels"/> become these names.
+        /// </summary>
+        public void PrepareClassification(string adapter, IReadOnlyList<string> labels)
+        {
+            PrepareClassification(adapter, labels.Count);
+            ClassLabels = labels.ToArray();
         }
 
         /// <summary>
@@ -63,10 +103,19 @@ namespace GraLoRA.Models
         /// </summary>
         public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
         {
-            var storedType = dtype is null ? Module.DType : ModelDType.Parse(dtype);
+            var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
-            var config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
-            var weights = Adapters.MergedWeights(key => Config.TieWordEmbeddings && key == "lm_head.weight");
+            JsonObject config;
+            if (_encoder is not null)
+            {
+                // The architecture and labels of what is written (a bare checkpoint may have been loaded as a classifier).
+                config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : new JsonObject();
+                var fresh = (_encoder.Config with { Labels = ClassLabels ?? _encoder.Config.Labels }).ToJson(_encoder.IsSequenceClassification);
+                foreach (var key in new[] { "architectures", "id2label", "label2id" })
+                    config[key] = fresh[key]!.DeepClone();
+            }
+            else config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
+            var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight");
             CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, staging =>
             {
                 foreach (var file in CompanionFiles)

@@ -26,9 +26,9 @@ namespace GraLoRA.Models
             if (!File.Exists(System.IO.Path.Combine(Path, "tokenizer.json"))) return;
             Tokenizer = HfTokenizer.Load(Path);
             int largest = Tokenizer.VocabSize - 1;
-            if (largest >= Config.VocabSize)
+            if (largest >= Transformer.VocabSize)
                 throw new GraloraException("TokenizerVocabularyMismatch", GraloraErrorKind.InvalidData,
-                    $"'{Path}': the tokenizer has ids up to {largest} but the model's vocab_size is {Config.VocabSize}: tokenizer.json does not belong to this model.", Path);
+                    $"'{Path}': the tokenizer has ids up to {largest} but the model's vocab_size is {Transformer.VocabSize}: tokenizer.json does not belong to this model.", Path);
         }
 
         partial void DisposeTokenizer() => Tokenizer?.Dispose();

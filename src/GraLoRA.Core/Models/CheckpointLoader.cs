@@ -70,10 +70,98 @@ namespace GraLoRA.Models
             }
         }
 
-        /// <summary>The checkpoint's own dtype: config torch_dtype, else the dtype of its first floating tensor.</summary>
-        static ScalarType CheckpointDType(DecoderConfig config, IReadOnlyList<string> files)
+        /// <summary>
+        /// Loads a BERT or RoBERTa folder as <paramref name="task"/> (Auto: what config.json's architectures say). As
+        /// transformers' from_pretrained, keys of a bare checkpoint load into the classifier's "bert."/"roberta." backbone
+        /// and the other way round; a pooler the model does not have is ignored; a classifier the checkpoint lacks is
+        /// initialised fresh (normal(0, 0.02), biases 0) and reported in <paramref name="newHead"/>. <paramref name="labels"/>
+        /// replaces the config's label names (their count is the head's size); a checkpoint head of another size fails.
+        /// </summary>
+        public static EncoderModel LoadEncoder(string folder, EncoderTask task, IReadOnlyList<string>? labels, ScalarType? dtype, Device? device, out bool newHead)
         {
-            if (config.TorchDtype is { } declared && declared != "auto") return ModelDType.Parse(declared, "config.json torch_dtype");
+            TorchRuntime.EnsureInitialized();
+            if (!Directory.Exists(folder))
+                throw new GraloraException("ModelFolderNotFound", GraloraErrorKind.NotFound, $"Model folder '{folder}' does not exist.", folder);
+            var config = EncoderConfig.Load(Path.Combine(folder, "config.json"));
+            if (labels is not null)
+            {
+                if (labels.Count < 2 || labels.Distinct(StringComparer.Ordinal).Count() != labels.Count)
+                    throw new GraloraException("InvalidClassLabels", GraloraErrorKind.InvalidArgument,
+                        $"Labels ({string.Join(", ", labels)}) must be at least two distinct names, e.g. -Labels ham,spam.", string.Join(",", labels));
+                config = config with { Labels = labels.ToArray() };
+            }
+            bool classification = task switch { EncoderTask.Auto => config.IsSequenceClassification, EncoderTask.SequenceClassification => true, _ => false };
+            var files = WeightFiles(folder);
+            var targetType = dtype ?? CheckpointDType(config.TorchDtype, files);
+            device ??= CPU;
+            ModelDType.EnsureSupported(targetType, device);
+            var model = EncoderModel.Uninitialized(config, classification, targetType, device);
+            try
+            {
+                var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+                string prefix = model.BackbonePrefix, otherPrefix = config.ModelType + ".";
+                // The checkpoint's key for each model key: as is, else with the backbone prefix added or removed.
+                var keys = new Dictionary<string, string>(StringComparer.Ordinal);
+                var stored = files.SelectMany(f => Safetensors.ReadHeader(f).Entries.Keys).ToHashSet(StringComparer.Ordinal);
+                foreach (var name in parameters.Keys)
+                {
+                    string? candidate = stored.Contains(name) ? name
+                        : prefix.Length > 0 && name.StartsWith(prefix, StringComparison.Ordinal) && stored.Contains(name[prefix.Length..]) ? name[prefix.Length..]
+                        : prefix.Length == 0 && stored.Contains(otherPrefix + name) ? otherPrefix + name
+                        : null;
+                    if (candidate is not null) keys[candidate] = name;
+                }
+                var expected = new HashSet<string>(parameters.Keys);
+                LoadTensors(files, keys, parameters, expected, config.ModelType);
+                var headMissing = expected.Where(k => k.StartsWith(EncoderModel.ClassificationHeadName + ".", StringComparison.Ordinal)).ToList();
+                newHead = classification && headMissing.Count > 0;
+                if (newHead && headMissing.Count == expected.Count) { model.InitializeHead(); expected.Clear(); }
+                if (expected.Count > 0)
+                    throw new GraloraException("TensorMissing", GraloraErrorKind.InvalidData,
+                        $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());
+                model.eval();
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Copies each stored tensor named in <paramref name="keys"/> (file key → parameter name) into its parameter, checking shapes.</summary>
+        static void LoadTensors(IReadOnlyList<string> files, IReadOnlyDictionary<string, string> keys, IReadOnlyDictionary<string, TorchSharp.Modules.Parameter> parameters,
+                                HashSet<string> expected, string modelType)
+        {
+            using var _ = no_grad();
+            foreach (var file in files)
+            {
+                var (entries, _, dataStart) = Safetensors.ReadHeader(file);
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+                foreach (var entry in entries.Values.OrderBy(e => e.Begin))
+                {
+                    if (!keys.TryGetValue(entry.Name, out var name) || !parameters.TryGetValue(name, out var target)) continue;
+                    if (!target.shape.SequenceEqual(entry.Shape))
+                        throw new GraloraException(name.StartsWith(EncoderModel.ClassificationHeadName + ".", StringComparison.Ordinal) ? "ClassificationHeadMismatch" : "TensorShapeMismatch",
+                            GraloraErrorKind.InvalidData,
+                            $"Tensor '{entry.Name}' in '{file}' has shape [{string.Join(", ", entry.Shape)}] but the {modelType} config needs [{string.Join(", ", target.shape)}]" +
+                            (name.StartsWith(EncoderModel.ClassificationHeadName + ".", StringComparison.Ordinal) ? ": the checkpoint's head has another number of labels than asked (-NumLabels/-Labels)." : "."), entry.Name);
+                    if (target.device_type == DeviceType.CPU && target.dtype == Safetensors.TypeOf(entry.DType) && target.is_contiguous())
+                        Safetensors.ReadInto(stream, dataStart, entry, target);
+                    else
+                        using (var staged = Safetensors.ReadTensor(stream, dataStart, entry))
+                            target.copy_(staged);
+                    expected.Remove(name);
+                }
+            }
+        }
+
+        /// <summary>The checkpoint's own dtype: config torch_dtype, else the dtype of its first floating tensor.</summary>
+        static ScalarType CheckpointDType(DecoderConfig config, IReadOnlyList<string> files) => CheckpointDType(config.TorchDtype, files);
+
+        static ScalarType CheckpointDType(string? declaredType, IReadOnlyList<string> files)
+        {
+            if (declaredType is { } declared && declared != "auto") return ModelDType.Parse(declared, "config.json torch_dtype");
             var stored = Safetensors.ReadHeader(files[0]).Entries.Values.Select(e => e.DType).FirstOrDefault(d => d is "F32" or "BF16" or "F16");
             return stored switch { "BF16" => ScalarType.BFloat16, "F16" => ScalarType.Float16, _ => ScalarType.Float32 };
         }

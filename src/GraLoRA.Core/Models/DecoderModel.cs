@@ -266,7 +266,7 @@ namespace GraLoRA.Models
     /// A Llama-family causal LM (Llama, Mistral, Qwen2, Qwen3) with transformers' module names
     /// (model.layers.N.self_attn.q_proj, …, lm_head), so checkpoint keys and adapter targets line up.
     /// </summary>
-    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>, ILinearSlots, ITransformerNetwork
     {
         internal DecoderBackbone model;
         internal nn.Module<Tensor, Tensor> lm_head;
@@ -328,6 +328,21 @@ namespace GraLoRA.Models
             var picked = hidden.gather(1, last.view(b, 1, 1).expand(b, 1, hidden.shape[2])).squeeze(1);    // [B, hidden]
             return score.forward(picked);
         }
+
+        /// <inheritdoc />
+        public string ModelType => Config.ModelType;
+        /// <inheritdoc />
+        public int VocabSize => Config.VocabSize;
+        /// <inheritdoc />
+        public string ClassificationHead => ClassificationHeadName;
+        /// <inheritdoc />
+        public bool UsesTokenTypes => false;
+
+        /// <inheritdoc />
+        Tensor ITransformerNetwork.ClassificationLogits(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds) => tokenTypeIds is null
+            ? ClassificationLogits(inputIds, attentionMask)
+            : throw new GraloraException("TokenTypesUnsupported", GraloraErrorKind.InvalidArgument,
+                $"{Config.ModelType} decoders have no token types: drop the text pair / token type ids, or join the texts into one.");
 
         /// <summary>The output head's name: PEFT's all-linear never targets it.</summary>
         public const string OutputHeadName = "lm_head";

@@ -193,6 +193,20 @@ namespace GraLoRA.Text
             return addSpecialTokens ? _postProcessor.Apply(ids) : ids;
         }
 
+        /// <summary>
+        /// A sentence pair as transformers' <c>tokenizer(text, text_pair)</c> encodes it: each text encoded alone, then
+        /// joined by the post-processor's pair template (BERT: [CLS] a [SEP] b [SEP]; RoBERTa: &lt;s&gt; a &lt;/s&gt;&lt;/s&gt; b
+        /// &lt;/s&gt;), with the token type ids it assigns (0 for the first part, 1 for the second).
+        /// </summary>
+        /// <exception cref="GraloraException"><c>InvalidText</c> as <see cref="Encode"/>; <c>UnsupportedPairEncoding</c> for a chain of templating post-processors.</exception>
+        public (int[] Ids, int[] TokenTypeIds) EncodePair(string text, string textPair, bool addSpecialTokens = true)
+        {
+            ArgumentNullException.ThrowIfNull(textPair);
+            var a = Encode(text, addSpecialTokens: false);
+            var b = Encode(textPair, addSpecialTokens: false);
+            return _postProcessor.ApplyPair(a, b, addSpecialTokens, TokenizerJsonPath);
+        }
+
         /// <summary>Encodes each text as <see cref="Encode"/> does.</summary>
         public int[][] EncodeBatch(IReadOnlyList<string> texts, bool addSpecialTokens = true)
         {
@@ -428,38 +442,61 @@ namespace GraLoRA.Text
         }
 
         /// <summary>
-        /// The post-processor of tokenizer.json for a single sequence, as the ids it puts around the encoded text:
-        /// TemplateProcessing ("single" template), BertProcessing/RobertaProcessing ([cls] $A [sep]), ByteLevel (ids
-        /// unchanged) or a Sequence of them, applied in order.
+        /// The post-processor of tokenizer.json, as the ids it puts around the encoded text(s) and the token type of each
+        /// piece: TemplateProcessing ("single" and "pair" templates), BertProcessing ([cls] A [sep] B [sep], B part type
+        /// 1), RobertaProcessing (&lt;s&gt; A &lt;/s&gt;&lt;/s&gt; B &lt;/s&gt;, the second half type 1, as the Rust library and
+        /// transformers.js do), ByteLevel (ids unchanged) or a Sequence of them, applied in order.
         /// </summary>
         sealed class PostProcessor
         {
-            /// <summary>Each step: the ids of its template, with null where the sequence goes.</summary>
-            readonly List<int[]?[]> _steps;
+            /// <summary>One piece of a template: fixed ids (special tokens) or sequence A (0) / B (1), with its type id.</summary>
+            internal readonly record struct Piece(int[]? Ids, int Sequence, int TypeId);
 
-            PostProcessor(List<int[]?[]> steps) => _steps = steps;
+            /// <summary>Each step: its single-sequence template and its pair template.</summary>
+            readonly List<(Piece[] Single, Piece[] Pair)> _steps;
+
+            PostProcessor(List<(Piece[], Piece[])> steps) => _steps = steps;
 
             public int[] Apply(int[] ids)
             {
-                foreach (var step in _steps)
-                {
-                    var result = new List<int>(ids.Length + 4);
-                    foreach (var part in step) result.AddRange(part ?? ids);
-                    ids = result.ToArray();
-                }
+                foreach (var (single, _) in _steps) ids = Build(single, ids, null).Ids;
                 return ids;
+            }
+
+            /// <summary>The pair as the post-processor joins it, with token type ids; without one: A then B, B typed 1.</summary>
+            public (int[] Ids, int[] TypeIds) ApplyPair(int[] a, int[] b, bool addSpecialTokens, string path)
+            {
+                if (!addSpecialTokens || _steps.Count == 0)
+                    return (a.Concat(b).ToArray(), Enumerable.Repeat(0, a.Length).Concat(Enumerable.Repeat(1, b.Length)).ToArray());
+                if (_steps.Count > 1)
+                    throw new GraloraException("UnsupportedPairEncoding", GraloraErrorKind.InvalidArgument,
+                        $"'{path}' chains {_steps.Count} templating post-processors; sentence pairs are supported with one (TemplateProcessing, BertProcessing or RobertaProcessing).", path);
+                return Build(_steps[0].Pair, a, b);
+            }
+
+            static (int[] Ids, int[] TypeIds) Build(Piece[] template, int[] a, int[]? b)
+            {
+                var ids = new List<int>(a.Length + (b?.Length ?? 0) + 4);
+                var types = new List<int>(ids.Capacity);
+                foreach (var piece in template)
+                {
+                    var part = piece.Ids ?? (piece.Sequence == 0 ? a : b ?? Array.Empty<int>());
+                    ids.AddRange(part);
+                    types.AddRange(Enumerable.Repeat(piece.TypeId, part.Length));
+                }
+                return (ids.ToArray(), types.ToArray());
             }
 
             public static PostProcessor Read(JsonElement element, string path)
             {
-                var steps = new List<int[]?[]>();
+                var steps = new List<(Piece[], Piece[])>();
                 if (element.ValueKind is JsonValueKind.Object) AddSteps(element, steps, path);
                 else if (element.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
                     throw TokenizerConfig.Invalid(path, "'post_processor' is neither an object nor null");
                 return new PostProcessor(steps);
             }
 
-            static void AddSteps(JsonElement p, List<int[]?[]> steps, string path)
+            static void AddSteps(JsonElement p, List<(Piece[], Piece[])> steps, string path)
             {
                 string type = p.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
                 switch (type)
@@ -473,10 +510,17 @@ namespace GraLoRA.Text
                         break;
                     case "BertProcessing":
                     case "RobertaProcessing":
-                        steps.Add(new[] { new[] { PairId(p, "cls", path) }, null, new[] { PairId(p, "sep", path) } });
+                    {
+                        int[] cls = { PairId(p, "cls", path) }, sep = { PairId(p, "sep", path) };
+                        var single = new[] { new Piece(cls, 0, 0), new Piece(null, 0, 0), new Piece(sep, 0, 0) };
+                        var pair = type == "BertProcessing"
+                            ? single.Concat(new[] { new Piece(null, 1, 1), new Piece(sep, 0, 1) }).ToArray()
+                            : single.Concat(new[] { new Piece(sep, 0, 1), new Piece(null, 1, 1), new Piece(sep, 0, 1) }).ToArray();
+                        steps.Add((single, pair));
                         break;
+                    }
                     case "TemplateProcessing":
-                        steps.Add(Template(p, path));
+                        steps.Add((Template(p, "single", path), Template(p, "pair", path)));
                         break;
                     default:
                         throw TokenizerConfig.Invalid(path, $"post-processor type '{type}' is not one of TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence");
@@ -488,10 +532,13 @@ namespace GraLoRA.Text
                     ? id
                     : throw TokenizerConfig.Invalid(path, $"the {p.GetProperty("type").GetString()} post-processor's '{key}' is not a [token, id] pair");
 
-            static int[]?[] Template(JsonElement p, string path)
+            static Piece[] Template(JsonElement p, string which, string path)
             {
-                if (!p.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array)
-                    throw TokenizerConfig.Invalid(path, "the TemplateProcessing post-processor has no 'single' template");
+                if (!p.TryGetProperty(which, out var template) || template.ValueKind != JsonValueKind.Array)
+                {
+                    if (which == "single") throw TokenizerConfig.Invalid(path, "the TemplateProcessing post-processor has no 'single' template");
+                    return new[] { new Piece(null, 0, 0), new Piece(null, 1, 1) };
+                }
                 var specials = new Dictionary<string, int[]>(StringComparer.Ordinal);
                 if (p.TryGetProperty("special_tokens", out var map) && map.ValueKind == JsonValueKind.Object)
                     foreach (var entry in map.EnumerateObject())
@@ -500,13 +547,15 @@ namespace GraLoRA.Text
                             throw TokenizerConfig.Invalid(path, $"TemplateProcessing special token '{entry.Name}' has no 'ids' list");
                         specials[entry.Name] = ids.EnumerateArray().Select(i => i.GetInt32()).ToArray();
                     }
-                var parts = new List<int[]?>();
-                foreach (var piece in single.EnumerateArray())
+                static int TypeOf(JsonElement e) => e.TryGetProperty("type_id", out var ti) && ti.TryGetInt32(out int v) ? v : 0;
+                var parts = new List<Piece>();
+                foreach (var piece in template.EnumerateArray())
                 {
-                    if (piece.TryGetProperty("Sequence", out _)) parts.Add(null);
+                    if (piece.TryGetProperty("Sequence", out var seq))
+                        parts.Add(new Piece(null, seq.TryGetProperty("id", out var sid) && sid.GetString() == "B" ? 1 : 0, TypeOf(seq)));
                     else if (piece.TryGetProperty("SpecialToken", out var st) && st.TryGetProperty("id", out var name) && name.ValueKind == JsonValueKind.String)
-                        parts.Add(specials.TryGetValue(name.GetString()!, out var ids) ? ids
-                            : throw TokenizerConfig.Invalid(path, $"the TemplateProcessing template uses '{name.GetString()}', which its special_tokens do not define"));
+                        parts.Add(new Piece(specials.TryGetValue(name.GetString()!, out var ids) ? ids
+                            : throw TokenizerConfig.Invalid(path, $"the TemplateProcessing template uses '{name.GetString()}', which its special_tokens do not define"), 0, TypeOf(st)));
                     else throw TokenizerConfig.Invalid(path, $"TemplateProcessing piece {piece.GetRawText()} is neither a Sequence nor a SpecialToken");
                 }
                 return parts.ToArray();

@@ -28,8 +28,11 @@ namespace GraLoRA.Training
         public int SkippedSteps => Warnings?.Count(w => w.Contains("skipped", StringComparison.Ordinal)) ?? 0;
     }
 
-    /// <summary>Loss and perplexity of a model on held-out data; accuracy for classification data (Tokens then counts examples).</summary>
-    public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens, double? Accuracy = null);
+    /// <summary>
+    /// Loss and perplexity of a model on held-out data; for classification data (Tokens then counts examples) also the
+    /// accuracy and the full <see cref="ClassificationMetrics"/> (macro-F1, Matthews correlation, confusion matrix).
+    /// </summary>
+    public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens, double? Accuracy = null, ClassificationMetrics? Classification = null);
 
     /// <summary>
     /// Trains one adapter of a model (everything else frozen) with AdamW: gradient accumulation normalised by the
@@ -84,8 +87,9 @@ namespace GraLoRA.Training
         {
             var host = _model.Adapters;
             host.SetActive(new[] { _adapter });
-            var module = _model.Module;
-            var device = module.Device;
+            var module = _model.Network;
+            var network = _model.Transformer;
+            var device = network.Device;
             // Sorted by name, so a fresh process builds the optimizer over the same order and can load its state.
             var trainable = module.named_parameters().Where(p => p.parameter.requires_grad).OrderBy(p => p.name, StringComparer.Ordinal)
                 .Select(p => (Name: p.name, Parameter: p.parameter)).ToList();
@@ -121,9 +125,9 @@ namespace GraLoRA.Training
             int stepsAtStart = state.Step;
             using var metrics = output is null ? null : new MetricsLog(output, resumeFrom is null ? null : state.Step);
 
-            bool wasTraining = module.training, wasCheckpointing = module.GradientCheckpointing;
+            bool wasTraining = module.training, wasCheckpointing = network.GradientCheckpointing;
+            network.GradientCheckpointing = _options.GradientCheckpointing;
             module.train();
-            module.GradientCheckpointing = _options.GradientCheckpointing;
             try
             {
                 IEnumerator<DataBatch>? batches = null;
@@ -221,7 +225,7 @@ namespace GraLoRA.Training
             finally
             {
                 if (!wasTraining) module.eval();
-                module.GradientCheckpointing = wasCheckpointing;
+                network.GradientCheckpointing = wasCheckpointing;
             }
             if (output is not null && state.BestStep is { } best)
             {
@@ -253,7 +257,7 @@ namespace GraLoRA.Training
             {
                 using var micro = NewDisposeScope();
                 FaultInjection?.Invoke(step, "forward", trainable);
-                var sum = LossSum(_model.Module, group[i], device);
+                var sum = LossSum(_model.Transformer, group[i], device);
                 float value = sum.item<float>();
                 if (!float.IsFinite(value))
                 {
@@ -357,10 +361,10 @@ namespace GraLoRA.Training
         }
 
         /// <summary>Summed cross-entropy of the next-token predictions of one batch (float32), labels −100 ignored.</summary>
-        internal static Tensor LossSum(DecoderForCausalLM module, DataBatch batch, Device device) => LossSum(module, batch, device, out _);
+        internal static Tensor LossSum(ITransformerNetwork module, DataBatch batch, Device device) => LossSum(module, batch, device, out _);
 
         /// <summary>As above; for classification batches also the class logits [B, labels] the loss was computed from.</summary>
-        internal static Tensor LossSum(DecoderForCausalLM module, DataBatch batch, Device device, out Tensor? classLogits)
+        internal static Tensor LossSum(ITransformerNetwork module, DataBatch batch, Device device, out Tensor? classLogits)
         {
             classLogits = null;
             Tensor Matrix(long[] values) => tensor(values, batch.Shape, device: device);
@@ -369,11 +373,15 @@ namespace GraLoRA.Training
             var positions = Matrix(batch.PositionIds);
             if (batch.ClassLabels is { } classes)
             {
-                classLogits = module.ClassificationLogits(ids, mask).to(ScalarType.Float32);       // [B, labels]
+                var types = batch.TokenTypeIds is null || !module.UsesTokenTypes ? null : Matrix(batch.TokenTypeIds);
+                classLogits = module.ClassificationLogits(ids, mask, types).to(ScalarType.Float32);       // [B, labels]
                 return nn.functional.cross_entropy(classLogits, tensor(classes, device: device), reduction: nn.Reduction.Sum);
             }
+            if (module is not DecoderForCausalLM decoder)
+                throw new GraloraException("NotADecoder", GraloraErrorKind.InvalidData,
+                    $"This data trains next-token prediction, which a {module.ModelType} encoder cannot do: give text + label records (classification) for encoders.");
             var segments = batch.SegmentIds is null ? null : Matrix(batch.SegmentIds);
-            var logits = module.Forward(ids, mask, positions, segmentIds: segments).Logits;         // [B, L, V]
+            var logits = decoder.Forward(ids, mask, positions, segmentIds: segments).Logits;         // [B, L, V]
             long vocab = logits.shape[2], length = batch.SequenceLength;
             var predicted = logits.narrow(1, 0, length - 1).reshape(-1, vocab).to(ScalarType.Float32);
             var targets = Matrix(batch.Labels).narrow(1, 1, length - 1).reshape(-1);
@@ -383,30 +391,38 @@ namespace GraLoRA.Training
         /// <summary>Mean next-token loss and perplexity of <paramref name="model"/> (with its active adapters) on <paramref name="data"/> (epoch 0 order).</summary>
         public static EvaluationResult Evaluate(BaseModel model, IBatchSource data)
         {
-            var module = model.Module;
+            var module = model.Network;
+            var network = model.Transformer;
             bool wasTraining = module.training;
             module.eval();
             try
             {
                 double sum = 0;
-                long tokens = 0, correct = 0;
+                long tokens = 0;
+                var actual = new List<int>();
+                var predictions = new List<int>();
                 bool classification = false;
+                int classes = 0;
                 using var _ = no_grad();
                 foreach (var batch in data.Epoch(0))
                 {
                     using var scope = NewDisposeScope();
-                    sum += LossSum(module, batch, module.Device, out var classLogits).item<float>();
+                    sum += LossSum(network, batch, network.Device, out var classLogits).item<float>();
                     tokens += PredictedTokens(batch);
                     if (classLogits is not null)
                     {
                         classification = true;
-                        var predicted = classLogits.argmax(-1).cpu().data<long>().ToArray();
-                        correct += predicted.Zip(batch.ClassLabels!).Count(p => p.First == p.Second);
+                        classes = (int)classLogits.shape[1];
+                        predictions.AddRange(classLogits.argmax(-1).cpu().data<long>().ToArray().Select(v => (int)v));
+                        actual.AddRange(batch.ClassLabels!.Select(v => (int)v));
                     }
                 }
                 if (tokens == 0) throw NoTargets();
                 double loss = sum / tokens;
-                return new EvaluationResult(loss, Math.Exp(loss), tokens, classification ? (double)correct / tokens : null);
+                if (!classification) return new EvaluationResult(loss, Math.Exp(loss), tokens);
+                var names = model.ClassLabels is { } known && known.Count == classes ? known : Enumerable.Range(0, classes).Select(i => "LABEL_" + i).ToArray();
+                var metrics = ClassificationMetrics.Compute(actual, predictions, names);
+                return new EvaluationResult(loss, Math.Exp(loss), tokens, metrics.Accuracy, metrics);
             }
             finally
             {

@@ -6,9 +6,10 @@ using GraLoRA.Models;
 namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
-    /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3) from a folder or from the Hugging Face Hub.</para>
-    /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there.</para>
+    /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3) or encoder (BERT, RoBERTa) from a folder or from the Hugging Face Hub.</para>
+    /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there. -Task SequenceClassification loads transformers' classification model (BertForSequenceClassification, RobertaForSequenceClassification; a decoder gets a fresh "score" head): the checkpoint's head when it has one of the asked size, else a fresh one; -NumLabels and -Labels set its size and label names.</para>
     /// </summary>
+    /// <example><code>$bert = Import-BaseModel ./models/bert-base-uncased -Task SequenceClassification -Labels negative,positive</code><para>Loads a BERT checkpoint as BertForSequenceClassification with a fresh two-label head named negative and positive, ready for Start-GraLoRATraining on text + label data.</para></example>
     /// <example><code>$model = Import-BaseModel ./models/Qwen2.5-0.5B -DType bfloat16</code><para>Loads a local Hugging Face folder, converting the weights to bfloat16.</para></example>
     /// <example><code>$model = Import-BaseModel -Name Qwen/Qwen2.5-0.5B -Device auto</code><para>Downloads the repository into the Hugging Face cache (or uses the cached copy) and loads it on the GPU when CUDA is usable, else on the CPU.</para></example>
     [Cmdlet(VerbsData.Import, "BaseModel", DefaultParameterSetName = PathSet)]
@@ -42,13 +43,32 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         [ArgumentCompleter(typeof(DeviceCompleter))]
         public string Device { get; set; } = "cpu";
+
+        /// <summary><para type="description">Auto (default: what config.json names), Base (the bare model) or SequenceClassification (with a classification head).</para></summary>
+        // A string, not the Core enum: a value-type field of a Core type would load Core before the module's load context is set up.
+        [Parameter]
+        [ValidateSet("Auto", "Base", "SequenceClassification")]
+        public string Task { get; set; } = "Auto";
+
+        /// <summary><para type="description">Number of labels of the classification head (default: the config's id2label, or 2).</para></summary>
+        [Parameter, ValidateRange(2, int.MaxValue)]
+        public int NumLabels { get; set; }
+
+        /// <summary><para type="description">Label names in class-id order, e.g. ham,spam (replaces the config's id2label; implies -Task SequenceClassification for a bare checkpoint).</para></summary>
+        [Parameter]
+        public string[]? Labels { get; set; }
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            var options = new BaseModelLoadOptions { DType = DType, Device = Device };
+            var options = new BaseModelLoadOptions
+            {
+                DType = DType, Device = Device, Labels = Labels,
+                NumLabels = MyInvocation.BoundParameters.ContainsKey(nameof(NumLabels)) ? NumLabels : null,
+                Task = ParseTask(),
+            };
             if (ParameterSetName == HubSet)
             {
                 _cancel = new CancellationTokenSource();
@@ -73,5 +93,12 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void StopProcessing() => _cancel?.Cancel();
         #endregion
+
+        EncoderTask ParseTask()
+        {
+            var task = (EncoderTask)System.Enum.Parse(typeof(EncoderTask), Task, ignoreCase: true);
+            bool labelsGiven = Labels is not null || MyInvocation.BoundParameters.ContainsKey(nameof(NumLabels));
+            return task == EncoderTask.Auto && labelsGiven ? EncoderTask.SequenceClassification : task;
+        }
     }
 }

@@ -6,13 +6,16 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Runs one forward pass of a model (with its active adapters) and returns the logits, and optionally the hidden states.</para>
-    /// <para type="description">Returns a ForwardOutput (Logits as [batch][position][vocab] arrays), or with -OutFile writes a safetensors file with 'logits' and 'hidden_states.&lt;i&gt;' for comparison with other implementations.</para>
+    /// <para type="description">Decoders: returns a ForwardOutput (Logits as [batch][position][vocab] arrays), or with -OutFile writes a safetensors file with 'logits' and 'hidden_states.&lt;i&gt;' for comparison with other implementations. Encoders (BERT, RoBERTa): returns an EncoderForwardOutput (LastHiddenState, PoolerOutput where the model has a pooler, Logits [batch][label] for classification models, HiddenStates), or with -OutFile writes 'last_hidden_state', 'pooler_output', 'logits' and 'hidden_states.&lt;i&gt;'; -TokenTypeIds gives BERT's segment ids.</para>
     /// </summary>
+    /// <example><code>$bert = Import-BaseModel ./models/bert-tiny -Task SequenceClassification -NumLabels 3
+    /// $out = Invoke-BaseModel -Model $bert -InputIds (, [int[]](2, 40, 41, 3, 50, 3)) -TokenTypeIds (, [int[]](0, 0, 0, 0, 1, 1))
+    /// $out.Logits[0]</code><para>Runs a sentence pair through a BERT classifier and reads the three class logits.</para></example>
     /// <example><code>$out = Invoke-BaseModel -Model $model -InputIds (, [int[]](1, 2, 3))
     /// $out.Logits[0][-1].Count
     /// $out.Dispose()</code><para>Runs one sequence of three token ids through the model and reads the vocabulary-sized logits of the last position.</para></example>
     [Cmdlet(VerbsLifecycle.Invoke, "BaseModel", DefaultParameterSetName = ObjectSet)]
-    [OutputType(typeof(ForwardOutput), ParameterSetName = new[] { ObjectSet })]
+    [OutputType(typeof(ForwardOutput), typeof(EncoderForwardOutput), ParameterSetName = new[] { ObjectSet })]
     [OutputType(typeof(FileInfo), ParameterSetName = new[] { FileSet })]
     public sealed class InvokeBaseModelCommand : GraloraCmdlet
     {
@@ -36,6 +39,10 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public int[][]? PositionIds { get; set; }
 
+        /// <summary><para type="description">Token type (segment) ids of encoders such as BERT; same shape as InputIds (default 0).</para></summary>
+        [Parameter]
+        public int[][]? TokenTypeIds { get; set; }
+
         /// <summary><para type="description">Also return the hidden states (embeddings, each layer, final norm).</para></summary>
         [Parameter]
         public SwitchParameter HiddenStates { get; set; }
@@ -49,18 +56,29 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
+            if (Model.IsEncoder)
+            {
+                var encoded = Model.ForwardEncoder(InputIds, AttentionMask, TokenTypeIds, PositionIds, HiddenStates);
+                if (ParameterSetName == FileSet)
+                    using (encoded) WriteObject(Save(encoded.Save));
+                else WriteObject(encoded);
+                return;
+            }
+            if (TokenTypeIds is not null)
+                throw new GraloraException("NotAnEncoder", GraloraErrorKind.InvalidArgument,
+                    $"Model '{Model.Name}' is a {Model.Architecture} decoder, which has no token types: drop -TokenTypeIds.", Model.Name);
             var output = Model.Forward(InputIds, AttentionMask, PositionIds, HiddenStates);
             if (ParameterSetName == FileSet)
-            {
-                using (output)
-                {
-                    string path = ResolvePath(OutFile);
-                    output.Save(path);
-                    WriteObject(new FileInfo(path));
-                }
-            }
+                using (output) WriteObject(Save(output.Save));
             else WriteObject(output);
         });
         #endregion
+
+        FileInfo Save(System.Action<string> save)
+        {
+            string path = ResolvePath(OutFile);
+            save(path);
+            return new FileInfo(path);
+        }
     }
 }

@@ -63,7 +63,7 @@ namespace GraLoRA.PowerShell.Commands
             var tokenizer = DatasetInput.Tokenizer(Model, "Evaluation");
             string name = ParameterSetName == RecordsSet ? "InputObject" : ResolvePath(Dataset);
             var source = ParameterSetName == RecordsSet ? DatasetInput.FromObjects(InputObject, name) : DatasetInput.FromPath(name);
-            var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength });
+            var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, ClassLabels = Model.ClassLabels });
             // In record order (examples left without labels are dropped, as in training); -Limit keeps the first N.
             var examples = Bound(nameof(Limit)) ? data.Train.Take(Limit).ToList() : data.Train;
             var loader = new BatchLoader(examples, data.PadTokenId, new BatchOptions { BatchSize = BatchSize, Shuffle = false });
@@ -78,7 +78,8 @@ namespace GraLoRA.PowerShell.Commands
             WriteObject(new EvaluationRun
             {
                 Dataset = name, Format = data.Format.ToString(), Examples = examples.Count, Loss = loss.Loss, Perplexity = loss.Perplexity,
-                Tokens = loss.Tokens, Accuracy = loss.Accuracy, ExactMatch = match?.Accuracy, Correct = match?.Correct, Total = match?.Total,
+                Tokens = loss.Tokens, Accuracy = loss.Accuracy, Classification = loss.Classification,
+                MacroF1 = loss.Classification?.MacroF1, MatthewsCorrelation = loss.Classification?.MatthewsCorrelation, ExactMatch = match?.Accuracy, Correct = match?.Correct, Total = match?.Total,
                 Samples = match?.Samples ?? Array.Empty<ExactMatchSample>(),
             });
         });

@@ -5,9 +5,10 @@ using GraLoRA.Models;
 namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
-    /// <para type="synopsis">Creates a tiny random decoder (Llama, Mistral, Qwen2 or Qwen3) and saves it as a real Hugging Face folder with a byte-level tokenizer and a chat template.</para>
-    /// <para type="description">For trying the pipeline without downloads and for tests: the folder loads exactly like a downloaded checkpoint. Emits the folder, which pipes into Import-BaseModel.</para>
+    /// <para type="synopsis">Creates a tiny random decoder (Llama, Mistral, Qwen2 or Qwen3) or encoder (BERT, RoBERTa) and saves it as a real Hugging Face folder with its tokenizer.</para>
+    /// <para type="description">For trying the pipeline without downloads and for tests: the folder loads exactly like a downloaded checkpoint. Decoders get a byte-level tokenizer and a chat template; encoders a WordPiece tokenizer (printable ASCII characters plus the -Words given; -KeyValueHeads, -TieWordEmbeddings, -DType and -MaxShardSize do not apply) and, with -Labels, transformers' classification head (…ForSequenceClassification). Emits the folder, which pipes into Import-BaseModel.</para>
     /// </summary>
+    /// <example><code>New-BaseModel ./models/tiny-bert -Architecture bert -Labels ham,spam -Words free,money,meeting</code><para>Writes a tiny random BertForSequenceClassification with a two-label head and a WordPiece vocabulary that knows three whole words.</para></example>
     /// <example><code>New-BaseModel ./models/tiny -Architecture qwen2 -Seed 1</code><para>Writes a tiny random Qwen2 checkpoint (config, safetensors weights and a byte-level tokenizer) for tests and experiments, and outputs its folder.</para></example>
     /// <example><code>New-BaseModel ./models/tiny-llama | Import-BaseModel</code><para>Creates a tiny Llama and loads it.</para></example>
     [Cmdlet(VerbsCommon.New, "BaseModel", SupportsShouldProcess = true)]
@@ -21,7 +22,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">model_type of the new model.</para></summary>
         [Parameter]
-        [ValidateSet("llama", "mistral", "qwen2", "qwen3")]
+        [ValidateSet("llama", "mistral", "qwen2", "qwen3", "bert", "roberta")]
         public string Architecture { get; set; } = "llama";
 
         /// <summary><para type="description">hidden_size (default 64).</para></summary>
@@ -60,6 +61,18 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">Split the weights into shards of at most this many bytes (default: one file).</para></summary>
         [Parameter, ValidateRange(1, long.MaxValue)]
         public long MaxShardSize { get; set; } = CheckpointWriter.DefaultMaxShardBytes;
+
+        /// <summary><para type="description">Encoders: label names of a classification head (the model is then …ForSequenceClassification).</para></summary>
+        [Parameter]
+        public string[]? Labels { get; set; }
+
+        /// <summary><para type="description">Encoders: whole words for the WordPiece vocabulary (e.g. a corpus's frequent words).</para></summary>
+        [Parameter]
+        public string[]? Words { get; set; }
+
+        /// <summary><para type="description">Encoders: longest input in tokens (default 128).</para></summary>
+        [Parameter, ValidateRange(2, 65536)]
+        public int MaxLength { get; set; } = 128;
         #endregion
 
         #region Overrides
@@ -68,6 +81,18 @@ namespace GraLoRA.PowerShell.Commands
         {
             string target = ResolvePath(Path);
             if (!ShouldProcess(target, $"Create a random {Architecture} model")) return;
+            if (Architecture is "bert" or "roberta")
+            {
+                WriteObject(new DirectoryInfo(TinyEncoderFactory.Save(target, new TinyEncoderOptions
+                {
+                    Architecture = Architecture, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, Layers = Layers, Heads = Heads,
+                    Seed = Seed, Labels = Labels, Words = Words ?? System.Array.Empty<string>(), MaxLength = MaxLength,
+                })));
+                return;
+            }
+            if (Labels is not null || Words is not null)
+                throw new GraloraException("EncoderOnlyParameter", GraloraErrorKind.InvalidArgument,
+                    $"-Labels and -Words apply to encoders (bert, roberta), not to {Architecture}: drop them, or train a decoder on text + label data to give it a head.", Architecture);
             var options = new TinyModelOptions
             {
                 Architecture = Architecture, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, Layers = Layers,

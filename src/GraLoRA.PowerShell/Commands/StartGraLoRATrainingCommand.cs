@@ -111,7 +111,7 @@ namespace GraLoRA.PowerShell.Commands
                 train = DatasetInput.FromPath(trainName);
             }
             var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
-            var dataOptions = ToDataOptions();
+            var dataOptions = ToDataOptions() with { ClassLabels = Model.NamedClassLabels };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
             if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
             var batchOptions = ToBatchOptions();
