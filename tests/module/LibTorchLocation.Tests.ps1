@@ -8,17 +8,7 @@ BeforeAll {
     $script:natives = Join-Path $root 'module/bin/dependencies'
     New-Item -ItemType Directory -Path $work -Force | Out-Null
 
-    # site-packages/torch with lib/ (libtorch files linked from the module's own natives) and version.py.
-    function New-PyTorchLayout([string] $Name, [string] $Version, [string[]] $Files = @('libc10.so', 'libtorch_cpu.so', 'libtorch.so', 'libgomp-98b21ff3.so.1', 'libshm.so', 'libtorch_global_deps.so')) {
-        $torch = Join-Path $work "$Name/site-packages/torch"
-        $lib = New-Item -ItemType Directory -Path (Join-Path $torch 'lib') -Force
-        foreach ($f in $Files) {
-            & ln -f (Join-Path $natives $f) (Join-Path $lib $f) 2>$null
-            if ($LASTEXITCODE -ne 0) { Copy-Item (Join-Path $natives $f) (Join-Path $lib $f) }   # another file system
-        }
-        if ($Version) { "__version__ = '$Version'`ndebug = False" | Set-Content (Join-Path $torch 'version.py') }
-        $lib.FullName
-    }
+    function New-PyTorchLayout([string] $Name, [string] $Version) { New-PyTorchLayoutFolder (Join-Path $work $Name) $Version }
 
     # Runs $Body in a child pwsh with GRALORA_LIBTORCH set (or unset); returns its JSON output and its stderr.
     function Invoke-Child([string] $LibTorch, [string] $Body) {
