@@ -3,7 +3,8 @@
 #   artifacts/gpukit/run-gpu.sh
 # Settings (environment): KIT_DEVICE=cuda|cpu (default cuda), KIT_SIZE=full|small (small: a tiny model, for the CPU
 # check in CI; fp32 unless KIT_DTYPE=bf16), OUT (results folder, default ./gpukit-results), GRALORA_LIBTORCH (default: python3's torch/lib),
-# PYTHON (default python3). Prints a short table last; full results (log, JSON lines) go under $OUT.
+# PYTHON (default python3). Prints a short table last; under $OUT: run.log (all output), results.jsonl (one JSON
+# object per stage), details.txt (each command's own output).
 set -uo pipefail
 kit=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpukit-results}
@@ -15,6 +16,11 @@ device=${KIT_DEVICE:-cuda}
 size=${KIT_SIZE:-full}
 results="$out/results.jsonl"
 : > "$results"
+# Each command's own output goes to a scratch folder, gathered into $out/details.txt at the end: the device machine
+# returns at most 8 files from $OUT.
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpukit.XXXXXX")
+gather() { for f in "$work"/*.txt; do [[ -e $f ]] && { echo "===== $(basename "$f" .txt)"; cat "$f"; }; done > "$out/details.txt"; }
+trap gather EXIT
 export GRALORA_NATIVE_CACHE=${GRALORA_NATIVE_CACHE:-${TMPDIR:-/tmp}/gralora-native}
 export PYTHONUNBUFFERED=1
 
@@ -36,6 +42,13 @@ if [[ -z "${GRALORA_LIBTORCH:-}" ]]; then
 fi
 export GRALORA_LIBTORCH
 echo "GRALORA_LIBTORCH=$GRALORA_LIBTORCH"
+# pip's CUDA PyTorch finds cuBLAS, cuDNN, … in site-packages/nvidia/*/lib; Python preloads them, a .NET process relies on
+# libtorch's run paths: list those folders too, in case a run path does not reach them.
+site=$(dirname "$(dirname "$GRALORA_LIBTORCH")")
+for d in "$site"/nvidia/*/lib "$site"/nvidia/*/*/lib; do
+  [[ -d $d ]] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 
 echo "== 1. CUDA visible"
 if [[ $device == cuda ]]; then
@@ -46,19 +59,19 @@ fi
 # Runs one command; appends its RESULT line (plus the peak GPU memory nvidia-smi saw, for CUDA) to results.jsonl.
 run() {
   local name=$1; shift
-  local sampler="" peakfile="$out/.peak-$name"
+  local sampler="" peakfile="$work/peak-$name"
   local base=0
   if [[ $device == cuda ]] && command -v nvidia-smi >/dev/null; then
     base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 100 > "$peakfile" 2>/dev/null &
     sampler=$!
   fi
-  "$@" > "$out/$name.txt" 2>&1
+  "$@" > "$work/$name.txt" 2>&1
   local rc=$?
   [[ -n $sampler ]] && kill "$sampler" 2>/dev/null && wait "$sampler" 2>/dev/null
-  grep -v '^RESULT ' "$out/$name.txt" | sed 's/^/  /'
+  grep -v '^RESULT ' "$work/$name.txt" | sed 's/^/  /'
   local line
-  line=$(grep '^RESULT ' "$out/$name.txt" | tail -1 | sed 's/^RESULT //')
+  line=$(grep '^RESULT ' "$work/$name.txt" | tail -1 | sed 's/^RESULT //')
   if [[ $rc -ne 0 || -z $line ]]; then
     echo "  FAILED ($name, exit $rc)"
     printf '{"Name":"%s","Failed":true,"Exit":%d}\n' "$name" "$rc" >> "$results"
@@ -72,7 +85,16 @@ run() {
 }
 
 echo "== 2. probe (which libtorch the runner loaded)"
-run probe "$runner" probe || { echo "FAIL: the runner could not load libtorch from $GRALORA_LIBTORCH"; exit 1; }
+if ! run probe "$runner" probe; then
+  # A PyTorch newer than TorchSharp's libtorch may lack a few functions the glue could call: try binding them lazily.
+  if grep -q LibTorchIncompatible "$work/probe.txt" && [[ -z ${GRALORA_LIBTORCH_BIND:-} ]]; then
+    echo "  retrying with GRALORA_LIBTORCH_BIND=lazy (missing functions abort only if called)"
+    export GRALORA_LIBTORCH_BIND=lazy
+    run probe-lazy "$runner" probe || { echo "FAIL: the runner could not load libtorch from $GRALORA_LIBTORCH"; exit 1; }
+  else
+    echo "FAIL: the runner could not load libtorch from $GRALORA_LIBTORCH"; exit 1
+  fi
+fi
 
 echo "== 3. layers on $device vs CPU (relative errors)"
 run compare "$runner" compare --device "$device" "${layer[@]}"
@@ -96,8 +118,8 @@ echo "== summary (full results: $results)"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {r.get("Name"): r for r in rows}
-failed = [r["Name"] for r in rows if r.get("Failed")]
-probe = by.get("probe", {})
+failed = [r["Name"] for r in rows if r.get("Failed") and not (r["Name"] == "probe" and "probe-lazy" in by)]
+probe = by.get("probe-lazy") or by.get("probe", {})
 print(f"libtorch {probe.get('LibTorchVersion')} from {probe.get('LibTorchSource')} ({probe.get('LibTorchDirectory')}); CUDA available: {probe.get('CudaAvailable')}")
 if probe.get("LibTorchWarning"): print("warning:", probe["LibTorchWarning"])
 cmp_ = by.get("compare")

@@ -114,5 +114,11 @@ Describe 'libtorch from a PyTorch installation' {
         $r.Message | Should -Match 'libtorch 1\.13\.0 at GRALORA_LIBTORCH=.* is incompatible with TorchSharp 0\.107\.0 \(built for libtorch 2\.10\.0\)'
         $r.Message | Should -Match 'undefined symbol'
         $r.Message | Should -Match 'PyTorch 2\.10\.x'
+        # The lazy escape hatch cannot help either: data symbols (vtables) must resolve at load.
+        $env:GRALORA_LIBTORCH_BIND = 'lazy'
+        try { $lazy = (Invoke-Child $lib.FullName 'Get-TorchDevice | ConvertTo-Json -Compress').Result }
+        finally { Remove-Item Env:GRALORA_LIBTORCH_BIND }
+        $lazy.ErrorId | Should -BeLike 'LibTorchIncompatible,*'
+        $lazy.Message | Should -Match 'also with GRALORA_LIBTORCH_BIND=lazy'
     }
 }

@@ -64,6 +64,12 @@ namespace GraLoRA.Native
         /// <summary>Environment variable naming a PyTorch installation's torch/lib folder to load libtorch from.</summary>
         public const string LibTorchVariable = "GRALORA_LIBTORCH";
 
+        /// <summary>
+        /// Set to "lazy" to use an external libtorch even when some function TorchSharp's glue calls is missing (bound at
+        /// first call instead of at load; calling a missing one aborts the process). For trying a newer PyTorch.
+        /// </summary>
+        public const string BindVariable = "GRALORA_LIBTORCH_BIND";
+
         static string? _libTorchOption;
 
         /// <summary>Runs once per process; later calls return the first report.</summary>
@@ -276,6 +282,10 @@ namespace GraLoRA.Native
             if (external.HasCuda)
             {
                 cuda = true;
+                // As `import torch` does: libtorch_global_deps.so, loaded globally, brings in the CUDA libraries of the
+                // nvidia-* wheels beside torch (its run path points at them) before libtorch_cuda.so needs them.
+                string globalDeps = Path.Combine(external.Directory, "libtorch_global_deps.so");
+                if (File.Exists(globalDeps)) _ = DlOpen(globalDeps, RtldLazy | RtldGlobal);
                 foreach (var name in new[] { "libc10_cuda.so", "libtorch_cuda.so" })
                 {
                     string path = Path.Combine(external.Directory, name);
@@ -291,6 +301,15 @@ namespace GraLoRA.Native
             }
 
             var strict = LoadNow(toLoad, out string? error);
+            if (strict == IntPtr.Zero && Environment.GetEnvironmentVariable(BindVariable) == "lazy")
+            {
+                // Opt-in escape hatch: bind functions at their first call. Data symbols must still resolve now; a
+                // missing function aborts the process when (if ever) it is called.
+                if (NativeLibrary.TryLoad(toLoad, out strict))
+                    warnings.Add($"{error}; loaded anyway because {BindVariable}=lazy: calling a missing function aborts the process");
+                else
+                    error += $" (also with {BindVariable}=lazy: {LastDlError() ?? "the lazy load failed too"})";
+            }
             if (strict == IntPtr.Zero)
                 throw new GraloraException("LibTorchIncompatible", GraloraErrorKind.NotAvailable,
                     $"libtorch {stated} at {where} is incompatible with TorchSharp {TorchSharpVersion()} (built for libtorch {LibTorchVersion}): {error}. " +
@@ -362,7 +381,7 @@ namespace GraLoRA.Native
             return destination;
         }
 
-        const int RtldNow = 2;
+        const int RtldLazy = 1, RtldNow = 2, RtldGlobal = 0x100;
 
         [DllImport("libc.so.6", EntryPoint = "dlopen")]
         static extern IntPtr DlOpen(string file, int mode);
