@@ -12,10 +12,11 @@ limit_mib=${GRALORA_KIT_LIMIT_MIB:-48}       # the device machine carries 64 MiB
 staging="$out.staging"
 rm -rf "$staging"
 mkdir -p "$staging"
+# GraLoRAKitBuild (Directory.Build.props): every project builds into bin-kit/ and obj-kit/, apart from the module's outputs.
 # TrimMode=partial trims the .NET libraries only; TorchSharp and Core (reflection over modules) stay whole.
 dotnet publish "$here/GraLoRA.GpuKit/GraLoRA.GpuKit.csproj" -c Release -r linux-x64 --self-contained true \
   -p:PublishTrimmed=true -p:TrimMode=partial -p:SuppressTrimAnalysisWarnings=true -p:TreatWarningsAsErrors=false \
-  -p:DebugType=none -o "$staging/runner" --nologo -v q
+  -p:DebugType=none -p:GraLoRAKitBuild=true -o "$staging/runner" --nologo -v q
 # Natives the runner never loads: plotting (SkiaSharp/HarfBuzz, used by TensorBoard images), the debugger and tracing
 # helpers, and the alternative garbage collectors.
 for f in libSkiaSharp.so libHarfBuzzSharp.so libmscordaccore.so libmscordbi.so libcoreclrtraceptprovider.so libclrgc.so libclrgcexp.so createdump; do

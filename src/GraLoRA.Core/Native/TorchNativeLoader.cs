@@ -265,9 +265,13 @@ namespace GraLoRA.Native
             var warnings = new List<string>();
             if (external.Version == null)
                 warnings.Add($"the libtorch at {where} states no version (no torch/version.py or build-version beside it); TorchSharp {TorchSharpVersion()} was built for libtorch {LibTorchVersion}");
-            else if (!external.VersionMatches)
+            int versionWarning = -1;
+            if (external.Version != null && !external.VersionMatches)
+            {
+                versionWarning = warnings.Count;
                 warnings.Add($"libtorch {external.Version} at {where} is not the {MajorMinorOf(LibTorchVersion)} series TorchSharp {TorchSharpVersion()} was built for; " +
                              "every function TorchSharp uses resolved, so it is used, but behaviour may differ: prefer PyTorch " + MajorMinorOf(LibTorchVersion) + ".x");
+            }
 
             string toLoad = InCache(library, () => PrepareSoloCopy(library, CacheDirectory()));
             foreach (var name in RequiredLibraries)
@@ -306,7 +310,11 @@ namespace GraLoRA.Native
                 // Opt-in escape hatch: bind functions at their first call. Data symbols must still resolve now; a
                 // missing function aborts the process when (if ever) it is called.
                 if (NativeLibrary.TryLoad(toLoad, out strict))
+                {
+                    if (versionWarning >= 0)
+                        warnings[versionWarning] = warnings[versionWarning].Replace("every function TorchSharp uses resolved, so it is used", "not every function TorchSharp uses resolved");
                     warnings.Add($"{error}; loaded anyway because {BindVariable}=lazy: calling a missing function aborts the process");
+                }
                 else
                     error += $" (also with {BindVariable}=lazy: {LastDlError() ?? "the lazy load failed too"})";
             }
