@@ -11,6 +11,21 @@ namespace GraLoRA
     public sealed record TorchDeviceEntry(string Name, string Type, int Index, string Description);
 
     /// <summary>What <c>Get-TorchDevice</c> reports.</summary>
+    /// <param name="Devices">cpu, then cuda:N for each visible CUDA device.</param>
+    /// <param name="TorchBackend">The TorchSharp package this build references: cpu or cuda.</param>
+    /// <param name="LibTorchVersion">The version of the libtorch in use (as its installation states it for an external one).</param>
+    /// <param name="TorchSharpVersion">TorchSharp's version.</param>
+    /// <param name="Threads">libtorch's intra-op threads.</param>
+    /// <param name="InteropThreads">libtorch's inter-op threads.</param>
+    /// <param name="CudaAvailable">True when CUDA devices can be used.</param>
+    /// <param name="CudaDeviceCount">How many CUDA devices are visible.</param>
+    /// <param name="CudaUnavailableReason">Why CUDA cannot be used, or null.</param>
+    /// <param name="NativeLibrary">The libLibTorchSharp.so loaded.</param>
+    /// <param name="NativeLibraryPatched">True when a copy of it in the cache folder was loaded.</param>
+    /// <param name="SelfTestPassed">True when a small matrix product gave the right answer.</param>
+    /// <param name="LibTorchSource">Where libtorch came from: nuget, GRALORA_LIBTORCH or option (TorchRuntime.UseLibTorchFrom, Get-TorchDevice -LibTorch).</param>
+    /// <param name="LibTorchDirectory">The folder libtorch was loaded from.</param>
+    /// <param name="LibTorchWarning">Why this libtorch may misbehave (a version other than TorchSharp's), or null.</param>
     public sealed record TorchDeviceInfo(
         IReadOnlyList<TorchDeviceEntry> Devices,
         string TorchBackend,
@@ -23,7 +38,10 @@ namespace GraLoRA
         string? CudaUnavailableReason,
         string? NativeLibrary,
         bool NativeLibraryPatched,
-        bool SelfTestPassed);
+        bool SelfTestPassed,
+        string LibTorchSource = "nuget",
+        string? LibTorchDirectory = null,
+        string? LibTorchWarning = null);
 
     /// <summary>
     /// Entry point for everything that touches libtorch: makes the natives load (see
@@ -62,12 +80,28 @@ namespace GraLoRA
             }
         }
 
+        /// <summary>
+        /// Loads libtorch from <paramref name="directory"/> (a PyTorch installation's torch/lib, CPU or CUDA) instead of
+        /// the libtorch bundled with TorchSharp; the same as setting GRALORA_LIBTORCH. Call it before anything else that
+        /// uses libtorch. See <see cref="TorchNativeLoader.UseLibTorchFrom"/>.
+        /// </summary>
+        public static void UseLibTorchFrom(string directory) => TorchNativeLoader.UseLibTorchFrom(directory);
+
         /// <summary>Why CUDA cannot be used in this process, or null when it can.</summary>
         public static string? CudaUnavailableReason()
         {
             EnsureInitialized();
+            var report = TorchNativeLoader.EnsureLoaded();
+            if (report.LibTorchOrigin != "nuget")
+            {
+                if (!report.LibTorchHasCuda)
+                    return $"the libtorch loaded from '{report.LibTorchDirectory}' ({report.LibTorchOrigin}) has no usable CUDA (no libtorch_cuda.so, or it did not load{(report.Warning != null ? ": " + report.Warning : "")}); point {TorchNativeLoader.LibTorchVariable} at a CUDA build of PyTorch";
+                if (!torch.cuda.is_available())
+                    return $"the CUDA libtorch from '{report.LibTorchDirectory}' is loaded but sees no CUDA device (check the NVIDIA driver with nvidia-smi and CUDA_VISIBLE_DEVICES)";
+                return null;
+            }
             if (Backend != "cuda")
-                return "this build references TorchSharp-cpu (CPU libtorch); rebuild with 'dotnet build -p:TorchBackend=cuda' on a Linux machine with an NVIDIA driver to use CUDA";
+                return $"this build references TorchSharp-cpu (CPU libtorch); set {TorchNativeLoader.LibTorchVariable} to a CUDA PyTorch installation's torch/lib folder, or rebuild with 'dotnet build -p:TorchBackend=cuda' on a Linux machine with an NVIDIA driver to use CUDA";
             if (!torch.cuda.is_available())
                 return "the CUDA build is loaded but libtorch sees no CUDA device (check the NVIDIA driver with nvidia-smi and CUDA_VISIBLE_DEVICES)";
             return null;
@@ -120,9 +154,10 @@ namespace GraLoRA
                 ?? typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown";
             int plus = torchSharpVersion.IndexOf('+');
             if (plus > 0) torchSharpVersion = torchSharpVersion.Substring(0, plus);
-            return new TorchDeviceInfo(devices, Backend, torch.__version__, torchSharpVersion,
+            string libTorchVersion = report.LibTorchOrigin == "nuget" ? torch.__version__ : report.LibTorchFoundVersion ?? "unstated";
+            return new TorchDeviceInfo(devices, Backend, libTorchVersion, torchSharpVersion,
                 torch.get_num_threads(), torch.get_num_interop_threads(), reason == null, cudaCount, reason,
-                report.LibTorchSharpLoaded, report.UsedPatchedCopy, SelfTest());
+                report.LibTorchSharpLoaded, report.UsedPatchedCopy, SelfTest(), report.LibTorchOrigin, report.LibTorchDirectory, report.Warning);
         }
 
         // A real kernel call, so "devices listed" also means "tensors compute" in this host.

@@ -41,6 +41,13 @@ module Runtime =
         tokenizerResolver.Force()
         TorchRuntime.EnsureInitialized()
 
+    /// Loads libtorch from a PyTorch installation's torch/lib folder (CPU or CUDA) instead of the libtorch bundled with
+    /// TorchSharp, then initialises as `init` does; the same as setting GRALORA_LIBTORCH. Call it first: once libtorch is
+    /// loaded only the folder already in use is accepted (else a `GraloraException` "LibTorchAlreadyLoaded").
+    let initFrom (libTorchFolder: string) : unit =
+        TorchRuntime.UseLibTorchFrom libTorchFolder
+        init ()
+
     /// The backend this build was made for: "cpu" or "cuda" (`dotnet build -p:TorchBackend=cuda`).
     let backend () : string = TorchRuntime.Backend
 

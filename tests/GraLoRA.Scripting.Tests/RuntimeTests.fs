@@ -33,3 +33,22 @@ let ``device cuda either resolves or says why not`` () =
         let ex = Assert.Throws<GraloraException>(fun () -> Runtime.device "cuda" |> ignore)
         Assert.Equal("CudaNotAvailable", ex.ErrorId)
         Assert.Contains(reason, ex.Message)
+
+[<Fact>]
+let ``initFrom checks the folder, and cannot switch libtorch once it is loaded`` () =
+    Runtime.init ()
+    let missing = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "gralora-no-libtorch-" + string (System.Guid.NewGuid()))
+    let bad = Assert.Throws<GraloraException>(fun () -> Runtime.initFrom missing)
+    Assert.Equal("LibTorchPathInvalid", bad.ErrorId)
+    Assert.Contains(missing, bad.Message)
+    // A real libtorch folder, but not the one this process already uses.
+    let dir = System.IO.Directory.CreateTempSubdirectory("gralora-libtorch-").FullName
+    try
+        let lib = System.IO.Path.Combine(dir, "lib")
+        System.IO.Directory.CreateDirectory lib |> ignore
+        for name in GraLoRA.Native.TorchNativeLoader.RequiredLibraries do System.IO.File.WriteAllText(System.IO.Path.Combine(lib, name), "")
+        let ex = Assert.Throws<GraloraException>(fun () -> Runtime.initFrom lib)
+        Assert.Equal("LibTorchAlreadyLoaded", ex.ErrorId)
+        Assert.Contains("GRALORA_LIBTORCH", ex.Message)
+    finally
+        System.IO.Directory.Delete(dir, true)

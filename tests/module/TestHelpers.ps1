@@ -22,3 +22,17 @@ function Get-RelativeError([float[]] $Actual, [float[]] $Expected) {
     $diff / [Math]::Max($scale, 1e-12)
 }
 
+
+# A folder laid out as pip's site-packages/torch (lib/ + version.py) holding the libtorch 2.10 natives the module ships,
+# hard-linked (copied across file systems): a "PyTorch installation" for GRALORA_LIBTORCH. Returns the lib folder.
+function New-PyTorchLayoutFolder([string] $Folder, [string] $Version) {
+    $natives = Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'module/bin/dependencies'
+    $torch = Join-Path $Folder 'site-packages/torch'
+    $lib = New-Item -ItemType Directory -Path (Join-Path $torch 'lib') -Force
+    foreach ($f in 'libc10.so', 'libtorch_cpu.so', 'libtorch.so', 'libgomp-98b21ff3.so.1', 'libshm.so', 'libtorch_global_deps.so') {
+        & ln -f (Join-Path $natives $f) (Join-Path $lib $f) 2>$null
+        if ($LASTEXITCODE -ne 0) { Copy-Item (Join-Path $natives $f) (Join-Path $lib $f) }
+    }
+    if ($Version) { "__version__ = '$Version'`ndebug = False" | Set-Content (Join-Path $torch 'version.py') }
+    $lib.FullName
+}

@@ -29,6 +29,9 @@ namespace GraLoRA.PowerShell.Init
 
         protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
         {
+            // What Core's loader already loaded (LibTorchSharp, and libtorch from GRALORA_LIBTORCH) is the one copy.
+            var loaded = GraLoRA.Native.TorchNativeLoader.LoadedHandle(unmanagedDllName);
+            if (loaded != IntPtr.Zero) return loaded;
             foreach (var candidate in new[] { unmanagedDllName, "lib" + unmanagedDllName + ".so", unmanagedDllName + ".so" })
             {
                 string path = Path.Combine(DependencyDirectory, candidate);

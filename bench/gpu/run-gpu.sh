@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The GPU kit's driver (docs/gpu.md). On the GPU machine, from the repository root, with the kit carried:
+#   artifacts/gpukit/run-gpu.sh
+# Settings (environment): KIT_DEVICE=cuda|cpu (default cuda), KIT_SIZE=full|small (small: a tiny model, for the CPU
+# check in CI; fp32 unless KIT_DTYPE=bf16), OUT (results folder, default ./gpukit-results), GRALORA_LIBTORCH (default: python3's torch/lib),
+# PYTHON (default python3). Prints a short table last; under $OUT: run.log (all output), results.jsonl (one JSON
+# object per stage), details.txt (each command's own output).
+set -uo pipefail
+kit=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-$PWD/gpukit-results}
+mkdir -p "$out"
+exec > >(tee "$out/run.log") 2>&1
+py=${PYTHON:-python3}
+runner="$kit/runner/GraLoRA.GpuKit"
+device=${KIT_DEVICE:-cuda}
+size=${KIT_SIZE:-full}
+results="$out/results.jsonl"
+: > "$results"
+# Each command's own output goes to a scratch folder, gathered into $out/details.txt at the end: the device machine
+# returns at most 8 files from $OUT.
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpukit.XXXXXX")
+gather() { for f in "$work"/*.txt; do [[ -e $f ]] && { echo "===== $(basename "$f" .txt)"; cat "$f"; }; done > "$out/details.txt"; }
+trap gather EXIT
+export GRALORA_NATIVE_CACHE=${GRALORA_NATIVE_CACHE:-${TMPDIR:-/tmp}/gralora-native}
+export PYTHONUNBUFFERED=1
+
+if [[ $size == small ]]; then
+  dtype=${KIT_DTYPE:-fp32}     # CPU bfloat16 kernels are slow; KIT_DTYPE=bf16 runs the GPU's path here too
+  shape=(--hidden 128 --layers 2 --heads 2 --kv-heads 1 --intermediate 256 --vocab 512 --seq 32 --batch 2 --steps 1)
+  layer=(--features 128 --tokens 32)
+else
+  dtype=${KIT_DTYPE:-bf16}
+  # ~0.86B parameters, Llama-shaped (TinyLlama-like widths, 16 layers), batch 4 × 1024 tokens.
+  shape=(--hidden 2048 --layers 16 --heads 16 --kv-heads 4 --intermediate 5632 --vocab 32000 --seq 1024 --batch 4 --steps 5)
+  layer=(--features 2048 --tokens 2048)
+fi
+
+echo "== GraLoRA GPU kit: device $device, size $size, $(date -u +%FT%TZ)"
+if [[ -z "${GRALORA_LIBTORCH:-}" ]]; then
+  GRALORA_LIBTORCH=$("$py" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) ||
+    { echo "FAIL: no GRALORA_LIBTORCH and '$py' has no torch to take it from"; exit 1; }
+fi
+export GRALORA_LIBTORCH
+echo "GRALORA_LIBTORCH=$GRALORA_LIBTORCH"
+# pip's CUDA PyTorch finds cuBLAS, cuDNN, … in site-packages/nvidia/*/lib; Python preloads them, a .NET process relies on
+# libtorch's run paths: list those folders too, in case a run path does not reach them.
+site=$(dirname "$(dirname "$GRALORA_LIBTORCH")")
+for d in "$site"/nvidia/*/lib "$site"/nvidia/*/*/lib; do
+  [[ -d $d ]] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+
+echo "== 1. CUDA visible"
+if [[ $device == cuda ]]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi failed"
+fi
+"$py" -c 'import torch; print("python torch", torch.__version__, "| CUDA", torch.version.cuda, "| available", torch.cuda.is_available())' 2>&1 || echo "python torch not importable"
+
+# Runs one command; appends its RESULT line (plus the peak GPU memory nvidia-smi saw, for CUDA) to results.jsonl.
+run() {
+  local name=$1; shift
+  local sampler="" peakfile="$work/peak-$name"
+  local base=0
+  if [[ $device == cuda ]] && command -v nvidia-smi >/dev/null; then
+    base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 100 > "$peakfile" 2>/dev/null &
+    sampler=$!
+  fi
+  "$@" > "$work/$name.txt" 2>&1
+  local rc=$?
+  [[ -n $sampler ]] && kill "$sampler" 2>/dev/null && wait "$sampler" 2>/dev/null
+  grep -v '^RESULT ' "$work/$name.txt" | sed 's/^/  /'
+  local line
+  line=$(grep '^RESULT ' "$work/$name.txt" | tail -1 | sed 's/^RESULT //')
+  if [[ $rc -ne 0 || -z $line ]]; then
+    echo "  FAILED ($name, exit $rc)"
+    printf '{"Name":"%s","Failed":true,"Exit":%d}\n' "$name" "$rc" >> "$results"
+    return 1
+  fi
+  local peak=-1
+  if [[ -s $peakfile ]]; then peak=$(sort -n "$peakfile" | tail -1); peak=$(( (peak - base) * 1048576 )); fi
+  rm -f "$peakfile"
+  "$py" -c 'import json,sys; d=json.loads(sys.argv[1]); d["Name"]=sys.argv[2]; d["GpuPeakBytes"]=int(sys.argv[3]); print(json.dumps(d))' "$line" "$name" "$peak" >> "$results" 2>/dev/null ||
+    echo "$line" >> "$results"
+}
+
+echo "== 2. probe (which libtorch the runner loaded)"
+if ! run probe "$runner" probe; then
+  # A PyTorch newer than TorchSharp's libtorch may lack a few functions the glue could call: try binding them lazily.
+  if grep -q LibTorchIncompatible "$work/probe.txt" && [[ -z ${GRALORA_LIBTORCH_BIND:-} ]]; then
+    echo "  retrying with GRALORA_LIBTORCH_BIND=lazy (missing functions abort only if called)"
+    export GRALORA_LIBTORCH_BIND=lazy
+    run probe-lazy "$runner" probe || { echo "FAIL: the runner could not load libtorch from $GRALORA_LIBTORCH"; exit 1; }
+  else
+    echo "FAIL: the runner could not load libtorch from $GRALORA_LIBTORCH"; exit 1
+  fi
+fi
+
+echo "== 3. layers on $device vs CPU (relative errors)"
+run compare "$runner" compare --device "$device" "${layer[@]}"
+
+echo "== 4. training steps, $dtype base, fp32 adapters"
+has_peft=0
+if "$py" -c 'import peft, transformers' 2>/dev/null; then has_peft=1; else echo "  PEFT comparison skipped: python 'peft'/'transformers' not importable with $py"; fi
+printf '{"Name":"peft","Available":%s}\n' "$([[ $has_peft == 1 ]] && echo true || echo false)" >> "$results"
+for rk in "32 2" "128 4"; do
+  set -- $rk
+  for method in lora gralora; do
+    run "net-$method-r$1" "$runner" train --method "$method" --rank "$1" --k "$2" --device "$device" --dtype "$dtype" "${shape[@]}"
+    if [[ $has_peft == 1 ]]; then
+      run "peft-$method-r$1" "$py" "$kit/peft_compare.py" --method "$method" --rank "$1" --k "$2" --device "$device" --dtype "$dtype" "${shape[@]}"
+    fi
+  done
+done
+
+echo "== summary (full results: $results)"
+"$py" - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {r.get("Name"): r for r in rows}
+failed = [r["Name"] for r in rows if r.get("Failed") and not (r["Name"] == "probe" and "probe-lazy" in by)]
+probe = by.get("probe-lazy") or by.get("probe", {})
+print(f"libtorch {probe.get('LibTorchVersion')} from {probe.get('LibTorchSource')} ({probe.get('LibTorchDirectory')}); CUDA available: {probe.get('CudaAvailable')}")
+if probe.get("LibTorchWarning"): print("warning:", probe["LibTorchWarning"])
+cmp_ = by.get("compare")
+if cmp_:
+    worst = {}
+    for row in cmp_["Rows"]:
+        worst[row["DType"]] = max(worst.get(row["DType"], 0), row["Y"], row["Dx"], row["DA"], row["DB"])
+    print(f"layer {cmp_['Device']} vs CPU, worst relative error: " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+def mem(r):
+    b = r.get("GpuPeakBytes", -1)
+    if b is None or b < 0: b = r.get("PeakRssBytes", r.get("PeakBytes", -1))
+    return f"{b/2**30:.2f}" if b and b > 0 else "-"
+print(f"{'config':<10} {'impl':<12} {'LoRA tok/s':>11} {'GraLoRA tok/s':>14} {'G/L time':>9} {'LoRA GiB':>9} {'GraLoRA GiB':>12}")
+for r in ("r32", "r128"):
+    for impl in ("net", "peft"):
+        l, g = by.get(f"{impl}-lora-{r}"), by.get(f"{impl}-gralora-{r}")
+        if not l and not g: continue
+        lt = l.get("TokensPerSecond") if l and not l.get("Failed") else None
+        gt = g.get("TokensPerSecond") if g and not g.get("Failed") else None
+        ratio = f"{lt/gt:.2f}" if lt and gt else "-"
+        name = "GraLoRA.NET" if impl == "net" else "PEFT"
+        print(f"{r + (' k=2' if r == 'r32' else ' k=4'):<10} {name:<12} {lt or 0:>11.0f} {gt or 0:>14.0f} {ratio:>9} {mem(l) if l else '-':>9} {mem(g) if g else '-':>12}")
+if not by.get("peft", {}).get("Available"): print("PEFT: not importable here, comparison skipped")
+if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
+PY
