@@ -23,17 +23,22 @@ namespace GraLoRA.Bench
         public static long StatusBytes(string field) =>
             1024 * long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 
-        /// <summary>Runs this benchmark program with <paramref name="arguments"/> (as the app host or through `dotnet`); returns its stdout.</summary>
-        public static string RunChild(IEnumerable<string> arguments)
+        /// <summary>
+        /// For peak-memory children: a fixed glibc mmap threshold. glibc otherwise raises it as large blocks are freed,
+        /// so freed tensor memory stays resident or not depending on history and peak RSS measures the allocator rather
+        /// than the tensors (with it, peaks repeat to the MB). Not for timing: every large allocation then maps fresh pages.
+        /// </summary>
+        public static readonly IReadOnlyDictionary<string, string> ExactMemory = new Dictionary<string, string> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+
+        /// <summary>Runs this benchmark program with <paramref name="arguments"/> (as the app host or through `dotnet`); with extra <paramref name="environment"/> variables; returns its stdout.</summary>
+        public static string RunChild(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
         {
             string host = Environment.ProcessPath!;
             var argv = new List<string>();
             if (Path.GetFileNameWithoutExtension(host) == "dotnet") argv.Add(typeof(BenchSupport).Assembly.Location);
             argv.AddRange(arguments);
             var start = new ProcessStartInfo(host, argv) { RedirectStandardOutput = true, UseShellExecute = false };
-            // A fixed mmap threshold: glibc otherwise raises it as large blocks are freed, so freed tensor memory may stay
-            // resident or not depending on history, and peak RSS would measure the allocator rather than the tensors.
-            if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is null) start.Environment["MALLOC_MMAP_THRESHOLD_"] = "131072";
+            foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
             using var p = Process.Start(start)!;
             string output = p.StandardOutput.ReadToEnd();
             p.WaitForExit();

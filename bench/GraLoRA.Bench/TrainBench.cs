@@ -22,7 +22,7 @@ namespace GraLoRA.Bench
             int reps = BenchSupport.Arg(args, "--reps", 3);
             string shape = $"{BenchSupport.Arg(args, "--hidden", "512")} {BenchSupport.Arg(args, "--layers", "8")} {BenchSupport.Arg(args, "--seq", "512")} {BenchSupport.Arg(args, "--rank", "64")} {BenchSupport.Arg(args, "--k", "4")} {BenchSupport.Arg(args, "--steps", "3")}";
             Console.WriteLine($"training step (forward + backward + AdamW) on a Llama-shaped model: hidden/layers/seq/r/k/steps = {shape}, {reps} reps, batch 1, all-linear targets");
-            Console.WriteLine("each contender in its own process; time = median step after one warm-up; peak = peak RSS above the post-load baseline");
+            Console.WriteLine("each contender in its own process; time = median step after one warm-up (default allocator); peak = peak RSS above the post-load baseline (separate child, fixed mmap threshold)");
             Console.WriteLine($"{"rep",4} {"frozen s",9} {"lora s",8} {"gralora s",10} {"G/L",6} {"G/frozen",9} {"lora MB",8} {"gralora MB",11} {"mem G/L",8}");
             var ratios = new List<double>();
             var memRatios = new List<double>();
@@ -42,8 +42,11 @@ namespace GraLoRA.Bench
 
         static (double Seconds, long Peak) Child(string method, string shape)
         {
-            var parts = BenchSupport.RunChild(new[] { "train-child", method }.Concat(shape.Split(' '))).Split(' ');
-            return (double.Parse(parts[0]), long.Parse(parts[1]));
+            // Time from a child with the default allocator, peak memory from one with the exact-memory setting.
+            var arguments = new[] { "train-child", method }.Concat(shape.Split(' ')).ToArray();
+            double seconds = double.Parse(BenchSupport.RunChild(arguments).Split(' ')[0]);
+            long peak = long.Parse(BenchSupport.RunChild(arguments, BenchSupport.ExactMemory).Split(' ')[1]);
+            return (seconds, peak);
         }
 
         /// <summary>Child: one contender; prints the median step seconds and peak RSS above the post-build baseline.</summary>

@@ -116,6 +116,11 @@ namespace GraLoRA.PowerShell
         [Parameter]
         public SwitchParameter GradientCheckpointing { get; set; }
 
+        /// <summary><para type="description">When a step's loss or a gradient is NaN or infinite: SkipStep (default: the update is skipped and a warning names the step, the parameter and the batch) or Stop (a terminating NonFiniteLoss/NonFiniteGradient error; checkpoints already written stay).</para></summary>
+        [Parameter]
+        [ValidateSet("SkipStep", "Stop")]
+        public string OnNonFinite { get; set; } = "SkipStep";
+
         /// <summary><para type="description">Report progress and write a line every this many steps (default 10).</para></summary>
         [Parameter]
         public int LoggingSteps { get; set; } = 10;
@@ -179,6 +184,7 @@ namespace GraLoRA.PowerShell
             EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
             SaveTotalLimit = SaveTotalLimit, EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null,
             OutputDirectory = outputDirectory, GradientCheckpointing = GradientCheckpointing,
+            OnNonFinite = (NonFiniteAction)Enum.Parse(typeof(NonFiniteAction), OnNonFinite, ignoreCase: true),
         };
 
         /// <summary>The data settings as Core's options.</summary>

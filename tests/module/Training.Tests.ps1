@@ -284,6 +284,25 @@ Describe 'Start-GraLoRATraining' {
         finally { $m.Dispose() }
     }
 
+    It '-OnNonFinite: a step whose loss turns non-finite is skipped with a warning naming it (default), or stops the run (Stop)' {
+        # A learning rate of 1e30 sends the first Adam update to ~1e30, so the next forward overflows.
+        $m = New-TrainableModel
+        try {
+            $run = $m | Start-GraLoRATraining -Dataset $alpaca -MaxSteps 3 -LearningRate 1e30 -Schedule Constant -WarmupSteps 0 `
+                -InformationAction Ignore -WarningVariable warnings -WarningAction SilentlyContinue
+            $run.Steps | Should -Be 3
+            @($warnings).Count | Should -BeGreaterThan 0
+            "$($warnings[0])" | Should -Match '^Step \d+ skipped \(no update\): the (loss|gradient norm) is'
+        }
+        finally { $m.Dispose() }
+        $m = New-TrainableModel
+        try {
+            { $m | Start-GraLoRATraining -Dataset $alpaca -MaxSteps 3 -LearningRate 1e30 -Schedule Constant -WarmupSteps 0 -OnNonFinite Stop `
+                -InformationAction Ignore } | Should -Throw -ErrorId 'NonFinite*'
+        }
+        finally { $m.Dispose() }
+    }
+
     Context 'errors' {
         BeforeAll { $script:m = New-TrainableModel }
         AfterAll { $m.Dispose() }
