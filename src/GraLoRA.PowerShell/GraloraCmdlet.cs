@@ -61,6 +61,17 @@ namespace GraLoRA.PowerShell
         /// <summary>Resolves a user path through the PowerShell provider (relative paths, ~, PSDrives).</summary>
         protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
+        /// <summary>
+        /// A dataset given as records (-InputObject, named so in errors) or as a file (resolved through the provider);
+        /// returns the name errors and results use for it and the source.
+        /// </summary>
+        protected (string Name, GraLoRA.Data.DatasetSource Source) OpenDataset(bool fromRecords, string path, object[] records)
+        {
+            if (fromRecords) return ("InputObject", DatasetInput.FromObjects(records, "InputObject"));
+            string full = ResolvePath(path);
+            return (full, DatasetInput.FromPath(full));
+        }
+
         internal static ErrorCategory MapCategory(GraloraErrorKind kind) => kind switch
         {
             GraloraErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,

@@ -18,29 +18,12 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$best = $model | Find-GraLoRAK ./data/train.jsonl -Rank 64 -K 2,4,8 -NoHybrid | Where-Object Recommended; $model | Add-GraLoRAAdapter -Rank 64 -K $best.K</code><para>Sweeps three k values and adds an adapter with the recommended one.</para></example>
     [Cmdlet(VerbsCommon.Find, "GraLoRAK", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(KTrial))]
-    public sealed class FindGraLoRAKCommand : GraloraCmdlet
+    public sealed class FindGraLoRAKCommand : DatasetCmdlet
     {
-        const string PathSet = "Path";
-        const string RecordsSet = "Records";
-
         #region Parameters
         /// <summary><para type="description">The model (from Import-BaseModel, or any object with a Model property). Modules it already adapts with LoRA cannot take the trial adapters.</para></summary>
         [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
-
-        /// <summary><para type="description">The training data file: .jsonl/.ndjson, .json, .csv/.tsv or .parquet.</para></summary>
-        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
-        [Alias("Path")]
-        public string Dataset { get; set; } = "";
-
-        /// <summary><para type="description">Training records instead of a file: hashtables or objects with the dataset's fields.</para></summary>
-        [Parameter(Mandatory = true, ParameterSetName = RecordsSet)]
-        public object[] InputObject { get; set; } = Array.Empty<object>();
-
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
-        [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
-        public string? Format { get; set; }
 
         /// <summary><para type="description">A validation data file (default: -ValidationSplit of the training data).</para></summary>
         [Parameter]
@@ -96,8 +79,7 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             var tokenizer = DatasetInput.Tokenizer(Model, "Find-GraLoRAK");
-            string name = ParameterSetName == RecordsSet ? "InputObject" : ResolvePath(Dataset);
-            var source = ParameterSetName == RecordsSet ? DatasetInput.FromObjects(InputObject, name) : DatasetInput.FromPath(name);
+            var (name, source) = OpenDataset();
             var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
             var data = TrainingData.Prepare(tokenizer, source, validationSource, new DataOptions
             {

@@ -15,29 +15,12 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$model | Invoke-GraLoRAEvaluation ./data/test.jsonl -ExactMatch -Limit 50</code><para>Evaluates only the first 50 records, also generating a greedy answer for each and reporting the share equal to the references.</para></example>
     [Cmdlet(VerbsLifecycle.Invoke, "GraLoRAEvaluation", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(EvaluationRun))]
-    public sealed class InvokeGraLoRAEvaluationCommand : GraloraCmdlet
+    public sealed class InvokeGraLoRAEvaluationCommand : DatasetCmdlet
     {
-        const string PathSet = "Path";
-        const string RecordsSet = "Records";
-
         #region Parameters
         /// <summary><para type="description">The model (from Import-BaseModel, or any object with a Model property such as Start-GraLoRATraining's result).</para></summary>
         [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
-
-        /// <summary><para type="description">The data file: .jsonl/.ndjson, .json, .csv/.tsv or .parquet.</para></summary>
-        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
-        [Alias("Path")]
-        public string Dataset { get; set; } = "";
-
-        /// <summary><para type="description">Records instead of a file: hashtables or objects with the dataset's fields.</para></summary>
-        [Parameter(Mandatory = true, ParameterSetName = RecordsSet)]
-        public object[] InputObject { get; set; } = Array.Empty<object>();
-
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
-        [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
-        public string? Format { get; set; }
 
         /// <summary><para type="description">Longest example in tokens (default 1024); longer ones are cut at the end.</para></summary>
         [Parameter]
@@ -61,8 +44,7 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             var tokenizer = DatasetInput.Tokenizer(Model, "Evaluation");
-            string name = ParameterSetName == RecordsSet ? "InputObject" : ResolvePath(Dataset);
-            var source = ParameterSetName == RecordsSet ? DatasetInput.FromObjects(InputObject, name) : DatasetInput.FromPath(name);
+            var (name, source) = OpenDataset();
             var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, ClassLabels = Model.ClassLabels });
             // In record order (examples left without labels are dropped, as in training); -Limit keeps the first N.
             var examples = Bound(nameof(Limit)) ? data.Train.Take(Limit).ToList() : data.Train;

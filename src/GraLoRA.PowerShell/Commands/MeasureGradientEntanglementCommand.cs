@@ -17,29 +17,12 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$run.Model | Measure-GradientEntanglement ./data/train.jsonl -Adapter default | Select-Object Layer, OutlierChannels, @{ n = 'Deviation'; e = { $_.Gralora.Deviation } }</code><para>Analyses a trained GraLoRA adapter's own factors on every down_proj it adapts.</para></example>
     [Cmdlet(VerbsDiagnostic.Measure, "GradientEntanglement", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(LayerEntanglement))]
-    public sealed class MeasureGradientEntanglementCommand : GraloraCmdlet
+    public sealed class MeasureGradientEntanglementCommand : DatasetCmdlet
     {
-        const string PathSet = "Path";
-        const string RecordsSet = "Records";
-
         #region Parameters
         /// <summary><para type="description">The model (from Import-BaseModel, or any object with a Model property such as Start-GraLoRATraining's result).</para></summary>
         [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
-
-        /// <summary><para type="description">The data file: .jsonl/.ndjson, .json, .csv/.tsv or .parquet (prepared as Start-GraLoRATraining prepares it).</para></summary>
-        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
-        [Alias("Path")]
-        public string Dataset { get; set; } = "";
-
-        /// <summary><para type="description">Records instead of a file: hashtables or objects with the dataset's fields.</para></summary>
-        [Parameter(Mandatory = true, ParameterSetName = RecordsSet)]
-        public object[] InputObject { get; set; } = Array.Empty<object>();
-
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
-        [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
-        public string? Format { get; set; }
 
         /// <summary><para type="description">Linear layers to measure: full module names or suffixes at a dot boundary, e.g. down_proj, layers.1.mlp.down_proj (default: every down_proj).</para></summary>
         [Parameter]
@@ -99,8 +82,7 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             var tokenizer = DatasetInput.Tokenizer(Model, "Measure-GradientEntanglement");
-            string name = ParameterSetName == RecordsSet ? "InputObject" : ResolvePath(Dataset);
-            var source = ParameterSetName == RecordsSet ? DatasetInput.FromObjects(InputObject, name) : DatasetInput.FromPath(name);
+            var (name, source) = OpenDataset();
             var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength });
             var loader = new BatchLoader(data.Train, data.PadTokenId, new BatchOptions { BatchSize = BatchSize, Shuffle = false });
             var options = new EntanglementOptions

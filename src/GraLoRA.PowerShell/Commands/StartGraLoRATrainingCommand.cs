@@ -98,18 +98,7 @@ namespace GraLoRA.PowerShell.Commands
             // Checks every option (and the adapter) before the data is read.
             var trainer = new Trainer(Model, adapter, options);
 
-            string trainName;
-            DatasetSource train;
-            if (ParameterSetName == RecordsSet)
-            {
-                trainName = "InputObject";
-                train = DatasetInput.FromObjects(InputObject, trainName);
-            }
-            else
-            {
-                trainName = ResolvePath(Dataset);
-                train = DatasetInput.FromPath(trainName);
-            }
+            var (trainName, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
             var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
             var dataOptions = ToDataOptions() with { ClassLabels = Model.NamedClassLabels };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
