@@ -19,8 +19,11 @@ namespace GraLoRA.Bench
     ///   rank            ΔW's numerical rank for LoRA and GraLoRA (k = 1, 2, 4, 8) on LLaMA3.1-8B layer shapes at r 128, random A and B;
     ///   localisation    gradient deviation from full fine-tuning, LoRA vs GraLoRA across r, with a synthetic outlier channel
     ///                   injected into a tiny model's real activations (and without, as a control);
-    ///   expressiveness  fitting a teacher layer W0 + ΔW with LoRA and GraLoRA at r 16–128 (equal parameters), final loss vs r.
-    /// Usage: lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]
+    ///   expressiveness  fitting a teacher layer W0 + ΔW with LoRA and GraLoRA at r 16–128 (equal parameters), final loss vs r;
+    ///   teacher         the same for a whole decoder: a teacher model = base + a dense ΔW in every linear layer, the student
+    ///                   (base + adapters on every linear layer) distilled on the teacher's logits.
+    /// Usage: lab rank|localisation|expressiveness|teacher|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda]
+    ///        [--threads 1] [--ranks 16,32] [--steps N] [--seeds N] [--batches N]   (the last four shrink a run, for smoke checks)
     /// </summary>
     static class LabBench
     {
@@ -36,11 +39,34 @@ namespace GraLoRA.Bench
             Directory.CreateDirectory(output);
             // One thread by default: on a shared, oversubscribed CPU libtorch's spinning worker threads cost more than they give.
             set_num_threads(BenchSupport.Arg(args, "--threads", 1));
+            ranksOverride = BenchSupport.Arg(args, "--ranks", "") is { Length: > 0 } list ? list.Split(',').Select(int.Parse).ToArray() : null;
+            stepsOverride = BenchSupport.Arg(args, "--steps", 0);
+            seedsOverride = BenchSupport.Arg(args, "--seeds", 0);
+            batchesOverride = BenchSupport.Arg(args, "--batches", 0);
+            if (part is not ("rank" or "localisation" or "expressiveness" or "teacher" or "all"))
+            {
+                Console.Error.WriteLine($"lab: unknown part '{part}'; use rank, localisation, expressiveness, teacher or all.");
+                return 2;
+            }
             Console.WriteLine($"GraLoRA lab: part {part}, scale {(large ? "large" : "small")}, device {device}, {get_num_threads()} threads, output {output}");
-            if (part is "rank" or "all") Rank(output, device, large);
-            if (part is "localisation" or "all") Localisation(output, device, large);
-            if (part is "expressiveness" or "all") Expressiveness(output, device, large);
+            if (part is "rank" or "all") Timed("rank", () => Rank(output, device, large));
+            if (part is "localisation" or "all") Timed("localisation", () => Localisation(output, device, large));
+            if (part is "expressiveness" or "all") Timed("expressiveness", () => Expressiveness(output, device, large));
+            if (part is "teacher" or "all") Timed("teacher", () => Teacher(output, device, large));
             return 0;
+        }
+
+        static int[]? ranksOverride;
+        static int stepsOverride, seedsOverride, batchesOverride;
+        static int[] Ranks(int[] planned) => ranksOverride ?? planned;
+        static int Steps(int planned) => stepsOverride > 0 ? stepsOverride : planned;
+
+        static void Timed(string part, Action run)
+        {
+            var watch = Stopwatch.StartNew();
+            run();
+            Console.WriteLine();
+            Console.WriteLine(string.Format(Inv, "({0}: {1:0} s)", part, watch.Elapsed.TotalSeconds));
         }
 
         // (a) ΔW rank on real layer shapes.
@@ -146,16 +172,17 @@ namespace GraLoRA.Bench
             Console.WriteLine();
             Console.WriteLine("| B | outlier | r | k | G share | LoRA Dev | GraLoRA Dev | LoRA Err | GraLoRA Err | LoRA share | GraLoRA share | LoRA far | GraLoRA far |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-            var ranks = new[] { 8, 16, 32, 64, 128 };
+            var ranks = Ranks(new[] { 8, 16, 32, 64, 128 });
+            int seeds = seedsOverride > 0 ? seedsOverride : 3, batches = batchesOverride > 0 ? batchesOverride : 4;
             var series = new Dictionary<string, List<double>>();
             foreach (bool zeroB in new[] { false, true })
             foreach (bool inject in new[] { false, true })
                 foreach (int r in ranks)
                 {
                     int k = Math.Max(2, AdapterConfig.AutoK(r));
-                    var rows = Enumerable.Range(0, 3).Select(seed => GradientEntanglement.Measure(model, loader, new EntanglementOptions
+                    var rows = Enumerable.Range(0, seeds).Select(seed => GradientEntanglement.Measure(model, loader, new EntanglementOptions
                     {
-                        Layers = new[] { layer }, Rank = r, K = k, Batches = 4, Seed = seed, ZeroB = zeroB,
+                        Layers = new[] { layer }, Rank = r, K = k, Batches = batches, Seed = seed, ZeroB = zeroB,
                         InjectOutliers = inject ? new Dictionary<int, double> { [channel] = factor } : null,
                     }).Single()).ToList();
                     double Mean(Func<LayerEntanglement, double> f) => rows.Average(f);
@@ -177,10 +204,10 @@ namespace GraLoRA.Bench
                     string tag = (inject ? "outlier" : "no outlier") + (zeroB ? ", B = 0" : ", B A-bound");
                     Add(series, $"LoRA ({tag})", Mean(l => Far(l.Lora!)));
                     Add(series, $"GraLoRA ({tag})", Mean(l => Far(l.Gralora!)));
-                    if (inject && r == 32)
+                    if (inject && r == ranks[Math.Min(2, ranks.Length - 1)])
                     {
-                        var charted = DiagnosticCharts.SaveEntanglement(rows[0], Path.Combine(output, zeroB ? "localisation-r32-zeroB" : "localisation-r32"));
-                        Console.WriteLine($"(charts for r 32, seed 0: {string.Join(", ", charted.Charts.Select(Path.GetFileName))})");
+                        var charted = DiagnosticCharts.SaveEntanglement(rows[0], Path.Combine(output, $"localisation-r{r}" + (zeroB ? "-zeroB" : "")));
+                        Console.WriteLine($"(charts for r {r}, seed 0: {string.Join(", ", charted.Charts.Select(Path.GetFileName))})");
                     }
                 }
             var xs = ranks.Select(r => (double)r).ToArray();
@@ -209,14 +236,14 @@ namespace GraLoRA.Bench
         // (c) Expressiveness at equal parameter count.
         static void Expressiveness(string output, Device device, bool large)
         {
-            int n = large ? 2048 : 128, steps = large ? 2000 : 300, batch = large ? 1024 : 128;
+            int n = large ? 2048 : 128, steps = Steps(large ? 2000 : 300), batch = large ? 1024 : 128;
             Console.WriteLine();
             Console.WriteLine($"## (c) Fitting a teacher layer W0 + ΔW ({n}×{n}) with LoRA and GraLoRA (same parameter count r·(in+out)), {steps} Adam steps, lr 5e-3, batch {batch}, x ~ N(0, I)");
             Console.WriteLine("Loss: ‖(student − teacher)·x‖² / ‖ΔW·x‖² on 4096 held-out inputs (1 = learned nothing). 'SVD best' = the best any rank-r matrix can do (Eckart–Young): LoRA's floor.");
             Console.WriteLine();
             Console.WriteLine("| target ΔW | r | LoRA loss | GraLoRA loss (k = AutoK, at least 2) | GraLoRA loss k 4 | SVD best rank r |");
             Console.WriteLine("|---|---|---|---|---|---|");
-            var ranks = large ? new[] { 16, 32, 64, 128 } : new[] { 4, 8, 16, 32 };   // small scale: the same r/n as 16–128 at n 512
+            var ranks = Ranks(large ? new[] { 16, 32, 64, 128 } : new[] { 4, 8, 16, 32 });   // small scale: the same r/n as 16–128 at n 512
             var targets = new (string Name, Func<Generator, Tensor> Make)[]
             {
                 ("dense Gaussian (flat spectrum)", g => randn(new long[] { n, n }, generator: g, device: device).div(Math.Sqrt(n))),
@@ -252,7 +279,7 @@ namespace GraLoRA.Bench
                     double total = svd.sum().item<double>();
                     int k = AdapterConfig.AutoK(r);
                     double Best(int rank) => rank >= n ? 0 : svd.narrow(0, rank, n - rank).sum().item<double>() / total;
-                    if (k == 1) k = 2;                       // GraLoRA at k 1 is LoRA; compare with the smallest grid
+                    k = Math.Max(k, 2);                      // GraLoRA at k 1 is LoRA; compare with the smallest grid
                     double lora = Fit(n, delta, r, 1, steps, batch, device);
                     double gralora = Fit(n, delta, r, k, steps, batch, device);
                     double gralora4 = Fit(n, delta, r, 4, steps, batch, device);
@@ -266,6 +293,99 @@ namespace GraLoRA.Bench
                 DiagnosticCharts.SaveLines(Path.Combine(output, file), $"Teacher fit, {targetName}: final loss vs r", "r", "relative loss",
                     new List<(string, double[], double[])> { ("LoRA", xs, loraLoss.ToArray()), ("GraLoRA (k = AutoK, ≥ 2)", xs, graloraLoss.ToArray()), ("GraLoRA k 4", xs, gralora4Loss.ToArray()) });
             }
+        }
+
+        // (d) Expressiveness for a whole model: the teacher is the base decoder with a dense (full-rank) ΔW added to every
+        // linear layer of every block; the student is the same base plus adapters on those layers, distilled on the teacher's
+        // logits. Unlike (c), errors compound through attention, MLPs and norms, as they would in fine-tuning.
+        static void Teacher(string output, Device device, bool large)
+        {
+            var options = large
+                ? new TinyModelOptions { HiddenSize = 1024, IntermediateSize = 2816, Layers = 8, Heads = 8, KeyValueHeads = 4, VocabSize = 2048, Seed = 1 }
+                : new TinyModelOptions { HiddenSize = 128, IntermediateSize = 256, Layers = 2, Heads = 4, KeyValueHeads = 2, VocabSize = 256, Seed = 1 };
+            int steps = Steps(large ? 600 : 300), batch = 8, seq = large ? 128 : 64;
+            var ranks = Ranks(large ? new[] { 16, 32, 64, 128 } : new[] { 4, 8, 16, 32 });
+            const double relativeUpdate = 0.5;    // ‖ΔW‖ = 0.5·‖W‖ per layer: a large, dense change the adapter must approximate
+            const double lr = 2e-3;
+            Console.WriteLine();
+            Console.WriteLine($"## (d) Distilling a teacher decoder = base + dense ΔW in every linear layer (hidden {options.HiddenSize}, intermediate {options.IntermediateSize}, {options.Layers} layers, vocab {options.VocabSize}, random weights)");
+            Console.WriteLine($"ΔW Gaussian, ‖ΔW‖ = {relativeUpdate}·‖W‖ in each q/k/v/o/gate/up/down projection. Student: the base + LoRA or GraLoRA (equal parameters) on all those layers, B = 0 at start; "
+                + $"{steps} Adam steps, lr {lr}, batch {batch} × {seq} random tokens, loss = mean squared logit difference. Loss column: ‖student − teacher‖² / ‖base − teacher‖² on 16 held-out sequences (1 = learned nothing).");
+            Console.WriteLine();
+            Console.WriteLine("| r | adapter parameters | LoRA loss | GraLoRA loss | GraLoRA k | seconds L/G |");
+            Console.WriteLine("|---|---|---|---|---|---|");
+            using var outer = NewDisposeScope();
+            using var teacher = TinyModelFactory.Create(options);
+            teacher.to(device);
+            teacher.eval();
+            var generator = new Generator(5, device);
+            using (no_grad())
+                foreach (var (name, module) in teacher.named_modules())
+                    if (module is Linear linear && name != DecoderForCausalLM.OutputHeadName)
+                    {
+                        var w = linear.weight!;
+                        var delta = randn(w.shape, generator: generator, device: device);
+                        w.add_(delta.mul(relativeUpdate * w.norm().item<float>() / delta.norm().item<float>()));
+                    }
+            var heldOut = randint(0, options.VocabSize, new long[] { 16, seq }, generator: new Generator(99, device), device: device);
+            Tensor teacherHeldOut, baseGap;
+            using (no_grad())
+            {
+                teacherHeldOut = teacher.Forward(heldOut).Logits.detach();
+                using var baseModel = TinyModelFactory.Create(options);
+                baseModel.to(device);
+                baseModel.eval();
+                baseGap = baseModel.Forward(heldOut).Logits.sub(teacherHeldOut).pow(2).sum();
+            }
+            var lora = new List<double>();
+            var gralora = new List<double>();
+            foreach (int r in ranks)
+            {
+                int k = Math.Max(2, AdapterConfig.AutoK(r));
+                var loraFit = Distil(options, teacher, teacherHeldOut, baseGap, heldOut, AdapterMethod.LoRA, r, 1, steps, batch, seq, lr, device);
+                var graloraFit = Distil(options, teacher, teacherHeldOut, baseGap, heldOut, AdapterMethod.GraLoRA, r, k, steps, batch, seq, lr, device);
+                lora.Add(loraFit.Loss);
+                gralora.Add(graloraFit.Loss);
+                string parameters = loraFit.Parameters == graloraFit.Parameters ? loraFit.Parameters.ToString("N0", Inv) : $"{loraFit.Parameters:N0} / {graloraFit.Parameters:N0}";
+                Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2:0.0000} | {3:0.0000} | {4} | {5:0} / {6:0} |", r, parameters, loraFit.Loss, graloraFit.Loss, k, loraFit.Seconds, graloraFit.Seconds));
+            }
+            var xs = ranks.Select(r => (double)r).ToArray();
+            DiagnosticCharts.SaveLines(Path.Combine(output, "teacher-model.png"), $"Distilling a teacher decoder (hidden {options.HiddenSize}, {options.Layers} layers): held-out loss vs r", "r", "relative loss",
+                new List<(string, double[], double[])> { ("LoRA", xs, lora.ToArray()), ("GraLoRA (k = AutoK, ≥ 2)", xs, gralora.ToArray()) });
+        }
+
+        static (double Loss, long Parameters, double Seconds) Distil(TinyModelOptions options, DecoderForCausalLM teacher, Tensor teacherHeldOut, Tensor baseGap, Tensor heldOut,
+            AdapterMethod method, int rank, int k, int steps, int batch, int seq, double lr, Device device)
+        {
+            var watch = Stopwatch.StartNew();
+            using var scope = NewDisposeScope();
+            manual_seed(3);
+            using var student = TinyModelFactory.Create(options);
+            student.to(device);
+            new AdapterHost(student, DecoderForCausalLM.OutputHeadName).Add("lab", new AdapterConfig
+            {
+                Method = method, Rank = rank, K = method == AdapterMethod.LoRA ? null : k, Alpha = 2 * rank, TargetModules = new[] { AdapterConfig.AllLinear },
+            });
+            var trainable = student.parameters().Where(p => p.requires_grad).ToList();
+            long parameters = trainable.Sum(p => p.numel());
+            using var optimizer = optim.Adam(trainable, lr);
+            var generator = new Generator(11, device);
+            student.train();
+            for (int step = 0; step < steps; step++)
+            {
+                using var stepScope = NewDisposeScope();
+                var ids = randint(0, options.VocabSize, new long[] { batch, seq }, generator: generator, device: device);
+                Tensor target;
+                using (no_grad()) target = teacher.Forward(ids).Logits;
+                var loss = student.Forward(ids).Logits.sub(target).pow(2).mean();
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+            }
+            student.eval();
+            using var _ = no_grad();
+            double gap = student.Forward(heldOut).Logits.sub(teacherHeldOut).pow(2).sum().item<float>();
+            return (gap / baseGap.item<float>(), parameters, watch.Elapsed.TotalSeconds);
         }
 
         // Trains an adapter on a frozen zero base so the student's update must equal ΔW; returns the held-out relative loss.

@@ -17,13 +17,13 @@ mkdir -p "$staging"
 dotnet publish "$here/GraLoRA.GpuKit/GraLoRA.GpuKit.csproj" -c Release -r linux-x64 --self-contained true \
   -p:PublishTrimmed=true -p:TrimMode=partial -p:SuppressTrimAnalysisWarnings=true -p:TreatWarningsAsErrors=false \
   -p:DebugType=none -p:GraLoRAKitBuild=true -o "$staging/runner" --nologo -v q
-# Natives the runner never loads: plotting (SkiaSharp/HarfBuzz, used by TensorBoard images), the debugger and tracing
-# helpers, and the alternative garbage collectors.
-for f in libSkiaSharp.so libHarfBuzzSharp.so libmscordaccore.so libmscordbi.so libcoreclrtraceptprovider.so libclrgc.so libclrgcexp.so createdump; do
+# Natives the runner never loads: the debugger and tracing helpers, and the alternative garbage collectors. (SkiaSharp and
+# HarfBuzz stay: the lab draws its charts with them.)
+for f in libmscordaccore.so libmscordbi.so libcoreclrtraceptprovider.so libclrgc.so libclrgcexp.so createdump; do
   rm -f "$staging/runner/$f"
 done
-cp "$here/run-gpu.sh" "$here/peft_compare.py" "$staging/"
-chmod +x "$staging/run-gpu.sh" "$staging/runner/GraLoRA.GpuKit"
+cp "$here/run-gpu.sh" "$here/run-lab.sh" "$here/kit-env.sh" "$here/peft_compare.py" "$staging/"
+chmod +x "$staging/run-gpu.sh" "$staging/run-lab.sh" "$staging/runner/GraLoRA.GpuKit"
 
 fail() { echo "build-kit: $*" >&2; exit 1; }
 [[ -f "$staging/runner/libLibTorchSharp.so" ]] || fail "libLibTorchSharp.so missing from the publish"

@@ -41,7 +41,8 @@ def main():
         vocab_size=a.vocab, hidden_size=a.hidden, intermediate_size=a.intermediate, num_hidden_layers=a.layers,
         num_attention_heads=a.heads, num_key_value_heads=a.kv_heads, max_position_embeddings=max(2048, a.seq),
         rope_theta=500000.0, tie_word_embeddings=False, rms_norm_eps=1e-6)
-    model = transformers.LlamaForCausalLM(config).to(dtype).to(device)
+    with device:   # initialise on the device: a CPU init of ~1B parameters costs more than the timed steps
+        model = transformers.LlamaForCausalLM(config).to(dtype)
     base_params = sum(t.numel() for t in model.parameters())
     if a.method == "lora":
         pc = peft.LoraConfig(r=a.rank, lora_alpha=2 * a.rank, target_modules="all-linear", init_lora_weights=False)

@@ -16,6 +16,7 @@ using static TorchSharp.torch;
 //   compare [--device cuda]    GraLoRA and LoRA layers, forward + backward on the device vs the CPU in float32
 //   train --method lora|gralora --rank R --k K [--device D] [--dtype bf16|fp32] [--hidden H --layers L --heads N
 //         --kv-heads N --intermediate N --vocab N --seq S --batch B --steps N]
+//   lab rank|localisation|expressiveness|teacher|all [...]   the reproduction (bench/GraLoRA.Bench/LabBench.cs), via run-lab.sh
 try
 {
     return (args.Length == 0 ? "" : args[0]) switch
@@ -23,6 +24,7 @@ try
         "probe" => Kit.Probe(),
         "compare" => Kit.Compare(args),
         "train" => Kit.Train(args),
+        "lab" => GraLoRA.Bench.LabBench.Run(args),
         _ => Kit.Usage(),
     };
 }
