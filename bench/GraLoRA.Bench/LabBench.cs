@@ -23,7 +23,8 @@ namespace GraLoRA.Bench
     ///   teacher         the same for a whole decoder: a teacher model = base + a dense ΔW in every linear layer, the student
     ///                   (base + adapters on every linear layer) distilled on the teacher's logits.
     /// Usage: lab rank|localisation|expressiveness|teacher|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda]
-    ///        [--threads 1] [--ranks 16,32] [--steps N] [--seeds N] [--batches N]   (the last four shrink a run, for smoke checks)
+    ///        [--threads 1] [--ranks 16,32] [--steps N] [--seeds N] [--batches N]   (these shrink a run, for smoke checks)
+    ///        [--n N] [--batch N]   (expressiveness: the teacher layer's size and the batch, e.g. n 512 with r 16–128 on a CPU)
     /// </summary>
     static class LabBench
     {
@@ -43,6 +44,8 @@ namespace GraLoRA.Bench
             stepsOverride = BenchSupport.Arg(args, "--steps", 0);
             seedsOverride = BenchSupport.Arg(args, "--seeds", 0);
             batchesOverride = BenchSupport.Arg(args, "--batches", 0);
+            nOverride = BenchSupport.Arg(args, "--n", 0);
+            batchOverride = BenchSupport.Arg(args, "--batch", 0);
             if (part is not ("rank" or "localisation" or "expressiveness" or "teacher" or "all"))
             {
                 Console.Error.WriteLine($"lab: unknown part '{part}'; use rank, localisation, expressiveness, teacher or all.");
@@ -57,7 +60,7 @@ namespace GraLoRA.Bench
         }
 
         static int[]? ranksOverride;
-        static int stepsOverride, seedsOverride, batchesOverride;
+        static int stepsOverride, seedsOverride, batchesOverride, nOverride, batchOverride;
         static int[] Ranks(int[] planned) => ranksOverride ?? planned;
         static int Steps(int planned) => stepsOverride > 0 ? stepsOverride : planned;
 
@@ -166,14 +169,14 @@ namespace GraLoRA.Bench
             const int channel = 37;
             const double factor = 50;
             string layer = "layers.1.mlp.down_proj";
+            int seeds = seedsOverride > 0 ? seedsOverride : 3, batches = batchesOverride > 0 ? batchesOverride : 4;
             Console.WriteLine();
-            Console.WriteLine($"## (b) Deviation of the implied update from full fine-tuning: tiny Llama (hidden {hidden}, intermediate {intermediate}, {layers} layers, random weights), {layer}, tiny-chat.jsonl, 4 batches of 4");
-            Console.WriteLine($"Outlier: input channel {channel} × {factor}. Fresh factors, A Kaiming-uniform; B 'A-bound' = uniform with A's bound, 'zero' = PEFT's B = 0 (U = G·AᵀA). Seeds 0–2, mean over seeds. Dev = 1 − cos(U, G); Err = ‖cU − G‖/‖G‖; share = outlier channel's share of ‖·‖²; far = mean block error outside the outlier's input block column.");
+            Console.WriteLine($"## (b) Deviation of the implied update from full fine-tuning: tiny Llama (hidden {hidden}, intermediate {intermediate}, {layers} layers, random weights), {layer}, tiny-chat.jsonl, {batches} batches of 4");
+            Console.WriteLine($"Outlier: input channel {channel} × {factor}. Fresh factors, A Kaiming-uniform; B 'A-bound' = uniform with A's bound, 'zero' = PEFT's B = 0 (U = G·AᵀA). Seeds 0–{seeds - 1}, mean over seeds. Dev = 1 − cos(U, G); Err = ‖cU − G‖/‖G‖; share = outlier channel's share of ‖·‖²; far = mean block error outside the outlier's input block column.");
             Console.WriteLine();
             Console.WriteLine("| B | outlier | r | k | G share | LoRA Dev | GraLoRA Dev | LoRA Err | GraLoRA Err | LoRA share | GraLoRA share | LoRA far | GraLoRA far |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             var ranks = Ranks(new[] { 8, 16, 32, 64, 128 });
-            int seeds = seedsOverride > 0 ? seedsOverride : 3, batches = batchesOverride > 0 ? batchesOverride : 4;
             var series = new Dictionary<string, List<double>>();
             foreach (bool zeroB in new[] { false, true })
             foreach (bool inject in new[] { false, true })
@@ -236,7 +239,7 @@ namespace GraLoRA.Bench
         // (c) Expressiveness at equal parameter count.
         static void Expressiveness(string output, Device device, bool large)
         {
-            int n = large ? 2048 : 128, steps = Steps(large ? 2000 : 300), batch = large ? 1024 : 128;
+            int n = nOverride > 0 ? nOverride : large ? 2048 : 128, steps = Steps(large ? 2000 : 300), batch = batchOverride > 0 ? batchOverride : large ? 1024 : 128;
             Console.WriteLine();
             Console.WriteLine($"## (c) Fitting a teacher layer W0 + ΔW ({n}×{n}) with LoRA and GraLoRA (same parameter count r·(in+out)), {steps} Adam steps, lr 5e-3, batch {batch}, x ~ N(0, I)");
             Console.WriteLine("Loss: ‖(student − teacher)·x‖² / ‖ΔW·x‖² on 4096 held-out inputs (1 = learned nothing). 'SVD best' = the best any rank-r matrix can do (Eckart–Young): LoRA's floor.");

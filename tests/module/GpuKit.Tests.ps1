@@ -15,8 +15,23 @@ BeforeAll {
     try {
         $script:output = (& bash (Join-Path $kit 'run-gpu.sh') 2>&1 | Out-String)
         $script:runExit = $LASTEXITCODE
+        # The lab driver at the small scale with tiny counts (the rank part's 4096×14336 spectra take minutes here).
+        $env:OUT = Join-Path $work 'lab'
+        $env:LAB_SCALE = 'small'; $env:LAB_PARTS = 'expressiveness teacher localisation'; $env:LAB_ARGS = '--steps 2 --ranks 4,8 --seeds 1 --batches 1'
+        $script:labOutput = (& bash (Join-Path $kit 'run-lab.sh') 2>&1 | Out-String)
+        $script:labExit = $LASTEXITCODE
+        # A folder whose libtorch lacks libtorch_cpu.so: the runner cannot load, the PEFT side still runs, the run fails.
+        $broken = New-Item -ItemType Directory -Path (Join-Path $work 'broken/site-packages/torch/lib') -Force
+        Copy-Item (Join-Path $layout 'libc10.so') $broken.FullName
+        $env:GRALORA_LIBTORCH = $broken.FullName; $env:OUT = Join-Path $work 'broken-out'
+        $script:brokenOutput = (& bash (Join-Path $kit 'run-gpu.sh') 2>&1 | Out-String)
+        $script:brokenExit = $LASTEXITCODE
+        $script:brokenResults = @(Get-Content (Join-Path $work 'broken-out/results.jsonl') | ForEach-Object { $_ | ConvertFrom-Json })
     }
-    finally { foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) } }
+    finally {
+        foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
+        foreach ($k in 'LAB_SCALE', 'LAB_PARTS', 'LAB_ARGS') { [Environment]::SetEnvironmentVariable($k, $null) }
+    }
     $file = Join-Path $work 'out/results.jsonl'
     $script:results = @{}
     if (Test-Path $file) { foreach ($line in Get-Content $file) { $r = $line | ConvertFrom-Json; $results[$r.Name] = $r } }
@@ -39,6 +54,32 @@ Describe 'GPU kit on the CPU' {
     It 'runs every stage and exits 0' {
         $runExit | Should -Be 0 -Because $output
         $output | Should -Match '== summary'
+    }
+
+    It 'lists the libtorch functions the glue imports that the installation lacks: none for the matching natives' {
+        $output -match 'glue imports (\d+) libtorch symbols; 0 not exported here' | Should -BeTrue -Because $output
+        [int]$Matches[1] | Should -BeGreaterThan 1000
+    }
+
+    It 'still runs the PEFT side and fails the run when the runner cannot load libtorch, listing the missing functions' {
+        $brokenExit | Should -Not -Be 0 -Because $brokenOutput
+        $brokenOutput | Should -Match 'glue imports \d+ libtorch symbols; ([1-9]\d*) not exported here:'
+        $brokenOutput | Should -Match 'running the PEFT side only'
+        $brokenOutput | Should -Match 'FAILED: probe'
+        @($brokenResults | Where-Object { $_.Name -like 'net-*' -or $_.Name -eq 'compare' }) | Should -HaveCount 0
+        @($brokenResults | Where-Object Name -eq 'peft') | Should -HaveCount 1
+    }
+
+    It 'runs the lab parts through run-lab.sh and packs their charts' {
+        $labExit | Should -Be 0 -Because $labOutput
+        foreach ($heading in '## (c) Fitting a teacher layer', '## (d) Distilling a teacher decoder', '## (b) Deviation of the implied update') {
+            $labOutput | Should -Match ([regex]::Escape($heading))
+        }
+        # (d): one row per rank; LoRA and GraLoRA have the same adapter parameter count (one number, not "a / b").
+        $rows = @($labOutput -split "`n" | Where-Object { $_ -match '^\| (4|8) \| [\d,]+ \| (\d\.\d+) \| (\d\.\d+) \| 2 \|' })
+        $rows | Should -HaveCount 2
+        $charts = (& tar -tf (Join-Path $work 'lab/lab-charts.tar')) -join ' '
+        foreach ($png in 'teacher-model.png', 'expressiveness-dense.png', 'localisation-far-error.png', 'localisation-r8/') { $charts | Should -Match ([regex]::Escape($png)) }
     }
 
     It 'loads libtorch from GRALORA_LIBTORCH only' {
