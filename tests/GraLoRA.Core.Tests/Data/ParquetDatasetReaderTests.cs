@@ -143,5 +143,77 @@ namespace GraLoRA.Tests
             Assert.Equal("DatasetUnreadable", ex.ErrorId);
             Assert.Contains("'cut.parquet'", ex.Message);
         }
-    }
+    
+        // Every codec Parquet.Net writes reads back through the page checks, including pages that compress far beyond any
+        // fixed ratio (a constant column): the checks refuse only sizes a codec cannot produce or a chunk cannot hold.
+        [Theory]
+        [InlineData(CompressionMethod.None)]
+        [InlineData(CompressionMethod.Snappy)]
+        [InlineData(CompressionMethod.Gzip)]
+        [InlineData(CompressionMethod.Brotli)]
+        [InlineData(CompressionMethod.LZ4)]
+        [InlineData(CompressionMethod.Zstd)]
+        [InlineData(CompressionMethod.Lz4Raw)]
+        public async Task EveryCodecReadsBackThroughThePageChecks(CompressionMethod codec)
+        {
+            using var dir = new TempDirectory();
+            string path = dir.File("codec.parquet");
+            var rows = Enumerable.Range(0, 20_000).Select(i => new FlatRow { Text = i % 1000 == 0 ? "rare " + i : "the same sentence every time", Count = i, Big = 0, Flag = true }).ToList();
+            await ParquetSerializer.SerializeAsync(rows, path, new ParquetOptions { CompressionMethod = codec, RowGroupSize = 8_000, DictionaryEncodingThreshold = 0 });
+
+            var records = DatasetReader.Read(path).ToList();
+            Assert.Equal(20_000, records.Count);
+            Assert.Equal("rare 19000", records[19_000]["Text"]);
+            Assert.Equal(19_999L, records[19_999]["Count"]);
+            Assert.All(records, r => Assert.Equal(0L, r["Big"]));
+        }
+
+        // Footers re-encoded from a ParquetSerializer file with extra fields in column 0's ColumnMetaData (README beside them).
+        static string Footer(string name) => Path.Combine(TestEnvironment.RepoRoot, "tests", "GraLoRA.Core.Tests", "Data", "parquet-crafted", name);
+
+        [Fact]
+        public void UnknownScalarAndEmptyStructFieldsInTheFooterAreSkipped()
+        {
+            foreach (var name in new[] { "unknown-scalar-fields.parquet", "unknown-empty-struct.parquet" })
+            {
+                var records = DatasetReader.Read(Footer(name)).ToList();
+                Assert.Equal(new object?[] { "row 0", "row 1", "row 2" }, records.Select(r => r["Text"]).ToArray());
+            }
+        }
+
+        // Parquet.Net 6.1 skips an unknown struct's field headers but not their values, then misreads or spins; a newer writer
+        // can legitimately add such a field, so the error says so and how to convert the file.
+        [Fact]
+        public void UnknownStructFieldWithContentIsRefusedNamingTheFieldAndTheWayOut()
+        {
+            var ex = FailsReading(Footer("unknown-struct-with-fields.parquet"));
+            Assert.Equal("DatasetUnreadable", ex.ErrorId);
+            Assert.Contains("ColumnMetaData field 32 (unknown to Parquet.Net 6.1)", ex.Message);
+            Assert.Contains("cannot read past", ex.Message);
+            Assert.Contains("to_json", ex.Message);
+        }
+
+        // Page headers are checked before Parquet.Net reads them: it allocates what they claim up front.
+        [Theory]
+        [InlineData("page-claims-more-than-chunk.parquet", "row group 0, column 'Text': a page at offset 4 claims 63 bytes, but its chunk has 30 left")]
+        [InlineData("page-expands-beyond-snappy.parquet", "row group 0, column 'Text': a SNAPPY page at offset 4 claims to expand 30 bytes to 5000, more than SNAPPY can")]
+        public void PageHeadersClaimingWhatTheChunkOrCodecCannotHoldAreRefused(string name, string problem)
+        {
+            var ex = FailsReading(Footer(name));
+            Assert.Equal("DatasetUnreadable", ex.ErrorId);
+            Assert.Contains(problem, ex.Message);
+        }
+
+        // The fuzz find: a statistics string in a page header claiming 256 MiB in a 1.9 KB file; refused without allocating it.
+        [Fact]
+        public void PageHeaderStringClaimingMoreThanTheFileIsRefusedWithoutAllocatingTheClaim()
+        {
+            string path = Path.Combine(TestEnvironment.RepoRoot, "tests", "GraLoRA.Core.Tests", "Hardening", "fuzz-regressions", "parquet", "page-header-string-claims-256mib.parquet");
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var ex = FailsReading(path);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Contains("the page header at offset 4 is malformed: a 268435455-byte string", ex.Message);
+            Assert.True(allocated < 16 << 20, $"allocated {allocated} bytes");
+        }
+}
 }
