@@ -27,6 +27,11 @@ Describe 'Measure-GradientEntanglement' {
         $r.Gralora.K | Should -Be 2
         $r.Charts.Count | Should -Be 3
         $r.Charts | ForEach-Object { (Get-Item $_).Length | Should -BeGreaterThan 1000 }
+        # The module's table view: one row of numbers, not the arrays the object carries.
+        $table = $r | Out-String -Width 300
+        $table | Should -Match 'Layer\s+Shape\s+Outliers\s+GShare\s+LoRADev\s+GraLoRADev\s+LoRAErr\s+GraLoRAErr'
+        $table | Should -Match ('model\.layers\.0\.mlp\.down_proj\s+{0}×{1}\s+\S*7\S*\s+{2:F3}\s+{3:F3}\s+{4:F3}' -f $r.OutFeatures, $r.InFeatures, $r.GradientOutlierShare, $r.Lora.Deviation, $r.Gralora.Deviation)
+        $table | Should -Not -Match 'ChannelNorms|SingularValues|\{\d'
     }
 
     It 'names the layers there are when none matches' {
@@ -49,6 +54,11 @@ Describe 'Get-GraLoRAAdapter -Detailed' {
         ($s | Where-Object Adapter -EQ gra).NumericalRank | Sort-Object -Unique | Should -Be 16
         ($s | Where-Object Adapter -EQ lo).NumericalRank | Sort-Object -Unique | Should -Be 8
         (Get-Item $png).Length | Should -BeGreaterThan 1000
+        $table = $s | Out-String -Width 300
+        $table | Should -Match 'Adapter\s+Layer\s+Method\s+Rank\s+K\s+HybridRank\s+MaxRank\s+NumericalRank\s+EffectiveRank\s+Utilisation'
+        $g = $s | Where-Object Adapter -EQ gra | Select-Object -First 1
+        $table | Should -Match ('gra\s+{0}\s+GraLoRA\s+8\s+2\s+0\s+16\s+16\s+{1:F1}\s+100\s?%' -f [regex]::Escape($g.Layer), $g.EffectiveRank)
+        $table | Should -Not -Match '\{\d'
     }
 
     It 'still lists the summary without -Detailed and refuses -ChartPath alone' {
@@ -68,6 +78,10 @@ Describe 'Find-GraLoRAK' {
         $trials.Steps | Sort-Object -Unique | Should -Be 2
         @($trials | Where-Object Recommended).Count | Should -Be 1
         @($m | Get-GraLoRAAdapter).Count | Should -Be 0
+        $table = $trials | Out-String -Width 300
+        $table | Should -Match 'Rank\s+K\s+HybridRank\s+r/k²\s+Parameters\s+Steps\s+TrainLoss\s+ValidationLoss\s+Recommended'
+        $best = $trials | Where-Object Recommended
+        $table | Should -Match ('8\s+{0}\s+0\s+{1:F1}\s+{2:N0}\s+2\s+\S+\s+{3:F4}\s+\*' -f $best.K, $best.RankPerBlockRatio, $best.Parameters, $best.ValidationLoss)
     }
 }
 
