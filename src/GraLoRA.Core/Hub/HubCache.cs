@@ -138,6 +138,7 @@ namespace GraLoRA.Hub
             try
             {
                 File.CreateSymbolicLink(pointer, target);
+                AtomicFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(pointer))!);   // the new name, as for every other write
                 return;
             }
             catch (IOException) when (PointerExists(pointer) && SameFile(pointer, blob))
@@ -151,6 +152,8 @@ namespace GraLoRA.Hub
             try
             {
                 File.Copy(blob, pointer, overwrite: true);
+                AtomicFile.SyncFile(pointer);
+                AtomicFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(pointer))!);
             }
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
             {

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
+using GraLoRA.IO;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -324,6 +325,7 @@ namespace GraLoRA.Hub
                 }
                 file.Dispose();
                 File.Move(incomplete, blob, overwrite: true);
+                AtomicFile.SyncDirectory(Path.GetDirectoryName(blob)!);       // the rename, so a crash cannot lose a verified blob
                 report(meta.Size, true);
             }
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)

@@ -24,6 +24,9 @@ namespace GraLoRA.IO
             set => streamHook.Value = value;
         }
 
+        /// <summary>Test hook: told each folder SyncDirectory flushes (full path), so tests can check which writes are made durable.</summary>
+        internal static event Action<string>? DirectorySynced;
+
         /// <summary>Writes through <paramref name="write"/> into a temporary file beside <paramref name="path"/>, fsyncs it, renames it into place and fsyncs the folder.</summary>
         public static void Write(string path, Action<Stream> write)
         {
@@ -111,6 +114,7 @@ namespace GraLoRA.IO
         /// </summary>
         public static void SyncDirectory(string folder)
         {
+            DirectorySynced?.Invoke(Path.GetFullPath(folder));
             if (OperatingSystem.IsWindows()) return;
             int fd = Native.Open(folder, 0 /* O_RDONLY */);
             if (fd < 0)

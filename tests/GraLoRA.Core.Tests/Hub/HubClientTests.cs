@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text;
 using System.Threading.Tasks;
 using GraLoRA.Hub;
+using GraLoRA.IO;
 using Xunit;
 
 namespace GraLoRA.Tests
@@ -67,6 +68,26 @@ namespace GraLoRA.Tests
             Assert.Equal(new[] { "HEAD", "GET" }, requests.Select(r => r.Method));
             Assert.All(requests, r => Assert.Equal($"/{Repo}/resolve/main/config.json", r.Target));
             Assert.All(requests, r => Assert.Null(r.Header("Authorization")));
+        }
+
+        // A crash right after a download must not lose the blob's rename, the snapshot link or the ref: each folder that
+        // gained a name is fsynced (the blob itself is flushed before its rename, refs go through AtomicFile).
+        [Fact]
+        public async Task DownloadFile_FlushesEveryFolderThatGainedAName()
+        {
+            var synced = new System.Collections.Concurrent.ConcurrentBag<string>();
+            void Record(string folder) { if (folder.StartsWith(tmp.Path, StringComparison.Ordinal)) synced.Add(folder); }
+            AtomicFile.DirectorySynced += Record;
+            try
+            {
+                using var client = Client();
+                await client.DownloadFileAsync(Repo, "config.json");
+            }
+            finally { AtomicFile.DirectorySynced -= Record; }
+
+            Assert.Contains(Path.Combine(RepoDir, "blobs"), synced);
+            Assert.Contains(Path.Combine(RepoDir, "snapshots", Commit), synced);
+            Assert.Contains(Path.Combine(RepoDir, "refs"), synced);
         }
 
         [Fact]
