@@ -36,30 +36,8 @@ namespace GraLoRA.Models
                 var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
                 var expected = new HashSet<string>(parameters.Keys);
                 if (config.TieWordEmbeddings) expected.Remove("lm_head.weight");
-                using (no_grad())
-                    foreach (var file in files)
-                    {
-                        var (entries, _, dataStart) = Safetensors.ReadHeader(file);
-                        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-                        foreach (var entry in entries.Values.OrderBy(e => e.Begin))
-                        {
-                            if (!parameters.TryGetValue(entry.Name, out var target)) continue;
-                            if (!target.shape.SequenceEqual(entry.Shape))
-                                throw new GraloraException("TensorShapeMismatch", GraloraErrorKind.InvalidData,
-                                    $"Tensor '{entry.Name}' in '{file}' has shape [{string.Join(", ", entry.Shape)}] but the {config.ModelType} config needs [{string.Join(", ", target.shape)}].", entry.Name);
-                            // Same dtype on the CPU: the file's bytes go straight into the parameter. Otherwise one
-                            // tensor is staged in the file's dtype and converted (and moved) by copy_.
-                            if (target.device_type == DeviceType.CPU && target.dtype == Safetensors.TypeOf(entry.DType) && target.is_contiguous())
-                                Safetensors.ReadInto(stream, dataStart, entry, target);
-                            else
-                                using (var staged = Safetensors.ReadTensor(stream, dataStart, entry))
-                                    target.copy_(staged);
-                            expected.Remove(entry.Name);
-                        }
-                    }
-                if (expected.Count > 0)
-                    throw new GraloraException("TensorMissing", GraloraErrorKind.InvalidData,
-                        $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());
+                LoadTensors(files, parameters.Keys.ToDictionary(k => k, StringComparer.Ordinal), parameters, expected, config.ModelType);
+                if (expected.Count > 0) throw TensorMissing(folder, expected);
                 model.eval();
                 return model;
             }
@@ -116,9 +94,7 @@ namespace GraLoRA.Models
                 var headMissing = expected.Where(k => k.StartsWith(EncoderModel.ClassificationHeadName + ".", StringComparison.Ordinal)).ToList();
                 newHead = classification && headMissing.Count > 0;
                 if (newHead && headMissing.Count == expected.Count) { model.InitializeHead(); expected.Clear(); }
-                if (expected.Count > 0)
-                    throw new GraloraException("TensorMissing", GraloraErrorKind.InvalidData,
-                        $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());
+                if (expected.Count > 0) throw TensorMissing(folder, expected);
                 model.eval();
                 return model;
             }
@@ -129,7 +105,11 @@ namespace GraLoRA.Models
             }
         }
 
-        /// <summary>Copies each stored tensor named in <paramref name="keys"/> (file key → parameter name) into its parameter, checking shapes.</summary>
+        static GraloraException TensorMissing(string folder, HashSet<string> expected) =>
+            new("TensorMissing", GraloraErrorKind.InvalidData,
+                $"Model folder '{folder}' lacks tensor(s): {string.Join(", ", expected.OrderBy(n => n).Take(5))}{(expected.Count > 5 ? ", …" : "")}.", expected.First());
+
+        /// <summary>Copies each stored tensor named in <paramref name="keys"/> (file key → parameter name) into its parameter, checking shapes, and removes it from <paramref name="expected"/>; on the CPU in the file's dtype the bytes go straight into the parameter, otherwise one tensor is staged and converted by copy_.</summary>
         static void LoadTensors(IReadOnlyList<string> files, IReadOnlyDictionary<string, string> keys, IReadOnlyDictionary<string, TorchSharp.Modules.Parameter> parameters,
                                 HashSet<string> expected, string modelType)
         {
