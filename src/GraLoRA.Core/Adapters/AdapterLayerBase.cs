@@ -70,9 +70,17 @@ namespace GraLoRA.Adapters
             options.Validate(InFeatures, OutFeatures);
             var weight = _base.weight!;
             var adapterType = dtype ?? WidenHalf(weight.dtype);
-            using (no_grad())
-                CreateAdapterParameters(name, options, adapterType, weight.device);
-            _options[name] = options;
+            _options[name] = options;                 // known while its parameters are made (DoRA's magnitude needs its ΔW)
+            try
+            {
+                using (no_grad())
+                    CreateAdapterParameters(name, options, adapterType, weight.device);
+            }
+            catch
+            {
+                _options.Remove(name);
+                throw;
+            }
             _adapters.Add(name);
             if (_active.Count == 0) _active.Add(name);
             UpdateRequiresGrad();
@@ -134,8 +142,29 @@ namespace GraLoRA.Adapters
         protected abstract void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device);
         /// <summary>Unregisters and disposes the adapter's parameters.</summary>
         protected abstract void RemoveAdapterParameters(string name);
-        /// <summary>Unscaled adapter output [M, out] for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
+        /// <summary>The adapter's scaled contribution [M, out] to the base output, for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
         protected abstract Tensor AdapterForward(string name, Tensor x);
+
+        /// <summary>
+        /// The weight after merging adapter <paramref name="name"/> into <paramref name="weight"/> (the current base weight,
+        /// in float32 for half-precision bases): W + ΔW. Methods whose merge is not additive (DoRA) override this and
+        /// <see cref="UnmergeWeight"/> together.
+        /// </summary>
+        protected virtual Tensor MergeWeight(string name, Tensor weight) => weight.add(GetDeltaWeight(name).to(weight.dtype));
+
+        /// <summary>Undoes <see cref="MergeWeight"/> for adapter <paramref name="name"/>, the newest merged one: W' − ΔW.</summary>
+        protected virtual Tensor UnmergeWeight(string name, Tensor weight) => weight.sub(GetDeltaWeight(name).to(weight.dtype));
+
+        /// <summary>
+        /// The base weight as it was before any adapter was merged (float32 for half-precision bases), for methods whose ΔW
+        /// depends on it: the current weight with every merge undone, newest first. No copy is made while nothing is merged.
+        /// </summary>
+        protected Tensor UnmergedBaseWeight()
+        {
+            var weight = _base.weight!.detach().to(WidenHalf(_base.weight!.dtype));
+            for (int i = _merged.Count - 1; i >= 0; i--) weight = UnmergeWeight(_merged[i], weight);
+            return weight;
+        }
         /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
         protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
 
@@ -165,7 +194,7 @@ namespace GraLoRA.Adapters
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var merged = weight.to(work).add(GetDeltaWeight(n).to(work));
+                var merged = MergeWeight(n, weight.to(work));
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
@@ -186,8 +215,9 @@ namespace GraLoRA.Adapters
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                weight.copy_(weight.to(work).sub(GetDeltaWeight(n).to(work)));
+                var restored = UnmergeWeight(n, weight.to(work));
                 _merged.RemoveAt(_merged.Count - 1);
+                weight.copy_(restored);
             }
         }
 
@@ -197,11 +227,11 @@ namespace GraLoRA.Adapters
         /// </summary>
         public Tensor AdapterUpdate(string name, Tensor x)
         {
-            var options = GetOptions(name);
+            GetOptions(name);
             using var scope = torch.NewDisposeScope();
             var flat = PrepareInput(name, x.reshape(-1, InFeatures));
             var lead = x.shape.Take(x.shape.Length - 1).Append(OutFeatures).ToArray();
-            return AdapterForward(name, flat).mul(options.Scaling).view(lead).MoveToOuterDisposeScope();
+            return AdapterForward(name, flat).view(lead).MoveToOuterDisposeScope();
         }
 
         Tensor PrepareInput(string name, Tensor flat)
@@ -211,7 +241,7 @@ namespace GraLoRA.Adapters
             return p > 0 && training ? nn.functional.dropout(input, p, true) : input;
         }
 
-        /// <summary>base(x) plus, for each active adapter, scaling · adapter(dropout(x)); result in x's dtype.</summary>
+        /// <summary>base(x) plus, for each active adapter, its scaled output for dropout(x); result in x's dtype.</summary>
         public override Tensor forward(Tensor x)
         {
             if (AdaptersDisabled || Merged) return _base.forward(x);
@@ -226,7 +256,7 @@ namespace GraLoRA.Adapters
                 foreach (var n in _active)
                 {
                     var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
-                    result = result.add(update, alpha: _options[n].Scaling);
+                    result = result.add(update);
                 }
             }
             return result.to(x.dtype).MoveToOuterDisposeScope();

@@ -145,7 +145,7 @@ namespace GraLoRA.Adapters
                 var general = t.narrow(2, r, h).sum(0, false);                                          // x·A_generalᵀ [M, h]
                 u = cat(new[] { u, general.unsqueeze(0).expand(k, m, h) }, 2);                     // [k(j), M, r + h]
             }
-            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures);                               // [M, out]
+            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures).mul(o.Scaling);                // [M, out]
         }
     }
 }

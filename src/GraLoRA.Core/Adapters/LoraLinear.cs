@@ -7,15 +7,18 @@ namespace GraLoRA.Adapters
 {
     /// <summary>
     /// A linear layer with plain LoRA adapters (the baseline), as PEFT's LoRA: lora_A.weight [r, in],
-    /// lora_B.weight [out, r], ΔW = B·A·scaling with scaling alpha/r (rsLoRA: alpha/√r).
+    /// lora_B.weight [out, r], ΔW = B·A·scaling with scaling alpha/r (rsLoRA: alpha/√r). <see cref="DoraLinear"/> extends it.
     /// </summary>
-    public sealed class LoraLinear : AdapterLayerBase
+    public class LoraLinear : AdapterLayerBase
     {
         readonly ParameterDict _a = new();   // "name.weight" -> [r, in]
         readonly ParameterDict _b = new();   // "name.weight" -> [out, r]
 
         /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public LoraLinear(Linear baseLayer) : base(nameof(LoraLinear), baseLayer)
+        public LoraLinear(Linear baseLayer) : this(nameof(LoraLinear), baseLayer) { }
+
+        /// <summary>For variants (DoRA): registers lora_A and lora_B under module name <paramref name="name"/>.</summary>
+        protected LoraLinear(string name, Linear baseLayer) : base(name, baseLayer)
         {
             register_module("lora_A", _a);
             register_module("lora_B", _b);
@@ -72,6 +75,6 @@ namespace GraLoRA.Adapters
         }
 
         /// <inheritdoc />
-        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mm(B(name).t());
+        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mm(B(name).t()).mul(Options(name).Scaling);   // [M, out]
     }
 }
