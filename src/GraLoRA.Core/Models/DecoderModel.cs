@@ -99,28 +99,9 @@ namespace GraLoRA.Models
     }
 
     /// <summary>Self-attention with grouped-query heads; projections are replaceable by adapters.</summary>
-    public sealed class DecoderAttention : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class DecoderAttention : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "q_proj", "k_proj", "v_proj", "o_proj" };
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "q_proj" => q_proj, "k_proj" => k_proj, "v_proj" => v_proj, "o_proj" => o_proj,
-            _ => throw Slots.Unknown(name, SlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "q_proj" => m => q_proj = m, "k_proj" => m => k_proj = m, "v_proj" => m => v_proj = m, "o_proj" => m => o_proj = m,
-            _ => throw Slots.Unknown(name, SlotNames),
-        });
-
-        internal nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
+        [LinearSlot] internal nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
         internal RmsNorm? q_norm, k_norm;
         readonly DecoderConfig _c;
 
@@ -172,28 +153,9 @@ namespace GraLoRA.Models
     }
 
     /// <summary>SwiGLU MLP: down(silu(gate(x)) · up(x)).</summary>
-    public sealed class DecoderMlp : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class DecoderMlp : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "gate_proj", "up_proj", "down_proj" };
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "gate_proj" => gate_proj, "up_proj" => up_proj, "down_proj" => down_proj,
-            _ => throw Slots.Unknown(name, SlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "gate_proj" => m => gate_proj = m, "up_proj" => m => up_proj = m, "down_proj" => m => down_proj = m,
-            _ => throw Slots.Unknown(name, SlotNames),
-        });
-
-        internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
+        [LinearSlot] internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>
         internal DecoderMlp(DecoderConfig c, ParameterInit p) : base(nameof(DecoderMlp))
@@ -266,30 +228,11 @@ namespace GraLoRA.Models
     /// A Llama-family causal LM (Llama, Mistral, Qwen2, Qwen3) with transformers' module names
     /// (model.layers.N.self_attn.q_proj, …, lm_head), so checkpoint keys and adapter targets line up.
     /// </summary>
-    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>, ILinearSlots, ITransformerNetwork
+    public sealed class DecoderForCausalLM : LinearSlotModule, ITransformerNetwork
     {
         internal DecoderBackbone model;
-        internal nn.Module<Tensor, Tensor> lm_head;
-        internal nn.Module<Tensor, Tensor>? score;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => score is null ? new[] { "lm_head" } : new[] { "lm_head", "score" };
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "lm_head" => lm_head,
-            "score" when score is not null => score,
-            _ => throw Slots.Unknown(name, LinearSlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "lm_head" => m => lm_head = m,
-            "score" when score is not null => m => score = m,
-            _ => throw Slots.Unknown(name, LinearSlotNames),
-        });
+        [LinearSlot] internal nn.Module<Tensor, Tensor> lm_head;
+        [LinearSlot] internal nn.Module<Tensor, Tensor>? score;
 
         /// <summary>The classification head's name (transformers' *ForSequenceClassification "score").</summary>
         public const string ClassificationHeadName = "score";
