@@ -21,6 +21,8 @@ namespace GraLoRA.Adapters
     {
         /// <summary>PEFT's prefix of every saved key.</summary>
         public const string KeyPrefix = "base_model.model.";
+        /// <summary>The prefix of tensors PEFT keeps on the tuner itself (RaSA's shared pool).</summary>
+        public const string RasaKeyPrefix = "base_model.";
 
         readonly nn.Module _root;
         readonly string _outputHead;
@@ -29,6 +31,7 @@ namespace GraLoRA.Adapters
         readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
         readonly List<string> _active = new();
+        RasaSharedPool? _rasaPool;                 // registered on the root while a RaSA adapter exists
 
         /// <summary>
         /// Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear;
@@ -60,6 +63,8 @@ namespace GraLoRA.Adapters
         public AdapterConfig Config(string name) => _configs.TryGetValue(name, out var c) ? c : throw Unknown(name);
         /// <summary>Full names of the modules adapter <paramref name="name"/> adapts.</summary>
         public IReadOnlyList<string> Targets(string name) => _targets.TryGetValue(name, out var t) ? t : throw Unknown(name);
+
+        sealed record PlannedLayer(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options);
 
         GraloraException Unknown(string name) => new("AdapterNotFound", GraloraErrorKind.NotFound,
             $"No adapter named '{name}'; the model has: {(_names.Count == 0 ? "none" : string.Join(", ", _names))}.", name);
@@ -106,7 +111,7 @@ namespace GraLoRA.Adapters
                 config = config with { TargetModules = _defaultTargets };
             config.Validate();
             var slots = SlotsOf().ToList();
-            var plan = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options)>();
+            var plan = new List<PlannedLayer>();
             foreach (var (full, owner, slot) in slots)
             {
                 if (!TargetMatching.IsTarget(config, full, _outputHead)) continue;
@@ -122,9 +127,7 @@ namespace GraLoRA.Adapters
                         $"Module '{full}' has a merged adapter: unmerge (Split-GraLoRAAdapter) before adding another.", full);
                 var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
                     $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
-                var options = config.OptionsFor(full);
-                options.Validate(baseLinear.weight!.shape[1], baseLinear.weight!.shape[0], full);
-                plan.Add((full, owner, slot, baseLinear, options));
+                plan.Add(new PlannedLayer(full, owner, slot, baseLinear, config.OptionsFor(full)));
             }
             if (plan.Count == 0)
             {
@@ -133,6 +136,10 @@ namespace GraLoRA.Adapters
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }
+            var pools = config.Method == AdapterMethod.RaSA ? PlanRasaPools(plan.Select(p => (p.Name, p.Base)).ToList()) : null;
+            if (pools is not null)
+                plan = plan.Select(p => p with { Options = ((RasaOptions)p.Options) with { SharedLayers = pools[RasaSharedPool.ModuleType(p.Name)!].Layers } }).ToList();
+            foreach (var p in plan) p.Options.Validate(p.Base.weight!.shape[1], p.Base.weight!.shape[0], p.Name);
             var saveTargets = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base)>();
             foreach (var m in config.ModulesToSave ?? Array.Empty<string>())
             {
@@ -150,12 +157,21 @@ namespace GraLoRA.Adapters
             }
 
             // Everything checked: now change the model.
+            if (pools is not null)
+            {
+                var pool = RasaPool();
+                foreach (var (type, (layers, baseLinear)) in pools)
+                {
+                    var w = baseLinear.weight!;
+                    pool.Add(name, type, w.shape[1], w.shape[0], (long)config.EffectiveRasaK * layers, config.InitWeights, AdapterLayerBase.WidenHalf(w.dtype), w.device);
+                }
+            }
             foreach (var (full, owner, slot, baseLinear, options) in plan)
             {
                 if (owner.GetSlot(slot) is AdapterLayerBase layer) layer.AddAdapter(name, options);
                 else
                 {
-                    AdapterLayerBase wrapper = config.Method == AdapterMethod.GraLoRA ? new GraloraLinear(baseLinear) : new LoraLinear(baseLinear);
+                    var wrapper = NewLayer(config.Method, baseLinear, full);
                     wrapper.AddAdapter(name, options);
                     owner.SetSlot(slot, wrapper);
                 }
@@ -176,6 +192,62 @@ namespace GraLoRA.Adapters
                 foreach (var (_, layer) in Layers()) layer.DisableAdapters();
             SetActive(new[] { name });
             return _targets[name];
+        }
+
+        AdapterLayerBase NewLayer(AdapterMethod method, Linear baseLinear, string fullName) => method switch
+        {
+            AdapterMethod.GraLoRA => new GraloraLinear(baseLinear),
+            AdapterMethod.LoRA => new LoraLinear(baseLinear),
+            AdapterMethod.DoRA => new DoraLinear(baseLinear),
+            AdapterMethod.MoRA => new MoraLinear(baseLinear),
+            AdapterMethod.RaSA => new RasaLinear(baseLinear, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
+            _ => new FullLinear(baseLinear),
+        };
+
+        /// <summary>
+        /// RaSA's grouping, as its authors' RasaModel does it: the targets by module type (the name after "layers.N."), each
+        /// type's L layers sharing one pool, so all must have the same shape. Returns type → (L, one of its base layers).
+        /// </summary>
+        static Dictionary<string, (int Layers, Linear Base)> PlanRasaPools(IReadOnlyList<(string Name, Linear Base)> targets)
+        {
+            var pools = new Dictionary<string, (int Layers, Linear Base)>(StringComparer.Ordinal);
+            foreach (var (full, baseLinear) in targets)
+            {
+                string type = RasaSharedPool.ModuleType(full) ?? throw new GraloraException("RasaNeedsLayers", GraloraErrorKind.InvalidArgument,
+                    $"RaSA shares ranks among the layers of a layer list (names like model.layers.N.self_attn.q_proj), but '{full}' is not in one: exclude it (-ExcludeModule) or choose other targets.", full);
+                if (pools.TryGetValue(type, out var seen))
+                {
+                    var (a, b) = (seen.Base.weight!.shape, baseLinear.weight!.shape);
+                    if (a[0] != b[0] || a[1] != b[1])
+                        throw new GraloraException("RasaShapeMismatch", GraloraErrorKind.InvalidArgument,
+                            $"RaSA shares one pool among every '{type}', but '{full}' is [{b[0]}, {b[1]}] while another is [{a[0]}, {a[1]}]: target modules of one shape per type.", full);
+                    pools[type] = (seen.Layers + 1, seen.Base);
+                }
+                else pools[type] = (1, baseLinear);
+            }
+            return pools;
+        }
+
+        // The pool, registered on the root under PEFT's attribute names so it moves, trains and counts with the model, once.
+        RasaSharedPool RasaPool()
+        {
+            if (_rasaPool is null)
+            {
+                _rasaPool = new RasaSharedPool();
+                _root.register_module(RasaSharedPool.SharedAName, _rasaPool.SharedA);
+                _root.register_module(RasaSharedPool.SharedBName, _rasaPool.SharedB);
+            }
+            return _rasaPool;
+        }
+
+        void ReleaseRasaPool(string adapter)
+        {
+            if (_rasaPool is null) return;
+            _rasaPool.Remove(adapter);
+            if (!_rasaPool.IsEmpty) return;
+            _root.register_module(RasaSharedPool.SharedAName, null!);
+            _root.register_module(RasaSharedPool.SharedBName, null!);
+            _rasaPool = null;
         }
 
         /// <summary>
@@ -222,6 +294,9 @@ namespace GraLoRA.Adapters
             foreach (var p in _root.parameters()) p.requires_grad = false;
             foreach (var (_, layer) in Layers())
                 layer.SetActiveAdapters(_active.Where(layer.AdapterNames.Contains));
+            foreach (var name in _active)
+                foreach (var (_, a, b) in _rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter, Parameter)>())
+                    a.requires_grad = b.requires_grad = true;
             foreach (var (_, wrapper) in SavedModules()) wrapper.SetActive(Disabled ? null : _active);
             foreach (var name in _active)
             {
@@ -273,6 +348,7 @@ namespace GraLoRA.Adapters
                     if (wrapper.AdapterNames.Count == 0) owner.SetSlot(slot, wrapper.Original);
                 }
             }
+            ReleaseRasaPool(name);
             _names.Remove(name);
             _configs.Remove(name);
             _targets.Remove(name);
@@ -320,6 +396,7 @@ namespace GraLoRA.Adapters
                     owner.SetSlot(slot, keep);
                 }
             }
+            foreach (var n in _names) ReleaseRasaPool(n);
             _names.Clear();
             _configs.Clear();
             _targets.Clear();
@@ -334,8 +411,10 @@ namespace GraLoRA.Adapters
             var c = _configs[n];
             var layers = Layers().Where(l => l.Layer.AdapterNames.Contains(n)).ToList();
             long count = layers.Sum(l => l.Layer.AdapterParameterCount(n))
+                         + (_rasaPool?.Parameters(n).Sum(p => p.A.numel() + p.B.numel()) ?? 0)      // shared once, not per layer
                          + SavedModules().Where(s => s.Wrapper.AdapterNames.Contains(n)).Sum(s => s.Wrapper.Copy(n).parameters().Sum(p => p.numel()));
-            return new AdapterInfo(n, c.Method, c.EffectiveRank, c.Method == AdapterMethod.GraLoRA ? c.EffectiveK : null, c.HybridRank, c.EffectiveAlpha,
+            int? k = c.Method switch { AdapterMethod.GraLoRA => c.EffectiveK, AdapterMethod.RaSA => c.EffectiveRasaK, AdapterMethod.MoRA => c.EffectiveMoraType, _ => null };
+            return new AdapterInfo(n, c.Method, c.EffectiveRank, k, c.HybridRank, c.EffectiveAlpha,
                 _targets[n], count, _active.Contains(n), layers.Any(l => l.Layer.MergedAdapters.Contains(n)), Disabled);
         }).ToList();
 
@@ -357,7 +436,13 @@ namespace GraLoRA.Adapters
             foreach (var (full, layer) in Layers())
             {
                 if (!layer.AdapterNames.Contains(name)) continue;
-                foreach (var (suffix, tensor) in AdapterTensors(layer, name)) result[KeyPrefix + full + "." + suffix] = tensor;
+                foreach (var (suffix, tensor) in AdapterTensors(layer, name)) result[KeyPrefix + full + (suffix.Length == 0 ? "" : "." + suffix)] = tensor;
+            }
+            // RaSA's pool sits on PEFT's tuner (base_model), above the model: base_model.rasa_shared_A.<type>.weight.
+            foreach (var (type, a, b) in _rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter, Parameter)>())
+            {
+                result[RasaKeyPrefix + RasaSharedPool.SharedAName + "." + type + ".weight"] = a;
+                result[RasaKeyPrefix + RasaSharedPool.SharedBName + "." + type + ".weight"] = b;
             }
             foreach (var (full, wrapper) in SavedModules())
                 if (wrapper.AdapterNames.Contains(name))
@@ -385,7 +470,21 @@ namespace GraLoRA.Adapters
             {
                 yield return ("lora_A.weight", l.A(name));
                 yield return ("lora_B.weight", l.B(name));
+                if (l is DoraLinear d) yield return ("lora_magnitude_vector", d.Magnitude(name));   // PEFT saves it without ".weight"
             }
+            else if (layer is MoraLinear m)
+            {
+                // The fork's lora_B is lora_A: one matrix under both names.
+                yield return ("lora_A.weight", m.Square(name));
+                yield return ("lora_B.weight", m.Square(name));
+            }
+            else if (layer is RasaLinear r)
+            {
+                yield return ("rasa_A.weight", r.A(name));
+                yield return ("rasa_B.weight", r.B(name));
+                yield return ("rasa_mixing.weight", r.Mixing(name));
+            }
+            else if (layer is FullLinear f) yield return ("weight", f.Weight(name));   // the module's trained weight, as modules_to_save
         }
 
         /// <summary>
@@ -408,6 +507,14 @@ namespace GraLoRA.Adapters
             if (missing.Count > 0)
                 throw new GraloraException("AdapterTensorMissing", GraloraErrorKind.InvalidData,
                     $"'{source}' lacks tensor(s) {string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")} of adapter '{name}'.", missing[0]);
+            // Keys sharing one tensor (MoRA's lora_A and lora_B) must carry the same values, or which one wins would be arbitrary.
+            foreach (var group in targets.Where(t => tensors.ContainsKey(t.Key)).GroupBy(t => t.Value.Handle).Where(g => g.Count() > 1))
+            {
+                var keys = group.Select(g => g.Key).ToList();
+                if (keys.Skip(1).Any(k => !tensors[k].eq(tensors[keys[0]]).all().item<bool>()))
+                    throw new GraloraException("AliasedTensorsDiffer", GraloraErrorKind.InvalidData,
+                        $"'{source}': {string.Join(" and ", keys)} are one matrix in this adapter (MoRA stores it twice) but differ in the file: it was not saved by MoRA's code.", keys[0]);
+            }
             using var _ = no_grad();
             foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
         }
@@ -416,10 +523,11 @@ namespace GraLoRA.Adapters
         /// (W + ΔW computed one tensor at a time while writing) and modules to save replaced by the active copy:
         /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
         /// </summary>
-        public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null)
+        /// <remarks><paramref name="adapters"/>: fold exactly these adapters (and their modules to save) instead of the active ones.</remarks>
+        public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null, IReadOnlyCollection<string>? adapters = null)
         {
             var sources = new List<TensorSource>();
-            var covered = new List<string>();
+            var covered = new List<string> { RasaSharedPool.SharedAName + ".", RasaSharedPool.SharedBName + "." };   // adapter tensors, folded into each layer
             void Add(string name, Tensor t, Func<Tensor>? compute = null)
             {
                 if (skip?.Invoke(name) == true) return;
@@ -430,7 +538,8 @@ namespace GraLoRA.Adapters
                 covered.Add(full + ".");
                 var weight = layer.BaseLayer.weight!;
                 // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
-                var pending = Disabled || layer.Merged ? new List<string>() : layer.ActiveAdapters.ToList();
+                var pending = Disabled || layer.Merged ? new List<string>()
+                    : (adapters is null ? layer.ActiveAdapters : layer.AdapterNames.Where(adapters.Contains)).ToList();
                 if (pending.Count == 0) Add(full + ".weight", weight);
                 else Add(full + ".weight", weight, () =>
                 {
@@ -445,7 +554,8 @@ namespace GraLoRA.Adapters
             foreach (var (full, wrapper) in SavedModules())
             {
                 covered.Add(full + ".");
-                var chosen = !Disabled && wrapper.ActiveAdapter is { } a ? wrapper.Copy(a) : wrapper.Original;
+                string? copy = Disabled ? null : adapters is null ? wrapper.ActiveAdapter : wrapper.AdapterNames.FirstOrDefault(adapters.Contains);
+                var chosen = copy is null ? wrapper.Original : wrapper.Copy(copy);
                 foreach (var (p, t) in chosen.named_parameters()) Add(full + "." + p, t);
             }
             foreach (var (name, t) in _root.named_parameters())

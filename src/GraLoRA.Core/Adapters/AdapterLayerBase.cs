@@ -268,7 +268,7 @@ namespace GraLoRA.Adapters
                 $"Adapter '{name}' does not exist on this layer; it has: {(_adapters.Count == 0 ? "none" : string.Join(", ", _adapters))}.", name);
 
         // float16/bfloat16 become float32 (adapter weights, merge sums); wider types keep their precision.
-        static ScalarType WidenHalf(ScalarType dtype) =>
+        internal static ScalarType WidenHalf(ScalarType dtype) =>
             dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
         /// <summary>The dtype ΔW is computed in: float32 for float16/bfloat16 on the CPU (as PEFT), else the adapter's.</summary>

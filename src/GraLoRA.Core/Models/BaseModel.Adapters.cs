@@ -40,8 +40,46 @@ namespace GraLoRA.Models
             return Adapters.Add(name, config);
         }
 
-        /// <summary>Saves adapter <paramref name="name"/> in PEFT's format; returns the folder.</summary>
-        public string SaveAdapter(string name, string folder, bool overwrite = false) => PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
+        /// <summary>
+        /// Saves adapter <paramref name="name"/> in its method's format (PEFT's; the MoRA and RaSA authors' forks'); returns
+        /// the folder. Full fine-tuning is saved as a whole checkpoint: this model with that adapter alone folded in, as
+        /// <see cref="Export"/> writes it, which Import-BaseModel (or transformers) loads.
+        /// </summary>
+        public string SaveAdapter(string name, string folder, bool overwrite = false)
+        {
+            if (Adapters.Config(name).Method != AdapterMethod.Full) return PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
+            if (File.Exists(folder))
+                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{System.IO.Path.GetFullPath(folder)}' is a file: give a folder for the checkpoint.", folder);
+            if (!overwrite && Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
+                    $"'{System.IO.Path.GetFullPath(folder)}' already exists and is not empty: use -Force to replace it, or choose another -Path.", folder);
+            return WriteCheckpoint(folder, null, CheckpointWriter.DefaultMaxShardBytes, new[] { name }, overwrite);
+        }
+
+        /// <summary>
+        /// Loads the weights of adapter <paramref name="name"/> back from a folder it was saved to (a training checkpoint):
+        /// its PEFT tensors, or for full fine-tuning the trained modules' weights from the checkpoint.
+        /// </summary>
+        internal void LoadAdapterWeights(string name, string folder)
+        {
+            var host = Adapters;
+            bool full = host.Config(name).Method == AdapterMethod.Full;
+            // Full: the checkpoint's "<module>.weight" is the adapter tensor "base_model.model.<module>.weight".
+            var wanted = full ? host.StateDict(name).Keys.Select(k => k[AdapterHost.KeyPrefix.Length..]).ToHashSet(StringComparer.Ordinal) : null;
+            var files = full ? CheckpointLoader.WeightFiles(folder) : new[] { System.IO.Path.Combine(folder, PeftAdapterFormat.WeightsFile) };
+            var tensors = new Dictionary<string, TorchSharp.torch.Tensor>(StringComparer.Ordinal);
+            try
+            {
+                foreach (var file in files)
+                    foreach (var (key, tensor) in Safetensors.Read(file, k => wanted is null || wanted.Contains(k)))
+                        tensors[full ? AdapterHost.KeyPrefix + key : key] = tensor;
+                host.LoadStateDict(name, tensors, folder);
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+        }
 
         /// <summary>Loads a PEFT adapter folder as adapter <paramref name="name"/> (made the active one).</summary>
         public AdapterConfig LoadAdapter(string folder, string name = AdapterConfig.DefaultName)
@@ -49,6 +87,9 @@ namespace GraLoRA.Models
             // An adapter trained for classification carries its head ("score"/"classifier") as a module to save: give a
             // decoder a head of the saved size first, so the adapter has somewhere to go; an encoder must have been
             // loaded with its head.
+            if (!File.Exists(System.IO.Path.Combine(folder, PeftAdapterFormat.ConfigFile)) && File.Exists(System.IO.Path.Combine(folder, "config.json")))
+                throw new GraloraException("NotAnAdapter", GraloraErrorKind.InvalidArgument,
+                    $"'{System.IO.Path.GetFullPath(folder)}' is a model checkpoint (config.json, no {PeftAdapterFormat.ConfigFile}), as full fine-tuning saves: load it with Import-BaseModel.", folder);
             var config = PeftAdapterFormat.ReadConfig(folder);
             string weights = System.IO.Path.Combine(System.IO.Path.GetFullPath(folder), PeftAdapterFormat.WeightsFile);
             if (_encoder is not null)
@@ -101,7 +142,11 @@ namespace GraLoRA.Models
         /// torch_dtype updated, safetensors (sharded above <paramref name="maxShardBytes"/>), and the generation and
         /// tokenizer files copied. The folder appears only when complete. Returns its full path.
         /// </summary>
-        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes) =>
+            WriteCheckpoint(folder, dtype, maxShardBytes, null, false);
+
+        // Export's writer; adapters: fold exactly these instead of the active ones (saving full fine-tuning).
+        string WriteCheckpoint(string folder, string? dtype, long maxShardBytes, IReadOnlyCollection<string>? adapters, bool overwrite)
         {
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
@@ -115,7 +160,7 @@ namespace GraLoRA.Models
                     config[key] = fresh[key]!.DeepClone();
             }
             else config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
-            var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight");
+            var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight", adapters);
             CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, staging =>
             {
                 foreach (var file in CompanionFiles)
@@ -126,7 +171,7 @@ namespace GraLoRA.Models
                     File.Copy(source, copy);
                     IO.AtomicFile.SyncFile(copy);
                 }
-            });
+            }, overwrite);
             return System.IO.Path.GetFullPath(folder);
         }
     }

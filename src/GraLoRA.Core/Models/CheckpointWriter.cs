@@ -31,19 +31,20 @@ namespace GraLoRA.Models
 
         /// <summary>
         /// Writes <paramref name="weights"/> and <paramref name="config"/> (torch_dtype set to the stored dtype) into
-        /// <paramref name="folder"/>, which must not exist or be empty. Everything is written into a temporary sibling
+        /// <paramref name="folder"/>, which must not exist or be empty (or, with <paramref name="overwrite"/>, is replaced
+        /// whole once the new checkpoint is complete). Everything is written into a temporary sibling
         /// folder that is renamed into place at the end, so a failure never leaves a half-written checkpoint.
         /// Weights larger than <paramref name="maxShardBytes"/> are split into model-0000i-of-0000n.safetensors
         /// with a model.safetensors.index.json. <paramref name="writeExtras"/> receives the staging folder to add files
         /// (tokenizer, generation config) that are renamed into place together with the weights.
         /// </summary>
         public static void SaveFolder(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes,
-                                      JsonObject config, Action<string>? writeExtras = null)
+                                      JsonObject config, Action<string>? writeExtras = null, bool overwrite = false)
         {
             if (maxShardBytes < 1)
                 throw new GraloraException("InvalidShardSize", GraloraErrorKind.InvalidArgument, $"Shard size {maxShardBytes} must be at least 1 byte.", maxShardBytes);
             string target = Path.GetFullPath(folder);
-            if (File.Exists(target) || (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
+            if (File.Exists(target) || (!overwrite && Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
                 throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
                     $"'{target}' already exists and is not empty: choose a new folder, or remove it first.", target);
             string parent = Path.GetDirectoryName(target)!;
@@ -56,7 +57,7 @@ namespace GraLoRA.Models
                 config["torch_dtype"] = ModelDType.Name(storedType);
                 WriteJson(Path.Combine(staging, "config.json"), config);
                 writeExtras?.Invoke(staging);
-                if (Directory.Exists(target)) Directory.Delete(target);
+                if (Directory.Exists(target) && !Directory.EnumerateFileSystemEntries(target).Any()) Directory.Delete(target);
                 AtomicFile.ReplaceDirectory(staging, target);
             }
             catch

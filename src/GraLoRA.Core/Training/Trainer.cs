@@ -436,7 +436,7 @@ namespace GraLoRA.Training
             string staging = Path.Combine(output, $".checkpoint-{state.Step}.{Guid.NewGuid():N}.partial");
             try
             {
-                PeftAdapterFormat.Save(_model.Adapters, _adapter, staging);
+                _model.SaveAdapter(_adapter, staging);                                    // full fine-tuning: a whole checkpoint
                 optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
                 AtomicFile.SyncFile(Path.Combine(staging, "optimizer.bin"));
                 using (var rng = get_rng_state())
@@ -511,9 +511,7 @@ namespace GraLoRA.Training
             }
             if (state.Step < 0 || state.Epoch < 0 || state.MicroBatchesDone < 0)
                 throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}': Step, Epoch and MicroBatchesDone must be 0 or more.", statePath);
-            var tensors = Safetensors.Read(Path.Combine(folder, PeftAdapterFormat.WeightsFile));
-            try { _model.Adapters.LoadStateDict(_adapter, tensors, Path.Combine(folder, PeftAdapterFormat.WeightsFile)); }
-            finally { foreach (var t in tensors.Values) t.Dispose(); }
+            _model.LoadAdapterWeights(_adapter, folder);
             optimizer.load_state_dict(Path.Combine(folder, "optimizer.bin"));
             var rng = Safetensors.Read(Path.Combine(folder, "rng_state.safetensors"));
             set_rng_state(rng["cpu"]);
