@@ -545,9 +545,7 @@ namespace GraLoRA.Adapters
                 {
                     using var scope = NewDisposeScope();
                     using var _ = no_grad();
-                    var sum = weight.to(ScalarType.Float32);
-                    foreach (var a in pending) sum = sum + layer.GetDeltaWeight(a).to(ScalarType.Float32);
-                    return sum.to(weight.dtype).MoveToOuterDisposeScope();
+                    return layer.FoldedWeight(pending).to(weight.dtype).MoveToOuterDisposeScope();
                 });
                 if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
             }

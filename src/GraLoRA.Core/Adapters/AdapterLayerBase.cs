@@ -152,6 +152,19 @@ namespace GraLoRA.Adapters
         /// </summary>
         protected virtual Tensor MergeWeight(string name, Tensor weight) => weight.add(GetDeltaWeight(name).to(weight.dtype));
 
+        /// <summary>
+        /// The unmerged weight with adapters <paramref name="names"/> folded in, in float32 (or wider), changing nothing: what an
+        /// exported checkpoint holds. Default W + ΣΔW; a method whose merge is not a sum computes it as its merge does.
+        /// </summary>
+        public virtual Tensor FoldedWeight(IReadOnlyList<string> names)
+        {
+            using var scope = NewDisposeScope();
+            var work = _base.weight!.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+            var sum = UnmergedBaseWeight().to(work);
+            foreach (var n in names) sum = sum.add(GetDeltaWeight(n).to(work));
+            return sum.MoveToOuterDisposeScope();
+        }
+
         /// <summary>Undoes <see cref="MergeWeight"/> for adapter <paramref name="name"/>, the newest merged one: W' − ΔW.</summary>
         protected virtual Tensor UnmergeWeight(string name, Tensor weight) => weight.sub(GetDeltaWeight(name).to(weight.dtype));
 
@@ -167,6 +180,15 @@ namespace GraLoRA.Adapters
         }
         /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
         protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
+
+        /// <summary>
+        /// The largest rank ΔW of adapter <paramref name="name"/> can reach by its method's structure (LoRA: r), at most
+        /// min(out, in).
+        /// </summary>
+        public long MaxDeltaRank(string name) => Math.Min(StructuralRank(name), Math.Min(OutFeatures, InFeatures));
+
+        /// <summary>The rank bound of the method's structure, before the layer's shape caps it (default: r).</summary>
+        protected virtual long StructuralRank(string name) => GetOptions(name).Rank;
 
         /// <summary>
         /// Numerical rank of ΔW: singular values (computed in float64) above max(out, in) · ε · σ_max, with ε

@@ -48,6 +48,9 @@ namespace GraLoRA.Adapters
             _magnitude.Add(name + ".weight", new Parameter(norm.to(dtype).MoveToOuterDisposeScope()));
         }
 
+        /// <summary>Unbounded: rescaling the rows of W + D changes W itself, so ΔW can have full rank.</summary>
+        protected override long StructuralRank(string name) => long.MaxValue;
+
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {

@@ -46,6 +46,9 @@ namespace GraLoRA.Adapters
             _weight.Add(name + ".weight", new Parameter(copy));
         }
 
+        /// <summary>Unbounded: the whole weight trains.</summary>
+        protected override long StructuralRank(string name) => long.MaxValue;
+
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {
@@ -80,6 +83,10 @@ namespace GraLoRA.Adapters
             var output = nn.functional.linear(input, copy, bias?.to(copy.dtype));                  // [..., out]
             return output.to(x.dtype).MoveToOuterDisposeScope();
         }
+
+        /// <summary>One full fine-tuning adapter alone folds in as its weight exactly (so a saved checkpoint resumes exactly).</summary>
+        public override Tensor FoldedWeight(IReadOnlyList<string> names) =>
+            names.Count == 1 ? Weight(names[0]).detach().to(ScalarType.Float32, copy: true) : base.FoldedWeight(names);
 
         /// <summary>The first merge puts the copy in place of the weight exactly; later ones add ΔW. The replaced weight is kept for the unmerge.</summary>
         protected override Tensor MergeWeight(string name, Tensor weight)

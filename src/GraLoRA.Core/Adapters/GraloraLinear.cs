@@ -79,6 +79,9 @@ namespace GraLoRA.Adapters
             }
         }
 
+        /// <summary>k·r + hybrid r: each of the k output blocks sees rank r (the paper's rank bound).</summary>
+        protected override long StructuralRank(string name) => (long)Options(name).K * Options(name).Rank + Options(name).HybridRank;
+
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {

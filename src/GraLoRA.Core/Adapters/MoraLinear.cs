@@ -56,6 +56,13 @@ namespace GraLoRA.Adapters
             _square.Add(name + ".weight", new Parameter(square));
         }
 
+        /// <summary>Type 1: r̂ (every output repeats the one r̂-vector). Type 6: nb·r̂, one rotated copy of M per input block.</summary>
+        protected override long StructuralRank(string name)
+        {
+            long r = SquareSize(name);
+            return Options(name).MoraType == 1 ? r : (InFeatures + r - 1) / r * r;
+        }
+
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {

@@ -77,6 +77,9 @@ namespace GraLoRA.Adapters
             _mixing.Add(name + ".weight", new Parameter(mixing));
         }
 
+        /// <summary>r − k + k·L: the private ranks plus the whole shared pool.</summary>
+        protected override long StructuralRank(string name) => Options(name).PrivateRank + Options(name).SharedRank;
+
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {

@@ -22,8 +22,11 @@ namespace GraLoRA.Training
     /// <summary>What a run produced.</summary>
     public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? ValidationLoss, double? BestValidationLoss, int? BestStep,
         string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
-        IReadOnlyList<TrainingProgress> History, string? Chart = null, IReadOnlyList<string>? Warnings = null)
+        IReadOnlyList<TrainingProgress> History, string? Chart = null, IReadOnlyList<string>? Warnings = null, IReadOnlyList<double>? StepSeconds = null)
     {
+        /// <summary>The median wall time of an optimizer step (forward, backward, update; no evaluation or checkpoint), in seconds.</summary>
+        public double? MedianStepSeconds => StepSeconds is { Count: > 0 } s ? s.OrderBy(t => t).ElementAt(s.Count / 2) : null;
+
         /// <summary>Steps whose update was skipped because their loss or gradients were not finite.</summary>
         public int SkippedSteps => Warnings?.Count(w => w.Contains("skipped", StringComparison.Ordinal)) ?? 0;
     }
@@ -114,6 +117,7 @@ namespace GraLoRA.Training
             if (resumeFrom is not null) state = Resume(resumeFrom, optimizer);
             else manual_seed(_options.Seed);
             var warnings = new List<string>();
+            var stepSeconds = new List<double>();
 
             var history = new List<TrainingProgress>();
             var clock = Stopwatch.StartNew();
@@ -156,7 +160,9 @@ namespace GraLoRA.Training
                     try
                     {
                         string? fault;
+                        var stepClock = Stopwatch.StartNew();
                         (loss, gradNorm, tokens, fault) = Step(group, optimizer, trainable, device, state.Step + 1, state.Epoch, state.MicroBatchesDone);
+                        stepSeconds.Add(stepClock.Elapsed.TotalSeconds);   // Step ends with .item() on the loss: the device has finished
                         if (fault is not null)
                         {
                             string message = $"Step {state.Step + 1} skipped (no update): {fault}.";
@@ -234,7 +240,7 @@ namespace GraLoRA.Training
             }
             string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
-                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings);
+                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings, stepSeconds);
         }
 
         /// <summary>
