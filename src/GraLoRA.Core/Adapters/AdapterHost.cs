@@ -19,8 +19,8 @@ namespace GraLoRA.Adapters
     /// </summary>
     public sealed class AdapterHost
     {
-        /// <summary>PEFT's prefix of every saved key.</summary>
-        public const string KeyPrefix = "base_model.model.";
+        /// <summary>PEFT's prefix of every saved key of a module (<see cref="PeftKeys.ModelPrefix"/>).</summary>
+        public const string KeyPrefix = PeftKeys.ModelPrefix;
 
         readonly nn.Module _root;
         readonly string _outputHead;
@@ -354,38 +354,20 @@ namespace GraLoRA.Adapters
         {
             var config = Config(name);
             var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            foreach (var (full, layer) in Layers())
-            {
-                if (!layer.AdapterNames.Contains(name)) continue;
-                foreach (var (suffix, tensor) in AdapterTensors(layer, name)) result[KeyPrefix + full + "." + suffix] = tensor;
-            }
-            foreach (var (full, wrapper) in SavedModules())
-                if (wrapper.AdapterNames.Contains(name))
-                    foreach (var (p, t) in wrapper.Copy(name).named_parameters()) result[KeyPrefix + full + "." + p] = t;
+            // Keys come from the names the slot modules register (PeftKeys): adapter layers and modules to save alike.
+            foreach (var (full, owner, slot) in SlotsOf())
+                if (owner.GetSlot(slot) is IAdapterTensors holder && holder.HasAdapter(name))
+                    foreach (var (key, tensor) in holder.AdapterStateDict(name)) result[PeftKeys.ModuleKey(full, key)] = tensor;
+            string copies = "." + ModulesToSaveLinear.CopiesName + ".";
             if (config.Bias == "all")
                 foreach (var (p, t) in _root.named_parameters())
-                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(".modules_to_save.", StringComparison.Ordinal))
-                        result[KeyPrefix + p] = t;
+                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(copies, StringComparison.Ordinal))
+                        result[PeftKeys.ModuleKey("", p)] = t;
             if (config.Bias == config.OnlyBias)
                 foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b) result[KeyPrefix + full + ".base_layer.bias"] = b;
+                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
+                        result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
             return result;
-        }
-
-        static IEnumerable<(string Suffix, Tensor Tensor)> AdapterTensors(AdapterLayerBase layer, string name)
-        {
-            if (layer is GraloraLinear g)
-            {
-                yield return ("gralora_A", g.A(name));
-                yield return ("gralora_B", g.B(name));
-                if (g.AGeneral(name) is { } ag) yield return ("gralora_A_general.weight", ag);
-                if (g.BGeneral(name) is { } bg) yield return ("gralora_B_general.weight", bg);
-            }
-            else if (layer is LoraLinear l)
-            {
-                yield return ("lora_A.weight", l.A(name));
-                yield return ("lora_B.weight", l.B(name));
-            }
         }
 
         /// <summary>
