@@ -393,9 +393,10 @@ namespace GraLoRA.Adapters
             using var _ = no_grad();
             foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
         }
-            /// <summary>
+
+        /// <summary>
         /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
-        /// (W + ΔW computed one tensor at a time while writing) and modules to save replaced by the active copy:
+        /// (<see cref="AdapterLayerBase.MergedWeight"/>, computed one tensor at a time while writing) and modules to save replaced by the active copy:
         /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
         /// </summary>
         public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null)
@@ -414,14 +415,7 @@ namespace GraLoRA.Adapters
                 // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
                 var pending = Disabled || layer.Merged ? new List<string>() : layer.ActiveAdapters.ToList();
                 if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () =>
-                {
-                    using var scope = NewDisposeScope();
-                    using var _ = no_grad();
-                    var sum = weight.to(ScalarType.Float32);
-                    foreach (var a in pending) sum = sum + layer.GetDeltaWeight(a).to(ScalarType.Float32);
-                    return sum.to(weight.dtype).MoveToOuterDisposeScope();
-                });
+                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
                 if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
             }
             foreach (var (full, wrapper) in SavedModules())

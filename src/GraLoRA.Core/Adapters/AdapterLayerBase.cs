@@ -180,11 +180,10 @@ namespace GraLoRA.Adapters
             foreach (var n in toMerge) GetOptions(n);
             using var _ = no_grad();
             var weight = _base.weight!;
-            var work = WidenHalf(weight.dtype);
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var merged = weight.to(work).add(GetDeltaWeight(n).to(work));
+                var merged = WithDelta(weight, n, +1);
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
@@ -200,14 +199,38 @@ namespace GraLoRA.Adapters
         {
             using var _ = no_grad();
             var weight = _base.weight!;
-            var work = WidenHalf(weight.dtype);
             while (_merged.Count > 0)
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                weight.copy_(weight.to(work).sub(GetDeltaWeight(n).to(work)));
+                weight.copy_(WithDelta(weight, n, -1));
                 _merged.RemoveAt(_merged.Count - 1);
             }
+        }
+
+        /// <summary>
+        /// The base weight [out, in] as <see cref="Merge"/> would leave it after merging <paramref name="names"/> (in that
+        /// order), without changing the layer: a new tensor in the weight's dtype. Exports use it, so an exported
+        /// checkpoint holds exactly what a merge holds (a float64 weight keeps float64 precision).
+        /// </summary>
+        public Tensor MergedWeight(IEnumerable<string> names)
+        {
+            var list = names.ToList();
+            foreach (var n in list) GetOptions(n);
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var weight = _base.weight!;
+            var merged = weight.detach().clone();
+            foreach (var n in list) merged = WithDelta(merged, n, +1).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
+            return merged.MoveToOuterDisposeScope();
+        }
+
+        // The one merge rule: W ± ΔW in the merge dtype (float16/bfloat16 widened to float32; float32/float64 as they are).
+        Tensor WithDelta(Tensor weight, string name, int sign)
+        {
+            var work = WidenHalf(weight.dtype);
+            var delta = GetDeltaWeight(name).to(work);
+            return sign > 0 ? weight.to(work).add(delta) : weight.to(work).sub(delta);
         }
 
         /// <summary>
