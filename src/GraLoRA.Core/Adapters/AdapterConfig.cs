@@ -19,17 +19,17 @@ namespace GraLoRA.Adapters
 
         /// <summary>GraLoRA (default) or the LoRA baseline.</summary>
         public AdapterMethod Method { get; init; } = AdapterMethod.GraLoRA;
-        /// <summary>Rank r (default: GraLoRA 32, LoRA 8 — PEFT's defaults).</summary>
+        /// <summary>Rank r (default: <see cref="AdapterDefaults"/>, GraLoRA 32, LoRA 8).</summary>
         public int? Rank { get; init; }
         /// <summary>GraLoRA grid size k (default 2); ignored for LoRA. See <see cref="AutoK"/>.</summary>
         public int? K { get; init; }
         /// <summary>Hybrid LoRA rank (GraLoRA only; 0 = none).</summary>
         public int HybridRank { get; init; }
-        /// <summary>Scale numerator α (default: GraLoRA 64, LoRA 8 — PEFT's defaults).</summary>
+        /// <summary>Scale numerator α (default: <see cref="AdapterDefaults"/>, GraLoRA 64, LoRA 8).</summary>
         public double? Alpha { get; init; }
         /// <summary>Dropout on the adapter input.</summary>
         public double Dropout { get; init; }
-        /// <summary>Module-name suffixes to adapt (PEFT: exact name or ".suffix"); "all-linear" for every linear but the head. Null: q_proj, v_proj.</summary>
+        /// <summary>Module-name suffixes to adapt (PEFT: exact name or ".suffix"); "all-linear" for every linear but the head. Null: the model's defaults (<see cref="AdapterDefaults.TargetModulesFor"/>).</summary>
         public IReadOnlyList<string>? TargetModules { get; init; }
         /// <summary>A regular expression the whole module name must match (PEFT's string target_modules); replaces <see cref="TargetModules"/>.</summary>
         public string? TargetModulesRegex { get; init; }
@@ -57,11 +57,11 @@ namespace GraLoRA.Adapters
         public string TaskType { get; init; } = "CAUSAL_LM";
 
         /// <summary>The rank in effect.</summary>
-        public int EffectiveRank => Rank ?? (Method == AdapterMethod.GraLoRA ? 32 : 8);
+        public int EffectiveRank => Rank ?? AdapterDefaults.Rank(Method);
         /// <summary>The k in effect (GraLoRA).</summary>
-        public int EffectiveK => K ?? 2;
+        public int EffectiveK => K ?? AdapterDefaults.GraloraK;
         /// <summary>The alpha in effect.</summary>
-        public double EffectiveAlpha => Alpha ?? (Method == AdapterMethod.GraLoRA ? 64 : 8);
+        public double EffectiveAlpha => Alpha ?? AdapterDefaults.Alpha(Method);
         /// <summary>The bias mode suffix PEFT uses for this method ("gralora_only" or "lora_only").</summary>
         public string OnlyBias => Method == AdapterMethod.GraLoRA ? "gralora_only" : "lora_only";
 

@@ -24,7 +24,7 @@ namespace GraLoRA.Adapters
 
         readonly nn.Module _root;
         readonly string _outputHead;
-        readonly IReadOnlyList<string>? _defaultTargets;
+        readonly IReadOnlyList<string> _defaultTargets;
         readonly List<string> _names = new();
         readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
@@ -33,13 +33,13 @@ namespace GraLoRA.Adapters
         /// <summary>
         /// Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear;
         /// <paramref name="defaultTargets"/> replaces a config without target modules (PEFT's per-architecture mapping;
-        /// null: q_proj, v_proj).
+        /// null: <see cref="AdapterDefaults.TargetModules"/>).
         /// </summary>
         public AdapterHost(nn.Module root, string outputHead, IReadOnlyList<string>? defaultTargets = null)
         {
             _root = root;
             _outputHead = outputHead;
-            _defaultTargets = defaultTargets;
+            _defaultTargets = defaultTargets ?? AdapterDefaults.TargetModules;
         }
 
         /// <summary>
@@ -102,7 +102,7 @@ namespace GraLoRA.Adapters
             if (_configs.ContainsKey(name))
                 throw new GraloraException("AdapterExists", GraloraErrorKind.InvalidOperation,
                     $"The model already has an adapter named '{name}': remove it first (Remove-GraLoRAAdapter) or choose another -Name.", name);
-            if (_defaultTargets is not null && config.TargetModules is null && config.TargetModulesRegex is null)
+            if (config.TargetModules is null && config.TargetModulesRegex is null)
                 config = config with { TargetModules = _defaultTargets };
             config.Validate();
             var slots = SlotsOf().ToList();
@@ -129,7 +129,7 @@ namespace GraLoRA.Adapters
             if (plan.Count == 0)
             {
                 var available = slots.Select(s => s.Name.Split('.').Last()).Distinct();
-                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules ?? new[] { "q_proj", "v_proj" });
+                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules!);
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }

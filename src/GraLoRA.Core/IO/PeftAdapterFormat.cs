@@ -30,7 +30,7 @@ namespace GraLoRA.IO
             JsonNode? targetModules = c.TargetModulesRegex is { } regex ? JsonValue.Create(regex)
                 : c.ExcludeModules is { Count: > 0 } || c.TargetModules is [AdapterConfig.AllLinear]
                     ? ToArray(c.ExcludeModules is { Count: > 0 } ? targets : targets.Select(t => t.Split('.').Last()).Distinct())
-                    : ToArray(c.TargetModules ?? new[] { "q_proj", "v_proj" });
+                    : ToArray(c.TargetModules ?? AdapterDefaults.TargetModules);
             JsonNode? layers = c.LayersToTransform is { } l && !(c.ExcludeModules is { Count: > 0 }) ? ToArray(l.Select(i => (object)i)) : null;
             JsonNode? pattern = c.LayersPattern is { } p && layers is not null ? ToArray(p) : null;
             JsonNode? save = c.ModulesToSave is { } m ? ToArray(m) : null;
@@ -196,10 +196,10 @@ namespace GraLoRA.IO
                 return new AdapterConfig
                 {
                     Method = method,
-                    Rank = Int("r", method == AdapterMethod.GraLoRA ? 32 : 8),
-                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", 2) : null,
+                    Rank = Int("r", AdapterDefaults.Rank(method)),
+                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", AdapterDefaults.GraloraK) : null,
                     HybridRank = method == AdapterMethod.GraLoRA ? Int("hybrid_r", 0) : 0,
-                    Alpha = Num(method == AdapterMethod.GraLoRA ? "alpha" : "lora_alpha", method == AdapterMethod.GraLoRA ? 64 : 8),
+                    Alpha = Num(method == AdapterMethod.GraLoRA ? "alpha" : "lora_alpha", AdapterDefaults.Alpha(method)),
                     Dropout = Num(method == AdapterMethod.GraLoRA ? "gralora_dropout" : "lora_dropout", 0),
                     TargetModulesRegex = targets is { ValueKind: JsonValueKind.String } t && t.GetString() != AdapterConfig.AllLinear ? t.GetString() : null,
                     TargetModules = targets is { ValueKind: JsonValueKind.String } t2 && t2.GetString() == AdapterConfig.AllLinear ? new[] { AdapterConfig.AllLinear }
