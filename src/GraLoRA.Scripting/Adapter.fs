@@ -47,12 +47,12 @@ module GraLoRA =
     /// GraLoRA with r 32, k `Auto` (2 for r 32), α 64, no dropout, on q_proj and v_proj, initial weights seeded with 42.
     let defaults : AdapterSettings =
         { Method = AdapterMethod.GraLoRA
-          Rank = 32
+          Rank = AdapterDefaults.GraloraRank
           K = Auto
           HybridRank = 0
           Alpha = None
           Dropout = 0.0
-          Targets = [ "q_proj"; "v_proj" ]
+          Targets = List.ofSeq AdapterDefaults.TargetModules
           Exclude = []
           ModulesToSave = []
           Bias = "none"
@@ -63,7 +63,7 @@ module GraLoRA =
 [<RequireQualifiedAccess>]
 module LoRA =
     /// LoRA with r 8, α 8, no dropout, on q_proj and v_proj, initial weights seeded with 42.
-    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.LoRA; Rank = 8 }
+    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.LoRA; Rank = AdapterDefaults.LoraRank }
 
 /// Trainable and total parameter counts of a model (shared tensors counted once).
 type ParameterCounts =

@@ -20,7 +20,7 @@ namespace GraLoRA.Adapters
 
         /// <summary>GraLoRA (default), or a baseline: LoRA, DoRA, MoRA, RaSA, Full.</summary>
         public AdapterMethod Method { get; init; } = AdapterMethod.GraLoRA;
-        /// <summary>Rank r (default: GraLoRA 32, LoRA/DoRA/MoRA 8, RaSA 256 — the reference implementations' defaults; none for Full).</summary>
+        /// <summary>Rank r (default: <see cref="AdapterDefaults"/>: GraLoRA 32, LoRA/DoRA/MoRA 8, RaSA 256 — each reference implementation's; none for Full).</summary>
         public int? Rank { get; init; }
         /// <summary>MoRA's compression type (mora_type): 1 (the fork's default) or 6.</summary>
         public int? MoraType { get; init; }
@@ -30,11 +30,11 @@ namespace GraLoRA.Adapters
         public int? K { get; init; }
         /// <summary>Hybrid LoRA rank (GraLoRA only; 0 = none).</summary>
         public int HybridRank { get; init; }
-        /// <summary>Scale numerator α (default: GraLoRA 64, LoRA/DoRA 8 — PEFT's defaults); RaSA's rasa_alpha (default 8), which only sets the initial mixing weights; not for MoRA or Full.</summary>
+        /// <summary>Scale numerator α (default: <see cref="AdapterDefaults"/>: GraLoRA 64, LoRA/DoRA 8); RaSA's rasa_alpha (default 8), which only sets the initial mixing weights; not for MoRA or Full.</summary>
         public double? Alpha { get; init; }
         /// <summary>Dropout on the adapter input.</summary>
         public double Dropout { get; init; }
-        /// <summary>Module-name suffixes to adapt (PEFT: exact name or ".suffix"); "all-linear" for every linear but the head. Null: q_proj, v_proj.</summary>
+        /// <summary>Module-name suffixes to adapt (PEFT: exact name or ".suffix"); "all-linear" for every linear but the head. Null: the model's defaults (<see cref="AdapterDefaults.TargetModulesFor"/>).</summary>
         public IReadOnlyList<string>? TargetModules { get; init; }
         /// <summary>A regular expression the whole module name must match (PEFT's string target_modules); replaces <see cref="TargetModules"/>.</summary>
         public string? TargetModulesRegex { get; init; }
@@ -62,26 +62,15 @@ namespace GraLoRA.Adapters
         public string TaskType { get; init; } = "CAUSAL_LM";
 
         /// <summary>The rank in effect (0 for Full, which is not low rank).</summary>
-        public int EffectiveRank => Rank ?? Method switch
-        {
-            AdapterMethod.GraLoRA => 32,
-            AdapterMethod.RaSA => 256,
-            AdapterMethod.Full => 0,
-            _ => 8,
-        };
+        public int EffectiveRank => Rank ?? AdapterDefaults.Rank(Method);
         /// <summary>The k in effect (GraLoRA).</summary>
-        public int EffectiveK => K ?? 2;
+        public int EffectiveK => K ?? AdapterDefaults.GraloraK;
         /// <summary>MoRA's type in effect.</summary>
-        public int EffectiveMoraType => MoraType ?? 1;
+        public int EffectiveMoraType => MoraType ?? AdapterDefaults.MoraType;
         /// <summary>RaSA's rasa_k in effect.</summary>
-        public int EffectiveRasaK => RasaK ?? 1;
+        public int EffectiveRasaK => RasaK ?? AdapterDefaults.RasaK;
         /// <summary>The alpha in effect (MoRA: 8, the fork's lora_alpha default, written to the file but unused; Full: none, 1).</summary>
-        public double EffectiveAlpha => Alpha ?? Method switch
-        {
-            AdapterMethod.GraLoRA => 64,
-            AdapterMethod.Full => 1,
-            _ => 8,
-        };
+        public double EffectiveAlpha => Alpha ?? AdapterDefaults.Alpha(Method);
         /// <summary>The bias mode that trains the adapted layers' own biases: gralora_only, lora_only (LoRA, DoRA, MoRA), rasa_only, full_only.</summary>
         public string OnlyBias => Method switch
         {

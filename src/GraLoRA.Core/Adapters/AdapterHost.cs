@@ -19,14 +19,12 @@ namespace GraLoRA.Adapters
     /// </summary>
     public sealed class AdapterHost
     {
-        /// <summary>PEFT's prefix of every saved key.</summary>
-        public const string KeyPrefix = "base_model.model.";
-        /// <summary>The prefix of tensors PEFT keeps on the tuner itself (RaSA's shared pool).</summary>
-        public const string RasaKeyPrefix = "base_model.";
+        /// <summary>PEFT's prefix of every saved key of a module (<see cref="PeftKeys.ModelPrefix"/>).</summary>
+        public const string KeyPrefix = PeftKeys.ModelPrefix;
 
         readonly nn.Module _root;
         readonly string _outputHead;
-        readonly IReadOnlyList<string>? _defaultTargets;
+        readonly IReadOnlyList<string> _defaultTargets;
         readonly List<string> _names = new();
         readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
@@ -36,13 +34,13 @@ namespace GraLoRA.Adapters
         /// <summary>
         /// Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear;
         /// <paramref name="defaultTargets"/> replaces a config without target modules (PEFT's per-architecture mapping;
-        /// null: q_proj, v_proj).
+        /// null: <see cref="AdapterDefaults.TargetModules"/>).
         /// </summary>
         public AdapterHost(nn.Module root, string outputHead, IReadOnlyList<string>? defaultTargets = null)
         {
             _root = root;
             _outputHead = outputHead;
-            _defaultTargets = defaultTargets;
+            _defaultTargets = defaultTargets ?? AdapterDefaults.TargetModules;
         }
 
         /// <summary>
@@ -107,7 +105,7 @@ namespace GraLoRA.Adapters
             if (_configs.ContainsKey(name))
                 throw new GraloraException("AdapterExists", GraloraErrorKind.InvalidOperation,
                     $"The model already has an adapter named '{name}': remove it first (Remove-GraLoRAAdapter) or choose another -Name.", name);
-            if (_defaultTargets is not null && config.TargetModules is null && config.TargetModulesRegex is null)
+            if (config.TargetModules is null && config.TargetModulesRegex is null)
                 config = config with { TargetModules = _defaultTargets };
             config.Validate();
             var slots = SlotsOf().ToList();
@@ -132,7 +130,7 @@ namespace GraLoRA.Adapters
             if (plan.Count == 0)
             {
                 var available = slots.Select(s => s.Name.Split('.').Last()).Distinct();
-                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules ?? new[] { "q_proj", "v_proj" });
+                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules!);
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }
@@ -433,58 +431,26 @@ namespace GraLoRA.Adapters
         {
             var config = Config(name);
             var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            foreach (var (full, layer) in Layers())
-            {
-                if (!layer.AdapterNames.Contains(name)) continue;
-                foreach (var (suffix, tensor) in AdapterTensors(layer, name)) result[KeyPrefix + full + (suffix.Length == 0 ? "" : "." + suffix)] = tensor;
-            }
+            // Keys come from the names the slot modules register (PeftKeys): adapter layers and modules to save alike.
+            foreach (var (full, owner, slot) in SlotsOf())
+                if (owner.GetSlot(slot) is IAdapterTensors holder && holder.HasAdapter(name))
+                    foreach (var (key, tensor) in holder.AdapterStateDict(name)) result[PeftKeys.ModuleKey(full, key)] = tensor;
             // RaSA's pool sits on PEFT's tuner (base_model), above the model: base_model.rasa_shared_A.<type>.weight.
             foreach (var (type, a, b) in _rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter, Parameter)>())
             {
-                result[RasaKeyPrefix + RasaSharedPool.SharedAName + "." + type + ".weight"] = a;
-                result[RasaKeyPrefix + RasaSharedPool.SharedBName + "." + type + ".weight"] = b;
+                result[PeftKeys.TunerPrefix + RasaSharedPool.SharedAName + "." + type + ".weight"] = a;
+                result[PeftKeys.TunerPrefix + RasaSharedPool.SharedBName + "." + type + ".weight"] = b;
             }
-            foreach (var (full, wrapper) in SavedModules())
-                if (wrapper.AdapterNames.Contains(name))
-                    foreach (var (p, t) in wrapper.Copy(name).named_parameters()) result[KeyPrefix + full + "." + p] = t;
+            string copies = "." + ModulesToSaveLinear.CopiesName + ".";
             if (config.Bias == "all")
                 foreach (var (p, t) in _root.named_parameters())
-                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(".modules_to_save.", StringComparison.Ordinal))
-                        result[KeyPrefix + p] = t;
+                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(copies, StringComparison.Ordinal))
+                        result[PeftKeys.ModuleKey("", p)] = t;
             if (config.Bias == config.OnlyBias)
                 foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b) result[KeyPrefix + full + ".base_layer.bias"] = b;
+                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
+                        result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
             return result;
-        }
-
-        static IEnumerable<(string Suffix, Tensor Tensor)> AdapterTensors(AdapterLayerBase layer, string name)
-        {
-            if (layer is GraloraLinear g)
-            {
-                yield return ("gralora_A", g.A(name));
-                yield return ("gralora_B", g.B(name));
-                if (g.AGeneral(name) is { } ag) yield return ("gralora_A_general.weight", ag);
-                if (g.BGeneral(name) is { } bg) yield return ("gralora_B_general.weight", bg);
-            }
-            else if (layer is LoraLinear l)
-            {
-                yield return ("lora_A.weight", l.A(name));
-                yield return ("lora_B.weight", l.B(name));
-                if (l is DoraLinear d) yield return ("lora_magnitude_vector", d.Magnitude(name));   // PEFT saves it without ".weight"
-            }
-            else if (layer is MoraLinear m)
-            {
-                // The fork's lora_B is lora_A: one matrix under both names.
-                yield return ("lora_A.weight", m.Square(name));
-                yield return ("lora_B.weight", m.Square(name));
-            }
-            else if (layer is RasaLinear r)
-            {
-                yield return ("rasa_A.weight", r.A(name));
-                yield return ("rasa_B.weight", r.B(name));
-                yield return ("rasa_mixing.weight", r.Mixing(name));
-            }
-            else if (layer is FullLinear f) yield return ("weight", f.Weight(name));   // the module's trained weight, as modules_to_save
         }
 
         /// <summary>
@@ -518,9 +484,10 @@ namespace GraLoRA.Adapters
             using var _ = no_grad();
             foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
         }
-            /// <summary>
+
+        /// <summary>
         /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
-        /// (W + ΔW computed one tensor at a time while writing) and modules to save replaced by the active copy:
+        /// (<see cref="AdapterLayerBase.MergedWeight"/>, computed one tensor at a time while writing) and modules to save replaced by the active copy:
         /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
         /// </summary>
         /// <remarks><paramref name="adapters"/>: fold exactly these adapters (and their modules to save) instead of the active ones.</remarks>
@@ -541,12 +508,7 @@ namespace GraLoRA.Adapters
                 var pending = Disabled || layer.Merged ? new List<string>()
                     : (adapters is null ? layer.ActiveAdapters : layer.AdapterNames.Where(adapters.Contains)).ToList();
                 if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () =>
-                {
-                    using var scope = NewDisposeScope();
-                    using var _ = no_grad();
-                    return layer.FoldedWeight(pending).to(weight.dtype).MoveToOuterDisposeScope();
-                });
+                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
                 if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
             }
             foreach (var (full, wrapper) in SavedModules())

@@ -12,19 +12,22 @@ namespace GraLoRA.Adapters
     /// the active set, merged and disabled state, merge/unmerge, and the forward skeleton.
     /// Subclasses add only the math: parameters, <see cref="GetDeltaWeight"/> and <see cref="AdapterForward"/>.
     /// </summary>
-    public abstract class AdapterLayerBase : nn.Module<Tensor, Tensor>
+    public abstract class AdapterLayerBase : nn.Module<Tensor, Tensor>, IAdapterTensors
     {
+        /// <summary>The name the wrapped layer is registered under (PEFT's).</summary>
+        public const string BaseLayerName = "base_layer";
+
         readonly Linear _base;
         readonly List<string> _adapters = new();
         readonly List<string> _active = new();
         readonly List<string> _merged = new();
         readonly Dictionary<string, IAdapterOptions> _options = new(StringComparer.Ordinal);
 
-        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child "base_layer" (PEFT's name).</summary>
+        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child <see cref="BaseLayerName"/>.</summary>
         protected AdapterLayerBase(string name, Linear baseLayer) : base(name)
         {
             _base = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
-            register_module("base_layer", _base);
+            register_module(BaseLayerName, _base);
             OutFeatures = baseLayer.weight!.shape[0];
             InFeatures = baseLayer.weight!.shape[1];
         }
@@ -126,8 +129,21 @@ namespace GraLoRA.Adapters
                     p.requires_grad = _active.Contains(n);
         }
 
-        /// <summary>Parameters of adapter <paramref name="name"/>.</summary>
-        public abstract IEnumerable<Parameter> AdapterParameters(string name);
+        /// <summary>
+        /// Parameters of adapter <paramref name="name"/>: what the subclass registered for it, in registration order
+        /// (each parameter lives in a container child as <c>&lt;container&gt;.&lt;adapter&gt;[.rest]</c>; see <see cref="PeftKeys"/>).
+        /// </summary>
+        public IEnumerable<Parameter> AdapterParameters(string name) => PeftKeys.AdapterParameters(this, name, BaseLayerName).Select(p => p.Parameter);
+
+        /// <inheritdoc />
+        public bool HasAdapter(string adapter) => _options.ContainsKey(adapter);
+
+        /// <inheritdoc />
+        public virtual IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter)
+        {
+            GetOptions(adapter);
+            return PeftKeys.AdapterParameters(this, adapter, BaseLayerName).Select(p => (PeftKeys.LayerKey(p.Path, adapter), p.Parameter)).ToList();
+        }
 
         /// <summary>Number of parameters adapter <paramref name="name"/> adds.</summary>
         public long AdapterParameterCount(string name) => AdapterParameters(name).Sum(p => p.numel());
@@ -138,7 +154,7 @@ namespace GraLoRA.Adapters
         /// </summary>
         public abstract Tensor GetDeltaWeight(string name);
 
-        /// <summary>Creates and registers the adapter's parameters.</summary>
+        /// <summary>Creates and registers the adapter's parameters, each in a container child keyed by the adapter name (as PEFT).</summary>
         protected abstract void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device);
         /// <summary>Unregisters and disposes the adapter's parameters.</summary>
         protected abstract void RemoveAdapterParameters(string name);
@@ -146,24 +162,14 @@ namespace GraLoRA.Adapters
         protected abstract Tensor AdapterForward(string name, Tensor x);
 
         /// <summary>
-        /// The weight after merging adapter <paramref name="name"/> into <paramref name="weight"/> (the current base weight,
-        /// in float32 for half-precision bases): W + ΔW. Methods whose merge is not additive (DoRA) override this and
-        /// <see cref="UnmergeWeight"/> together.
+        /// The weight after merging adapter <paramref name="name"/> into <paramref name="weight"/> (the base weight as it
+        /// stands, in the merge dtype: float32 for half-precision bases), changing nothing: W + ΔW. A method whose merge is
+        /// not a sum (DoRA, Full) overrides it together with <see cref="UnmergeWeight"/> and <see cref="OnMerged"/>.
         /// </summary>
         protected virtual Tensor MergeWeight(string name, Tensor weight) => weight.add(GetDeltaWeight(name).to(weight.dtype));
 
-        /// <summary>
-        /// The unmerged weight with adapters <paramref name="names"/> folded in, in float32 (or wider), changing nothing: what an
-        /// exported checkpoint holds. Default W + ΣΔW; a method whose merge is not a sum computes it as its merge does.
-        /// </summary>
-        public virtual Tensor FoldedWeight(IReadOnlyList<string> names)
-        {
-            using var scope = NewDisposeScope();
-            var work = _base.weight!.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-            var sum = UnmergedBaseWeight().to(work);
-            foreach (var n in names) sum = sum.add(GetDeltaWeight(n).to(work));
-            return sum.MoveToOuterDisposeScope();
-        }
+        /// <summary>Called once adapter <paramref name="name"/> is merged, with the weight it was merged into: keep what the unmerge needs.</summary>
+        protected virtual void OnMerged(string name, Tensor weightBefore) { }
 
         /// <summary>Undoes <see cref="MergeWeight"/> for adapter <paramref name="name"/>, the newest merged one: W' − ΔW.</summary>
         protected virtual Tensor UnmergeWeight(string name, Tensor weight) => weight.sub(GetDeltaWeight(name).to(weight.dtype));
@@ -178,8 +184,12 @@ namespace GraLoRA.Adapters
             for (int i = _merged.Count - 1; i >= 0; i--) weight = UnmergeWeight(_merged[i], weight);
             return weight;
         }
-        /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
-        protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
+
+        /// <summary>
+        /// The dtype of adapter <paramref name="name"/>'s parameters. Read on every forward: subclasses answer from a
+        /// parameter they hold (a dictionary lookup) instead of walking the registered names.
+        /// </summary>
+        protected virtual ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
 
         /// <summary>
         /// The largest rank ΔW of adapter <paramref name="name"/> can reach by its method's structure (LoRA: r), at most
@@ -216,13 +226,15 @@ namespace GraLoRA.Adapters
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var merged = MergeWeight(n, weight.to(work));
+                var before = weight.to(work, copy: true);
+                var merged = MergeWeight(n, before);
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
                     throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
                         $"Merging adapter '{n}' would put NaN or Inf into the base weight (stored as {weight.dtype}); the adapter seems broken, or its values overflow {weight.dtype}. The weight was not changed.", n);
                 weight.copy_(merged);
+                OnMerged(n, before);
                 _merged.Add(n);
             }
         }
@@ -241,6 +253,24 @@ namespace GraLoRA.Adapters
                 _merged.RemoveAt(_merged.Count - 1);
                 weight.copy_(restored);
             }
+        }
+
+        /// <summary>
+        /// The base weight [out, in] as <see cref="Merge"/> would leave it after merging <paramref name="names"/> (in that
+        /// order), without changing the layer: a new tensor in the weight's dtype. Exports use it, so an exported
+        /// checkpoint holds exactly what a merge holds (a float64 weight keeps float64 precision).
+        /// </summary>
+        public Tensor MergedWeight(IEnumerable<string> names)
+        {
+            var list = names.ToList();
+            foreach (var n in list) GetOptions(n);
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var weight = _base.weight!;
+            var merged = weight.detach().clone();
+            var work = WidenHalf(weight.dtype);
+            foreach (var n in list) merged = MergeWeight(n, merged.to(work)).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
+            return merged.MoveToOuterDisposeScope();
         }
 
         /// <summary>

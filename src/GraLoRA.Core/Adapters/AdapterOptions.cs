@@ -49,13 +49,13 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         public AdapterMethod Method => AdapterMethod.GraLoRA;
         /// <summary>Total GraLoRA rank r; each of the k×k blocks gets rank r/k. PEFT default 32.</summary>
-        public int Rank { get; init; } = 32;
+        public int Rank { get; init; } = AdapterDefaults.GraloraRank;
         /// <summary>Grid size k (PEFT's gralora_k). Rule of thumb: r/k² ≈ 8. PEFT default 2.</summary>
-        public int K { get; init; } = 2;
+        public int K { get; init; } = AdapterDefaults.GraloraK;
         /// <summary>Rank of the plain LoRA pair added in hybrid mode (0 = none).</summary>
         public int HybridRank { get; init; }
         /// <inheritdoc />
-        public double Alpha { get; init; } = 64;
+        public double Alpha { get; init; } = AdapterDefaults.GraloraAlpha;
         /// <inheritdoc />
         public double Dropout { get; init; }
         /// <inheritdoc />
@@ -89,9 +89,9 @@ namespace GraLoRA.Adapters
         /// <summary>DoRA (PEFT's use_dora): adds a trained magnitude per output row; see <see cref="DoraLinear"/>.</summary>
         public bool UseDora { get; init; }
         /// <summary>Rank r. PEFT default 8.</summary>
-        public int Rank { get; init; } = 8;
+        public int Rank { get; init; } = AdapterDefaults.LoraRank;
         /// <inheritdoc />
-        public double Alpha { get; init; } = 8;
+        public double Alpha { get; init; } = AdapterDefaults.LoraAlpha;
         /// <inheritdoc />
         public double Dropout { get; init; }
         /// <summary>rsLoRA: scale by alpha/√r instead of alpha/r.</summary>
@@ -118,9 +118,9 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         public AdapterMethod Method => AdapterMethod.MoRA;
         /// <summary>The LoRA rank whose parameter budget r̂ matches. The fork's default 8.</summary>
-        public int Rank { get; init; } = 8;
+        public int Rank { get; init; } = AdapterDefaults.LoraRank;
         /// <summary>1: sum the input blocks, repeat the output (the fork's default); 6: rotate each block by its position as RoPE does, concatenate the outputs.</summary>
-        public int MoraType { get; init; } = 1;
+        public int MoraType { get; init; } = AdapterDefaults.MoraType;
         /// <summary>MoRA has no alpha; 1, so the scale is 1.</summary>
         public double Alpha => 1;
         /// <inheritdoc />
@@ -171,11 +171,11 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         public AdapterMethod Method => AdapterMethod.RaSA;
         /// <summary>Rank r (private r − k plus k given to the pool). The authors' default 256.</summary>
-        public int Rank { get; init; } = 256;
+        public int Rank { get; init; } = AdapterDefaults.RasaRank;
         /// <summary>Ranks each layer gives to the shared pool (rasa_k). The authors' default 1; their scripts use r/8.</summary>
-        public int K { get; init; } = 1;
+        public int K { get; init; } = AdapterDefaults.RasaK;
         /// <summary>rasa_alpha: sets only the initial mixing weights, (α/2)/(r − k) private and (α/2)/(k·L) shared. Default 8.</summary>
-        public double Alpha { get; init; } = 8;
+        public double Alpha { get; init; } = AdapterDefaults.RasaAlpha;
         /// <inheritdoc />
         public double Dropout { get; init; }
         /// <summary>True (default): B and shared B start at zero. False: random too (tests).</summary>

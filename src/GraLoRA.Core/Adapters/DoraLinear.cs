@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,7 +20,7 @@ namespace GraLoRA.Adapters
 
         /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
         public DoraLinear(Linear baseLayer) : base(nameof(DoraLinear), baseLayer)
-            => register_module("lora_magnitude_vector", _magnitude);
+            => register_module(MagnitudeName, _magnitude);
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter (<paramref name="options"/> with UseDora).</summary>
         public DoraLinear(Linear baseLayer, string adapterName, LoraOptions options, ScalarType? dtype = null) : this(baseLayer)
@@ -31,12 +32,11 @@ namespace GraLoRA.Adapters
         /// <summary>lora_magnitude_vector of adapter <paramref name="name"/>: [out].</summary>
         public Parameter Magnitude(string name) => _magnitude.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
 
-        /// <inheritdoc />
-        public override IEnumerable<Parameter> AdapterParameters(string name)
-        {
-            foreach (var p in base.AdapterParameters(name)) yield return p;
-            yield return Magnitude(name);
-        }
+        /// <summary>As LoRA's, with PEFT's key for the magnitude: <c>lora_magnitude_vector</c>, no ".weight" suffix.</summary>
+        public override IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter) =>
+            base.AdapterStateDict(adapter).Select(t => t.Key == MagnitudeName + ".weight" ? (MagnitudeName, t.Tensor) : t);
+
+        const string MagnitudeName = "lora_magnitude_vector";
 
         /// <inheritdoc />
         protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)
@@ -47,6 +47,9 @@ namespace GraLoRA.Adapters
             var norm = RowNorm(weight.add(DirectionUpdate(name).to(weight.dtype)));         // ‖W + D‖ [out]
             _magnitude.Add(name + ".weight", new Parameter(norm.to(dtype).MoveToOuterDisposeScope()));
         }
+
+        /// <inheritdoc />
+        protected override ScalarType AdapterDType(string name) => Magnitude(name).dtype;
 
         /// <summary>Unbounded: rescaling the rows of W + D changes W itself, so ΔW can have full rank.</summary>
         protected override long StructuralRank(string name) => long.MaxValue;
@@ -95,14 +98,20 @@ namespace GraLoRA.Adapters
             return baseOutput.mul(factor.sub(1)).add(lora.mul(factor));                     // [M, out]
         }
 
-        /// <summary>As PEFT: W' = (m/n)·(W + D) with n from the weight being merged into, kept for the unmerge.</summary>
+        /// <summary>As PEFT: W' = (m/n)·(W + D) with n from the weight being merged into.</summary>
         protected override Tensor MergeWeight(string name, Tensor weight)
         {
             var direction = weight.add(DirectionUpdate(name).to(weight.dtype));            // W + D [out, in]
-            var norm = RowNorm(direction);                                                  // [out]
+            var factor = Magnitude(name).to(weight.dtype).div(RowNorm(direction));         // m/n [out]
+            return direction.mul(factor.unsqueeze(1));                                      // [out, in]
+        }
+
+        /// <summary>Keeps n of the merge, as PEFT caches weight_norm: the unmerge cannot recompute it from W'.</summary>
+        protected override void OnMerged(string name, Tensor weightBefore)
+        {
+            var norm = RowNorm(weightBefore.add(DirectionUpdate(name).to(weightBefore.dtype)));   // [out]
             if (_normAtMerge.Remove(name, out var stale)) stale.Dispose();
             _normAtMerge[name] = norm.detach().clone().DetachFromDisposeScope();
-            return direction.mul(Magnitude(name).to(weight.dtype).div(norm).unsqueeze(1)); // [out, in]
         }
 
         /// <summary>As PEFT: W = W'/(m/n) − D, with the n kept at merge time.</summary>

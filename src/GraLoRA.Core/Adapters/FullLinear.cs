@@ -19,7 +19,7 @@ namespace GraLoRA.Adapters
 
         /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
         public FullLinear(Linear baseLayer) : base(nameof(FullLinear), baseLayer)
-            => register_module("full", _weight);
+            => register_module(ContainerName, _weight);
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>
         public FullLinear(Linear baseLayer, string adapterName, FullOptions options, ScalarType? dtype = null) : this(baseLayer)
@@ -31,11 +31,14 @@ namespace GraLoRA.Adapters
         /// <summary>The trained weight W_c of adapter <paramref name="name"/>: [out, in].</summary>
         public Parameter Weight(string name) => _weight.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
 
+        /// <summary>The trained weight under the module's own key, <c>weight</c> (as PEFT saves a module to save), not <c>full.weight</c>.</summary>
+        public override IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter) =>
+            base.AdapterStateDict(adapter).Select(t => (t.Key[(ContainerName.Length + 1)..], t.Tensor));
+
+        const string ContainerName = "full";
+
         /// <inheritdoc />
-        public override IEnumerable<Parameter> AdapterParameters(string name)
-        {
-            yield return Weight(name);
-        }
+        protected override ScalarType AdapterDType(string name) => Weight(name).dtype;
 
         /// <inheritdoc />
         protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)
@@ -84,17 +87,18 @@ namespace GraLoRA.Adapters
             return output.to(x.dtype).MoveToOuterDisposeScope();
         }
 
-        /// <summary>One full fine-tuning adapter alone folds in as its weight exactly (so a saved checkpoint resumes exactly).</summary>
-        public override Tensor FoldedWeight(IReadOnlyList<string> names) =>
-            names.Count == 1 ? Weight(names[0]).detach().to(ScalarType.Float32, copy: true) : base.FoldedWeight(names);
+        /// <summary>
+        /// W_c plus whatever earlier merges changed (the weight minus the unmerged base): exactly W_c when merged alone, so
+        /// a checkpoint saved from the merged weights resumes exactly.
+        /// </summary>
+        protected override Tensor MergeWeight(string name, Tensor weight) =>
+            Weight(name).to(weight.dtype).add(weight.sub(UnmergedBaseWeight().to(weight.dtype)));
 
-        /// <summary>The first merge puts the copy in place of the weight exactly; later ones add ΔW. The replaced weight is kept for the unmerge.</summary>
-        protected override Tensor MergeWeight(string name, Tensor weight)
+        /// <summary>Keeps the weight it replaced, for the unmerge.</summary>
+        protected override void OnMerged(string name, Tensor weightBefore)
         {
-            var merged = MergedAdapters.Count == 0 ? Weight(name).to(weight.dtype, copy: true) : weight.add(GetDeltaWeight(name).to(weight.dtype));
             if (_weightBeforeMerge.Remove(name, out var stale)) stale.Dispose();
-            _weightBeforeMerge[name] = weight.detach().clone().DetachFromDisposeScope();
-            return merged;
+            _weightBeforeMerge[name] = weightBefore.detach().clone().DetachFromDisposeScope();
         }
 
         /// <inheritdoc />

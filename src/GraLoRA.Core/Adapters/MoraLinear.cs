@@ -39,11 +39,15 @@ namespace GraLoRA.Adapters
         /// <summary>r̂ of adapter <paramref name="name"/> on this layer.</summary>
         public long SquareSize(string name) => Options(name).SquareSize(InFeatures, OutFeatures);
 
-        /// <inheritdoc />
-        public override IEnumerable<Parameter> AdapterParameters(string name)
+        /// <summary>The fork's keys: its lora_B is its lora_A, so the one matrix is saved under both names.</summary>
+        public override IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter)
         {
-            yield return Square(name);
+            foreach (var t in base.AdapterStateDict(adapter)) yield return t;                     // lora_A.weight
+            yield return ("lora_B.weight", Square(adapter));
         }
+
+        /// <inheritdoc />
+        protected override ScalarType AdapterDType(string name) => Square(name).dtype;
 
         /// <inheritdoc />
         protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)

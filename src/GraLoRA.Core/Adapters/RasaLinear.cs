@@ -45,13 +45,8 @@ namespace GraLoRA.Adapters
         /// <summary>rasa_mixing.weight: [r − k + k·L].</summary>
         public Parameter Mixing(string name) => _mixing.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
 
-        /// <summary>This layer's own parameters; the shared pool is the model's and counted there.</summary>
-        public override IEnumerable<Parameter> AdapterParameters(string name)
-        {
-            yield return A(name);
-            yield return B(name);
-            yield return Mixing(name);
-        }
+        /// <inheritdoc />
+        protected override ScalarType AdapterDType(string name) => Mixing(name).dtype;
 
         /// <inheritdoc />
         protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)

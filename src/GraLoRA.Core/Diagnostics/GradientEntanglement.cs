@@ -18,7 +18,7 @@ namespace GraLoRA.Diagnostics
         /// <summary>Batches of the data to run (default 4); G and the statistics sum over them.</summary>
         public int Batches { get; init; } = 4;
         /// <summary>Rank of the fresh adapters analysed when <see cref="Adapter"/> is null (default 32). LoRA gets Rank + HybridRank, so both have the same parameter count.</summary>
-        public int Rank { get; init; } = 32;
+        public int Rank { get; init; } = AdapterDefaults.GraloraRank;
         /// <summary>GraLoRA k of the fresh adapter (default: <see cref="AdapterConfig.AutoK"/> of the rank).</summary>
         public int? K { get; init; }
         /// <summary>Hybrid rank of the fresh GraLoRA adapter (default 0).</summary>

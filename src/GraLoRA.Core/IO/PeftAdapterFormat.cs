@@ -35,7 +35,7 @@ namespace GraLoRA.IO
             JsonNode? targetModules = c.TargetModulesRegex is { } regex ? JsonValue.Create(regex)
                 : c.ExcludeModules is { Count: > 0 } || c.TargetModules is [AdapterConfig.AllLinear]
                     ? ToArray(c.ExcludeModules is { Count: > 0 } ? targets : targets.Select(t => t.Split('.').Last()).Distinct())
-                    : ToArray(c.TargetModules ?? new[] { "q_proj", "v_proj" });
+                    : ToArray(c.TargetModules ?? AdapterDefaults.TargetModules);
             JsonNode? layers = c.LayersToTransform is { } l && !(c.ExcludeModules is { Count: > 0 }) ? ToArray(l.Select(i => (object)i)) : null;
             JsonNode? pattern = c.LayersPattern is { } p && layers is not null ? ToArray(p) : null;
             JsonNode? save = c.ModulesToSave is { } m ? ToArray(m) : null;
@@ -226,21 +226,20 @@ namespace GraLoRA.IO
                     : null;
                 if (targets is { } tm && tm.ValueKind is not (JsonValueKind.String or JsonValueKind.Array))
                     throw Bad("target_modules", "is neither a string nor a list");
-                // Each method's own field names; the defaults are those of its config class (AdapterConfig's).
-                var defaults = new AdapterConfig { Method = method };
+                // Each method's own field names; the defaults are those of its config class (AdapterDefaults).
                 string alphaField = method switch { AdapterMethod.GraLoRA => "alpha", AdapterMethod.RaSA => "rasa_alpha", _ => "lora_alpha" };
                 string dropoutField = method switch { AdapterMethod.GraLoRA => "gralora_dropout", AdapterMethod.RaSA => "rasa_dropout", _ => "lora_dropout" };
                 bool initWeights = method == AdapterMethod.RaSA || Get(method == AdapterMethod.GraLoRA ? "init_weights" : "init_lora_weights") is not { ValueKind: JsonValueKind.False };
                 return new AdapterConfig
                 {
                     Method = method,
-                    Rank = Int("r", defaults.EffectiveRank),
-                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", defaults.EffectiveK) : null,
+                    Rank = Int("r", AdapterDefaults.Rank(method)),
+                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", AdapterDefaults.GraloraK) : null,
                     HybridRank = method == AdapterMethod.GraLoRA ? Int("hybrid_r", 0) : 0,
-                    MoraType = method == AdapterMethod.MoRA ? Int("mora_type", defaults.EffectiveMoraType) : null,
-                    RasaK = method == AdapterMethod.RaSA ? Int("rasa_k", defaults.EffectiveRasaK) : null,
+                    MoraType = method == AdapterMethod.MoRA ? Int("mora_type", AdapterDefaults.MoraType) : null,
+                    RasaK = method == AdapterMethod.RaSA ? Int("rasa_k", AdapterDefaults.RasaK) : null,
                     // The MoRA fork reads lora_alpha but never uses it (its scale is 1): so do we.
-                    Alpha = method == AdapterMethod.MoRA ? null : Num(alphaField, defaults.EffectiveAlpha),
+                    Alpha = method == AdapterMethod.MoRA ? null : Num(alphaField, AdapterDefaults.Alpha(method)),
                     Dropout = Num(dropoutField, 0),
                     TargetModulesRegex = targets is { ValueKind: JsonValueKind.String } t && t.GetString() != AdapterConfig.AllLinear ? t.GetString() : null,
                     TargetModules = targets is { ValueKind: JsonValueKind.String } t2 && t2.GetString() == AdapterConfig.AllLinear ? new[] { AdapterConfig.AllLinear }

@@ -14,9 +14,9 @@ namespace GraLoRA.Models
 
         /// <summary>The model's adapters (inject, switch, merge, save).</summary>
         public AdapterHost Adapters => _adapters ??= _encoder is not null
-            // PEFT's target_modules mapping for bert/roberta is query, value; all-linear leaves the head alone.
-            ? new AdapterHost(_encoder, EncoderModel.ClassificationHeadName, new[] { "query", "value" })
-            : new AdapterHost(Module, DecoderForCausalLM.OutputHeadName);
+            // all-linear leaves the head alone: the classifier of an encoder, lm_head of a decoder.
+            ? new AdapterHost(_encoder, EncoderModel.ClassificationHeadName, AdapterDefaults.TargetModulesFor(_encoder.ModelType))
+            : new AdapterHost(Module, DecoderForCausalLM.OutputHeadName, AdapterDefaults.TargetModulesFor(Module.ModelType));
 
         /// <summary>Files copied beside an exported checkpoint when the source folder has them.</summary>
         public static readonly string[] CompanionFiles =

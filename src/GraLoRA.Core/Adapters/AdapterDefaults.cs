@@ -1,0 +1,65 @@
+using System;
+using System.Collections.Generic;
+
+namespace GraLoRA.Adapters
+{
+    /// <summary>
+    /// PEFT's defaults, declared once: GraloraConfig (r 32, gralora_k 2, alpha 64), LoraConfig (r 8, lora_alpha 8; also
+    /// DoRA's and the MoRA fork's, with mora_type 1), the RaSA fork's RasaConfig (r 256, rasa_k 1, rasa_alpha 8) and
+    /// the target modules used when a config names none (PEFT's per-architecture target_modules mapping).
+    /// Everything else — options records, configs read from disk, the F# settings — refers here.
+    /// </summary>
+    public static class AdapterDefaults
+    {
+        /// <summary>GraloraConfig.r.</summary>
+        public const int GraloraRank = 32;
+        /// <summary>GraloraConfig.gralora_k.</summary>
+        public const int GraloraK = 2;
+        /// <summary>GraloraConfig.alpha.</summary>
+        public const double GraloraAlpha = 64;
+        /// <summary>LoraConfig.r.</summary>
+        public const int LoraRank = 8;
+        /// <summary>LoraConfig.lora_alpha.</summary>
+        public const double LoraAlpha = 8;
+
+        /// <summary>The MoRA fork's LoraConfig.mora_type (its r and lora_alpha are LoraConfig's).</summary>
+        public const int MoraType = 1;
+        /// <summary>The RaSA fork's RasaConfig.r.</summary>
+        public const int RasaRank = 256;
+        /// <summary>RasaConfig.rasa_k.</summary>
+        public const int RasaK = 1;
+        /// <summary>RasaConfig.rasa_alpha.</summary>
+        public const double RasaAlpha = 8;
+
+        /// <summary>The default rank of <paramref name="method"/> (0 for Full, which has none).</summary>
+        public static int Rank(AdapterMethod method) => method switch
+        {
+            AdapterMethod.GraLoRA => GraloraRank,
+            AdapterMethod.RaSA => RasaRank,
+            AdapterMethod.Full => 0,
+            _ => LoraRank,
+        };
+
+        /// <summary>The default alpha of <paramref name="method"/> (MoRA: LoraConfig's, written to its file but unused; Full: 1, it has none).</summary>
+        public static double Alpha(AdapterMethod method) => method switch
+        {
+            AdapterMethod.GraLoRA => GraloraAlpha,
+            AdapterMethod.RaSA => RasaAlpha,
+            AdapterMethod.Full => 1,
+            _ => LoraAlpha,
+        };
+
+        /// <summary>Targets for architectures the mapping does not name (Llama, Mistral, Qwen2, …): the attention's q_proj and v_proj.</summary>
+        public static IReadOnlyList<string> TargetModules { get; } = new[] { "q_proj", "v_proj" };
+
+        static readonly Dictionary<string, IReadOnlyList<string>> ByModelType = new(StringComparer.OrdinalIgnoreCase)
+        {
+            ["bert"] = new[] { "query", "value" },
+            ["roberta"] = new[] { "query", "value" },
+        };
+
+        /// <summary>The default targets of a model of type <paramref name="modelType"/> (config.json's model_type).</summary>
+        public static IReadOnlyList<string> TargetModulesFor(string modelType) =>
+            ByModelType.TryGetValue(modelType, out var targets) ? targets : TargetModules;
+    }
+}
