@@ -110,14 +110,8 @@ module Train =
             SaveSteps = Option.toNullable settings.SaveSteps,
             OutputDirectory = Option.toObj settings.OutputPath)
 
-    /// Trains as `Train.run` does, calling `onProgress` synchronously on every logging step and stopping at the next
-    /// step boundary once `cancellation` is cancelled (then `Cancelled` is true and, with `OutputPath`, a resumable
-    /// checkpoint is written; continue with `ResumeFrom`). Returns Core's `TrainingResult` (steps, losses, history) and the model.
-    let runWith (onProgress: TrainingProgress -> unit) (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel)
-        : TrainingResult * BaseModel =
-        let adapter = settings.Adapter |> Option.defaultWith (fun () -> Adapter.current model)
-        // Options and adapter are checked before the data is read, as the cmdlet does.
-        let trainer = Trainer(model, adapter, toOptions settings)
+    /// `settings.Dataset` (and `Validation` or `ValidationSplit`) read and tokenized for `model`, as training reads them.
+    let prepareData (settings: TrainSettings) (model: BaseModel) : PreparedDataset =
         let tokenizer =
             match model.Tokenizer with
             | null -> raise (GraLoRA.GraloraException("TokenizerNotFound", GraLoRA.GraloraErrorKind.NotFound,
@@ -129,7 +123,17 @@ module Train =
             DataOptions(Format = Option.toNullable settings.Format, MaxLength = settings.MaxLength, TrainOnPrompt = settings.TrainOnPrompt,
                         Packing = settings.Packing, ValidationFraction = settings.ValidationSplit, Seed = settings.Seed,
                         ClassLabels = model.NamedClassLabels)
-        let data = TrainingData.Prepare(tokenizer, train, validation, dataOptions)
+        TrainingData.Prepare(tokenizer, train, validation, dataOptions)
+
+    /// Trains as `Train.run` does, calling `onProgress` synchronously on every logging step and stopping at the next
+    /// step boundary once `cancellation` is cancelled (then `Cancelled` is true and, with `OutputPath`, a resumable
+    /// checkpoint is written; continue with `ResumeFrom`). Returns Core's `TrainingResult` (steps, losses, history) and the model.
+    let runWith (onProgress: TrainingProgress -> unit) (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel)
+        : TrainingResult * BaseModel =
+        let adapter = settings.Adapter |> Option.defaultWith (fun () -> Adapter.current model)
+        // Options and adapter are checked before the data is read, as the cmdlet does.
+        let trainer = Trainer(model, adapter, toOptions settings)
+        let data = prepareData settings model
         match data.ClassLabels with
         | null -> ()
         | labels -> model.PrepareClassification(adapter, labels.Labels)

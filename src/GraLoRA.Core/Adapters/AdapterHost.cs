@@ -8,9 +8,12 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Adapters
 {
-    /// <summary>One adapter as <see cref="AdapterHost.List"/> reports it.</summary>
+    /// <summary>
+    /// One adapter as <see cref="AdapterHost.List"/> reports it. K: GraLoRA's k or RaSA's rasa_k (null otherwise);
+    /// MoraType: MoRA's type; Parameters: trainable parameters, a RaSA pool counted once.
+    /// </summary>
     public sealed record AdapterInfo(string Name, AdapterMethod Method, int Rank, int? K, int HybridRank, double Alpha,
-        IReadOnlyList<string> Targets, long Parameters, bool Active, bool Merged, bool Disabled);
+        IReadOnlyList<string> Targets, long Parameters, bool Active, bool Merged, bool Disabled, int? MoraType = null);
 
     /// <summary>
     /// The adapters of one model (PEFT's BaseTuner/PeftModel): injects named adapters into the model's linear slots,
@@ -411,9 +414,10 @@ namespace GraLoRA.Adapters
             long count = layers.Sum(l => l.Layer.AdapterParameterCount(n))
                          + (_rasaPool?.Parameters(n).Sum(p => p.A.numel() + p.B.numel()) ?? 0)      // shared once, not per layer
                          + SavedModules().Where(s => s.Wrapper.AdapterNames.Contains(n)).Sum(s => s.Wrapper.Copy(n).parameters().Sum(p => p.numel()));
-            int? k = c.Method switch { AdapterMethod.GraLoRA => c.EffectiveK, AdapterMethod.RaSA => c.EffectiveRasaK, AdapterMethod.MoRA => c.EffectiveMoraType, _ => null };
+            int? k = c.Method switch { AdapterMethod.GraLoRA => c.EffectiveK, AdapterMethod.RaSA => c.EffectiveRasaK, _ => null };
             return new AdapterInfo(n, c.Method, c.EffectiveRank, k, c.HybridRank, c.EffectiveAlpha,
-                _targets[n], count, _active.Contains(n), layers.Any(l => l.Layer.MergedAdapters.Contains(n)), Disabled);
+                _targets[n], count, _active.Contains(n), layers.Any(l => l.Layer.MergedAdapters.Contains(n)), Disabled,
+                c.Method == AdapterMethod.MoRA ? c.EffectiveMoraType : null);
         }).ToList();
 
         /// <summary>Trainable and total parameter counts (shared tensors counted once).</summary>

@@ -22,8 +22,10 @@ namespace GraLoRA.Training
         public int Rank { get; init; } = 16;
         /// <summary>Where the adapters go, dropout, ... (method, rank, k, alpha are set per method). Default: all-linear.</summary>
         public AdapterConfig? Adapter { get; init; }
-        /// <summary>Learning rate, steps, seed, evaluation interval... of every run (OutputDirectory is ignored).</summary>
+        /// <summary>Learning rate, steps, seed... of every run (OutputDirectory is ignored). Without EvalSteps, validation runs every tenth of the steps, for the curves.</summary>
         public TrainingOptions? Training { get; init; }
+        /// <summary>Classification data's label names: each adapter then trains the model's classification head as a module to save, and rows report accuracy.</summary>
+        public IReadOnlyList<string>? ClassLabels { get; init; }
     }
 
     /// <summary>One method's run in a <see cref="MethodComparison"/>.</summary>
@@ -60,6 +62,8 @@ namespace GraLoRA.Training
             var configs = methods.Select(m => AdapterConfig.ForComparison(m, options.Rank, template with { InitWeights = true })).ToList();
             foreach (var c in configs) c.Validate();                          // every setting checked before anything trains
             var training = (options.Training ?? new TrainingOptions()) with { OutputDirectory = null, SaveSteps = null };
+            int steps = training.MaxSteps ?? training.Epochs * (int)Math.Ceiling((double)train.BatchesPerEpoch / training.GradientAccumulationSteps);
+            training = training with { EvalSteps = training.EvalSteps ?? Math.Max(1, steps / 10) };
             training.Validate();
 
             var previousActive = model.Adapters.Active.ToList();
@@ -75,6 +79,7 @@ namespace GraLoRA.Training
                     model.AddAdapter(name, config);
                     try
                     {
+                        if (options.ClassLabels is { } labels) model.PrepareClassification(name, labels);
                         var info = model.Adapters.List().First(a => a.Name == name);
                         PeakMemory.Reset();
                         var result = new Trainer(model, name, training).Train(train, validation);
