@@ -19,6 +19,28 @@ namespace GraLoRA.Bench
         /// <summary>As <see cref="Arg(string[], string, string)"/>, as a whole number.</summary>
         public static int Arg(string[] args, string name, int fallback) => int.Parse(Arg(args, name, fallback.ToString()));
 
+        /// <summary>
+        /// Times <paramref name="steps"/> training steps (forward, mean loss over the batch's tokens, backward, optimizer
+        /// step) after one warm-up step; returns the seconds of each.
+        /// </summary>
+        public static List<double> TrainingSteps(GraLoRA.Models.DecoderForCausalLM model, GraLoRA.Data.DataBatch batch, TorchSharp.Modules.OptimizerHelper optimizer, int steps)
+        {
+            var times = new List<double>();
+            for (int s = 0; s <= steps; s++)
+            {
+                var sw = Stopwatch.StartNew();
+                using (TorchSharp.torch.NewDisposeScope())
+                {
+                    var loss = GraLoRA.Training.Trainer.LossSum(model, batch, TorchSharp.torch.CPU) / batch.SequenceLength;
+                    loss.backward();
+                    optimizer.step();
+                    optimizer.zero_grad();
+                }
+                if (s > 0) times.Add(sw.Elapsed.TotalSeconds);                 // step 0 warms up
+            }
+            return times;
+        }
+
         /// <summary>A field of /proc/self/status (VmRSS, VmHWM, …) in bytes.</summary>
         public static long StatusBytes(string field) =>
             1024 * long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);

@@ -21,12 +21,14 @@ switch (args.Length == 0 ? "" : args[0])
     case "train": return GraLoRA.Bench.TrainBench.Run(args);
     case "train-child": return GraLoRA.Bench.TrainBench.Child(args);
     case "lab": return GraLoRA.Bench.LabBench.Run(args);
+    case "methods": return GraLoRA.Bench.MethodsBench.Run(args);
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
     default:
         Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
+        Console.Error.WriteLine("       GraLoRA.Bench methods [--hidden 512] [--layers 4] [--seq 256] [--rank 32] [--steps 3] [--reps 3] [--full]");
         Console.Error.WriteLine("       GraLoRA.Bench lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]");
         return 2;
 }

@@ -57,26 +57,7 @@ namespace GraLoRA.Tests
             };
         }
 
-        static IBatchSource Batches(int count, int offset = 0)
-        {
-            var list = new List<DataBatch>();
-            for (int i = 0; i < count; i++)
-            {
-                int rows = 2, columns = 8;
-                var ids = Enumerable.Range(0, rows * columns).Select(t => (long)(20 + (t * 5 + (i + offset) * 3) % 80)).ToArray();
-                var positions = Enumerable.Range(0, rows).SelectMany(_ => Enumerable.Range(0, columns).Select(c => (long)c)).ToArray();
-                list.Add(new DataBatch(rows, columns, ids, ids.ToArray(), Enumerable.Repeat(1L, rows * columns).ToArray(), positions, null, null, Enumerable.Range(0, rows).ToArray()));
-            }
-            return new Fixed(list);
-        }
-
-        sealed class Fixed : IBatchSource
-        {
-            readonly List<DataBatch> _batches;
-            public Fixed(List<DataBatch> batches) => _batches = batches;
-            public int BatchesPerEpoch => _batches.Count;
-            public IEnumerable<DataBatch> Epoch(int epoch) => _batches;
-        }
+        static IBatchSource Batches(int count, int offset = 0) => TestBatches.Tokens(count, 2, 8, (t, i) => 20 + (t * 5 + (i + offset) * 3) % 80);
 
         static Tensor Logits(BaseModel model)
         {
@@ -262,7 +243,7 @@ namespace GraLoRA.Tests
                 Methods = new[] { AdapterMethod.GraLoRA, AdapterMethod.MoRA, AdapterMethod.RaSA, AdapterMethod.DoRA },
                 Rank = 8,
                 Training = Quick(2) with { EvalSteps = 1 },
-            }, chart, new Progress<MethodComparisonRow>(seen.Add));
+            }, chart, new SyncProgress<MethodComparisonRow>(seen.Add));
 
             Assert.Equal(new[] { AdapterMethod.LoRA, AdapterMethod.GraLoRA, AdapterMethod.MoRA, AdapterMethod.RaSA, AdapterMethod.DoRA }, result.Rows.Select(r => r.Method));
             Assert.Equal(new[] { "LoRA r 8", "GraLoRA r 8 k 1", "MoRA r 8 type 6", "RaSA r 8 k 1", "DoRA r 8" }, result.Rows.Select(r => r.Settings));
@@ -283,11 +264,5 @@ namespace GraLoRA.Tests
                 MethodComparison.Run(model, Batches(1), null, new MethodComparisonOptions { Adapter = new AdapterConfig { Bias = "all" } })).ErrorId);
         }
 
-        sealed class Progress<T> : IProgress<T>
-        {
-            readonly Action<T> _report;
-            public Progress(Action<T> report) => _report = report;
-            public void Report(T value) => _report(value);
-        }
     }
 }

@@ -66,43 +66,23 @@ namespace GraLoRA.Training
             training = training with { EvalSteps = training.EvalSteps ?? Math.Max(1, steps / 10) };
             training.Validate();
 
-            var previousActive = model.Adapters.Active.ToList();
-            var requiresGrad = model.Network.parameters().Select(p => (p, p.requires_grad)).ToList();
-            string name = "compare";
-            while (model.Adapters.Names.Contains(name)) name += "_";
             var rows = new List<MethodComparisonRow>();
-            try
+            AdapterTrials.Run(model, "compare", configs, training.Seed, (name, config) =>
             {
-                foreach (var config in configs)
-                {
-                    TorchSharp.torch.manual_seed(training.Seed);              // the same initialisation stream for every method
-                    model.AddAdapter(name, config);
-                    try
-                    {
-                        if (options.ClassLabels is { } labels) model.PrepareClassification(name, labels);
-                        var info = model.Adapters.List().First(a => a.Name == name);
-                        PeakMemory.Reset();
-                        var result = new Trainer(model, name, training).Train(train, validation);
-                        long? peak = PeakMemory.Read();
-                        double? accuracy = validation is null ? null : Trainer.Evaluate(model, validation).Accuracy;
-                        double step = result.MedianStepSeconds ?? double.NaN;
-                        double reference = rows.Count == 0 ? step : rows[0].StepSeconds;
-                        var row = new MethodComparisonRow(config.Method, Describe(config), info.Parameters, result.Steps, result.FinalLoss, result.ValidationLoss,
-                            result.BestValidationLoss, accuracy, step, step / reference, peak, result.History);
-                        rows.Add(row);
-                        progress?.Report(row);
-                    }
-                    finally
-                    {
-                        model.Adapters.Remove(name);
-                    }
-                }
-            }
-            finally
-            {
-                if (previousActive.Count > 0) model.Adapters.SetActive(previousActive);
-                foreach (var (p, flag) in requiresGrad) p.requires_grad = flag;
-            }
+                if (options.ClassLabels is { } labels) model.PrepareClassification(name, labels);
+                var info = model.Adapters.List().First(a => a.Name == name);
+                PeakMemory.Reset();
+                var result = new Trainer(model, name, training).Train(train, validation);
+                long? peak = PeakMemory.Read();
+                double? accuracy = validation is null ? null : Trainer.Evaluate(model, validation).Accuracy;
+                double step = result.MedianStepSeconds ?? double.NaN;
+                double reference = rows.Count == 0 ? step : rows[0].StepSeconds;
+                var row = new MethodComparisonRow(config.Method, Describe(config), info.Parameters, result.Steps, result.FinalLoss, result.ValidationLoss,
+                    result.BestValidationLoss, accuracy, step, step / reference, peak, result.History);
+                rows.Add(row);
+                progress?.Report(row);
+                return row;
+            });
             return new MethodComparisonResult(rows, chartPath is null ? null : SaveChart(rows, chartPath));
         }
 

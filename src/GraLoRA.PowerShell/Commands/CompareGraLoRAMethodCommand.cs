@@ -17,13 +17,9 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$model | Compare-GraLoRAMethod ./data/train.jsonl -Method GraLoRA, Full -Rank 32 -MaxSteps 50</code><para>Compares GraLoRA with full fine-tuning of the same modules (LoRA runs too, as the time reference).</para></example>
     [Cmdlet(VerbsData.Compare, "GraLoRAMethod", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(MethodComparisonRow))]
-    public sealed class CompareGraLoRAMethodCommand : DatasetCmdlet
+    public sealed class CompareGraLoRAMethodCommand : AdapterTrialCmdlet
     {
         #region Parameters
-        /// <summary><para type="description">The model (from Import-BaseModel, or any object with a Model property). Modules it already adapts cannot take the comparison's adapters.</para></summary>
-        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        public BaseModel Model { get; set; } = null!;
-
         /// <summary><para type="description">The methods (default LoRA, GraLoRA, MoRA, RaSA, DoRA; add Full for the upper reference).</para></summary>
         [Parameter]
         [ValidateSet("LoRA", "GraLoRA", "DoRA", "MoRA", "RaSA", "Full")]
@@ -33,41 +29,13 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter, ValidateRange(1, int.MaxValue)]
         public int Rank { get; set; } = 16;
 
-        /// <summary><para type="description">A validation data file (default: -ValidationSplit of the training data).</para></summary>
-        [Parameter]
-        public string? ValidationDataset { get; set; }
-
-        /// <summary><para type="description">Fraction of the training records held out for validation when no -ValidationDataset is given (default 0.1).</para></summary>
-        [Parameter]
-        public double ValidationSplit { get; set; } = 0.1;
-
         /// <summary><para type="description">Optimizer steps of each method's run (default 100).</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
         public int MaxSteps { get; set; } = 100;
 
-        /// <summary><para type="description">Evaluate on the validation data every this many steps (default: MaxSteps/10, at least 1), for the loss curves.</para></summary>
+        /// <summary><para type="description">Evaluate on the validation data every this many steps (default: a tenth of -MaxSteps, at least 1), for the loss curves.</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
         public int EvalSteps { get; set; }
-
-        /// <summary><para type="description">Modules the adapters adapt (default all-linear).</para></summary>
-        [Parameter]
-        public string[]? TargetModule { get; set; }
-
-        /// <summary><para type="description">Peak learning rate of each run (default 2e-4).</para></summary>
-        [Parameter]
-        public double LearningRate { get; set; } = 2e-4;
-
-        /// <summary><para type="description">Examples per batch (default 8).</para></summary>
-        [Parameter, ValidateRange(1, int.MaxValue)]
-        public int BatchSize { get; set; } = 8;
-
-        /// <summary><para type="description">Longest example in tokens (default 1024).</para></summary>
-        [Parameter, ValidateRange(2, int.MaxValue)]
-        public int MaxLength { get; set; } = 1024;
-
-        /// <summary><para type="description">Seed of the data order, the split and every run's initialisation (default 42).</para></summary>
-        [Parameter]
-        public int Seed { get; set; } = 42;
 
         /// <summary><para type="description">Write the loss curves of every method (training, and validation dashed) to this PNG.</para></summary>
         [Parameter]
@@ -78,17 +46,8 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            var tokenizer = DatasetInput.Tokenizer(Model, "Compare-GraLoRAMethod");
-            var (name, source) = OpenDataset();
-            var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
-            var data = TrainingData.Prepare(tokenizer, source, validationSource, new DataOptions
-            {
-                Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, Seed = Seed, ValidationFraction = validationSource is null ? ValidationSplit : 0,
-            });
-            if (data.Validation.Count == 0)
-                throw new GraloraException("NoValidationData", GraloraErrorKind.InvalidData,
-                    "Compare-GraLoRAMethod reports validation losses, and no validation example is left: give -ValidationDataset or a larger -ValidationSplit (e.g. 0.1).", name);
-            var batchOptions = new BatchOptions { BatchSize = BatchSize, Seed = Seed };
+            var data = PrepareData("Compare-GraLoRAMethod", "reports validation losses");
+            var batchOptions = Batches;
             var methods = (Method ?? MethodComparisonOptions.PaperMethods.Select(m => m.ToString()).ToArray()).Select(m => Enum.Parse<AdapterMethod>(m, ignoreCase: true)).ToList();
             var options = new MethodComparisonOptions
             {
@@ -104,7 +63,7 @@ namespace GraLoRA.PowerShell.Commands
             int total = methods.Contains(AdapterMethod.LoRA) ? methods.Count : methods.Count + 1, done = 0;
             var result = MethodComparison.Run(Model, data.CreateTrainLoader(batchOptions), data.CreateValidationLoader(batchOptions), options,
                 ChartPath is null ? null : ResolvePath(ChartPath),
-                new Reporter(r =>
+                new Reporter<MethodComparisonRow>(r =>
                 {
                     done++;
                     WriteProgress(new ProgressRecord(1, "Compare-GraLoRAMethod", string.Format(CultureInfo.InvariantCulture, "{0}/{1}: {2}: validation loss {3:0.0000}, {4:0.00}× LoRA's step time", done, total, r.Settings, r.FinalValidationLoss, r.TimeVersusLoRA))
@@ -115,12 +74,5 @@ namespace GraLoRA.PowerShell.Commands
             foreach (var row in result.Rows) WriteObject(row);
         });
         #endregion
-
-        sealed class Reporter : IProgress<MethodComparisonRow>
-        {
-            readonly Action<MethodComparisonRow> _report;
-            public Reporter(Action<MethodComparisonRow> report) => _report = report;
-            public void Report(MethodComparisonRow value) => _report(value);
-        }
     }
 }
