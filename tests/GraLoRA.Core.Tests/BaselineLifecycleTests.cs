@@ -230,6 +230,28 @@ namespace GraLoRA.Tests
             Assert.Equal(errorId, ex.ErrorId);
         }
 
+        [Theory]
+        [InlineData("{\"peft_type\":\"LORA\",\"r\":4,\"use_dora\":true}", "DoRA", null)]
+        [InlineData("{\"peft_type\":\"LORA\",\"r\":4,\"use_mora\":true,\"mora_type\":6,\"lora_alpha\":16}", "MoRA", null)]
+        [InlineData("{\"peft_type\":\"RASA\",\"r\":16,\"rasa_k\":2,\"rasa_alpha\":32}", "RaSA", null)]
+        [InlineData("{\"peft_type\":\"LORA\",\"use_dora\":true,\"use_mora\":true}", null, "InvalidAdapterConfig")]
+        [InlineData("{\"peft_type\":\"LORA\",\"use_mora\":\"yes\"}", null, "InvalidAdapterConfig")]
+        public void AdapterConfigFilesNameTheirMethod(string json, string? method, string? errorId)
+        {
+            Directory.CreateDirectory(tmp.File("cfg"));
+            File.WriteAllText(tmp.File("cfg/adapter_config.json"), json);
+            if (errorId is not null)
+            {
+                Assert.Equal(errorId, Assert.Throws<GraloraException>(() => PeftAdapterFormat.ReadConfig(tmp.File("cfg"))).ErrorId);
+                return;
+            }
+            var config = PeftAdapterFormat.ReadConfig(tmp.File("cfg"));
+            Assert.Equal(method, config.Method.ToString());
+            config.Validate();
+            if (config.Method == AdapterMethod.MoRA) { Assert.Equal(6, config.EffectiveMoraType); Assert.Null(config.Alpha); }   // the fork ignores lora_alpha
+            if (config.Method == AdapterMethod.RaSA) { Assert.Equal(2, config.EffectiveRasaK); Assert.Equal(32, config.EffectiveAlpha); }
+        }
+
         [Fact]
         public void ComparisonTrainsEveryMethodAtEqualParametersAndLeavesTheModelAlone()
         {
