@@ -1,13 +1,7 @@
-using System;
 using System.Collections.Generic;
-using System.IO;
-using System.Linq;
 using System.Text.Json;
-using GraLoRA.Adapters;
 using GraLoRA.Diagnostics;
 using GraLoRA.IO;
-using GraLoRA.Models;
-using Xunit;
 
 namespace GraLoRA.Tests
 {
