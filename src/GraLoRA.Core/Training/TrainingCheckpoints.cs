@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text.Json;
 using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp.Modules;
@@ -54,26 +53,16 @@ namespace GraLoRA.Training
         internal static string Save(BaseModel model, string adapter, string output, TrainerState state, AdamW optimizer)
         {
             string final = Path.Combine(output, $"checkpoint-{state.Step}");
-            string staging = Path.Combine(output, $".checkpoint-{state.Step}.{Guid.NewGuid():N}.partial");
-            try
+            AtomicFile.WriteDirectory(final, staging =>
             {
-                PeftAdapterFormat.Save(model.Adapters, adapter, staging);
+                PeftAdapterFormat.WriteFiles(model.Adapters, adapter, staging);
                 optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
                 AtomicFile.SyncFile(Path.Combine(staging, "optimizer.bin"));
                 using (var rng = get_rng_state())
                     Safetensors.Write(Path.Combine(staging, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
-                CheckpointWriter.WriteJson(Path.Combine(staging, StateFile), System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(state))!);
-                AtomicFile.ReplaceDirectory(staging, final);
-                return final;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new GraloraException("CheckpointWriteFailed", GraloraErrorKind.IOFailure, $"Could not write checkpoint '{final}': {ex.Message}", final, ex);
-            }
-            finally
-            {
-                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
-            }
+                CheckpointWriter.WriteJson(Path.Combine(staging, StateFile), System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(state))!);
+            }, ex => new GraloraException("CheckpointWriteFailed", GraloraErrorKind.IOFailure, $"Could not write checkpoint '{final}': {ex.Message}", final, ex));
+            return final;
         }
 
         // Keeps the newest checkpoint and the best one always, then as many of the newest others as the limit allows.
@@ -118,10 +107,10 @@ namespace GraLoRA.Training
             TrainerState state;
             try
             {
-                state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath))
+                state = System.Text.Json.JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath))
                         ?? throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}' is empty.", folder);
             }
-            catch (JsonException ex)
+            catch (System.Text.Json.JsonException ex)
             {
                 throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData,
                     $"'{statePath}' is not a valid trainer state: field '{ex.Path ?? "$"}' {(ex.Path is null ? "is not valid JSON" : "has the wrong type")} ({ex.Message}).", statePath, ex);
