@@ -8,8 +8,8 @@ open GraLoRA.Adapters
 type K =
     /// Exactly k (must divide the rank and the module's in/out sizes).
     | Fixed of int
-    /// The paper's rule of thumb r/k² ≈ 8 (`AdapterConfig.AutoK`): k 2 for r 16–32, k 4 for r 64–128.
-    /// For LoRA settings `Auto` means "no k" (LoRA has none).
+    /// The paper's rule of thumb r/k² ≈ 8 (`AdapterConfig.AutoK`): k 2 for r 16–32, k 4 for r 64–128, applied by Core
+    /// to each module's own rank. For LoRA settings `Auto` means "no k" (LoRA has none).
     | Auto
 
 /// One adapter's settings: the method (GraLoRA or a baseline), rank, k, alpha, dropout and which modules it adapts.
@@ -117,8 +117,8 @@ module Adapter =
     let toConfig (settings: AdapterSettings) : AdapterConfig =
         let k =
             match settings.K, settings.Method with
-            | Fixed k, _ -> Nullable k
-            | Auto, AdapterMethod.GraLoRA when settings.Rank > 0 -> Nullable(AdapterConfig.AutoK settings.Rank)
+            | Fixed k, _ -> Nullable(KChoice.Fixed k)
+            | Auto, AdapterMethod.GraLoRA -> Nullable KChoice.Auto       // Core resolves it per module
             | Auto, _ -> Nullable()
         // Core reads null as "not given"; these init-only properties are not annotated as nullable.
         let listOrNull (items: string list) : Collections.Generic.IReadOnlyList<string> =
@@ -140,14 +140,19 @@ module Adapter =
             UseRsLora = settings.UseRsLora)
 
     /// The settings an existing Core `AdapterConfig` describes: the inverse of `toConfig` for configs that `toConfig`
-    /// makes (`K` comes back as `Fixed k` for GraLoRA and `Auto` for LoRA; `Seed` as `None`, since a config carries no seed).
+    /// makes (`K` comes back as `Auto` for an Auto config and for LoRA, else `Fixed k` — an adapter's stored config has
+    /// its k resolved; `Seed` as `None`, since a config carries no seed).
     let ofConfig (config: AdapterConfig) : AdapterSettings =
         let listOf (items: Collections.Generic.IReadOnlyList<string> | null) = match items with null -> [] | items -> List.ofSeq items
         { Method = config.Method
           Rank = config.EffectiveRank
           MoraType = Option.ofNullable config.MoraType
           RasaK = Option.ofNullable config.RasaK
-          K = (if config.Method = AdapterMethod.GraLoRA then Fixed config.EffectiveK else Auto)
+          K =
+            (match config.Method, Option.ofNullable config.K with
+             | AdapterMethod.GraLoRA, Some k when k.IsAuto -> Auto
+             | AdapterMethod.GraLoRA, _ -> Fixed config.EffectiveK
+             | _ -> Auto)
           HybridRank = config.HybridRank
           Alpha = Option.ofNullable config.Alpha
           Dropout = config.Dropout

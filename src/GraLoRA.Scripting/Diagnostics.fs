@@ -58,7 +58,7 @@ module Diagnostics =
             EntanglementOptions(
                 Layers = (if List.isEmpty settings.Layers then null else Array.ofList settings.Layers),
                 Batches = settings.Batches, Rank = settings.Rank,
-                K = (match settings.K with Fixed k -> System.Nullable k | Auto -> System.Nullable()),
+                K = (match settings.K with Fixed k -> GraLoRA.Adapters.KChoice.Fixed k | Auto -> GraLoRA.Adapters.KChoice.Auto),
                 HybridRank = settings.HybridRank, Adapter = Option.toObj settings.Adapter, Seed = settings.Seed, ZeroB = settings.ZeroB,
                 OutlierThreshold = settings.OutlierThreshold,
                 InjectOutliers = inject)

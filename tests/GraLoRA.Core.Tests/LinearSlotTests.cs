@@ -1,12 +1,6 @@
-using System;
-using System.IO;
-using System.Linq;
-using GraLoRA.Adapters;
 using GraLoRA.IO;
-using GraLoRA.Models;
 using TorchSharp;
 using TorchSharp.Modules;
-using Xunit;
 using static TorchSharp.torch;
 
 namespace GraLoRA.Tests

@@ -1,10 +1,4 @@
-using System;
-using System.IO;
-using System.Linq;
-using GraLoRA.Adapters;
 using GraLoRA.IO;
-using GraLoRA.Models;
-using Xunit;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,12 +1,6 @@
-using System;
-using System.IO;
-using System.Linq;
-using GraLoRA.Adapters;
 using GraLoRA.IO;
-using GraLoRA.Models;
 using TorchSharp;
 using TorchSharp.Modules;
-using Xunit;
 using static TorchSharp.torch;
 
 namespace GraLoRA.Tests
@@ -15,11 +9,8 @@ namespace GraLoRA.Tests
     /// PEFT's key names come from what the modules register (<see cref="PeftKeys"/>): the expected names are PEFT's, as its
     /// save_pretrained wrote them into the shared fixtures (see their README) and as get_peft_model_state_dict states them.
     /// </summary>
-    public sealed class PeftKeysTests : IDisposable
+    public sealed class PeftKeysTests
     {
-        readonly TempDirectory tmp = new();
-        public void Dispose() => tmp.Dispose();
-
         [Theory]
         [InlineData("gralora_A.default", "default", "gralora_A")]
         [InlineData("gralora_A_general.default.weight", "default", "gralora_A_general.weight")]

@@ -14,8 +14,21 @@ open GraLoRA.Scripting.Tests.Support
 [<InlineData(128, 4)>]
 let ``K Auto follows the r over k squared near 8 rule`` (rank: int, k: int) =
     let config = Adapter.toConfig { GraLoRA.defaults with Rank = rank }
-    Assert.Equal(System.Nullable k, config.K)
+    Assert.True(config.K.Value.IsAuto)                  // passed on to Core, which resolves it per module
+    Assert.Equal(k, config.EffectiveK)
     Assert.Equal(AdapterMethod.GraLoRA, config.Method)
+    Assert.Equal(Auto, (Adapter.ofConfig config).K)
+    use model = BaseModel.tiny (Path.Combine(tempDir (), "m"))
+    model |> Adapter.add { GraLoRA.defaults with Rank = rank } |> ignore
+    Assert.Equal(Fixed k, (Adapter.settingsOf Adapter.DefaultName model).K)
+
+[<Fact>]
+let ``the F# defaults are Core's PEFT defaults`` () =
+    let g = Adapter.toConfig GraLoRA.defaults
+    let l = Adapter.toConfig LoRA.defaults
+    Assert.Equal((AdapterDefaults.GraloraRank, AdapterDefaults.GraloraAlpha), (g.EffectiveRank, g.EffectiveAlpha))
+    Assert.Equal((AdapterDefaults.LoraRank, AdapterDefaults.LoraAlpha), (l.EffectiveRank, l.EffectiveAlpha))
+    Assert.Equal<string list>(List.ofSeq AdapterDefaults.TargetModules, GraLoRA.defaults.Targets)
 
 [<Fact>]
 let ``settings reach the model: GraLoRA k 4 for r 64, LoRA without k`` () =

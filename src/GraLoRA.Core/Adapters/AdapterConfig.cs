@@ -26,8 +26,11 @@ namespace GraLoRA.Adapters
         public int? MoraType { get; init; }
         /// <summary>RaSA's rasa_k: ranks each layer gives to its module type's shared pool (default 1, the authors' RasaConfig).</summary>
         public int? RasaK { get; init; }
-        /// <summary>GraLoRA grid size k (default 2); ignored for LoRA. See <see cref="AutoK"/>.</summary>
-        public int? K { get; init; }
+        /// <summary>
+        /// GraLoRA grid size k: a whole number, or <see cref="KChoice.Auto"/> (the rule of thumb per module rank, RankPattern
+        /// included). Null: PEFT's default (<see cref="AdapterDefaults.GraloraK"/>). GraLoRA only.
+        /// </summary>
+        public KChoice? K { get; init; }
         /// <summary>Hybrid LoRA rank (GraLoRA only; 0 = none).</summary>
         public int HybridRank { get; init; }
         /// <summary>Scale numerator α (default: <see cref="AdapterDefaults"/>: GraLoRA 64, LoRA/DoRA 8); RaSA's rasa_alpha (default 8), which only sets the initial mixing weights; not for MoRA or Full.</summary>
@@ -63,8 +66,8 @@ namespace GraLoRA.Adapters
 
         /// <summary>The rank in effect (0 for Full, which is not low rank).</summary>
         public int EffectiveRank => Rank ?? AdapterDefaults.Rank(Method);
-        /// <summary>The k in effect (GraLoRA).</summary>
-        public int EffectiveK => K ?? AdapterDefaults.GraloraK;
+        /// <summary>The k in effect (GraLoRA) for a module of the default rank (RankPattern and KPattern modules may differ).</summary>
+        public int EffectiveK => K?.For(EffectiveRank) ?? AdapterDefaults.GraloraK;
         /// <summary>MoRA's type in effect.</summary>
         public int EffectiveMoraType => MoraType ?? AdapterDefaults.MoraType;
         /// <summary>RaSA's rasa_k in effect.</summary>
@@ -179,8 +182,27 @@ namespace GraLoRA.Adapters
                 case AdapterMethod.Full:
                     return new FullOptions { InitWeights = InitWeights };
             }
-            int k = PatternValue(KPattern, moduleName) ?? EffectiveK;
+            int k = PatternValue(KPattern, moduleName) ?? K?.For(rank) ?? AdapterDefaults.GraloraK;
             return new GraloraOptions { Rank = rank, K = k, HybridRank = HybridRank, Alpha = EffectiveAlpha, Dropout = Dropout, InitWeights = InitWeights };
+        }
+
+        /// <summary>
+        /// This config with an Auto k written out, as it is stored and saved (adapter_config.json needs a number):
+        /// K = k of the default rank and, when a RankPattern rank gets another k, a KPattern entry per RankPattern (after
+        /// the KPatterns given, which win). <see cref="OptionsFor"/> gives every module the same options before and after.
+        /// A config without Auto k is returned as it is.
+        /// </summary>
+        public AdapterConfig Resolved()
+        {
+            if (Method != AdapterMethod.GraLoRA || K is not { IsAuto: true } auto) return this;
+            int k = auto.For(EffectiveRank);
+            var ranks = RankPattern ?? new Dictionary<string, int>();
+            if (ranks.Values.All(r => auto.For(r) == k)) return this with { K = k };
+            // Every rank pattern, in order, so a module takes its k from the same pattern it takes its rank from. A
+            // Dictionary keeps insertion order here (nothing is removed), which "first matching pattern wins" needs.
+            var kPattern = new Dictionary<string, int>(KPattern ?? new Dictionary<string, int>(), StringComparer.Ordinal);
+            foreach (var (pattern, rank) in ranks) kPattern.TryAdd(pattern, auto.For(rank));
+            return this with { K = k, KPattern = kPattern };
         }
 
         // PEFT's get_pattern_key: a pattern matches a module when the name ends with it at a dot boundary.

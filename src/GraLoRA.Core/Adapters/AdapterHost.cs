@@ -110,6 +110,7 @@ namespace GraLoRA.Adapters
                     $"The model already has an adapter named '{name}': remove it first (Remove-GraLoRAAdapter) or choose another -Name.", name);
             if (config.TargetModules is null && config.TargetModulesRegex is null)
                 config = config with { TargetModules = _defaultTargets };
+            config = config.Resolved();                               // Auto k per module rank, written out as it is saved
             config.Validate();
             var slots = SlotsOf().ToList();
             var plan = new List<PlannedLayer>();

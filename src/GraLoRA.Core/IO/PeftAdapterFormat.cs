@@ -150,25 +150,21 @@ namespace GraLoRA.IO
             {
                 throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not create '{parent}': {ex.Message}", parent, ex);
             }
-            string stamp = Guid.NewGuid().ToString("N");
-            string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{stamp}.partial");
-            try
+            AtomicFile.WriteDirectory(target, staging =>
             {
-                Directory.CreateDirectory(staging);
-                Safetensors.Write(Path.Combine(staging, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-                Models.CheckpointWriter.WriteJson(Path.Combine(staging, ConfigFile), config);
+                WriteFiles(tensors, config, staging);
                 afterStaging?.Invoke(staging);
-                AtomicFile.ReplaceDirectory(staging, target);
-                return target;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not save adapter '{name}' to '{target}': {ex.Message}", target, ex);
-            }
-            finally
-            {
-                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
-            }
+            }, ex => new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not save adapter '{name}' to '{target}': {ex.Message}", target, ex));
+            return target;
+        }
+
+        /// <summary>Writes adapter <paramref name="name"/>'s two files into the existing folder <paramref name="folder"/> (a caller's staging folder).</summary>
+        internal static void WriteFiles(AdapterHost host, string name, string folder) => WriteFiles(host.StateDict(name), ConfigJson(host, name), folder);
+
+        static void WriteFiles(Dictionary<string, Tensor> tensors, JsonObject config, string folder)
+        {
+            Safetensors.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            Models.CheckpointWriter.WriteJson(Path.Combine(folder, ConfigFile), config);
         }
 
         /// <summary>Reads adapter_config.json into an <see cref="AdapterConfig"/> (GRALORA or LORA); unsupported settings are named.</summary>

@@ -148,6 +148,30 @@ namespace GraLoRA.Models
         // Export's writer; adapters: fold exactly these instead of the active ones (saving full fine-tuning).
         string WriteCheckpoint(string folder, string? dtype, long maxShardBytes, IReadOnlyCollection<string>? adapters, bool overwrite)
         {
+            var (weights, storedType, config, companions) = CheckpointParts(dtype, adapters);
+            CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, companions, overwrite);
+            return System.IO.Path.GetFullPath(folder);
+        }
+
+        /// <summary>
+        /// Writes adapter <paramref name="name"/>'s files into the existing folder <paramref name="folder"/> (a caller's
+        /// staging folder, e.g. a training checkpoint's): PEFT's two files, or for full fine-tuning a whole checkpoint.
+        /// </summary>
+        internal void WriteAdapterFiles(string name, string folder)
+        {
+            if (Adapters.Config(name).Method != AdapterMethod.Full)
+            {
+                PeftAdapterFormat.WriteFiles(Adapters, name, folder);
+                return;
+            }
+            var (weights, storedType, config, companions) = CheckpointParts(null, new[] { name });
+            CheckpointWriter.WriteFiles(folder, weights, storedType, CheckpointWriter.DefaultMaxShardBytes, config, companions);
+        }
+
+        // What a checkpoint of this model holds: the weights (adapters folded in), their dtype, config.json and the companion files.
+        (IReadOnlyList<TensorSource> Weights, TorchSharp.torch.ScalarType Type, JsonObject Config, Action<string> Companions) CheckpointParts(
+            string? dtype, IReadOnlyCollection<string>? adapters)
+        {
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
             JsonObject config;
@@ -161,7 +185,7 @@ namespace GraLoRA.Models
             }
             else config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
             var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight", adapters);
-            CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, staging =>
+            void Companions(string staging)
             {
                 foreach (var file in CompanionFiles)
                 {
@@ -171,8 +195,8 @@ namespace GraLoRA.Models
                     File.Copy(source, copy);
                     IO.AtomicFile.SyncFile(copy);
                 }
-            }, overwrite);
-            return System.IO.Path.GetFullPath(folder);
+            }
+            return (weights, storedType, config, Companions);
         }
     }
 }

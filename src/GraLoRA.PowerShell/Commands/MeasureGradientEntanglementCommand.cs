@@ -88,7 +88,7 @@ namespace GraLoRA.PowerShell.Commands
             var loader = new BatchLoader(data.Train, data.PadTokenId, new BatchOptions { BatchSize = BatchSize, Shuffle = false });
             var options = new EntanglementOptions
             {
-                Layers = Layer, Batches = Batches, Rank = Rank, K = MyInvocation.BoundParameters.ContainsKey(nameof(K)) ? K : null,
+                Layers = Layer, Batches = Batches, Rank = Rank, K = MyInvocation.BoundParameters.ContainsKey(nameof(K)) ? K : KChoice.Auto,
                 HybridRank = HybridRank, Adapter = Adapter, Seed = Seed, ZeroB = ZeroB, OutlierThreshold = OutlierThreshold, InjectOutliers = ToInjection(InjectOutlier),
             };
             var results = GradientEntanglement.Measure(Model, loader, options);
