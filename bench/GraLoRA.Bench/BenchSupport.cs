@@ -21,13 +21,18 @@ namespace GraLoRA.Bench
 
         /// <summary>
         /// Times <paramref name="steps"/> training steps (forward, mean loss over the batch's tokens, backward, optimizer
-        /// step) after one warm-up step; returns the seconds of each.
+        /// step) after one warm-up step; returns the wall seconds of each, and adds the process CPU seconds of each to
+        /// <paramref name="cpuSeconds"/> when given (on a shared, oversubscribed machine CPU time is the steadier measure).
         /// </summary>
-        public static List<double> TrainingSteps(GraLoRA.Models.DecoderForCausalLM model, GraLoRA.Data.DataBatch batch, TorchSharp.Modules.OptimizerHelper optimizer, int steps)
+        public static List<double> TrainingSteps(GraLoRA.Models.DecoderForCausalLM model, GraLoRA.Data.DataBatch batch, TorchSharp.Modules.OptimizerHelper optimizer, int steps,
+                                                 List<double>? cpuSeconds = null)
         {
             var times = new List<double>();
+            var process = Process.GetCurrentProcess();
             for (int s = 0; s <= steps; s++)
             {
+                process.Refresh();
+                var cpu = process.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 using (TorchSharp.torch.NewDisposeScope())
                 {
@@ -36,7 +41,11 @@ namespace GraLoRA.Bench
                     optimizer.step();
                     optimizer.zero_grad();
                 }
-                if (s > 0) times.Add(sw.Elapsed.TotalSeconds);                 // step 0 warms up
+                double wall = sw.Elapsed.TotalSeconds;
+                process.Refresh();
+                if (s == 0) continue;                                           // step 0 warms up
+                times.Add(wall);
+                cpuSeconds?.Add((process.TotalProcessorTime - cpu).TotalSeconds);
             }
             return times;
         }

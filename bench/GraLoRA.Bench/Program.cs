@@ -28,7 +28,7 @@ switch (args.Length == 0 ? "" : args[0])
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
-        Console.Error.WriteLine("       GraLoRA.Bench methods [--hidden 512] [--layers 4] [--seq 256] [--rank 32] [--steps 3] [--reps 3] [--full]");
+        Console.Error.WriteLine("       GraLoRA.Bench methods [--hidden 256] [--layers 2] [--seq 128] [--rank 32] [--steps 5] [--reps 5] [--full]");
         Console.Error.WriteLine("       GraLoRA.Bench lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]");
         return 2;
 }
