@@ -26,7 +26,7 @@ namespace GraLoRA.Tests
             int start = Array.FindIndex(lines, l => l.Trim() == "## Config fields per model type");
             Assert.True(start >= 0, "docs/models.md lacks the section '## Config fields per model type'");
             var rows = new List<Row>();
-            foreach (var line in lines.Skip(start + 1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal)))
+            foreach (var line in lines.Skip(start + 1).TakeWhile(l => !l.StartsWith("#", StringComparison.Ordinal)))   // the table, up to the next heading
             {
                 if (!line.StartsWith("| ", StringComparison.Ordinal) || line.StartsWith("| field", StringComparison.Ordinal) || line.StartsWith("| ---", StringComparison.Ordinal)) continue;
                 var cells = line.Split('|').Skip(1).Select(c => c.Trim()).ToArray();

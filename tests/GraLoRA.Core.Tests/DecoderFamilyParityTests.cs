@@ -101,6 +101,41 @@ namespace GraLoRA.Tests
             AssertValidClose(cat(steps, 1), reference[caseName + ".logits"], mask, $"{modelName}/{caseName} cached");
         }
 
+        [Theory]
+        [InlineData("llama_rope_linear"), InlineData("llama_rope_dynamic"), InlineData("qwen2_rope_yarn"), InlineData("phi3_longrope"), InlineData("gemma3_text")]
+        public void InverseFrequenciesAndAttentionFactorMatchTransformers(string modelName)
+        {
+            using var scope = NewDisposeScope();
+            var reference = Safetensors.Read(Path.Combine(Folder(modelName), "reference.safetensors"));
+            var config = DecoderConfig.Load(Path.Combine(Folder(modelName), "config.json"));
+            var rope = new RotaryEmbedding(config);
+            TensorAssert.Close(rope.InvFreq, reference["rope.inv_freq"], 1e-6, modelName + " inv_freq");
+            Assert.Equal(reference["rope.attention_factor"].item<float>(), rope.AttentionScaling, 6);
+            if (config.LocalRopeTheta is { } local)
+                TensorAssert.Close(new RotaryEmbedding(config, local, null).InvFreq, reference["rope_local.inv_freq"], 1e-6, modelName + " local inv_freq");
+        }
+
+        [Fact]
+        public void RopeFactorsFollowThePublishedFormulas()
+        {
+            // By hand from the papers' formulas, as transformers applies them: YaRN's attention factor 0.1·ln(s) + 1;
+            // LongRoPE's √(1 + ln(s) / ln(original)) with s = max / original; linear divides every frequency by s.
+            using var scope = NewDisposeScope();
+            var yarn = DecoderConfig.Load(Path.Combine(Folder("qwen2_rope_yarn"), "config.json"));
+            Assert.Equal(0.1 * System.Math.Log(4.0) + 1, new RotaryEmbedding(yarn).AttentionScaling, 12);
+            var phi3 = DecoderConfig.Load(Path.Combine(Folder("phi3_longrope"), "config.json"));
+            Assert.Equal(System.Math.Sqrt(1 + System.Math.Log(32.0 / 8) / System.Math.Log(8)), new RotaryEmbedding(phi3).AttentionScaling, 12);
+            var linear = DecoderConfig.Load(Path.Combine(Folder("llama_rope_linear"), "config.json"));
+            var plain = new RotaryEmbedding(linear with { RopeScaling = null });
+            TensorAssert.Close(new RotaryEmbedding(linear).InvFreq, plain.InvFreq / 2.5, 1e-7, "linear");
+            // Dynamic NTK: past max_position_embeddings (8) the base grows to θ·((s·L/8) − (s − 1))^(d/(d−2)).
+            var dynamic = DecoderConfig.Load(Path.Combine(Folder("llama_rope_dynamic"), "config.json"));
+            var ntk = new RotaryEmbedding(dynamic);
+            ntk.Compute(arange(12L).unsqueeze(0), ScalarType.Float32);
+            double grown = 10000 * System.Math.Pow(3.0 * 12 / 8 - 2, 16.0 / 14);
+            TensorAssert.Close(ntk.InvFreq, 1.0f / pow(grown, arange(0, 16, 2, dtype: ScalarType.Float32) / 16), 1e-6, "dynamic");
+        }
+
         [Fact]
         public void LayerWindowsFollowEachFamilysRule()
         {

@@ -87,6 +87,22 @@ namespace GraLoRA.Models
         /// <summary>The attention score scale: query_pre_attn_scalar^-½ (Gemma), else head_dim^-½.</summary>
         public double AttentionScale => 1.0 / Math.Sqrt(QueryPreAttnScalar ?? HeadDim);
 
+        /// <summary>
+        /// True when keys cached for <paramref name="cachedLength"/> positions no longer fit a sequence of
+        /// <paramref name="totalLength"/>: Phi-3 with longrope, whose frequencies change once the sequence passes
+        /// original_max_position_embeddings (transformers' Phi3ForCausalLM.prepare_inputs_for_generation then
+        /// recomputes the whole sequence once).
+        /// </summary>
+        public bool CacheStaleAt(long cachedLength, long totalLength)
+        {
+            if (ModelType != "phi3" || RopeScaling is null) return false;
+            long original = OriginalMaxPositionEmbeddings ?? MaxPositionEmbeddings;
+            return totalLength >= original + 1 && cachedLength <= original;
+        }
+
+        /// <summary>PEFT's default target modules for this model type (its TRANSFORMERS_MODELS_TO_GRALORA_TARGET_MODULES_MAPPING).</summary>
+        public IReadOnlyList<string> DefaultAdapterTargets => FusedProjections ? new[] { "qkv_proj" } : new[] { "q_proj", "v_proj" };
+
         /// <summary>The sliding window of layer <paramref name="layer"/>, or null when it attends to every earlier token.</summary>
         public int? WindowOf(int layer) => layer < LayerTypes.Count && LayerTypes[layer] == SlidingAttention ? SlidingWindow : null;
 
