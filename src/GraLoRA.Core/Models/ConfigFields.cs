@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Text.Json;
 
@@ -10,8 +11,9 @@ namespace GraLoRA.Models
     /// loader reads is listed in the audit table of docs/models.md. Absent and null fields give the fallback, as
     /// transformers' config classes do.
     /// </summary>
-    internal sealed class ConfigFields
+    internal sealed class ConfigFields : IDisposable
     {
+        readonly JsonDocument? _document;
         readonly JsonElement _root;
         readonly string _path;
         readonly HashSet<string> _read = new(StringComparer.Ordinal);
@@ -21,6 +23,30 @@ namespace GraLoRA.Models
             _root = root;
             _path = path;
         }
+
+        /// <summary>Opens a model's config.json: it must exist and hold one JSON object without duplicate keys.</summary>
+        public static ConfigFields Open(string path)
+        {
+            if (!File.Exists(path))
+                throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
+            var doc = IO.UntrustedFiles.ParseObject(path, "InvalidModelConfig", "model config (config.json)");
+            var fields = new ConfigFields(doc, path);
+            try
+            {
+                IO.UntrustedFiles.RefuseDuplicateKeys(doc.RootElement, key => fields.Bad(key, "appears twice"));
+                return fields;
+            }
+            catch
+            {
+                doc.Dispose();
+                throw;
+            }
+        }
+
+        ConfigFields(JsonDocument document, string path) : this(document.RootElement, path) => _document = document;
+
+        /// <inheritdoc />
+        public void Dispose() => _document?.Dispose();
 
         /// <summary>Every field consulted so far (present or not).</summary>
         public IReadOnlySet<string> Read => _read;

@@ -24,13 +24,8 @@ namespace GraLoRA.Models
 
         public static DecoderConfig Load(string path, out IReadOnlySet<string> fieldsRead)
         {
-            if (!File.Exists(path))
-                throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
-            using var doc = IO.UntrustedFiles.ParseObject(path, "InvalidModelConfig", "model config (config.json)");
-            var root = doc.RootElement;
-            var f = new ConfigFields(root, path);
+            using var f = ConfigFields.Open(path);
             fieldsRead = f.Read;
-            IO.UntrustedFiles.RefuseDuplicateKeys(root, key => f.Bad(key, "appears twice"));
 
             string type = f.String("model_type") ?? throw f.Bad("model_type", "is missing");
             if (!DecoderConfig.Architectures.ContainsKey(type))

@@ -51,7 +51,10 @@ namespace GraLoRA.Models
         }
     }
 
-    /// <summary>Linear slots by name, for modules whose set of projections depends on the architecture.</summary>
+    /// <summary>
+    /// Linear slots by name, for modules whose set of projections depends on the architecture: each slot is the field
+    /// of the same name (which is also the module name TorchSharp registers, and so the checkpoint key).
+    /// </summary>
     public abstract class SlotModule : nn.Module<Tensor, Tensor>, ILinearSlots
     {
         /// <summary>Creates the module.</summary>
@@ -60,18 +63,18 @@ namespace GraLoRA.Models
         /// <inheritdoc />
         public abstract IReadOnlyList<string> LinearSlotNames { get; }
 
-        /// <summary>The field behind slot <paramref name="name"/>, or null when there is no such slot.</summary>
-        protected abstract ref nn.Module<Tensor, Tensor>? Field(string name);
+        System.Reflection.FieldInfo Field(string name) => LinearSlotNames.Contains(name)
+            ? GetType().GetField(name, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
+            : throw Slots.Unknown(name, LinearSlotNames);
 
         /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) =>
-            LinearSlotNames.Contains(name) ? Field(name)! : throw Slots.Unknown(name, LinearSlotNames);
+        public nn.Module<Tensor, Tensor> GetSlot(string name) => (nn.Module<Tensor, Tensor>)Field(name).GetValue(this)!;
 
         /// <inheritdoc />
         public void SetSlot(string name, nn.Module<Tensor, Tensor> module)
         {
-            if (!LinearSlotNames.Contains(name)) throw Slots.Unknown(name, LinearSlotNames);
-            Slots.Replace(this, name, module, m => Field(name) = m);
+            var field = Field(name);
+            Slots.Replace(this, name, module, m => field.SetValue(this, m));
         }
     }
 
@@ -87,18 +90,6 @@ namespace GraLoRA.Models
         /// <inheritdoc />
         public override IReadOnlyList<string> LinearSlotNames => _c.FusedProjections ? FusedSlots : SeparateSlots;
 
-        /// <inheritdoc />
-        protected override ref nn.Module<Tensor, Tensor>? Field(string name)
-        {
-            switch (name)
-            {
-                case "q_proj": return ref q_proj;
-                case "k_proj": return ref k_proj;
-                case "v_proj": return ref v_proj;
-                case "qkv_proj": return ref qkv_proj;
-                default: return ref o_proj;
-            }
-        }
 
         internal nn.Module<Tensor, Tensor>? q_proj, k_proj, v_proj, qkv_proj, o_proj;
         internal RmsNorm? q_norm, k_norm;
@@ -186,17 +177,6 @@ namespace GraLoRA.Models
         /// <inheritdoc />
         public override IReadOnlyList<string> LinearSlotNames => _c.FusedProjections ? FusedSlots : SeparateSlots;
 
-        /// <inheritdoc />
-        protected override ref nn.Module<Tensor, Tensor>? Field(string name)
-        {
-            switch (name)
-            {
-                case "gate_proj": return ref gate_proj;
-                case "up_proj": return ref up_proj;
-                case "gate_up_proj": return ref gate_up_proj;
-                default: return ref down_proj;
-            }
-        }
 
         internal nn.Module<Tensor, Tensor>? gate_proj, up_proj, gate_up_proj, down_proj;
         readonly DecoderConfig _c;

@@ -128,11 +128,7 @@ namespace GraLoRA.Models
         /// <summary>Reads config.json, also returning every field consulted (the audit in docs/models.md is checked against it).</summary>
         internal static EncoderConfig Load(string path, out IReadOnlySet<string> fieldsRead)
         {
-            if (!File.Exists(path))
-                throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
-            using var doc = IO.UntrustedFiles.ParseObject(path, "InvalidModelConfig", "model config (config.json)");
-            var root = doc.RootElement;
-            var f = new ConfigFields(root, path);
+            using var f = ConfigFields.Open(path);
             fieldsRead = f.Read;
             int Int(string name, int? fallback = null) => f.Int(name, fallback);
             double Num(string name, double fallback) => f.Num(name, fallback);
