@@ -128,40 +128,27 @@ module Train =
 
     /// Core's `TrainingSettings` for `settings` (everything but the dataset): the one place they are mapped.
     let toSettings (settings: TrainSettings) : TrainingSettings =
+        let schedule =
+            match settings.Schedule with
+            | Constant -> LearningRateSchedule.Constant
+            | Linear -> LearningRateSchedule.Linear
+            | Cosine -> LearningRateSchedule.Cosine
         TrainingSettings(
-            Format = Option.toNullable settings.Format,
-            ValidationDataset = Option.toObj settings.Validation,
-            ValidationSplit = settings.ValidationSplit,
-            MaxLength = settings.MaxLength,
-            Packing = settings.Packing,
-            TrainOnPrompt = settings.TrainOnPrompt,
-            BatchSize = settings.BatchSize,
-            GroupByLength = settings.GroupByLength,
-            LearningRate = settings.LearningRate,
-            Epochs = settings.Epochs,
-            MaxSteps = Option.toNullable settings.MaxSteps,
-            GradientAccumulation = settings.GradientAccumulation,
-            WarmupSteps = settings.Warmup,
-            WarmupRatio = settings.WarmupRatio,
-            Schedule =
-                (match settings.Schedule with
-                 | Constant -> LearningRateSchedule.Constant
-                 | Linear -> LearningRateSchedule.Linear
-                 | Cosine -> LearningRateSchedule.Cosine),
-            WeightDecay = settings.WeightDecay,
-            MaxGradNorm = settings.MaxGradNorm,
-            Seed = settings.Seed,
-            OutputPath = Option.toObj settings.OutputPath,
-            SaveSteps = Option.toNullable settings.SaveSteps,
-            EvalSteps = Option.toNullable settings.EvalSteps,
-            SaveTotalLimit = settings.SaveTotalLimit,
-            EarlyStoppingPatience = Option.toNullable settings.EarlyStoppingPatience,
-            GradientCheckpointing = settings.GradientCheckpointing,
-            OnNonFinite = settings.OnNonFinite,
-            LoggingSteps = settings.LoggingSteps,
-            Adapter = Option.toObj settings.Adapter,
-            Resume = settings.Resume,
-            ResumeFrom = Option.toObj settings.ResumeFrom)
+            // data
+            Format = Option.toNullable settings.Format, ValidationDataset = Option.toObj settings.Validation,
+            ValidationSplit = settings.ValidationSplit, MaxLength = settings.MaxLength, Packing = settings.Packing,
+            TrainOnPrompt = settings.TrainOnPrompt, BatchSize = settings.BatchSize, GroupByLength = settings.GroupByLength,
+            // optimisation
+            LearningRate = settings.LearningRate, Epochs = settings.Epochs, MaxSteps = Option.toNullable settings.MaxSteps,
+            GradientAccumulation = settings.GradientAccumulation, WarmupSteps = settings.Warmup, WarmupRatio = settings.WarmupRatio,
+            Schedule = schedule, WeightDecay = settings.WeightDecay, MaxGradNorm = settings.MaxGradNorm, Seed = settings.Seed,
+            // output and control
+            OutputPath = Option.toObj settings.OutputPath, SaveSteps = Option.toNullable settings.SaveSteps,
+            EvalSteps = Option.toNullable settings.EvalSteps, SaveTotalLimit = settings.SaveTotalLimit,
+            EarlyStoppingPatience = Option.toNullable settings.EarlyStoppingPatience, GradientCheckpointing = settings.GradientCheckpointing,
+            OnNonFinite = settings.OnNonFinite, LoggingSteps = settings.LoggingSteps,
+            // the job
+            Adapter = Option.toObj settings.Adapter, Resume = settings.Resume, ResumeFrom = Option.toObj settings.ResumeFrom)
 
     /// Core's `TrainingOptions` for `settings` (what the Trainer gets, writing to `OutputPath`).
     let toOptions (settings: TrainSettings) : TrainingOptions =

@@ -28,6 +28,14 @@ namespace GraLoRA.Tests
         static GraloraException Fails(Action action) => Assert.Throws<GraloraException>(action);
 
         [Fact]
+        public void TheDefaultSettingsAreTheOptionsOwnDefaults()
+        {
+            Assert.Equal(new TrainingOptions(), TrainingSettings.Default.ToTrainingOptions(null));
+            Assert.Equal(new DataOptions(), TrainingSettings.Default.ToDataOptions());
+            Assert.Equal(new BatchOptions(), TrainingSettings.Default.ToBatchOptions());
+        }
+
+        [Fact]
         public void TheCurrentAdapterIsTheNamedOneElseTheOnlyActiveElseTheOnlyOne()
         {
             using var model = Model("a", "b");                          // adding makes the new one the only active adapter

@@ -15,38 +15,26 @@ namespace GraLoRA.Training
     /// </summary>
     public sealed class TrainingJob
     {
-        TrainingJob(BaseModel model, string adapter, Trainer trainer, PreparedDataset data, BatchLoader train, BatchLoader? validation,
-                    string? resumeFrom, string? task, IReadOnlyList<string> warnings)
-        {
-            Model = model;
-            Adapter = adapter;
-            Trainer = trainer;
-            Data = data;
-            TrainLoader = train;
-            ValidationLoader = validation;
-            ResumeFrom = resumeFrom;
-            Task = task;
-            Warnings = warnings;
-        }
+        TrainingJob() { }
 
         /// <summary>The model trained.</summary>
-        public BaseModel Model { get; }
+        public BaseModel Model { get; private init; } = null!;
         /// <summary>The adapter trained.</summary>
-        public string Adapter { get; }
+        public string Adapter { get; private init; } = null!;
         /// <summary>The trainer, set up with the job's options (its <see cref="Trainer.Warning"/> can be set before <see cref="Run"/>).</summary>
-        public Trainer Trainer { get; }
+        public Trainer Trainer { get; private init; } = null!;
         /// <summary>The prepared examples, their format and statistics.</summary>
-        public PreparedDataset Data { get; }
+        public PreparedDataset Data { get; private init; } = null!;
         /// <summary>Batches of the training examples.</summary>
-        public BatchLoader TrainLoader { get; }
+        public BatchLoader TrainLoader { get; private init; } = null!;
         /// <summary>Batches of the validation examples, or null without any.</summary>
-        public BatchLoader? ValidationLoader { get; }
+        public BatchLoader? ValidationLoader { get; private init; }
         /// <summary>The checkpoint (or training folder) the run continues from, or null for a fresh run.</summary>
-        public string? ResumeFrom { get; }
+        public string? ResumeFrom { get; private init; }
         /// <summary>What text + label data made of the model (the head that trains with the adapter), or null for language-modelling data.</summary>
-        public string? Task { get; }
+        public string? Task { get; private init; }
         /// <summary>What the front end should warn about (e.g. validation asked for, but no example left).</summary>
-        public IReadOnlyList<string> Warnings { get; }
+        public IReadOnlyList<string> Warnings { get; private init; } = Array.Empty<string>();
         /// <summary>Optimizer steps the run is to take.</summary>
         public int TotalSteps => Trainer.TotalSteps(TrainLoader);
 
@@ -99,7 +87,11 @@ namespace GraLoRA.Training
             var warnings = new List<string>();
             if ((validation is not null || settings.ValidationSplit > 0) && validationLoader is null)
                 warnings.Add("No validation example is left (every one was dropped or the split was empty): training without validation.");
-            return new TrainingJob(model, adapter, trainer, data, trainLoader, validationLoader, resumeFrom, task, warnings);
+            return new TrainingJob
+            {
+                Model = model, Adapter = adapter, Trainer = trainer, Data = data, TrainLoader = trainLoader, ValidationLoader = validationLoader,
+                ResumeFrom = resumeFrom, Task = task, Warnings = warnings,
+            };
         }
 
         /// <summary>Trains (see <see cref="Trainer.Train"/>): progress on every logging step, stopping at the next step boundary once cancelled.</summary>

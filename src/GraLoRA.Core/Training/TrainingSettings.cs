@@ -4,7 +4,9 @@ namespace GraLoRA.Training
 {
     /// <summary>
     /// Every setting of a fine-tuning job as the front ends offer it — Start-GraLoRATraining's parameters and the F#
-    /// TrainSettings carry these names (tests compare the lists) — with the defaults of the Core options they map onto.
+    /// TrainSettings carry these names (tests compare the lists) — with the defaults of the Core options they map onto
+    /// (taken from them; those that are the type's default are left implicit, and a test checks that
+    /// <see cref="Default"/> maps onto the options' own defaults).
     /// <see cref="TrainingJob.Prepare"/> turns them into <see cref="TrainingOptions"/>, <see cref="DataOptions"/> and
     /// <see cref="BatchOptions"/> in one place.
     /// </summary>
@@ -23,17 +25,17 @@ namespace GraLoRA.Training
         /// <summary>A validation data file (full path; same format as the training data).</summary>
         public string? ValidationDataset { get; init; }
         /// <summary>Fraction of the training records held out for validation instead of <see cref="ValidationDataset"/> (0: none).</summary>
-        public double ValidationSplit { get; init; } = DataDefaults.ValidationFraction;
+        public double ValidationSplit { get; init; }
         /// <summary>Longest example in tokens; also the length of packed sequences.</summary>
         public int MaxLength { get; init; } = DataDefaults.MaxLength;
         /// <summary>Concatenate examples into sequences of up to <see cref="MaxLength"/> tokens.</summary>
-        public bool Packing { get; init; } = DataDefaults.Packing;
+        public bool Packing { get; init; }
         /// <summary>Learn prompts and user turns too (default: only the responses).</summary>
-        public bool TrainOnPrompt { get; init; } = DataDefaults.TrainOnPrompt;
+        public bool TrainOnPrompt { get; init; }
         /// <summary>Examples per batch.</summary>
         public int BatchSize { get; init; } = BatchDefaults.BatchSize;
         /// <summary>Batch examples of similar length together.</summary>
-        public bool GroupByLength { get; init; } = BatchDefaults.GroupByLength;
+        public bool GroupByLength { get; init; }
 
         // ---- optimisation ----
         /// <summary>Peak learning rate.</summary>
@@ -41,37 +43,37 @@ namespace GraLoRA.Training
         /// <summary>Passes over the training data (ignored with <see cref="MaxSteps"/>).</summary>
         public int Epochs { get; init; } = OptimizerDefaults.Epochs;
         /// <summary>Optimizer steps to run instead of <see cref="Epochs"/>.</summary>
-        public int? MaxSteps { get; init; } = OptimizerDefaults.MaxSteps;
+        public int? MaxSteps { get; init; }
         /// <summary>Micro-batches per optimizer step.</summary>
         public int GradientAccumulation { get; init; } = OptimizerDefaults.GradientAccumulationSteps;
-        /// <summary>Steps of linear warmup (overrides <see cref="WarmupRatio"/>).</summary>
-        public int WarmupSteps { get; init; } = OptimizerDefaults.WarmupSteps;
-        /// <summary>Warmup as a fraction of all steps.</summary>
-        public double WarmupRatio { get; init; } = OptimizerDefaults.WarmupRatio;
         /// <summary>Learning rate after warmup.</summary>
         public LearningRateSchedule Schedule { get; init; } = OptimizerDefaults.Schedule;
-        /// <summary>AdamW weight decay (never on biases and norms).</summary>
-        public double WeightDecay { get; init; } = OptimizerDefaults.WeightDecay;
+        /// <summary>Steps of linear warmup (overrides <see cref="WarmupRatio"/>).</summary>
+        public int WarmupSteps { get; init; }
         /// <summary>Gradient-norm clipping threshold (0: off).</summary>
         public double MaxGradNorm { get; init; } = OptimizerDefaults.MaxGradNorm;
+        /// <summary>Warmup as a fraction of all steps.</summary>
+        public double WarmupRatio { get; init; }
         /// <summary>Seed of the data order, the validation split, packing and training randomness.</summary>
         public int Seed { get; init; } = DataDefaults.Seed;
+        /// <summary>AdamW weight decay (never on biases and norms).</summary>
+        public double WeightDecay { get; init; }
 
         // ---- output and control ----
         /// <summary>Folder for checkpoints, metrics.jsonl, TensorBoard events and training.png (full path; null: nothing is written).</summary>
         public string? OutputPath { get; init; }
-        /// <summary>Save a checkpoint every this many steps (null: at the end only).</summary>
-        public int? SaveSteps { get; init; } = OptimizerDefaults.SaveSteps;
-        /// <summary>Evaluate every this many steps (null: at the end only).</summary>
-        public int? EvalSteps { get; init; } = OptimizerDefaults.EvalSteps;
         /// <summary>Checkpoints kept (the newest and the best always).</summary>
         public int SaveTotalLimit { get; init; } = OptimizerDefaults.SaveTotalLimit;
+        /// <summary>Save a checkpoint every this many steps (null: at the end only).</summary>
+        public int? SaveSteps { get; init; }
+        /// <summary>Evaluate every this many steps (null: at the end only).</summary>
+        public int? EvalSteps { get; init; }
         /// <summary>Stop after this many evaluations without a better validation loss (null: never).</summary>
-        public int? EarlyStoppingPatience { get; init; } = OptimizerDefaults.EarlyStoppingPatience;
+        public int? EarlyStoppingPatience { get; init; }
         /// <summary>Recompute each decoder layer's activations in backward.</summary>
-        public bool GradientCheckpointing { get; init; } = OptimizerDefaults.GradientCheckpointing;
+        public bool GradientCheckpointing { get; init; }
         /// <summary>What a NaN or infinite loss or gradient does: skip the step, or stop.</summary>
-        public NonFiniteAction OnNonFinite { get; init; } = OptimizerDefaults.OnNonFinite;
+        public NonFiniteAction OnNonFinite { get; init; }
         /// <summary>Report progress (and log a metrics line) every this many steps.</summary>
         public int LoggingSteps { get; init; } = OptimizerDefaults.LoggingSteps;
 
