@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using GraLoRA.Data;
 using GraLoRA.Models;
+using GraLoRA.Training;
 
 namespace GraLoRA.PowerShell
 {
@@ -31,39 +32,31 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Peak learning rate of each run (default 2e-4).</para></summary>
         [Parameter]
-        public double LearningRate { get; set; } = 2e-4;
+        public double LearningRate { get; set; } = TrainingSettings.Default.LearningRate;
 
         /// <summary><para type="description">Examples per batch (default 8).</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
-        public int BatchSize { get; set; } = 8;
+        public int BatchSize { get; set; } = TrainingSettings.Default.BatchSize;
 
         /// <summary><para type="description">Longest example in tokens (default 1024).</para></summary>
         [Parameter, ValidateRange(2, int.MaxValue)]
-        public int MaxLength { get; set; } = 1024;
+        public int MaxLength { get; set; } = TrainingSettings.Default.MaxLength;
 
         /// <summary><para type="description">Seed of the data order, the split and every run's initialisation (default 42).</para></summary>
         [Parameter]
-        public int Seed { get; set; } = 42;
+        public int Seed { get; set; } = TrainingSettings.Default.Seed;
         #endregion
 
-        /// <summary>The data, tokenized for the model, with a validation part (NoValidationData when none is left: <paramref name="why"/> says what it is for).</summary>
-        protected PreparedDataset PrepareData(string cmdlet, string why)
+        /// <summary>The data and training settings every trial shares (data format, length, validation, batches, learning rate, seed).</summary>
+        protected TrainingSettings Settings => new()
         {
-            var tokenizer = DatasetInput.Tokenizer(Model, cmdlet);
-            var (name, source) = OpenDataset();
-            var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
-            var data = TrainingData.Prepare(tokenizer, source, validationSource, new DataOptions
-            {
-                Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, Seed = Seed, ValidationFraction = validationSource is null ? ValidationSplit : 0,
-            });
-            if (data.Validation.Count == 0)
-                throw new GraloraException("NoValidationData", GraloraErrorKind.InvalidData,
-                    $"{cmdlet} {why}, and no validation example is left: give -ValidationDataset or a larger -ValidationSplit (e.g. 0.1).", name);
-            return data;
-        }
+            Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, BatchSize = BatchSize, LearningRate = LearningRate, Seed = Seed,
+            ValidationDataset = ValidationDataset is null ? null : ResolvePath(ValidationDataset),
+            ValidationSplit = ValidationDataset is null ? ValidationSplit : 0,
+        };
 
-        /// <summary>The batch settings of every trial.</summary>
-        protected BatchOptions Batches => new() { BatchSize = BatchSize, Seed = Seed };
+        /// <summary>The data of every trial, as Core prepares it (<see cref="AdapterTrials.PrepareData"/>; <paramref name="purpose"/> names what the validation data is for).</summary>
+        protected TrialData PrepareData(string purpose) => AdapterTrials.PrepareData(Model, OpenDataset().Source, Settings, purpose);
 
         /// <summary>An <see cref="IProgress{T}"/> that calls an action on the reporting thread (the pipeline thread).</summary>
         protected sealed class Reporter<T> : IProgress<T>

@@ -209,18 +209,9 @@ module Adapter =
         model.Adapters.Unload()
         model
 
-    /// The adapter a single-adapter operation means: the only active one, else the only one; otherwise
-    /// a `GraloraException` "AmbiguousAdapter" (or "NoAdapter").
-    let current (model: BaseModel) : string =
-        let host = model.Adapters
-        if host.Active.Count = 1 then host.Active[0]
-        elif host.Names.Count = 1 then host.Names[0]
-        elif host.Names.Count = 0 then
-            raise (GraloraException("NoAdapter", GraloraErrorKind.InvalidOperation, $"Model '{model.Name}' has no adapter: add one first (Adapter.add).", model.Name))
-        else
-            let names = String.Join(", ", host.Names)
-            raise (GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidArgument,
-                                    $"Model '{model.Name}' has adapters {names} and {host.Active.Count} active: name the one you mean (Adapter.saveNamed, Train settings Adapter).", model.Name))
+    /// The adapter a single-adapter operation means — Core's one rule (`AdapterHost.Current`), as the cmdlets use it:
+    /// the only active one, else the only one; otherwise a `GraloraException` "AmbiguousAdapter" (or "NoActiveAdapter").
+    let current (model: BaseModel) : string = model.Adapters.Current()
 
     /// Saves adapter `name` in PEFT's format (adapter_config.json, adapter_model.safetensors) into `folder`, replacing it.
     let saveNamed (name: string) (folder: string) (model: BaseModel) : BaseModel =

@@ -2,6 +2,7 @@ namespace GraLoRA.Scripting
 
 open System
 open GraLoRA.Adapters
+open GraLoRA.Data
 open GraLoRA.Training
 
 /// The GraLoRA paper's comparison at small scale (Core's `MethodComparison`, as Compare-GraLoRAMethod runs it): the same
@@ -17,17 +18,13 @@ module Compare =
     /// each method and writes the loss curves to `chartPath` when given. The adapters are removed afterwards.
     let methodsWith (onRow: MethodComparisonRow -> unit) (methods: AdapterMethod list) (rank: int) (template: AdapterSettings)
                     (settings: TrainSettings) (chartPath: string option) (model: BaseModel) : MethodComparisonResult =
-        let data = Train.prepareData settings model
-        if data.Validation.Count = 0 then
-            raise (GraLoRA.GraloraException("NoValidationData", GraLoRA.GraloraErrorKind.InvalidData,
-                                            "The comparison reports validation losses, and no validation example is left: set Validation or ValidationSplit (e.g. 0.1).", settings.Dataset))
-        let batchOptions = GraLoRA.Data.BatchOptions(BatchSize = settings.BatchSize, Seed = settings.Seed)
+        let data = AdapterTrials.PrepareData(model, DatasetSource.FromFile settings.Dataset, Train.toSettings settings, "The comparison reports validation losses")
         let options =
             MethodComparisonOptions(
                 Methods = List.toArray methods, Rank = rank, Adapter = Adapter.toConfig template, Training = Train.toOptions settings,
-                ClassLabels = (match data.ClassLabels with null -> null | labels -> labels.Labels))
+                ClassLabels = data.ClassLabels)
         let progress = { new IProgress<MethodComparisonRow> with member _.Report row = onRow row }
-        MethodComparison.Run(model, data.CreateTrainLoader batchOptions, data.CreateValidationLoader batchOptions, options,
+        MethodComparison.Run(model, data.Train, data.Validation, options,
                              Option.toObj chartPath, progress)
 
     /// `Compare.methodsWith ignore`: the rows and the chart.

@@ -18,10 +18,13 @@ namespace GraLoRA.Tests
         [InlineData("bert")]
         [InlineData("bert_seqcls")]
         [InlineData("roberta_seqcls")]
+        [InlineData("decoders/gemma2")]
+        [InlineData("decoders/phi3_longrope")]                   // fused qkv_proj and gate_up_proj
         public void TheSlotsAreExactlyTheCheckpointsLinearLayers(string name)
         {
-            using var model = BaseModel.Load(Folder(name));
-            var header = Safetensors.ReadHeader(Path.Combine(Folder(name), "model.safetensors"));
+            string folder = name.StartsWith("decoders/", StringComparison.Ordinal) ? DecoderFamilyParityTests.Folder(name["decoders/".Length..]) : Folder(name);
+            using var model = BaseModel.Load(folder);
+            var header = Safetensors.ReadHeader(Path.Combine(folder, "model.safetensors"));
             var expected = header.Entries.Where(e => e.Key.EndsWith(".weight", StringComparison.Ordinal) && e.Value.Shape.Length == 2 && !e.Key.Contains("embed"))
                 .Select(e => e.Key[..^".weight".Length]).ToHashSet();
             if (model.Transformer is DecoderForCausalLM && model.Config.TieWordEmbeddings) expected.Add("lm_head");

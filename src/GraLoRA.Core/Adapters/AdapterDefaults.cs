@@ -49,13 +49,14 @@ namespace GraLoRA.Adapters
             _ => LoraAlpha,
         };
 
-        /// <summary>Targets for architectures the mapping does not name (Llama, Mistral, Qwen2, …): the attention's q_proj and v_proj.</summary>
+        /// <summary>Targets for architectures the mapping does not name (Llama, Mistral, Qwen2/3, Gemma 2/3, …): the attention's q_proj and v_proj.</summary>
         public static IReadOnlyList<string> TargetModules { get; } = new[] { "q_proj", "v_proj" };
 
         static readonly Dictionary<string, IReadOnlyList<string>> ByModelType = new(StringComparer.OrdinalIgnoreCase)
         {
             ["bert"] = new[] { "query", "value" },
             ["roberta"] = new[] { "query", "value" },
+            ["phi3"] = new[] { "qkv_proj" },                  // fused q/k/v projection
         };
 
         /// <summary>The default targets of a model of type <paramref name="modelType"/> (config.json's model_type).</summary>

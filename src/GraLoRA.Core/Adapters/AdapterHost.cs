@@ -67,6 +67,25 @@ namespace GraLoRA.Adapters
 
         sealed record PlannedLayer(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options);
 
+        /// <summary>
+        /// The one rule for "which adapter do you mean" in an operation on a single adapter (saving, training): the
+        /// adapter <paramref name="name"/> when given (it must exist: AdapterNotFound), else the only active adapter, else
+        /// the only adapter. The model having none is NoActiveAdapter; several, not exactly one of them active, is
+        /// AmbiguousAdapter. Every front end (cmdlets, F#) asks here.
+        /// </summary>
+        public string Current(string? name = null)
+        {
+            if (name is not null) return _configs.ContainsKey(name) ? name : throw Unknown(name);
+            if (_active.Count == 1) return _active[0];
+            if (_names.Count == 1) return _names[0];
+            if (_names.Count == 0)
+                throw new GraloraException("NoActiveAdapter", GraloraErrorKind.InvalidOperation,
+                    "The model has no adapter: add one first (Add-GraLoRAAdapter, Adapter.add).", null);
+            throw new GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidOperation,
+                $"The model has adapters {string.Join(", ", _names)}, {(_active.Count == 0 ? "none" : string.Join(" and ", _active))} active: name the one you mean (-Adapter / -Name, or the F# Adapter setting).",
+                string.Join(", ", _active.Count == 0 ? _names : _active));
+        }
+
         GraloraException Unknown(string name) => new("AdapterNotFound", GraloraErrorKind.NotFound,
             $"No adapter named '{name}'; the model has: {(_names.Count == 0 ? "none" : string.Join(", ", _names))}.", name);
 

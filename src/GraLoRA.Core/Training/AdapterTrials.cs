@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using GraLoRA.Adapters;
+using GraLoRA.Data;
 using GraLoRA.Models;
 
 namespace GraLoRA.Training
@@ -11,9 +12,25 @@ namespace GraLoRA.Training
     /// config gets a fresh adapter, made from the same seed, that is removed after its trial; the model's active adapters
     /// and which parameters train are restored at the end, so the model is left as it was.
     /// </summary>
-    internal static class AdapterTrials
+    public static class AdapterTrials
     {
-        public static List<T> Run<T>(BaseModel model, string baseName, IEnumerable<AdapterConfig> configs, long seed, Func<string, AdapterConfig, T> trial)
+        /// <summary>
+        /// The data every trial trains and is scored on: <paramref name="train"/> prepared as training prepares it
+        /// (<see cref="TrainingJob.PrepareData"/>: <paramref name="settings"/>' format, length, validation file or split,
+        /// seed) and batched with its batch settings. A trial is scored on validation data, so none left is
+        /// NoValidationData; <paramref name="purpose"/> says what it is for ("Find-GraLoRAK scores candidates by validation loss").
+        /// </summary>
+        public static TrialData PrepareData(BaseModel model, DatasetSource train, TrainingSettings settings, string purpose)
+        {
+            var data = TrainingJob.PrepareData(model, train, settings);
+            if (data.Validation.Count == 0)
+                throw new GraloraException("NoValidationData", GraloraErrorKind.InvalidData,
+                    $"{purpose}, and no validation example is left: give a validation dataset (-ValidationDataset, F# Validation) or a larger validation split (e.g. 0.1).", train.Name);
+            var batches = settings.ToBatchOptions();
+            return new TrialData(data, data.CreateTrainLoader(batches), data.CreateValidationLoader(batches));
+        }
+
+        internal static List<T> Run<T>(BaseModel model, string baseName, IEnumerable<AdapterConfig> configs, long seed, Func<string, AdapterConfig, T> trial)
         {
             var previousActive = model.Adapters.Active.ToList();
             var requiresGrad = model.Network.parameters().Select(p => (p, p.requires_grad)).ToList();
@@ -37,5 +54,12 @@ namespace GraLoRA.Training
             }
             return results;
         }
+    }
+
+    /// <summary>The prepared data of a series of trials and its loaders (see <see cref="AdapterTrials.PrepareData"/>).</summary>
+    public sealed record TrialData(PreparedDataset Data, BatchLoader Train, BatchLoader Validation)
+    {
+        /// <summary>Classification data's label names (each trial then trains the model's classification head), or null.</summary>
+        public IReadOnlyList<string>? ClassLabels => Data.Format == DatasetFormat.Classification ? Data.ClassLabels!.Labels : null;
     }
 }

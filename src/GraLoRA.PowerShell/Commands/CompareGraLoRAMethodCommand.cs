@@ -46,22 +46,20 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            var data = PrepareData("Compare-GraLoRAMethod", "reports validation losses");
-            var batchOptions = Batches;
+            var data = PrepareData("Compare-GraLoRAMethod reports validation losses");
             var methods = (Method ?? MethodComparisonOptions.PaperMethods.Select(m => m.ToString()).ToArray()).Select(m => Enum.Parse<AdapterMethod>(m, ignoreCase: true)).ToList();
             var options = new MethodComparisonOptions
             {
                 Methods = methods, Rank = Rank,
                 Adapter = new AdapterConfig { TargetModules = TargetModule ?? new[] { AdapterConfig.AllLinear } },
-                Training = new TrainingOptions
+                Training = (Settings with
                 {
-                    LearningRate = LearningRate, Seed = Seed, MaxSteps = MaxSteps,
-                    EvalSteps = MyInvocation.BoundParameters.ContainsKey(nameof(EvalSteps)) ? EvalSteps : null,
-                },
-                ClassLabels = data.Format == DatasetFormat.Classification ? data.ClassLabels!.Labels : null,
+                    MaxSteps = MaxSteps, EvalSteps = MyInvocation.BoundParameters.ContainsKey(nameof(EvalSteps)) ? EvalSteps : null,
+                }).ToTrainingOptions(null),
+                ClassLabels = data.ClassLabels,
             };
             int total = methods.Contains(AdapterMethod.LoRA) ? methods.Count : methods.Count + 1, done = 0;
-            var result = MethodComparison.Run(Model, data.CreateTrainLoader(batchOptions), data.CreateValidationLoader(batchOptions), options,
+            var result = MethodComparison.Run(Model, data.Train, data.Validation, options,
                 ChartPath is null ? null : ResolvePath(ChartPath),
                 new Reporter<MethodComparisonRow>(r =>
                 {

@@ -47,8 +47,7 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            var data = PrepareData("Find-GraLoRAK", "scores candidates by validation loss");
-            var batchOptions = Batches;
+            var data = PrepareData("Find-GraLoRAK scores candidates by validation loss");
             var options = new KSearchOptions
             {
                 Rank = Rank, StepBudget = StepBudget, Ks = K, IncludeHybrid = !NoHybrid,
@@ -57,10 +56,10 @@ namespace GraLoRA.PowerShell.Commands
                     TargetModules = TargetModule ?? new[] { AdapterConfig.AllLinear },
                     Alpha = MyInvocation.BoundParameters.ContainsKey(nameof(Alpha)) ? Alpha : 2.0 * Rank,
                 },
-                Training = new TrainingOptions { LearningRate = LearningRate, Seed = Seed },
+                Training = Settings.ToTrainingOptions(null),
             };
             int total = KSearch.Candidates(options).Count, done = 0;
-            var trials = KSearch.Run(Model, data.CreateTrainLoader(batchOptions), data.CreateValidationLoader(batchOptions), options,
+            var trials = KSearch.Run(Model, data.Train, data.Validation, options,
                 new Reporter<KTrial>(t =>
                 {
                     done++;
