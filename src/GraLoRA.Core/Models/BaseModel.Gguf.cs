@@ -1,0 +1,29 @@
+using GraLoRA.Gguf;
+
+namespace GraLoRA.Models
+{
+    public sealed partial class BaseModel
+    {
+        /// <summary>
+        /// Writes the model as one GGUF v3 file for llama.cpp, Ollama and LM Studio: active adapters merged in (W + ΔW, one
+        /// tensor at a time), llama.cpp's tensor names and hyperparameter keys, and the tokenizer (needed: llama.cpp reads
+        /// the vocabulary from the file). <paramref name="dtype"/>: float32, float16, bfloat16 or q8_0 (default: float32,
+        /// or float16/bfloat16 when the model is). Refuses architectures and settings llama.cpp cannot run, by name.
+        /// Returns the full path.
+        /// </summary>
+        public string ExportGguf(string path, string? dtype = null, bool overwrite = false)
+        {
+            if (_decoder is null)
+                throw new GraloraException("GgufUnsupportedArchitecture", GraloraErrorKind.InvalidArgument,
+                    $"Model '{Name}' is a {Architecture} encoder; GGUF export writes decoders ({string.Join(", ", GgufArchitectures.SupportedModelTypes)}).", Architecture);
+            var arch = GgufArchitectures.For(Config.ModelType);
+            arch.CheckConfig(Config);
+            var tokenizer = Tokenizer ?? throw new GraloraException("GgufNeedsTokenizer", GraloraErrorKind.InvalidOperation,
+                $"Model '{Name}' has no tokenizer (tokenizer.json), and llama.cpp reads the vocabulary from the GGUF file: load a model folder with its tokenizer.", Name);
+            var type = GgufFormat.ParseType(dtype ?? ModelDType.Name(Transformer.DType));
+            var weights = Adapters.MergedWeights(key => Config.TieWordEmbeddings && key == "lm_head.weight");
+            GgufModelWriter.Write(path, Config, weights, tokenizer, Name, type, overwrite);
+            return System.IO.Path.GetFullPath(path);
+        }
+    }
+}
