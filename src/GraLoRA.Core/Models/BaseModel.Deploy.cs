@@ -1,3 +1,5 @@
+using System;
+using GraLoRA.Adapters;
 using GraLoRA.Gguf;
 
 namespace GraLoRA.Models
@@ -23,6 +25,27 @@ namespace GraLoRA.Models
             var type = GgufFormat.ParseType(dtype ?? ModelDType.Name(Transformer.DType));
             var weights = Adapters.MergedWeights(key => Config.TieWordEmbeddings && key == "lm_head.weight");
             GgufModelWriter.Write(path, Config, weights, tokenizer, Name, type, overwrite);
+            return System.IO.Path.GetFullPath(path);
+        }
+    
+        /// <summary>
+        /// Rewrites GraLoRA adapter <paramref name="adapter"/> as LoRA factors, layer by layer: exact (rank k·r + hybrid_r)
+        /// or truncated by <paramref name="options"/>. The model is not changed. Dispose the result when done.
+        /// </summary>
+        public LoraConversion ConvertToLora(string adapter, LoraConversionOptions? options = null) =>
+            LoraConversion.FromAdapter(Adapters, adapter, options ?? new LoraConversionOptions());
+
+        /// <summary>
+        /// Writes <paramref name="conversion"/> as a PEFT LoRA adapter folder (<paramref name="gguf"/> false; vLLM, TGI,
+        /// PEFT and this module load it) or as a GGUF LoRA adapter file for llama.cpp and Ollama. Returns the full path.
+        /// </summary>
+        public string SaveLora(LoraConversion conversion, string path, bool gguf = false, bool overwrite = false)
+        {
+            if (!gguf) return conversion.SavePeft(Adapters, path, overwrite);
+            if (_decoder is null)
+                throw new GraloraException("GgufUnsupportedArchitecture", GraloraErrorKind.InvalidArgument,
+                    $"Model '{Name}' is a {Architecture} encoder; GGUF adapters are written for decoders ({string.Join(", ", GgufArchitectures.SupportedModelTypes)}).", Architecture);
+            GgufLoraWriter.Write(path, Config, conversion, overwrite);
             return System.IO.Path.GetFullPath(path);
         }
     }
