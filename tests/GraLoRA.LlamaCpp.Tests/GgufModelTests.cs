@@ -1,41 +1,86 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using GraLoRA.Adapters;
+using GraLoRA.Generation;
+using GraLoRA.IO;
 using GraLoRA.Models;
 using Xunit;
 using Xunit.Abstractions;
+using static TorchSharp.torch;
 
 namespace GraLoRA.Tests
 {
-    public sealed class GgufModelTests
+    /// <summary>GGUF model files exported here, run by the real llama.cpp.</summary>
+    public sealed class GgufModelTests : IDisposable
     {
         readonly ITestOutputHelper _out;
+        readonly TempDirectory tmp = new();
         public GgufModelTests(ITestOutputHelper output) => _out = output;
+        public void Dispose() => tmp.Dispose();
 
+        /// <summary>llama.cpp's logits for transformers' tiny checkpoints equal transformers' own (shared/fixtures reference).</summary>
         [Theory]
-        [InlineData("llama", "float32")]
-        [InlineData("qwen2", "float32")]
-        [InlineData("qwen3", "float32")]
-        [InlineData("mistral", "float32")]
-        public void Probe(string arch, string dtype)
+        [InlineData("llama")]
+        [InlineData("mistral")]
+        [InlineData("qwen2")]
+        public void Float32ExportComputesTransformersLogits(string arch)
         {
-            using var dir = new TempDirectory();
-            string folder = TinyModelFactory.SaveWithTokenizer(dir.File("m"), new TinyModelOptions { Architecture = arch, Seed = 3 });
-            using var model = BaseModel.Load(folder);
-            string gguf = model.ExportGguf(dir.File("m.gguf"), dtype);
-            var ids = model.Tokenizer!.Encode("Hello world, how are you?");
-            var ours = model.Forward(new[] { ids }).Logits;
+            using var scope = NewDisposeScope();
+            var reference = Safetensors.Read(Path.Combine(GgufFixtures.Folder("models/" + arch), "reference.safetensors"));
+            using var model = BaseModel.Load(GgufFixtures.ReferenceModelWithTokenizer(tmp, arch));
+            string gguf = model.ExportGguf(tmp.File(arch + ".gguf"), "float32");
             using var cpp = LlamaCpp.Load(gguf);
-            var theirs = cpp.Logits(ids);
-            double maxDiff = 0, maxRef = 0;
-            for (int p = 0; p < ids.Length; p++)
-                for (int v = 0; v < theirs[p].Length; v++)
-                {
-                    maxDiff = Math.Max(maxDiff, Math.Abs(theirs[p][v] - ours[0][p][v]));
-                    maxRef = Math.Max(maxRef, Math.Abs(ours[0][p][v]));
-                }
-            _out.WriteLine($"{arch} {dtype}: {maxDiff / maxRef:E3} tokens ours {string.Join(",", ids)} cpp {string.Join(",", cpp.Tokenize("Hello world, how are you?", true))}");
-            Assert.True(maxDiff / maxRef < 1e-4, $"{maxDiff / maxRef}");
+            Assert.Equal(arch == "qwen2" ? "qwen2" : "llama", cpp.Metadata("general.architecture"));
+            var ids = reference["plain.input_ids"];
+            for (int row = 0; row < ids.shape[0]; row++)
+            {
+                double error = GgufFixtures.RelativeError(cpp.Logits(GgufFixtures.Row(ids, row)), reference["plain.logits"][row]);
+                _out.WriteLine($"{arch} row {row}: relative error {error:E2}");
+                Assert.True(error <= 1e-4, $"{arch} row {row}: relative error {error:E3}");
+            }
+        }
+
+        /// <summary>
+        /// Every architecture and storage type against our forward pass on a tiny model with a real tokenizer: float32
+        /// within 1e-4; float16, bfloat16 and q8_0 are reported, with bounds that only catch gross errors.
+        /// </summary>
+        [Theory]
+        [InlineData("llama", "float32", 1e-4)]
+        [InlineData("mistral", "float32", 1e-4)]
+        [InlineData("qwen2", "float32", 1e-4)]
+        [InlineData("qwen3", "float32", 1e-4)]
+        [InlineData("qwen3", "float16", 1e-2)]
+        [InlineData("qwen3", "bfloat16", 5e-2)]
+        [InlineData("qwen3", "q8_0", 5e-2)]
+        [InlineData("llama", "q8_0", 5e-2)]
+        public void TinyModelLogitsMatchOurForward(string arch, string dtype, double bound)
+        {
+            string folder = TinyModelFactory.SaveWithTokenizer(tmp.File(arch), new TinyModelOptions { Architecture = arch, Seed = 5 });
+            using var model = BaseModel.Load(folder);
+            string gguf = model.ExportGguf(tmp.File($"{arch}-{dtype}.gguf"), dtype);
+            var ids = model.Tokenizer!.Encode("The quick brown fox jumps over the lazy dog.");
+            using var scope = NewDisposeScope();
+            var ours = model.Forward(new[] { ids }).LogitsTensor[0];
+            using var cpp = LlamaCpp.Load(gguf);
+            double error = GgufFixtures.RelativeError(cpp.Logits(ids), ours);
+            _out.WriteLine($"{arch} {dtype}: relative logit error {error:E2}, file {new FileInfo(gguf).Length} bytes");
+            Assert.True(error <= bound, $"{arch} {dtype}: relative error {error:E3} > {bound:E1}");
+        }
+
+        [Fact]
+        public void GreedyGenerationGivesOurTokens()
+        {
+            string folder = TinyModelFactory.SaveWithTokenizer(tmp.File("g"), new TinyModelOptions { Architecture = "llama", Seed = 11 });
+            using var model = BaseModel.Load(folder);
+            string gguf = model.ExportGguf(tmp.File("g.gguf"));
+            var ours = model.Generate(new[] { "Once upon a time" }, new GenerationOptions { MaxNewTokens = 16, DoSample = false })[0];
+            using var cpp = LlamaCpp.Load(gguf);
+            var theirs = cpp.Greedy(ours.PromptTokens, 16);
+            _out.WriteLine($"ours {string.Join(",", ours.Tokens)} ({ours.FinishReason}); llama.cpp {string.Join(",", theirs)}");
+            Assert.True(ours.Tokens.Length > 0);
+            Assert.Equal(ours.Tokens, theirs.Take(ours.Tokens.Length));
         }
     }
 }
