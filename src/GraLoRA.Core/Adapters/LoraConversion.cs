@@ -34,6 +34,9 @@ namespace GraLoRA.Adapters
     /// <summary>What happened to one layer: the exact rank bound of its ΔW, the rank kept, and ‖ΔW − B·A‖_F / ‖ΔW‖_F.</summary>
     public sealed record LoraLayerConversion(string Module, int ExactRank, int Rank, double RelativeError);
 
+    /// <summary>A written conversion: where (folder or .gguf file), in which format, the common rank and each layer's row.</summary>
+    public sealed record LoraConversionResult(string Path, string Format, string Adapter, int Rank, double MaxRelativeError, IReadOnlyList<LoraLayerConversion> Layers);
+
     /// <summary>
     /// A GraLoRA adapter rewritten as plain LoRA factors, layer by layer: ΔW (scaling included, from the layer's own
     /// <see cref="AdapterLayerBase.GetDeltaWeight"/>) has rank at most k·r + hybrid_r, so a randomized range finder with
