@@ -36,6 +36,17 @@ namespace GraLoRA.Models
             LoraConversion.FromAdapter(Adapters, adapter, options ?? new LoraConversionOptions());
 
         /// <summary>
+        /// Converts GraLoRA adapter <paramref name="adapter"/> (see <see cref="ConvertToLora(string, LoraConversionOptions)"/>)
+        /// and writes it to <paramref name="path"/> (see <see cref="SaveLora"/>): what ConvertTo-LoRAAdapter does.
+        /// </summary>
+        public LoraConversionResult ConvertToLora(string adapter, string path, LoraConversionOptions? options = null, bool gguf = false, bool overwrite = false)
+        {
+            using var conversion = ConvertToLora(adapter, options);
+            string written = SaveLora(conversion, path, gguf, overwrite);
+            return new LoraConversionResult(written, gguf ? "gguf" : "peft", adapter, conversion.DefaultRank, conversion.MaxRelativeError, conversion.Layers);
+        }
+
+        /// <summary>
         /// Writes <paramref name="conversion"/> as a PEFT LoRA adapter folder (<paramref name="gguf"/> false; vLLM, TGI,
         /// PEFT and this module load it) or as a GGUF LoRA adapter file for llama.cpp and Ollama. Returns the full path.
         /// </summary>

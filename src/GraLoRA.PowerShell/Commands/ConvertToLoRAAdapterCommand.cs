@@ -72,12 +72,10 @@ namespace GraLoRA.PowerShell.Commands
             options.Validate();
             if (ShouldProcess(target, $"Convert adapter '{name}' to LoRA ({Format})"))
             {
-                using var conversion = Model.ConvertToLora(name, options);
-                string written = Model.SaveLora(conversion, target, Format == "gguf", Force);
-                foreach (var layer in conversion.Layers)
+                var result = Model.ConvertToLora(name, target, options, Format == "gguf", Force);
+                foreach (var layer in result.Layers)
                     WriteVerbose($"{layer.Module}: rank {layer.Rank} of {layer.ExactRank}, relative error {layer.RelativeError:E2}");
-                if (!PassThru)
-                    WriteObject(new LoraConversionResult(written, Format, name, conversion.DefaultRank, conversion.MaxRelativeError, conversion.Layers));
+                if (!PassThru) WriteObject(result);
             }
             if (PassThru) WriteObject(Model);
         });
