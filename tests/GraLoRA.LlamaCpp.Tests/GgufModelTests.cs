@@ -69,6 +69,32 @@ namespace GraLoRA.Tests
             Assert.True(error <= bound, $"{arch} {dtype}: relative error {error:E3} > {bound:E1}");
         }
 
+        /// <summary>llama3 rope scaling travels as llama.cpp's rope_freqs tensor (per-frequency divisors).</summary>
+        [Fact]
+        public void Llama3RopeScalingMatchesOurForward()
+        {
+            string folder = TinyModelFactory.SaveWithTokenizer(tmp.File("rope"), new TinyModelOptions { Architecture = "llama", Seed = 9 });
+            string configPath = Path.Combine(folder, "config.json");
+            var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!;
+            // A short original context, so that most frequencies are divided or smoothed.
+            config["rope_scaling"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 32,
+            };
+            File.WriteAllText(configPath, config.ToJsonString());
+            using var model = BaseModel.Load(folder);
+            string gguf = model.ExportGguf(tmp.File("rope.gguf"));
+            var factors = GraLoRA.Gguf.GgufFile.Read(gguf).ReadFloat32("rope_freqs.weight");
+            Assert.Contains(factors, f => f > 1.5f);
+            var ids = model.Tokenizer!.Encode("Rotary positions are scaled the llama3 way; this sentence is long enough to reach far positions.");
+            using var scope = NewDisposeScope();
+            var ours = model.Forward(new[] { ids }).LogitsTensor[0];
+            using var cpp = LlamaCpp.Load(gguf, 128);
+            double error = GgufFixtures.RelativeError(cpp.Logits(ids), ours);
+            _out.WriteLine($"llama3 rope scaling: relative error {error:E2} over {ids.Length} positions");
+            Assert.True(error <= 1e-4, $"relative error {error:E3}");
+        }
+
         [Fact]
         public void GreedyGenerationGivesOurTokens()
         {
