@@ -121,7 +121,9 @@ namespace GraLoRA.Adapters
             int exact = ExactRank(layer, name);
             var delta = layer.GetDeltaWeight(name);                                          // [out, in], scaling included
             var storage = delta.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+            var device = delta.device;
             var w = delta.to(ScalarType.Float64, CPU);
+            if (!ReferenceEquals(w, delta)) delta.Dispose();                                  // one [out, in] copy at a time
             long width = Math.Min(exact + Oversampling, Math.Min(w.shape[0], w.shape[1]));
             var probe = randn(new[] { w.shape[1], width }, dtype: ScalarType.Float64, generator: generator);   // [in, p]
             var (q, _) = linalg.qr(w.mm(probe));                                              // [out, p]: spans ΔW's columns
@@ -132,11 +134,15 @@ namespace GraLoRA.Adapters
             var root = s.narrow(0, 0, keep).sqrt();
             var b = q.mm(u.narrow(1, 0, keep)).mul(root.unsqueeze(0));                       // [out, r] = U√S
             var a = vh.narrow(0, 0, keep).mul(root.unsqueeze(1));                             // [r, in] = √S·Vᵀ
-            var bStored = b.to(storage).to(delta.device);
-            var aStored = a.to(storage).to(delta.device);
-            // The error of what is stored, measured rather than read off the dropped singular values.
-            double residual = w.sub(bStored.to(ScalarType.Float64, CPU).mm(aStored.to(ScalarType.Float64, CPU))).square().sum().item<double>();
-            double error = total > 0 ? Math.Sqrt(residual / total) : 0;
+            var bStored = b.to(storage).to(device);
+            var aStored = a.to(storage).to(device);
+            // The error of what is stored, measured rather than read off the dropped singular values, without a second
+            // [out, in] matrix: ‖W − BA‖² = ‖W‖² − 2⟨BᵀW, A⟩ + ⟨BᵀB, AAᵀ⟩, every product r wide.
+            var b64 = bStored.to(ScalarType.Float64, CPU);
+            var a64 = aStored.to(ScalarType.Float64, CPU);
+            double residual = w.square().sum().item<double>() - 2 * b64.t().mm(w).mul(a64).sum().item<double>()
+                              + b64.t().mm(b64).mul(a64.mm(a64.t())).sum().item<double>();
+            double error = total > 0 ? Math.Sqrt(Math.Max(residual, 0) / total) : 0;
             return (aStored.DetachFromDisposeScope(), bStored.DetachFromDisposeScope(),
                 new LoraLayerConversion(module, exact, keep, error));
         }
