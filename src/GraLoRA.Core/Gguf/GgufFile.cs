@@ -73,7 +73,7 @@ namespace GraLoRA.Gguf
                 {
                     Need(8, what);
                     ulong n = input.ReadUInt64();
-                    if (n > (ulong)(length - stream.Position)) throw Bad($"{what} runs past the end of the file");
+                    if (n > (ulong)(length - stream.Position) || n > int.MaxValue) throw Bad($"{what} runs past the end of the file");
                     return Encoding.UTF8.GetString(input.ReadBytes((int)n));
                 }
                 object ReadValue(GgufValueType type, string key, bool inArray)
