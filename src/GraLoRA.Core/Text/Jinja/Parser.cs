@@ -8,25 +8,30 @@ namespace GraLoRA.Text.Jinja
     /// Recursive-descent parser with Jinja's operator precedence, loosest first:
     /// a if b else c; or; and; not; comparisons and in; + -; ~; * / // %; **; unary - +;
     /// then postfix (.attr, [item], (call)) and filters/tests (| and is).
+    /// Every way the parser recurses (brackets, calls, subscripts, unary operators, not, else-chains, blocks) passes
+    /// through a counted nesting level, so a hostile template fails with ChatTemplateTooDeep long before the stack ends.
     /// </summary>
     internal sealed class Parser
     {
         readonly List<Token> _tokens;
         readonly SourceMap _map;
-        int _i;
+        readonly int _maxNesting;
+        int _i, _nesting;
+        SpecialNames _specialNamesSeen;
 
-        Parser(List<Token> tokens, SourceMap map)
+        Parser(List<Token> tokens, SourceMap map, int maxNesting)
         {
             _tokens = tokens;
             _map = map;
+            _maxNesting = maxNesting;
         }
 
-        public static List<Node> Parse(string source)
+        public static List<Node> Parse(string source, JinjaLimits limits)
         {
             // Python's Jinja reads "\r\n" and "\r" as "\n" (in text and string literals alike) and writes "\n".
             source = source.Replace("\r\n", "\n").Replace('\r', '\n');
             var map = new SourceMap(source);
-            var parser = new Parser(Lexer.Tokenize(source, map), map);
+            var parser = new Parser(Lexer.Tokenize(source, map, limits.MaxNesting), map, limits.MaxNesting);
             var body = parser.ParseBody(out Token? stray);
             if (stray != null)
                 throw parser.Error($"unexpected '{stray.Value.Value}': no open block to close", stray.Value);
@@ -38,6 +43,18 @@ namespace GraLoRA.Text.Jinja
         Token Next() => _tokens[_i++];
 
         GraloraException Error(string message, Token at) => TemplateError.Syntax(message, at.Position, _map);
+
+        /// <summary>One nesting level deeper (undone with <see cref="Leave"/>); refused past the limit.</summary>
+        void Enter(Token at)
+        {
+            if (++_nesting > _maxNesting)
+                throw TemplateError.TooDeep(_maxNesting, at.Position, _map);
+            // The counted limit comes first; this only guards threads with unusually small stacks.
+            if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+                throw TemplateError.TooDeep(_nesting - 1, at.Position, _map);
+        }
+
+        void Leave() => _nesting--;
         GraloraException Unexpected(Token at, string expected) => Error($"unexpected {at.Describe()}, expected {expected}", at);
 
         void ExpectOperator(string op)
@@ -121,7 +138,9 @@ namespace GraLoRA.Text.Jinja
         /// <summary>Parses the body of a block up to one of <paramref name="allowed"/>; returns which one closed it.</summary>
         List<Node> ParseBlock(Token opener, out string closer, params string[] allowed)
         {
+            Enter(opener);
             var body = ParseBody(out Token? stop);
+            Leave();
             if (stop == null)
                 throw Error($"unexpected end of template: '{opener.Value}' opened at {_map.Describe(opener.Position)} needs {{% {allowed[^1]} %}}", Current);
             if (!allowed.Contains(stop.Value.Value))
@@ -145,6 +164,12 @@ namespace GraLoRA.Text.Jinja
                     break;
                 case "macro":
                     into.Add(ParseMacro(tag));
+                    break;
+                case "call":
+                    into.Add(ParseCallBlock(tag));
+                    break;
+                case "filter":
+                    into.Add(ParseFilterBlock(tag));
                     break;
                 case "break":
                     ExpectBlockEnd();
@@ -257,10 +282,22 @@ namespace GraLoRA.Text.Jinja
         MacroNode ParseMacro(Token tag)
         {
             string name = ExpectIdentifier("a macro name");
-            var parameters = new List<(string, Expr?)>();
             ExpectOperator("(");
+            var parameters = ParseParameters();
+            ExpectBlockEnd();
+            var body = ParseSpecialNamesScope(() => ParseBlock(tag, out _, "endmacro"), out SpecialNames uses);
+            ExpectBlockEnd();
+            return new MacroNode(tag.Position, name, parameters, body, uses);
+        }
+
+        /// <summary>Parameter declarations after '(' up to and including ')': name or name=default.</summary>
+        List<(string, Expr?)> ParseParameters()
+        {
+            var parameters = new List<(string, Expr?)>();
+            var names = new HashSet<string>();
             while (!Current.IsOperator(")"))
             {
+                Token at = Current;
                 string parameter = ExpectIdentifier("a parameter name");
                 Expr? defaultValue = null;
                 if (Current.IsOperator("="))
@@ -268,16 +305,75 @@ namespace GraLoRA.Text.Jinja
                     _i++;
                     defaultValue = ParseExpression();
                 }
+                else if (parameter == "caller")
+                    throw Error("the special 'caller' parameter must be left out or given a default", at);
+                if (!names.Add(parameter))
+                    throw Error($"parameter '{parameter}' is declared twice", at);
                 parameters.Add((parameter, defaultValue));
                 if (!Current.IsOperator(","))
                     break;
                 _i++;
             }
             ExpectOperator(")");
+            return parameters;
+        }
+
+        /// <summary>Parses a macro or call-block body, noting which of caller, varargs and kwargs it names (nested bodies included, as Jinja does).</summary>
+        List<Node> ParseSpecialNamesScope(System.Func<List<Node>> parseBody, out SpecialNames uses)
+        {
+            SpecialNames outer = _specialNamesSeen;
+            _specialNamesSeen = SpecialNames.None;
+            var body = parseBody();
+            uses = _specialNamesSeen;
+            _specialNamesSeen = outer | uses;
+            return body;
+        }
+
+        /// <summary>{% call(parameters) macro(arguments) %}body{% endcall %}</summary>
+        CallBlockNode ParseCallBlock(Token tag)
+        {
+            var parameters = new List<(string, Expr?)>();
+            if (Current.IsOperator("("))
+            {
+                _i++;
+                parameters = ParseParameters();
+            }
+            Token at = Current;
+            if (ParseExpression() is not CallExpr call)
+                throw Error("{% call %} needs a macro call, e.g. {% call list_items(xs) %}", at);
             ExpectBlockEnd();
-            var body = ParseBlock(tag, out _, "endmacro");
+            var body = ParseSpecialNamesScope(() => ParseBlock(tag, out _, "endcall"), out SpecialNames uses);
             ExpectBlockEnd();
-            return new MacroNode(tag.Position, name, parameters, body);
+            return new CallBlockNode(tag.Position, parameters, call, body, uses);
+        }
+
+        /// <summary>{% filter name(args) | name2 %}body{% endfilter %}</summary>
+        FilterBlockNode ParseFilterBlock(Token tag)
+        {
+            var filters = new List<FilterCall>();
+            do
+            {
+                if (filters.Count > 0)
+                    _i++; // the '|'
+                filters.Add(ParseFilterCall(Current));
+            }
+            while (Current.IsOperator("|"));
+            ExpectBlockEnd();
+            var body = ParseBlock(tag, out _, "endfilter");
+            ExpectBlockEnd();
+            return new FilterBlockNode(tag.Position, filters, body);
+        }
+
+        FilterCall ParseFilterCall(Token at)
+        {
+            string name = ExpectIdentifier("a filter name");
+            Arguments args = Arguments.None;
+            if (Current.IsOperator("("))
+            {
+                _i++;
+                args = ParseArguments(at);
+            }
+            return new FilterCall(at.Position, name, args);
         }
 
         // ---- Expressions ----
@@ -319,8 +415,9 @@ namespace GraLoRA.Text.Jinja
                 Expr? otherwise = null;
                 if (Current.IsName("else"))
                 {
-                    _i++;
+                    Enter(Next());
                     otherwise = ParseExpression();
+                    Leave();
                 }
                 expr = new CondExpr(pos, test, expr, otherwise);
             }
@@ -353,8 +450,11 @@ namespace GraLoRA.Text.Jinja
         {
             if (Current.IsName("not"))
             {
-                int pos = Next().Position;
-                return new UnaryExpr(pos, "not", ParseNot());
+                Token not = Next();
+                Enter(not);
+                var operand = ParseNot();
+                Leave();
+                return new UnaryExpr(not.Position, "not", operand);
             }
             return ParseCompare();
         }
@@ -436,7 +536,9 @@ namespace GraLoRA.Text.Jinja
             if (Current.Kind == TokenKind.Operator && Current.Value is "-" or "+")
             {
                 Token op = Next();
+                Enter(op);
                 expr = new UnaryExpr(op.Position, op.Value, ParseUnary(withFilters: false));
+                Leave();
             }
             else
                 expr = ParsePostfix(ParsePrimary());
@@ -446,9 +548,18 @@ namespace GraLoRA.Text.Jinja
         Expr ParsePrimary()
         {
             Token t = Next();
+            if (t.Kind == TokenKind.Operator && t.Value is "(" or "[" or "{")
+            {
+                Enter(t);
+                Expr inner = ParseBracketed(t);
+                Leave();
+                return inner;
+            }
             switch (t.Kind)
             {
                 case TokenKind.Name:
+                    if (t.Value is "caller" or "varargs" or "kwargs")
+                        _specialNamesSeen |= t.Value switch { "caller" => SpecialNames.Caller, "varargs" => SpecialNames.Varargs, _ => SpecialNames.Kwargs };
                     return t.Value switch
                     {
                         "true" or "True" => new Literal(t.Position, true),
@@ -458,17 +569,29 @@ namespace GraLoRA.Text.Jinja
                     };
                 case TokenKind.String:
                     // Adjacent literals join, as in Python: 'a' "b" is 'ab'.
-                    string s = t.Value;
+                    if (Current.Kind != TokenKind.String)
+                        return new Literal(t.Position, t.Value);
+                    var joined = new System.Text.StringBuilder(t.Value);
                     while (Current.Kind == TokenKind.String)
-                        s += Next().Value;
-                    return new Literal(t.Position, s);
+                        joined.Append(Next().Value);
+                    return new Literal(t.Position, joined.ToString());
                 case TokenKind.Integer:
                     if (!long.TryParse(t.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l))
                         throw Error($"integer {t.Value} is too large", t);
                     return new Literal(t.Position, l);
                 case TokenKind.Float:
                     return new Literal(t.Position, double.Parse(t.Value, NumberStyles.Float, CultureInfo.InvariantCulture));
-                case TokenKind.Operator when t.Value == "(":
+                default:
+                    throw Unexpected(t, "an expression");
+            }
+        }
+
+        /// <summary>A parenthesized expression or tuple, a list literal or a dict literal, after its opening bracket.</summary>
+        Expr ParseBracketed(Token t)
+        {
+            switch (t.Value)
+            {
+                case "(":
                     if (Current.IsOperator(")"))
                     {
                         _i++;
@@ -477,7 +600,7 @@ namespace GraLoRA.Text.Jinja
                     Expr inner = ParseTuple(withCondition: true);
                     ExpectOperator(")");
                     return inner;
-                case TokenKind.Operator when t.Value == "[":
+                case "[":
                     var items = new List<Expr>();
                     while (!Current.IsOperator("]"))
                     {
@@ -488,7 +611,7 @@ namespace GraLoRA.Text.Jinja
                     }
                     ExpectOperator("]");
                     return new ListExpr(t.Position, items);
-                case TokenKind.Operator when t.Value == "{":
+                default:
                     var pairs = new List<(Expr, Expr)>();
                     while (!Current.IsOperator("}"))
                     {
@@ -501,8 +624,6 @@ namespace GraLoRA.Text.Jinja
                     }
                     ExpectOperator("}");
                     return new DictExpr(t.Position, pairs);
-                default:
-                    throw Unexpected(t, "an expression");
             }
         }
 
@@ -526,12 +647,14 @@ namespace GraLoRA.Text.Jinja
                 else if (t.IsOperator("["))
                 {
                     _i++;
+                    Enter(t);
                     expr = ParseSubscript(t, expr);
+                    Leave();
                 }
                 else if (t.IsOperator("("))
                 {
                     _i++;
-                    expr = new CallExpr(t.Position, expr, ParseArguments());
+                    expr = new CallExpr(t.Position, expr, ParseArguments(t));
                 }
                 else
                     return expr;
@@ -560,25 +683,50 @@ namespace GraLoRA.Text.Jinja
             return new SliceExpr(open.Position, obj, parts[0], parts[1], parts[2]);
         }
 
-        /// <summary>Call arguments after '(' up to and including ')': positional, then name=value.</summary>
-        Arguments ParseArguments()
+        /// <summary>
+        /// Call arguments after '(' up to and including ')', as Jinja takes them: positional, then name=value, with one
+        /// *iterable (after the positional ones) and one **mapping (last).
+        /// </summary>
+        Arguments ParseArguments(Token open)
         {
+            Enter(open);
             var positional = new List<Expr>();
             var keywords = new List<(string, Expr)>();
+            var keywordNames = new HashSet<string>();
+            Expr? unpacked = null, unpackedKeywords = null;
             while (!Current.IsOperator(")"))
             {
-                if (Current.Kind == TokenKind.Name && Peek().IsOperator("="))
+                Token at = Current;
+                if (at.IsOperator("*"))
                 {
+                    if (unpacked != null || unpackedKeywords != null)
+                        throw Error("only one *iterable may be given, before any **mapping", at);
+                    _i++;
+                    unpacked = ParseExpression();
+                }
+                else if (at.IsOperator("**"))
+                {
+                    if (unpackedKeywords != null)
+                        throw Error("only one **mapping may be given", at);
+                    _i++;
+                    unpackedKeywords = ParseExpression();
+                }
+                else if (at.Kind == TokenKind.Name && Peek().IsOperator("="))
+                {
+                    if (unpackedKeywords != null)
+                        throw Error("keyword argument follows **mapping", at);
                     string name = Next().Value;
                     _i++;
-                    if (keywords.Any(k => k.Item1 == name))
-                        throw Error($"keyword argument '{name}' given twice", _tokens[_i - 2]);
+                    if (!keywordNames.Add(name))
+                        throw Error($"keyword argument '{name}' given twice", at);
                     keywords.Add((name, ParseExpression()));
                 }
                 else
                 {
                     if (keywords.Count > 0)
-                        throw Error("positional argument follows keyword argument", Current);
+                        throw Error("positional argument follows keyword argument", at);
+                    if (unpacked != null || unpackedKeywords != null)
+                        throw Error("positional argument follows *iterable or **mapping", at);
                     positional.Add(ParseExpression());
                 }
                 if (!Current.IsOperator(","))
@@ -586,7 +734,8 @@ namespace GraLoRA.Text.Jinja
                 _i++;
             }
             ExpectOperator(")");
-            return new Arguments(positional, keywords);
+            Leave();
+            return new Arguments(positional, keywords, unpacked, unpackedKeywords);
         }
 
         Expr ParseFiltersAndTests(Expr expr)
@@ -597,14 +746,8 @@ namespace GraLoRA.Text.Jinja
                 if (t.IsOperator("|"))
                 {
                     _i++;
-                    string name = ExpectIdentifier("a filter name after '|'");
-                    Arguments args = Arguments.None;
-                    if (Current.IsOperator("("))
-                    {
-                        _i++;
-                        args = ParseArguments();
-                    }
-                    expr = new FilterExpr(t.Position, expr, name, args);
+                    var filter = ParseFilterCall(Current);
+                    expr = new FilterExpr(t.Position, expr, filter.Name, filter.Args);
                 }
                 else if (t.IsName("is"))
                 {
@@ -615,10 +758,7 @@ namespace GraLoRA.Text.Jinja
                     string name = ExpectIdentifier("a test name after 'is'");
                     Arguments args = Arguments.None;
                     if (Current.IsOperator("("))
-                    {
-                        _i++;
-                        args = ParseArguments();
-                    }
+                        args = ParseArguments(Next());
                     else if (StartsTestArgument(Current))
                     {
                         // "x is divisibleby 3": one argument without parentheses.
