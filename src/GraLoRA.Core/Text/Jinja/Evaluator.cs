@@ -286,7 +286,7 @@ namespace GraLoRA.Text.Jinja
             if (Execute(body, local, output) != Flow.Normal)
                 throw new RenderException("'break' or 'continue' outside a loop");
             return output.ToString();
-        });
+        }, name == "caller" ? "<Macro anonymous>" : $"<Macro '{name}'>");
 
         // ---- Expressions ----
 

@@ -144,7 +144,21 @@ namespace GraLoRA.Text.Jinja
             var comparer = Comparer<object?>.Create(Operations.SortOrder);
             // OrderBy is stable, like Python's sort (also in reverse: equal items keep their order).
             var sorted = Values.IsTrue(a.Get(0, "reverse", false)) ? keyed.OrderByDescending(p => p.Key, comparer) : keyed.OrderBy(p => p.Key, comparer);
-            return new JinjaList(sorted.Select(p => p.Item));
+            return new JinjaList(Sorted(sorted.Select(p => p.Item)));
+        }
+
+        /// <summary>Runs a sort; a template error from comparing two items (None &lt; 1) comes out as itself, not wrapped by the sorter.</summary>
+        static List<object?> Sorted(IEnumerable<object?> sorted)
+        {
+            try
+            {
+                return sorted.ToList();
+            }
+            catch (InvalidOperationException e) when (e.InnerException is RenderException inner)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+                throw;
+            }
         }
 
         static object DictSort(object? v, CallArguments a)
@@ -158,7 +172,7 @@ namespace GraLoRA.Text.Jinja
             ChargeSort(d.Count);
             var comparer = Comparer<object?>.Create(Operations.Compare);
             var sorted = Values.IsTrue(a.Get(2, "reverse", false)) ? pairs.OrderByDescending(Key, comparer) : pairs.OrderBy(Key, comparer);
-            return new JinjaList(sorted);
+            return new JinjaList(Sorted(sorted));
         }
 
         static object? Extreme(object? v, CallArguments a, bool pickLarger)

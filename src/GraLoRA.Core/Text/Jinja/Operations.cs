@@ -157,7 +157,13 @@ namespace GraLoRA.Text.Jinja
             {
                 // Overflow-safe: more than the text limit allows fails either way.
                 budget.Text(s.Length == 0 || n == 0 ? 0 : n > long.MaxValue / s.Length ? long.MaxValue : s.Length * n);
-                return s.Length == 0 || n == 0 ? "" : new StringBuilder(s.Length * (int)n).Insert(0, s, (int)n).ToString();
+                if (s.Length == 0 || n == 0)
+                    return "";
+                return string.Create(s.Length * (int)n, s, (span, piece) =>
+                {
+                    for (int at = 0; at < span.Length; at += piece.Length)
+                        piece.AsSpan().CopyTo(span[at..]);
+                });
             }
             var list = (JinjaList)sequence!;
             budget.Items(list.Items.Count == 0 || n == 0 ? 0 : n > long.MaxValue / list.Items.Count ? long.MaxValue : list.Items.Count * n);

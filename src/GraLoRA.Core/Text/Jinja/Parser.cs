@@ -51,7 +51,7 @@ namespace GraLoRA.Text.Jinja
                 throw TemplateError.TooDeep(_maxNesting, at.Position, _map);
             // The counted limit comes first; this only guards threads with unusually small stacks.
             if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
-                throw TemplateError.TooDeep(_nesting - 1, at.Position, _map);
+                throw TemplateError.TooDeepForStack(_nesting - 1, at.Position, _map);
         }
 
         void Leave() => _nesting--;
@@ -286,6 +286,8 @@ namespace GraLoRA.Text.Jinja
             var parameters = ParseParameters();
             ExpectBlockEnd();
             var body = ParseSpecialNamesScope(() => ParseBlock(tag, out _, "endmacro"), out SpecialNames uses);
+            if (uses.HasFlag(SpecialNames.Caller) && parameters.Any(p => p.Item1 == "caller" && p.Item2 == null))
+                throw Error($"macro '{name}' uses caller: its 'caller' parameter must be left out or given a default", tag);
             ExpectBlockEnd();
             return new MacroNode(tag.Position, name, parameters, body, uses);
         }
@@ -305,8 +307,6 @@ namespace GraLoRA.Text.Jinja
                     _i++;
                     defaultValue = ParseExpression();
                 }
-                else if (parameter == "caller")
-                    throw Error("the special 'caller' parameter must be left out or given a default", at);
                 if (!names.Add(parameter))
                     throw Error($"parameter '{parameter}' is declared twice", at);
                 parameters.Add((parameter, defaultValue));

@@ -12,6 +12,11 @@ namespace GraLoRA.Text.Jinja
             new("ChatTemplateTooDeep", GraloraErrorKind.InvalidData,
                 $"Template too deep at {map.Describe(offset)}: more than {limit} nested brackets, operators or blocks (JinjaLimits.MaxNesting). " +
                 "No chat template needs that many; the template is broken or hostile: use the model's original template.", limit);
+
+        public static GraloraException TooDeepForStack(int nesting, int offset, SourceMap map) =>
+            new("ChatTemplateTooDeep", GraloraErrorKind.InvalidData,
+                $"Template too deep at {map.Describe(offset)}: {nesting} nested brackets, operators or blocks are more than this thread's stack holds. " +
+                "No chat template needs that many; the template is broken or hostile: use the model's original template.", nesting);
     }
 
     /// <summary>

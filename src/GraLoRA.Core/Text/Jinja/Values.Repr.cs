@@ -35,7 +35,7 @@ namespace GraLoRA.Text.Jinja
             long l => l.ToString(CultureInfo.InvariantCulture),
             double d => FormatFloat(d),
             string s => ReprString(s),
-            JinjaCallable c => "<function " + c.Name + ">",
+            JinjaCallable c => c.Display,
             _ => value.ToString() ?? "",
         };
 

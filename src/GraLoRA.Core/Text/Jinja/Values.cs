@@ -74,10 +74,13 @@ namespace GraLoRA.Text.Jinja
     {
         public string Name { get; }
         public Func<CallArguments, object?> Invoke { get; }
-        public JinjaCallable(string name, Func<CallArguments, object?> invoke)
+        /// <summary>How it prints: "&lt;function name&gt;", or Jinja's "&lt;Macro 'name'&gt;" for macros.</summary>
+        public string Display { get; }
+        public JinjaCallable(string name, Func<CallArguments, object?> invoke, string? display = null)
         {
             Name = name;
             Invoke = invoke;
+            Display = display ?? "<function " + name + ">";
         }
     }
 
