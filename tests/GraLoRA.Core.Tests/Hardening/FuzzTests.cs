@@ -36,6 +36,13 @@ namespace GraLoRA.Tests
         static int Executions => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_FUZZ_EXECUTIONS"), out int n) && n > 0 ? n : 1000;
         static int Seed => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_FUZZ_SEED"), out int s) ? s : 20261129;
 
+        /// <summary>GRALORA_FUZZ_PROGRESS names a file that long runs append their progress to (xunit shows output only at the end).</summary>
+        static void Progress(string line)
+        {
+            if (Environment.GetEnvironmentVariable("GRALORA_FUZZ_PROGRESS") is { Length: > 0 } file)
+                File.AppendAllText(file, $"{DateTime.UtcNow:HH:mm:ss} {line}\n");
+        }
+
         static string RegressionRoot => Path.Combine(TestEnvironment.RepoRoot, "tests", "GraLoRA.Core.Tests", "Hardening", "fuzz-regressions");
 
         /// <summary>
@@ -361,6 +368,7 @@ namespace GraLoRA.Tests
                 }
                 // Keep some mutants as parents, so mutations stack up over the run.
                 else if (rng.Next(8) == 0 && corpus.Count < 64) corpus.Add(input);
+                if (executions % 5000 == 0) Progress($"{name}: {executions} executions, {failures.Count} failures");
             }
             output.WriteLine($"fuzz target {name}: {executions} executions, {failures.Count} failures (seed {Seed})");
             if (failures.Count == 0) return;
