@@ -130,7 +130,8 @@ namespace GraLoRA.Models
         {
             if (!File.Exists(path))
                 throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            // The same guarded parse as the decoder's config.json: an object, at most 64 levels deep, 64 MB, valid Unicode.
+            using var doc = IO.UntrustedFiles.ParseObject(path, "InvalidModelConfig", "model config (config.json)");
             var root = doc.RootElement;
             int Int(string name, int? fallback = null)
             {
