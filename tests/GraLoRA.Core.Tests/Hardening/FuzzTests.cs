@@ -52,10 +52,11 @@ namespace GraLoRA.Tests
         sealed record Target(string Name, string FileName, Action<string> Read, string[]? Tokens = null, long AllocationBudget = 64L << 20);
 
         /// <summary>
-        /// The template engine's fuzzing limits: the defaults' nesting and depth, a fiftieth of their steps and a sixteenth
-        /// of their text, so each input ends in milliseconds and the allocation bound stays meaningful.
+        /// The template engine's fuzzing limits: the defaults' nesting and depth, a 500th of their steps and a 64th of
+        /// their text (all 53 templates of @huggingface/jinja's end-to-end tests render within them), so each input
+        /// ends in milliseconds and the allocation bound stays tight.
         /// </summary>
-        static readonly JinjaLimits FuzzLimits = new() { MaxSteps = 200_000, MaxTextLength = 1 << 20 };
+        static readonly JinjaLimits FuzzLimits = new() { MaxSteps = 20_000, MaxTextLength = 256 << 10 };
 
         static readonly ChatMessage[] FuzzConversation =
         {
@@ -116,7 +117,7 @@ namespace GraLoRA.Tests
             new("csv", "train.csv", path => DatasetReader.Read(path).ToList()),
             new("parquet", "train.parquet", path => DatasetReader.Read(path).ToList()),
             // Parse and render with a fixed conversation; rendering may allocate in proportion to the steps it is allowed.
-            new("chat_template", "chat_template.jinja", RenderTemplate, TemplateTokens, AllocationBudget: 512L << 20),
+            new("chat_template", "chat_template.jinja", RenderTemplate, TemplateTokens, AllocationBudget: 128L << 20),
         };
 
         public static TheoryData<string> TargetNames() => new(Targets.Select(t => t.Name));
