@@ -50,6 +50,8 @@ namespace GraLoRA.Tests
             { "list-doubling", "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "ChatTemplateBudgetExceeded", new[] { "MaxSteps" } },
             { "repeated-sort", "{% set xs = range(100000)|list %}{% for i in range(100000) %}{% set ys = xs|sort %}{% endfor %}", "ChatTemplateBudgetExceeded", new[] { "MaxSteps" } },
             { "repeated-replace", "{% set s = 'ab' * 1000000 %}{% for i in range(100000) %}{% set t = s.replace('a', 'aa') %}{% endfor %}", "ChatTemplateBudgetExceeded", new[] { "MaxTextLength" } },
+            { "repeated-membership", "{% set xs = range(100000)|list %}{% for i in range(100000) %}{% if -1 in xs %}{% endif %}{% endfor %}", "ChatTemplateBudgetExceeded", new[] { "MaxSteps" } },
+            { "repeated-slice", "{% set xs = range(100000)|list %}{% for i in range(100000) %}{% set ys = xs[:] %}{% endfor %}", "ChatTemplateBudgetExceeded", new[] { "MaxSteps" } },
             { "repeated-join", "{% set xs = ['abc'] * 100000 %}{% for i in range(100000) %}{% set t = xs|join(',') %}{% endfor %}", "ChatTemplateBudgetExceeded", new[] { "MaxTextLength" } },
         };
 

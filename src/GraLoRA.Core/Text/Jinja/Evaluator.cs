@@ -350,6 +350,7 @@ namespace GraLoRA.Text.Jinja
             {
                 if (Evaluate(args.UnpackedKeywords, scope) is not JinjaDict mapping)
                     throw new RenderException("argument after ** must be a mapping");
+                RenderBudget.Current.Items(mapping.Count);
                 more.AddRange(mapping.Select(p => (p.Key, p.Value)));
             }
             if (extra is { } e)

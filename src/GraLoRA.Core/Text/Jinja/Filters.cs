@@ -83,7 +83,9 @@ namespace GraLoRA.Text.Jinja
         {
             if (path is long index)
                 return Operations.GetItem(item, index);
-            foreach (string part in Values.Str(path).Split('.'))
+            string dotted = Values.Str(path);
+            RenderBudget.Current.Text(dotted.Length);
+            foreach (string part in dotted.Split('.'))
                 item = long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out long i) ? Operations.GetItem(item, i) : Operations.GetItem(item, part);
             return item;
         }

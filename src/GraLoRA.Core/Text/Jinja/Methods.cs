@@ -40,15 +40,15 @@ namespace GraLoRA.Text.Jinja
             {
                 "get" => a => a.Get(0, "key") is string key && d.TryGetValue(key, out var v) ? v : a.Get(1, "default"),
                 "items" => _ => Items(d),
-                "keys" => _ => new JinjaList(d.Keys),
-                "values" => _ => new JinjaList(d.Select(p => p.Value)),
+                "keys" => _ => new JinjaList(Walked(d).Keys),
+                "values" => _ => new JinjaList(Walked(d).Select(p => p.Value)),
                 _ => null,
             };
             return f == null ? null : new JinjaCallable("dict." + name, f);
         }
 
         public static JinjaList Items(JinjaDict d) =>
-            new(d.Select(p => (object?)new JinjaList(new[] { p.Key, p.Value }, isTuple: true)));
+            new(Walked(d).Select(p => (object?)new JinjaList(new[] { p.Key, p.Value }, isTuple: true)));
 
         /// <summary><paramref name="s"/>, with a new string of its length charged to the rendering's budget (for methods that copy it).</summary>
         public static string Charged(string s)
@@ -61,6 +61,26 @@ namespace GraLoRA.Text.Jinja
         {
             RenderBudget.Current.Scan(s.Length);
             return s;
+        }
+
+        /// <summary><paramref name="d"/>, with a walk over its entries charged first.</summary>
+        static JinjaDict Walked(JinjaDict d)
+        {
+            RenderBudget.Current.Items(d.Count);
+            return d;
+        }
+
+        static JinjaList Walked(JinjaList l)
+        {
+            RenderBudget.Current.Items(l.Items.Count);
+            return l;
+        }
+
+        /// <summary>A strip set as a hash set, so stripping costs one look-up per character, charged first.</summary>
+        static HashSet<char> Walked(int length, string set)
+        {
+            RenderBudget.Current.Scan(length);
+            return new HashSet<char>(set);
         }
 
         /// <summary>string.Join, with the result charged before it is built.</summary>
@@ -122,7 +142,7 @@ namespace GraLoRA.Text.Jinja
             {
                 if (source is not JinjaDict d)
                     throw new RenderException($"namespace() takes keyword arguments or a dict, not '{Values.TypeName(source)}'");
-                foreach (var (k, v) in d)
+                foreach (var (k, v) in Walked(d))
                     ns.Attributes[k] = v;
             }
             foreach (var (k, v) in a.Keywords)
@@ -140,7 +160,7 @@ namespace GraLoRA.Text.Jinja
             Func<char, bool> strip = chars switch
             {
                 null or Undefined => Values.IsSpace,
-                string set => set.Contains,
+                string set => Walked(set.Length, set).Contains,
                 _ => throw new RenderException($"strip arg must be None or str, not '{Values.TypeName(chars)}'"),
             };
             int start = 0, end = s.Length;
@@ -232,7 +252,7 @@ namespace GraLoRA.Text.Jinja
         static bool Affix(string s, object? affix, string method, Func<string, string, bool> test) => affix switch
         {
             string a => test(s, a),
-            JinjaList l => l.Items.Any(x => test(s, ArgString(x, method))),
+            JinjaList l => Walked(l).Items.Any(x => test(s, ArgString(x, method))),
             _ => throw new RenderException($"{method} first arg must be str or a tuple of str, not '{Values.TypeName(affix)}'"),
         };
 

@@ -108,12 +108,18 @@ namespace GraLoRA.Text.Jinja
         {
             string s when item is string sub => Scanned(s.Length) && s.Contains(sub, StringComparison.Ordinal),
             string => throw new RenderException($"'in <string>' requires string as left operand, not {Values.TypeName(item)}"),
-            JinjaList l => l.Items.Any(x => AreEqual(x, item)),
+            JinjaList l => Walked(l.Items.Count) && l.Items.Any(x => AreEqual(x, item)),
             JinjaDict d => item is string key && d.ContainsKey(key),
             JinjaNamespace ns => item is string key && ns.Attributes.ContainsKey(key),
             Undefined => false,
             _ => throw new RenderException($"argument of type '{Values.TypeName(container)}' is not iterable"),
         };
+
+        static bool Walked(long items)
+        {
+            RenderBudget.Current.Items(items);
+            return true;
+        }
 
         static bool Scanned(long length)
         {
@@ -305,6 +311,7 @@ namespace GraLoRA.Text.Jinja
             }
             long from = Clamp(Bound(start, "start"), stride > 0 ? 0 : n - 1);
             long to = Clamp(Bound(stop, "stop"), stride > 0 ? n : -1);
+            RenderBudget.Current.Items(Math.Abs((to - from) / stride) + 1);
             var picked = new List<object?>();
             for (long i = from; stride > 0 ? i < to : i > to; i += stride)
                 picked.Add(items[(int)i]);
