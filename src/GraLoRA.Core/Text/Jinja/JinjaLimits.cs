@@ -4,7 +4,7 @@ namespace GraLoRA.Text.Jinja
     /// Bounds on what one template may cost. A chat template is code that arrives with every downloaded model, so
     /// parsing and rendering count their nesting and their work and stop with a clear error instead of exhausting the
     /// stack, the memory or the user's patience. The defaults lie far above what published chat templates use (rendering
-    /// 53 of them, from Llama 3.1 to GLM-5.1, takes at most 8 levels of nesting, 60 of rendering depth, 100,000 steps and
+    /// 53 of them, from Llama 3.1 to GLM-5.1, takes at most 8 levels of nesting, 60 of rendering depth, 20,000 steps and
     /// 200,000 characters) and far below what the process can take.
     /// </summary>
     public sealed record JinjaLimits

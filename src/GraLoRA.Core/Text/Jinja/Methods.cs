@@ -77,7 +77,7 @@ namespace GraLoRA.Text.Jinja
         }
 
         /// <summary>A strip set as a hash set, so stripping costs one look-up per character, charged first.</summary>
-        static HashSet<char> Walked(int length, string set)
+        static HashSet<char> CharSet(int length, string set)
         {
             RenderBudget.Current.Scan(length);
             return new HashSet<char>(set);
@@ -160,7 +160,7 @@ namespace GraLoRA.Text.Jinja
             Func<char, bool> strip = chars switch
             {
                 null or Undefined => Values.IsSpace,
-                string set => Walked(set.Length, set).Contains,
+                string set => CharSet(set.Length, set).Contains,
                 _ => throw new RenderException($"strip arg must be None or str, not '{Values.TypeName(chars)}'"),
             };
             int start = 0, end = s.Length;
