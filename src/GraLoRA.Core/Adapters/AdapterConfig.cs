@@ -53,6 +53,8 @@ namespace GraLoRA.Adapters
         public string Bias { get; init; } = "none";
         /// <summary>Per-module rank: regex (matched against the end of the module name, as PEFT's rank_pattern) → r.</summary>
         public IReadOnlyDictionary<string, int>? RankPattern { get; init; }
+        /// <summary>LoRA and DoRA only: per-module alpha, regex → α (PEFT's alpha_pattern, matched like <see cref="RankPattern"/>).</summary>
+        public IReadOnlyDictionary<string, double>? AlphaPattern { get; init; }
         /// <summary>Per-module k: regex → k (an extension: the paper leaves adaptive k to future work).</summary>
         public IReadOnlyDictionary<string, int>? KPattern { get; init; }
         /// <summary>True: A kaiming-uniform, B zero (starts as a no-op). False: both random (tests).</summary>
@@ -130,7 +132,8 @@ namespace GraLoRA.Adapters
             if (TargetModules is { Count: 0 })
                 throw Bad("NoTargetModules", "TargetModules is empty: name at least one module (e.g. q_proj, v_proj) or use all-linear.", null);
             foreach (var (name, pattern) in new[] { ("TargetModulesRegex", TargetModulesRegex) }.Concat((RankPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("RankPattern", (string?)k)))
-                                                                                                  .Concat((KPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("KPattern", (string?)k))))
+                                                                                                  .Concat((KPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("KPattern", (string?)k)))
+                                                                                                  .Concat((AlphaPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("AlphaPattern", (string?)k))))
             {
                 if (pattern is null) continue;
                 try { _ = new Regex(pattern); }
@@ -156,6 +159,13 @@ namespace GraLoRA.Adapters
                 throw Bad("NotForRaSA", "RaSA gives every layer of a module type the same rank (they share one pool), so RankPattern does not apply; drop it.", Method);
             if (Method == AdapterMethod.Full && (Rank is not null || RankPattern is { Count: > 0 } || Dropout != 0))
                 throw Bad("NotForFull", "Full fine-tuning trains whole weights: it has no rank, rank pattern or adapter dropout; drop them.", Method);
+            if (AlphaPattern is { Count: > 0 } && Method is not (AdapterMethod.LoRA or AdapterMethod.DoRA))
+                throw Bad(NotFor(Method), Method == AdapterMethod.GraLoRA
+                    ? "AlphaPattern applies to LoRA and DoRA only (PEFT's GraloraConfig has no alpha_pattern); drop it or use -Method LoRA."
+                    : $"AlphaPattern applies to LoRA and DoRA only; drop it for -Method {Method}.", Method);
+            foreach (var (pattern, alpha) in AlphaPattern ?? new Dictionary<string, double>())
+                if (!double.IsFinite(alpha))
+                    throw Bad("InvalidAlpha", $"AlphaPattern '{pattern}' has the value {alpha}; every alpha must be a finite number.", alpha);
             // Shape-independent option checks (rank, dropout, alpha, k vs r) through the layer options of a nominal module.
             var options = OptionsFor("");
             if (options is not FullOptions) AdapterValidation.CheckCommon(options, null);
@@ -174,7 +184,7 @@ namespace GraLoRA.Adapters
             switch (Method)
             {
                 case AdapterMethod.LoRA or AdapterMethod.DoRA:
-                    return new LoraOptions { Rank = rank, Alpha = EffectiveAlpha, Dropout = Dropout, UseRsLora = UseRsLora, UseDora = Method == AdapterMethod.DoRA, InitWeights = InitWeights };
+                    return new LoraOptions { Rank = rank, Alpha = PatternValue(AlphaPattern, moduleName) ?? EffectiveAlpha, Dropout = Dropout, UseRsLora = UseRsLora, UseDora = Method == AdapterMethod.DoRA, InitWeights = InitWeights };
                 case AdapterMethod.MoRA:
                     return new MoraOptions { Rank = rank, MoraType = EffectiveMoraType, Dropout = Dropout, InitWeights = InitWeights };
                 case AdapterMethod.RaSA:
@@ -206,7 +216,7 @@ namespace GraLoRA.Adapters
         }
 
         // PEFT's get_pattern_key: a pattern matches a module when the name ends with it at a dot boundary.
-        static int? PatternValue(IReadOnlyDictionary<string, int>? patterns, string moduleName)
+        static T? PatternValue<T>(IReadOnlyDictionary<string, T>? patterns, string moduleName) where T : struct
         {
             if (patterns is null) return null;
             foreach (var (pattern, value) in patterns)

@@ -426,13 +426,20 @@ namespace GraLoRA.Adapters
             foreach (var p in _root.parameters()) p.requires_grad = false;
         }
 
+        /// <summary>
+        /// The parameters adapter <paramref name="name"/>'s ΔW is computed from: every adapted layer's own and, for RaSA,
+        /// its shared pool once (not its modules to save or biases).
+        /// </summary>
+        public IEnumerable<Parameter> DeltaParameters(string name) =>
+            Layers().Where(l => l.Layer.AdapterNames.Contains(name)).SelectMany(l => l.Layer.AdapterParameters(name))
+                .Concat((_rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter A, Parameter B)>()).SelectMany(p => new[] { p.A, p.B }));
+
         /// <summary>One row per adapter.</summary>
         public IReadOnlyList<AdapterInfo> List() => _names.Select(n =>
         {
             var c = _configs[n];
             var layers = Layers().Where(l => l.Layer.AdapterNames.Contains(n)).ToList();
-            long count = layers.Sum(l => l.Layer.AdapterParameterCount(n))
-                         + (_rasaPool?.Parameters(n).Sum(p => p.A.numel() + p.B.numel()) ?? 0)      // shared once, not per layer
+            long count = DeltaParameters(n).Sum(p => p.numel())                                    // RaSA's pool once, not per layer
                          + SavedModules().Where(s => s.Wrapper.AdapterNames.Contains(n)).Sum(s => s.Wrapper.Copy(n).parameters().Sum(p => p.numel()));
             int? k = c.Method switch { AdapterMethod.GraLoRA => c.EffectiveK, AdapterMethod.RaSA => c.EffectiveRasaK, _ => null };
             return new AdapterInfo(n, c.Method, c.EffectiveRank, k, c.HybridRank, c.EffectiveAlpha,

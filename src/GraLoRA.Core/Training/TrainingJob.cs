@@ -46,9 +46,10 @@ namespace GraLoRA.Training
         /// adapter (<see cref="TrainingSettings.Adapter"/>, else the current one), the tokenizer, the output folder (when
         /// resuming from a checkpoint without one: beside that checkpoint, see <see cref="TrainingCheckpoints.OutputFor"/>),
         /// the options (checked), then the data. Throws GraloraException (AdapterNotFound, NoActiveAdapter,
-        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error).
+        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error); <paramref name="cancellation"/> stops the data
+        /// preparation (chat-template rendering) with OperationCanceledException.
         /// </summary>
-        public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings)
+        public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default)
         {
             ArgumentNullException.ThrowIfNull(model);
             ArgumentNullException.ThrowIfNull(train);
@@ -70,7 +71,7 @@ namespace GraLoRA.Training
             // Checks every option (and the adapter) before the data is read.
             var trainer = new Trainer(model, adapter, settings.ToTrainingOptions(output));
 
-            var data = PrepareData(model, train, settings);
+            var data = PrepareData(model, train, settings, cancellation);
             string? task = null;
             if (data.Format == DatasetFormat.Classification)
             {
@@ -96,14 +97,14 @@ namespace GraLoRA.Training
         /// <see cref="Prepare"/> and by the short trials that train several temporary adapters on the same data
         /// (Find-GraLoRAK, Compare-GraLoRAMethod). Throws TokenizerNotFound, InvalidTrainingOption, any data error.
         /// </summary>
-        public static PreparedDataset PrepareData(BaseModel model, DatasetSource train, TrainingSettings settings)
+        public static PreparedDataset PrepareData(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default)
         {
             ArgumentNullException.ThrowIfNull(model);
             ArgumentNullException.ThrowIfNull(train);
             ArgumentNullException.ThrowIfNull(settings);
             var tokenizer = CheckData(model, settings);
             var validation = settings.ValidationDataset is null ? null : DatasetSource.FromFile(settings.ValidationDataset);
-            return TrainingData.Prepare(tokenizer, train, validation, settings.ToDataOptions() with { ClassLabels = model.NamedClassLabels });
+            return TrainingData.Prepare(tokenizer, train, validation, settings.ToDataOptions() with { ClassLabels = model.NamedClassLabels }, cancellation);
         }
 
         // The checks that need no data: the tokenizer, and one source of validation data.
