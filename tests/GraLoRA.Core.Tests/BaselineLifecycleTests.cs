@@ -112,6 +112,17 @@ namespace GraLoRA.Tests
                 TensorAssert.Close(Logits(fresh), trained, 1e-5, "imported");
             }
 
+            // Rewritten as plain LoRA for serving (DoRA's and Full's full-rank ΔW only truncated: here every direction kept).
+            bool fullRank = config.Method is AdapterMethod.DoRA or AdapterMethod.Full;
+            if (fullRank) Assert.Equal("FullRankDelta", Assert.Throws<GraloraException>(() => model.ConvertToLora("m")).ErrorId);
+            var asLora = model.ConvertToLora("m", tmp.File("lora-" + method), fullRank ? new LoraConversionOptions { Energy = 1 } : null);
+            Assert.All(asLora.Layers, l => Assert.True(l.RelativeError < 1e-5, $"{l.Module}: {l.RelativeError:E2}"));
+            using (var viaLora = Tiny())
+            {
+                Assert.Equal(AdapterMethod.LoRA, viaLora.LoadAdapter(asLora.Path, "m").Method);
+                TensorAssert.Close(Logits(viaLora), trained, 1e-4, "as LoRA");
+            }
+
             // Merge, unmerge, export and re-import.
             model.Adapters.Merge();
             TensorAssert.Close(Logits(model), trained, 1e-4, "merged");
@@ -215,6 +226,9 @@ namespace GraLoRA.Tests
         [InlineData(AdapterMethod.GraLoRA, "RasaK", "NotForGraLoRA")]
         [InlineData(AdapterMethod.Full, "Rank", "NotForFull")]
         [InlineData(AdapterMethod.RaSA, "UseRsLora", "NotForRaSA")]
+        [InlineData(AdapterMethod.MoRA, "AlphaPattern", "NotForMoRA")]
+        [InlineData(AdapterMethod.RaSA, "AlphaPattern", "NotForRaSA")]
+        [InlineData(AdapterMethod.Full, "AlphaPattern", "NotForFull")]
         public void SettingsOfAnotherMethodAreRefusedNotIgnored(AdapterMethod method, string setting, string errorId)
         {
             var config = new AdapterConfig { Method = method };
@@ -224,6 +238,7 @@ namespace GraLoRA.Tests
                 "MoraType" => config with { MoraType = 6 },
                 "RasaK" => config with { RasaK = 2 },
                 "Rank" => config with { Rank = 8 },
+                "AlphaPattern" => config with { AlphaPattern = new Dictionary<string, double> { ["q_proj"] = 4 } },
                 _ => config with { UseRsLora = true },
             };
             var ex = Assert.Throws<GraloraException>(config.Validate);
@@ -236,6 +251,9 @@ namespace GraLoRA.Tests
         [InlineData("{\"peft_type\":\"RASA\",\"r\":16,\"rasa_k\":2,\"rasa_alpha\":32}", "RaSA", null)]
         [InlineData("{\"peft_type\":\"LORA\",\"use_dora\":true,\"use_mora\":true}", null, "InvalidAdapterConfig")]
         [InlineData("{\"peft_type\":\"LORA\",\"use_mora\":\"yes\"}", null, "InvalidAdapterConfig")]
+        [InlineData("{\"peft_type\":\"LORA\",\"r\":8,\"lora_alpha\":16,\"use_dora\":true,\"alpha_pattern\":{\"v_proj\":4}}", "DoRA", null)]
+        [InlineData("{\"peft_type\":\"LORA\",\"use_mora\":true,\"alpha_pattern\":{\"v_proj\":4}}", null, "InvalidAdapterConfig")]
+        [InlineData("{\"peft_type\":\"RASA\",\"alpha_pattern\":{\"v_proj\":4}}", null, "InvalidAdapterConfig")]
         public void AdapterConfigFilesNameTheirMethod(string json, string? method, string? errorId)
         {
             Directory.CreateDirectory(tmp.File("cfg"));
@@ -250,6 +268,11 @@ namespace GraLoRA.Tests
             config.Validate();
             if (config.Method == AdapterMethod.MoRA) { Assert.Equal(6, config.EffectiveMoraType); Assert.Null(config.Alpha); }   // the fork ignores lora_alpha
             if (config.Method == AdapterMethod.RaSA) { Assert.Equal(2, config.EffectiveRasaK); Assert.Equal(32, config.EffectiveAlpha); }
+            if (config.AlphaPattern is not null)                 // PEFT's alpha_pattern holds for DoRA as for LoRA: scaling α/r per module
+            {
+                Assert.Equal(4.0 / 8, ((LoraOptions)config.OptionsFor("model.layers.0.self_attn.v_proj")).Scaling);
+                Assert.Equal(16.0 / 8, ((LoraOptions)config.OptionsFor("model.layers.0.self_attn.q_proj")).Scaling);
+            }
         }
 
         [Fact]

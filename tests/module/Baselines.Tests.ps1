@@ -97,6 +97,36 @@ Describe 'Adapters saved by each method''s own code' {
         }
         finally { $m.Dispose() }
     }
+
+    It 'ConvertTo-LoRAAdapter rewrites <Folder> as a LoRA with its logits' -ForEach @(
+        @{ Folder = 'mora_llama_r8_t6'; Splat = @{} }
+        @{ Folder = 'rasa_llama_r16_k2'; Splat = @{} }
+        @{ Folder = 'dora_llama_r8'; Splat = @{ Energy = 1 } }
+    ) {
+        $folder = Join-Path $fixtures "baselines/$Folder"
+        $reference = Read-Reference (Join-Path $folder 'reference.safetensors')
+        $m = Import-BaseModel (Join-Path $fixtures 'models/llama')
+        $fresh = Import-BaseModel (Join-Path $fixtures 'models/llama')
+        try {
+            $m | Import-GraLoRAAdapter $folder | Out-Null
+            $result = $m | ConvertTo-LoRAAdapter (Join-Path $work "lora-$Folder") @Splat
+            $result.MaxRelativeError | Should -BeLessThan 1e-5
+            $fresh | Import-GraLoRAAdapter $result.Path | Out-Null
+            "$((Get-GraLoRAAdapter -Model $fresh).Method)" | Should -Be 'LoRA'
+            Get-RelativeError (Get-Logits $fresh $reference.Ids) $reference.Logits | Should -BeLessThan 1e-4
+        }
+        finally { $m.Dispose(); $fresh.Dispose() }
+    }
+
+    It 'ConvertTo-LoRAAdapter refuses DoRA''s full-rank ΔW without -Rank or -Energy (FullRankDelta)' {
+        $m = Import-BaseModel (Join-Path $fixtures 'models/llama')
+        try {
+            $m | Import-GraLoRAAdapter (Join-Path $fixtures 'baselines/dora_llama_r8') | Out-Null
+            { $m | ConvertTo-LoRAAdapter (Join-Path $work 'dora-exact') -ErrorAction Stop } | Should -Throw -ErrorId 'FullRankDelta,*'
+            Test-Path (Join-Path $work 'dora-exact') | Should -BeFalse
+        }
+        finally { $m.Dispose() }
+    }
 }
 
 Describe 'Full fine-tuning' {
