@@ -309,5 +309,31 @@ namespace GraLoRA.Tests
                 MethodComparison.Run(model, Batches(1), null, new MethodComparisonOptions { Adapter = new AdapterConfig { Bias = "all" } })).ErrorId);
         }
 
+        /// <summary>Trials write nothing and keep no adapter: a training job's output, checkpoint, resume or adapter setting is refused, not ignored.</summary>
+        [Theory]
+        [InlineData("OutputPath"), InlineData("SaveSteps"), InlineData("Resume"), InlineData("ResumeFrom"), InlineData("Adapter")]
+        public void TrialsRefuseATrainingJobsSettings(string setting)
+        {
+            using var model = Tiny();
+            var settings = setting switch
+            {
+                "OutputPath" => new TrainingSettings { OutputPath = tmp.File("out") },
+                "SaveSteps" => new TrainingSettings { SaveSteps = 1 },
+                "Resume" => new TrainingSettings { Resume = true },
+                "ResumeFrom" => new TrainingSettings { ResumeFrom = tmp.File("out") },
+                _ => new TrainingSettings { Adapter = "mine" },
+            };
+            var ex = Assert.Throws<GraloraException>(() => AdapterTrials.PrepareData(model, DatasetSource.FromFile(tmp.File("none.jsonl")), settings, "A test"));
+            Assert.Equal("NotForTrials", ex.ErrorId);
+            Assert.Contains(setting, ex.Message);
+
+            if (setting is not ("OutputPath" or "SaveSteps")) return;
+            var training = setting == "SaveSteps" ? Quick() with { SaveSteps = 1, OutputDirectory = tmp.File("out") } : Quick() with { OutputDirectory = tmp.File("out") };
+            Assert.Equal("NotForTrials", Assert.Throws<GraloraException>(() =>
+                MethodComparison.Run(model, Batches(1), Batches(1), new MethodComparisonOptions { Training = training })).ErrorId);
+            Assert.False(Directory.Exists(tmp.File("out")));
+            Assert.Empty(model.Adapters.Names);
+        }
+
     }
 }

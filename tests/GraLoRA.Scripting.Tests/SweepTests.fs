@@ -113,3 +113,9 @@ let ``Compare.methods trains the paper's methods at equal parameters, tabulates 
     let lines = (Compare.table result).Split(Environment.NewLine)
     Assert.Equal(4, lines.Length)
     Assert.Matches(@"^RaSA r 8 k 1 +\d+ +\d\.\d{4}", lines[3])
+    // A comparison writes nothing: an output folder is refused (NotForTrials), not ignored.
+    let refused =
+        Assert.Throws<GraloraException>(fun () ->
+            Compare.methods [ AdapterMethod.GraLoRA ] 8 LoRA.defaults { Train.defaults with Dataset = chat; OutputPath = Some (Path.Combine(dir, "out")) } None model |> ignore)
+    Assert.Equal("NotForTrials", refused.ErrorId)
+    Assert.False(Directory.Exists(Path.Combine(dir, "out")))

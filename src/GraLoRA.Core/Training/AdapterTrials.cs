@@ -22,12 +22,30 @@ namespace GraLoRA.Training
         /// </summary>
         public static TrialData PrepareData(BaseModel model, DatasetSource train, TrainingSettings settings, string purpose)
         {
+            RefuseJobSettings(settings.OutputPath is not null ? ("OutputPath", settings.OutputPath)
+                : settings.SaveSteps is not null ? ("SaveSteps", settings.SaveSteps)
+                : settings.Resume ? ("Resume", true)
+                : settings.ResumeFrom is not null ? ("ResumeFrom", settings.ResumeFrom)
+                : settings.Adapter is not null ? ("Adapter", settings.Adapter)
+                : (null, null));
             var data = TrainingJob.PrepareData(model, train, settings);
             if (data.Validation.Count == 0)
                 throw new GraloraException("NoValidationData", GraloraErrorKind.InvalidData,
                     $"{purpose}, and no validation example is left: give a validation dataset (-ValidationDataset, F# Validation) or a larger validation split (e.g. 0.1).", train.Name);
             var batches = settings.ToBatchOptions();
             return new TrialData(data, data.CreateTrainLoader(batches), data.CreateValidationLoader(batches));
+        }
+
+        /// <summary>
+        /// Trials train temporary adapters that are removed afterwards and write nothing, so a training job's output,
+        /// checkpoint, resume or adapter setting would have no effect: it is refused (NotForTrials), not ignored.
+        /// </summary>
+        internal static void RefuseJobSettings((string? Name, object? Value) setting)
+        {
+            if (setting.Name is null) return;
+            throw new GraloraException("NotForTrials", GraloraErrorKind.InvalidArgument,
+                $"{setting.Name} '{setting.Value}' is a setting of a training job: trials train temporary adapters, remove them afterwards and write no checkpoints. Leave {setting.Name} unset (train the chosen method afterwards with Start-GraLoRATraining or Train.run).",
+                setting.Value);
         }
 
         internal static List<T> Run<T>(BaseModel model, string baseName, IEnumerable<AdapterConfig> configs, long seed, Func<string, AdapterConfig, T> trial)

@@ -22,7 +22,7 @@ namespace GraLoRA.Training
         public int Rank { get; init; } = 16;
         /// <summary>Where the adapters go, dropout, ... (method, rank, k, alpha are set per method). Default: all-linear.</summary>
         public AdapterConfig? Adapter { get; init; }
-        /// <summary>Learning rate, steps, seed... of every run (OutputDirectory is ignored). Without EvalSteps, validation runs every tenth of the steps, for the curves.</summary>
+        /// <summary>Learning rate, steps, seed... of every run (OutputDirectory and SaveSteps are refused: NotForTrials). Without EvalSteps, validation runs every tenth of the steps, for the curves.</summary>
         public TrainingOptions? Training { get; init; }
         /// <summary>Classification data's label names: each adapter then trains the model's classification head as a module to save, and rows report accuracy.</summary>
         public IReadOnlyList<string>? ClassLabels { get; init; }
@@ -61,7 +61,9 @@ namespace GraLoRA.Training
                     $"Bias '{template.Bias}' would train the base model's own biases, so later methods would start from a changed model: compare with Bias none.", template.Bias);
             var configs = methods.Select(m => AdapterConfig.ForComparison(m, options.Rank, template with { InitWeights = true })).ToList();
             foreach (var c in configs) c.Validate();                          // every setting checked before anything trains
-            var training = (options.Training ?? new TrainingOptions()) with { OutputDirectory = null, SaveSteps = null };
+            var training = options.Training ?? new TrainingOptions();
+            AdapterTrials.RefuseJobSettings(training.OutputDirectory is not null ? ("OutputDirectory", training.OutputDirectory)
+                : training.SaveSteps is not null ? ("SaveSteps", training.SaveSteps) : (null, null));
             int steps = training.MaxSteps ?? training.Epochs * (int)Math.Ceiling((double)train.BatchesPerEpoch / training.GradientAccumulationSteps);
             training = training with { EvalSteps = training.EvalSteps ?? Math.Max(1, steps / 10) };
             training.Validate();
