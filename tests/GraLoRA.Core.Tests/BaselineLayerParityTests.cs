@@ -266,6 +266,23 @@ namespace GraLoRA.Tests
             Assert.True(TensorAssert.RelativeError(grads[0], undetached[0]) > 1e-3);         // the detach matters here
         }
 
+        /// <summary>
+        /// PEFT's dora_init: the magnitude starts as the row norm ‖W + s·B·A‖ of the weight with the initial update
+        /// (B = 0 by default, so ‖W‖; random A and B with init_lora_weights=False), written out here from that formula.
+        /// </summary>
+        [Theory, InlineData(true), InlineData(false)]
+        public void DoraMagnitudeStartsAsTheRowNormOfTheInitialWeight(bool initWeights)
+        {
+            using var scope = NewDisposeScope();
+            torch.manual_seed(9);
+            var layer = new DoraLinear(nn.Linear(12, 10), "default", new LoraOptions { Rank = 3, Alpha = 6, UseDora = true, InitWeights = initWeights });
+            var w = layer.BaseLayer.weight!.detach();
+            var combined = w + layer.B("default").detach().matmul(layer.A("default").detach()) * 2.0;   // W + sBA, s = 6/3 [10, 12]
+            var expected = combined.square().sum(1).sqrt();                                             // [10]
+            if (initWeights) TensorAssert.Close(expected, w.square().sum(1).sqrt(), 1e-7, "B = 0: ‖W‖");
+            TensorAssert.Close(layer.Magnitude("default"), expected, 1e-6, "magnitude at init");
+        }
+
         static void CheckLayer(AdapterLayerBase layer, Tensor x, Tensor y, Tensor delta, string what)
         {
             TensorAssert.Close(layer.forward(x), y, 1e-5, what + " forward");
