@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using GraLoRA.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,7 +19,7 @@ namespace GraLoRA.Adapters
     /// keeps their configs, switches which are active, merges, unloads, and maps their tensors to and from PEFT's
     /// checkpoint keys ("base_model.model.&lt;module&gt;.gralora_A", …).
     /// </summary>
-    public sealed class AdapterHost
+    public sealed partial class AdapterHost
     {
         /// <summary>PEFT's prefix of every saved key of a module (<see cref="PeftKeys.ModelPrefix"/>).</summary>
         public const string KeyPrefix = PeftKeys.ModelPrefix;
@@ -32,7 +31,6 @@ namespace GraLoRA.Adapters
         readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
         readonly List<string> _active = new();
-        RasaSharedPool? _rasaPool;                 // registered on the root while a RaSA adapter exists
 
         /// <summary>
         /// Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear;
@@ -178,15 +176,7 @@ namespace GraLoRA.Adapters
             }
 
             // Everything checked: now change the model.
-            if (pools is not null)
-            {
-                var pool = RasaPool();
-                foreach (var (type, (layers, baseLinear)) in pools)
-                {
-                    var w = baseLinear.weight!;
-                    pool.Add(name, type, w.shape[1], w.shape[0], (long)config.EffectiveRasaK * layers, config.InitWeights, AdapterLayerBase.WidenHalf(w.dtype), w.device);
-                }
-            }
+            if (pools is not null) AddRasaPools(name, config, pools);
             foreach (var (full, owner, slot, baseLinear, options) in plan)
             {
                 if (owner.GetSlot(slot) is AdapterLayerBase layer) layer.AddAdapter(name, options);
@@ -224,52 +214,6 @@ namespace GraLoRA.Adapters
             AdapterMethod.RaSA => new RasaLinear(baseLinear, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
             _ => new FullLinear(baseLinear),
         };
-
-        /// <summary>
-        /// RaSA's grouping, as its authors' RasaModel does it: the targets by module type (the name after "layers.N."), each
-        /// type's L layers sharing one pool, so all must have the same shape. Returns type → (L, one of its base layers).
-        /// </summary>
-        static Dictionary<string, (int Layers, Linear Base)> PlanRasaPools(IReadOnlyList<(string Name, Linear Base)> targets)
-        {
-            var pools = new Dictionary<string, (int Layers, Linear Base)>(StringComparer.Ordinal);
-            foreach (var (full, baseLinear) in targets)
-            {
-                string type = RasaSharedPool.ModuleType(full) ?? throw new GraloraException("RasaNeedsLayers", GraloraErrorKind.InvalidArgument,
-                    $"RaSA shares ranks among the layers of a layer list (names like model.layers.N.self_attn.q_proj), but '{full}' is not in one: exclude it (-ExcludeModule) or choose other targets.", full);
-                if (pools.TryGetValue(type, out var seen))
-                {
-                    var (a, b) = (seen.Base.weight!.shape, baseLinear.weight!.shape);
-                    if (a[0] != b[0] || a[1] != b[1])
-                        throw new GraloraException("RasaShapeMismatch", GraloraErrorKind.InvalidArgument,
-                            $"RaSA shares one pool among every '{type}', but '{full}' is [{b[0]}, {b[1]}] while another is [{a[0]}, {a[1]}]: target modules of one shape per type.", full);
-                    pools[type] = (seen.Layers + 1, seen.Base);
-                }
-                else pools[type] = (1, baseLinear);
-            }
-            return pools;
-        }
-
-        // The pool, registered on the root under PEFT's attribute names so it moves, trains and counts with the model, once.
-        RasaSharedPool RasaPool()
-        {
-            if (_rasaPool is null)
-            {
-                _rasaPool = new RasaSharedPool();
-                _root.register_module(RasaSharedPool.SharedAName, _rasaPool.SharedA);
-                _root.register_module(RasaSharedPool.SharedBName, _rasaPool.SharedB);
-            }
-            return _rasaPool;
-        }
-
-        void ReleaseRasaPool(string adapter)
-        {
-            if (_rasaPool is null) return;
-            _rasaPool.Remove(adapter);
-            if (!_rasaPool.IsEmpty) return;
-            _root.register_module(RasaSharedPool.SharedAName, null!);
-            _root.register_module(RasaSharedPool.SharedBName, null!);
-            _rasaPool = null;
-        }
 
         /// <summary>
         /// Makes linear module <paramref name="module"/> (e.g. a classification head added after the adapter) a module to
@@ -316,7 +260,7 @@ namespace GraLoRA.Adapters
             foreach (var (_, layer) in Layers())
                 layer.SetActiveAdapters(_active.Where(layer.AdapterNames.Contains));
             foreach (var name in _active)
-                foreach (var (_, a, b) in _rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter, Parameter)>())
+                foreach (var (_, a, b) in RasaPoolParameters(name))
                     a.requires_grad = b.requires_grad = true;
             foreach (var (_, wrapper) in SavedModules()) wrapper.SetActive(Disabled ? null : _active);
             foreach (var name in _active)
@@ -432,7 +376,7 @@ namespace GraLoRA.Adapters
         /// </summary>
         public IEnumerable<Parameter> DeltaParameters(string name) =>
             Layers().Where(l => l.Layer.AdapterNames.Contains(name)).SelectMany(l => l.Layer.AdapterParameters(name))
-                .Concat((_rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter A, Parameter B)>()).SelectMany(p => new[] { p.A, p.B }));
+                .Concat(RasaPoolParameters(name).SelectMany(p => new[] { p.A, p.B }));
 
         /// <summary>One row per adapter.</summary>
         public IReadOnlyList<AdapterInfo> List() => _names.Select(n =>
@@ -452,108 +396,6 @@ namespace GraLoRA.Adapters
         {
             var unique = _root.parameters().GroupBy(p => p.Handle).Select(g => g.First()).ToList();
             return (unique.Where(p => p.requires_grad).Sum(p => p.numel()), unique.Sum(p => p.numel()));
-        }
-
-        /// <summary>
-        /// Adapter <paramref name="name"/>'s tensors under PEFT's checkpoint keys (adapter name removed): adapter
-        /// weights, modules to save, and the biases its Bias setting trains.
-        /// </summary>
-        public Dictionary<string, Tensor> StateDict(string name)
-        {
-            var config = Config(name);
-            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            // Keys come from the names the slot modules register (PeftKeys): adapter layers and modules to save alike.
-            foreach (var (full, owner, slot) in SlotsOf())
-                if (owner.GetSlot(slot) is IAdapterTensors holder && holder.HasAdapter(name))
-                    foreach (var (key, tensor) in holder.AdapterStateDict(name)) result[PeftKeys.ModuleKey(full, key)] = tensor;
-            // RaSA's pool sits on PEFT's tuner (base_model), above the model: base_model.rasa_shared_A.<type>.weight.
-            foreach (var (type, a, b) in _rasaPool?.Parameters(name) ?? Enumerable.Empty<(string, Parameter, Parameter)>())
-            {
-                result[PeftKeys.TunerPrefix + RasaSharedPool.SharedAName + "." + type + ".weight"] = a;
-                result[PeftKeys.TunerPrefix + RasaSharedPool.SharedBName + "." + type + ".weight"] = b;
-            }
-            string copies = "." + ModulesToSaveLinear.CopiesName + ".";
-            if (config.Bias == "all")
-                foreach (var (p, t) in _root.named_parameters())
-                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(copies, StringComparison.Ordinal))
-                        result[PeftKeys.ModuleKey("", p)] = t;
-            if (config.Bias == config.OnlyBias)
-                foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
-                        result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
-            return result;
-        }
-
-        /// <summary>
-        /// Copies <paramref name="tensors"/> (PEFT keys) into adapter <paramref name="name"/>; every key must exist with
-        /// the same shape and every adapter tensor must be given, else nothing is copied and the error names the key.
-        /// </summary>
-        public void LoadStateDict(string name, IReadOnlyDictionary<string, Tensor> tensors, string source)
-        {
-            var targets = StateDict(name);
-            foreach (var (key, tensor) in tensors)
-            {
-                if (!targets.TryGetValue(key, out var target))
-                    throw new GraloraException("UnexpectedAdapterTensor", GraloraErrorKind.InvalidData,
-                        $"'{source}' has tensor '{key}', which adapter '{name}' on this model does not have: the adapter was made for another model or configuration.", key);
-                if (!target.shape.SequenceEqual(tensor.shape))
-                    throw new GraloraException("AdapterShapeMismatch", GraloraErrorKind.InvalidData,
-                        $"'{source}': tensor '{key}' has shape [{string.Join(", ", tensor.shape)}] but this model needs [{string.Join(", ", target.shape)}]: the adapter was made for another model size or configuration.", key);
-            }
-            var missing = targets.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-            if (missing.Count > 0)
-                throw new GraloraException("AdapterTensorMissing", GraloraErrorKind.InvalidData,
-                    $"'{source}' lacks tensor(s) {string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")} of adapter '{name}'.", missing[0]);
-            // Keys sharing one tensor (MoRA's lora_A and lora_B) must carry the same values, or which one wins would be arbitrary.
-            foreach (var group in targets.Where(t => tensors.ContainsKey(t.Key)).GroupBy(t => t.Value.Handle).Where(g => g.Count() > 1))
-            {
-                var keys = group.Select(g => g.Key).ToList();
-                if (keys.Skip(1).Any(k => !tensors[k].eq(tensors[keys[0]]).all().item<bool>()))
-                    throw new GraloraException("AliasedTensorsDiffer", GraloraErrorKind.InvalidData,
-                        $"'{source}': {string.Join(" and ", keys)} are one matrix in this adapter (MoRA stores it twice) but differ in the file: it was not saved by MoRA's code.", keys[0]);
-            }
-            using var _ = no_grad();
-            foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
-        }
-
-        /// <summary>
-        /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
-        /// (<see cref="AdapterLayerBase.MergedWeight"/>, computed one tensor at a time while writing) and modules to save replaced by the active copy:
-        /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
-        /// </summary>
-        /// <remarks><paramref name="adapters"/>: fold exactly these adapters (and their modules to save) instead of the active ones.</remarks>
-        public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null, IReadOnlyCollection<string>? adapters = null)
-        {
-            var sources = new List<TensorSource>();
-            var covered = new List<string> { RasaSharedPool.SharedAName + ".", RasaSharedPool.SharedBName + "." };   // adapter tensors, folded into each layer
-            void Add(string name, Tensor t, Func<Tensor>? compute = null)
-            {
-                if (skip?.Invoke(name) == true) return;
-                sources.Add(compute is null ? new TensorSource(name, t.shape, t.dtype, () => t) : new TensorSource(name, t.shape, t.dtype, compute, Owned: true));
-            }
-            foreach (var (full, layer) in Layers())
-            {
-                covered.Add(full + ".");
-                var weight = layer.BaseLayer.weight!;
-                // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
-                var pending = Disabled || layer.Merged ? new List<string>()
-                    : (adapters is null ? layer.ActiveAdapters : layer.AdapterNames.Where(adapters.Contains)).ToList();
-                if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
-                if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
-            }
-            foreach (var (full, wrapper) in SavedModules())
-            {
-                covered.Add(full + ".");
-                string? copy = Disabled ? null : adapters is null ? wrapper.ActiveAdapter : wrapper.AdapterNames.FirstOrDefault(adapters.Contains);
-                var chosen = copy is null ? wrapper.Original : wrapper.Copy(copy);
-                foreach (var (p, t) in chosen.named_parameters()) Add(full + "." + p, t);
-            }
-            foreach (var (name, t) in _root.named_parameters())
-                if (!covered.Any(c => name.StartsWith(c, StringComparison.Ordinal))) Add(name, t);
-            foreach (var (name, t) in _root.named_buffers())
-                if (!covered.Any(c => name.StartsWith(c, StringComparison.Ordinal))) Add(name, t);
-            return sources;
         }
     }
 }
