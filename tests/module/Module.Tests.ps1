@@ -6,7 +6,7 @@ BeforeDiscovery {
     # Cmdlets that change a model or write files: each supports -WhatIf/-Confirm (Start-GraLoRATraining, whose whole
     # job is the change, and Invoke-BaseModel -OutFile, a side output, are left out).
     $script:Mutators = 'Add-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter',
-        'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel' | ForEach-Object { @{ Name = $_ } }
+        'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel', 'ConvertTo-LoRAAdapter' | ForEach-Object { @{ Name = $_ } }
     $script:SetRemoveCmdlets = Get-Command -Module GraLoRA -Verb Set, Remove | ForEach-Object { @{ Name = $_.Name } }
     # Cmdlets that work on one adapter and may be left to choose it: an optional single adapter name (a string parameter
     # completed with adapter names). Without it they take "the current adapter" by Core's one rule (AdapterHost.Current).
@@ -72,6 +72,7 @@ Describe 'The current adapter: one rule for every cmdlet that works on a single 
         $script:withoutName = @{
             'Save-GraLoRAAdapter'   = { param($m, $with = @{}) $m | Save-GraLoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
             'Start-GraLoRATraining' = { param($m, $with = @{}) $m | Start-GraLoRATraining -InputObject $records -MaxSteps 1 -InformationAction Ignore @with }
+            'ConvertTo-LoRAAdapter' = { param($m, $with = @{}) $m | ConvertTo-LoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
         }
     }
     AfterAll { Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue }
