@@ -46,8 +46,8 @@ namespace GraLoRA.Training
         /// adapter (<see cref="TrainingSettings.Adapter"/>, else the current one), the tokenizer, the output folder (when
         /// resuming from a checkpoint without one: beside that checkpoint, see <see cref="TrainingCheckpoints.OutputFor"/>),
         /// the options (checked), then the data. Throws GraloraException (AdapterNotFound, NoActiveAdapter,
-        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error). <paramref name="cancellation"/>
-        /// stops the data preparation (chat-template rendering) with OperationCanceledException.
+        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error); <paramref name="cancellation"/> stops the data
+        /// preparation (chat-template rendering) with OperationCanceledException.
         /// </summary>
         public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default)
         {

@@ -75,55 +75,52 @@ namespace GraLoRA.PowerShell.Commands
             var (_, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
             // Ctrl+C (StopProcessing) stops chat-template rendering while the data is prepared, then training.
             _cancel = new CancellationTokenSource();
+            TrainingJob job;
+            TrainingResult result;
             try
             {
-                var job = TrainingJob.Prepare(Model, train, settings, _cancel.Token);
+                job = TrainingJob.Prepare(Model, train, settings, _cancel.Token);
                 if (job.Task is { } task) WriteStatus(task);
                 foreach (var warning in job.Warnings) WriteWarning(warning);
 
-                var stats = job.Data.TrainStats;
-                string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
+                var prepared = job.Data.TrainStats;
+                string examples = prepared.PackedSequences > 0 ? $"{prepared.Examples:N0} examples packed into {prepared.PackedSequences:N0} sequences" : $"{prepared.Examples:N0} examples";
                 WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
                     job.Adapter, examples, job.Data.Format, job.TrainLoader.BatchesPerEpoch, BatchSize,
                     job.ValidationLoader is null ? "" : $", {job.Data.Validation.Count:N0} validation examples",
                     job.TotalSteps, job.ResumeFrom is null ? "" : $", resuming from {job.ResumeFrom}",
-                    stats.Truncated + stats.DroppedWithoutTargets > 0 ? $" ({stats.Truncated} truncated, {stats.DroppedWithoutTargets} dropped without targets)" : ""));
+                    prepared.Truncated + prepared.DroppedWithoutTargets > 0 ? $" ({prepared.Truncated} truncated, {prepared.DroppedWithoutTargets} dropped without targets)" : ""));
 
                 var reporter = new ProgressReporter(this, job.Adapter, _cancel.Token);
-                TrainingResult result;
-                try
-                {
-                    result = job.Run(reporter, _cancel.Token);
-                }
-                finally
-                {
-                    reporter.Complete();
-                }
-
-                foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
-                var run = new TrainingRun
-                {
-                    Model = Model, Adapter = job.Adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
-                    ValidationLoss = result.ValidationLoss, BestValidationLoss = result.BestValidationLoss, BestStep = result.BestStep,
-                    Perplexity = result.ValidationLoss is { } v ? Math.Exp(v) : null, OutputPath = result.OutputDirectory,
-                    LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
-                    Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
-                    TrainExamples = stats.Examples, ValidationExamples = job.Data.Validation.Count, Format = job.Data.Format.ToString(), History = result.History,
-                    SkippedSteps = result.SkippedSteps,
-                };
-                string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
-                WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
-                    how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
-                    result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
-                    result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
-                if (PassThru) WriteObject(Model);
-                else WriteObject(run);
+                try { result = job.Run(reporter, _cancel.Token); }
+                finally { reporter.Complete(); }
             }
             finally
             {
                 _cancel.Dispose();
                 _cancel = null;
             }
+
+            var stats = job.Data.TrainStats;
+
+            foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
+            var run = new TrainingRun
+            {
+                Model = Model, Adapter = job.Adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
+                ValidationLoss = result.ValidationLoss, BestValidationLoss = result.BestValidationLoss, BestStep = result.BestStep,
+                Perplexity = result.ValidationLoss is { } v ? Math.Exp(v) : null, OutputPath = result.OutputDirectory,
+                LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
+                Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
+                TrainExamples = stats.Examples, ValidationExamples = job.Data.Validation.Count, Format = job.Data.Format.ToString(), History = result.History,
+                SkippedSteps = result.SkippedSteps,
+            };
+            string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
+            WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
+                how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
+                result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
+                result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
+            if (PassThru) WriteObject(Model);
+            else WriteObject(run);
         });
 
         /// <inheritdoc />
