@@ -18,9 +18,9 @@ namespace GraLoRA.PowerShell
     public abstract class TrainingSettingsCmdlet : GraloraCmdlet
     {
         #region Parameters
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
+        /// <summary><para type="description">The record format (default: detected from the first record's fields). Tokenized: records already tokenized for language modelling (input_ids, optional labels and attention_mask, as Hugging Face datasets and TRL store them), used as they are.</para></summary>
         [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
+        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification", "Tokenized")]
         public string? Format { get; set; }
 
         /// <summary><para type="description">A validation data file (same format as the training data).</para></summary>
@@ -95,6 +95,10 @@ namespace GraLoRA.PowerShell
         /// <summary><para type="description">Folder for checkpoints, metrics.jsonl, TensorBoard events (runs/) and training.png (default: nothing is written).</para></summary>
         [Parameter]
         public string? OutputPath { get; set; }
+
+        /// <summary><para type="description">Start afresh in an -OutputPath that already holds files (a previous run's), replacing them; without -Force that is an OutputExists error (use -Resume to continue that run instead).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
 
         /// <summary><para type="description">Save a checkpoint every this many steps (default: at the end only); needs -OutputPath.</para></summary>
         [Parameter]
@@ -183,7 +187,7 @@ namespace GraLoRA.PowerShell
             WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm, Seed = Seed, LoggingSteps = LoggingSteps,
             EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
             SaveTotalLimit = SaveTotalLimit, EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null,
-            OutputDirectory = outputDirectory, GradientCheckpointing = GradientCheckpointing,
+            OutputDirectory = outputDirectory, OverwriteOutputDirectory = Force, GradientCheckpointing = GradientCheckpointing,
             OnNonFinite = (NonFiniteAction)Enum.Parse(typeof(NonFiniteAction), OnNonFinite, ignoreCase: true),
         };
 

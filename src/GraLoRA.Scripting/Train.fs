@@ -54,6 +54,9 @@ type TrainSettings =
       LoggingSteps: int
       /// Where checkpoints, metrics.jsonl and TensorBoard events go; `None` writes nothing.
       OutputPath: string option
+      /// Start afresh in an `OutputPath` that already holds files (a previous run's), replacing them (`Start-GraLoRATraining
+      /// -Force`); `false` makes such a folder an `OutputExists` error. Not together with `ResumeFrom`.
+      OverwriteOutput: bool
       /// Save a checkpoint every this many steps (needs `OutputPath`); `None` saves only at the end and on cancellation.
       SaveSteps: int option
       /// A checkpoint folder (or an `OutputPath` folder, meaning its latest checkpoint) to continue from where that
@@ -87,6 +90,7 @@ module Train =
           Packing = false
           LoggingSteps = 10
           OutputPath = None
+          OverwriteOutput = false
           SaveSteps = None
           ResumeFrom = None
           Adapter = None }
@@ -108,7 +112,8 @@ module Train =
             Seed = int64 settings.Seed,
             LoggingSteps = settings.LoggingSteps,
             SaveSteps = Option.toNullable settings.SaveSteps,
-            OutputDirectory = Option.toObj settings.OutputPath)
+            OutputDirectory = Option.toObj settings.OutputPath,
+            OverwriteOutputDirectory = settings.OverwriteOutput)
 
     /// Trains as `Train.run` does, calling `onProgress` synchronously on every logging step and stopping at the next
     /// step boundary once `cancellation` is cancelled (then `Cancelled` is true and, with `OutputPath`, a resumable

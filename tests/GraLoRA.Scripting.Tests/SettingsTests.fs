@@ -79,4 +79,6 @@ let ``training settings map to Core's TrainingOptions`` () =
     Assert.Equal(3, o.WarmupSteps)
     Assert.Equal(5L, o.Seed)
     Assert.Equal("out", o.OutputDirectory)
+    Assert.False(o.OverwriteOutputDirectory)
+    Assert.True((Train.toOptions { Train.defaults with OverwriteOutput = true }).OverwriteOutputDirectory)
     Assert.Null(Train.toOptions(Train.defaults).OutputDirectory)

@@ -108,12 +108,7 @@ namespace GraLoRA.IO
             string target = Path.GetFullPath(folder);
             var tensors = host.StateDict(name);
             var config = ConfigJson(host, name);
-            if (File.Exists(target))
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{target}' is a file: give a folder for the adapter.", target);
-            bool replacing = Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any();
-            if (replacing && !overwrite)
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
-                    $"'{target}' already exists and is not empty: use -Force to replace it, or choose another -Path.", target);
+            OutputTarget.CheckFolder(target, overwrite);
             string parent = Path.GetDirectoryName(target)!;
             try { Directory.CreateDirectory(parent); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

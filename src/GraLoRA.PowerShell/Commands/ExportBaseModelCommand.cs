@@ -6,9 +6,10 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, with its active adapters merged in.</para>
-    /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
+    /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty, or -Force must be given (else OutputExists); it appears only when complete, replacing an existing one in one swap. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
     /// </summary>
     /// <example><code>$model | Export-BaseModel ./merged -DType bfloat16</code><para>Writes the model, with its active adapters merged in, as a bfloat16 Hugging Face checkpoint that transformers and this module can load.</para></example>
+    /// <example><code>$model | Export-BaseModel ./merged -Force</code><para>Writes the model again over an earlier export: the old folder is replaced only once the new one is complete.</para></example>
     [Cmdlet(VerbsData.Export, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
     [OutputType(typeof(BaseModel))]
@@ -19,9 +20,13 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
 
-        /// <summary><para type="description">Folder to create (must not exist or be empty).</para></summary>
+        /// <summary><para type="description">Folder to create (must not exist or be empty, unless -Force).</para></summary>
         [Parameter(Mandatory = true, Position = 0)]
         public string Path { get; set; } = "";
+
+        /// <summary><para type="description">Replace an existing non-empty folder at -Path (without -Force that is an OutputExists error).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
 
         /// <summary><para type="description">dtype to store the weights in (default: the model's own).</para></summary>
         [Parameter]
@@ -42,7 +47,7 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             string folder = ResolvePath(Path);
-            DirectoryInfo? written = ShouldProcess(folder, $"Export model '{Model.Name}'") ? new DirectoryInfo(Model.Export(folder, DType, MaxShardSize)) : null;
+            DirectoryInfo? written = ShouldProcess(folder, $"Export model '{Model.Name}'") ? new DirectoryInfo(Model.Export(folder, DType, MaxShardSize, Force)) : null;
             if (PassThru) WriteObject(Model);
             else if (written is not null) WriteObject(written);
         });
