@@ -22,27 +22,24 @@ namespace GraLoRA.Tests
             return path;
         }
 
-        // (what is there, overwrite) → null: written, nothing to replace; "replace": written over a non-empty target; else the error's words.
+        // (kind of target, what is there, overwrite) → null: written, nothing to replace; "replace": written over a
+        // non-empty target; else the words of the error.
         [Theory]
-        [InlineData(State.Missing, false, null)]
-        [InlineData(State.EmptyFolder, false, null)]
-        [InlineData(State.FolderWithAFile, false, "already exists and is not empty: add -Force")]
-        [InlineData(State.FolderWithAFile, true, "replace")]
-        [InlineData(State.FileWithText, false, "is a file: give a folder")]
-        [InlineData(State.FileWithText, true, "is a file: give a folder")]
-        public void Folders(State state, bool overwrite, string? outcome) => Check(state, overwrite, outcome, OutputTarget.CheckFolder);
-
-        [Theory]
-        [InlineData(State.Missing, false, null)]
-        [InlineData(State.EmptyFile, false, null)]
-        [InlineData(State.FileWithText, false, "already exists and is not empty: add -Force")]
-        [InlineData(State.FileWithText, true, "replace")]
-        [InlineData(State.EmptyFolder, false, "is a folder: give a file path")]
-        [InlineData(State.FolderWithAFile, true, "is a folder: give a file path")]
-        public void Files(State state, bool overwrite, string? outcome) => Check(state, overwrite, outcome, OutputTarget.CheckFile);
-
-        static void Check(State state, bool overwrite, string? outcome, System.Func<string, bool, bool> check)
+        [InlineData("folder", State.Missing, false, null)]
+        [InlineData("folder", State.EmptyFolder, false, null)]
+        [InlineData("folder", State.FolderWithAFile, false, "already exists and is not empty: add -Force")]
+        [InlineData("folder", State.FolderWithAFile, true, "replace")]
+        [InlineData("folder", State.FileWithText, false, "is a file: give a folder")]
+        [InlineData("folder", State.FileWithText, true, "is a file: give a folder")]
+        [InlineData("file", State.Missing, false, null)]
+        [InlineData("file", State.EmptyFile, false, null)]
+        [InlineData("file", State.FileWithText, false, "already exists and is not empty: add -Force")]
+        [InlineData("file", State.FileWithText, true, "replace")]
+        [InlineData("file", State.EmptyFolder, false, "is a folder: give a file path")]
+        [InlineData("file", State.FolderWithAFile, true, "is a folder: give a file path")]
+        public void TheRule(string kind, State state, bool overwrite, string? outcome)
         {
+            System.Func<string, bool, bool> check = kind == "folder" ? OutputTarget.CheckFolder : OutputTarget.CheckFile;
             using var dir = new TempDirectory();
             string path = Make(dir, state);
             if (outcome is null) Assert.False(check(path, overwrite));

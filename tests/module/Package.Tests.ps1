@@ -12,30 +12,18 @@ BeforeAll {
     $feed = Join-Path $work 'libtorch-feed'
     $null = New-Item -ItemType Directory $home_, $anywhere, $feed
 
-    # A pwsh like this one, started with -Command in $anywhere with HOME (and nothing else of this user's) pointing into $work.
-    function Invoke-ChildPwsh([string] $Command, [hashtable] $Environment = @{}) {
-        $start = [Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
-        if ((Split-Path -Leaf ([Environment]::ProcessPath)) -like 'dotnet*') { $start.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
-        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Command) { $start.ArgumentList.Add($a) }
-        $start.WorkingDirectory = $anywhere
-        $start.RedirectStandardOutput = $true
-        $start.RedirectStandardError = $true
-        foreach ($name in 'PSModulePath', 'XDG_DATA_HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'NUGET_PACKAGES', 'GRALORA_LIBTORCH', 'GRALORA_LIBTORCH_SOURCE') {
-            $null = $start.Environment.Remove($name)
-        }
-        $start.Environment['HOME'] = $home_
-        $start.Environment['NO_COLOR'] = '1'
-        $start.Environment['GRALORA_NATIVE_CACHE'] = $cache
-        foreach ($key in $Environment.Keys) { $start.Environment[$key] = $Environment[$key] }
-        $process = [Diagnostics.Process]::Start($start)
-        $stderr = $process.StandardError.ReadToEndAsync()
-        $stdout = $process.StandardOutput.ReadToEnd()
-        $process.WaitForExit()
-        [pscustomobject]@{ ExitCode = $process.ExitCode; Output = $stdout; Errors = $stderr.Result }
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    # A pwsh like this one in $anywhere, with HOME (and nothing else of this user's) pointing into $work.
+    $isolated = @{ HOME = $home_; GRALORA_NATIVE_CACHE = $cache }
+    foreach ($name in 'PSModulePath', 'XDG_DATA_HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'NUGET_PACKAGES', 'GRALORA_LIBTORCH', 'GRALORA_LIBTORCH_SOURCE') { $isolated[$name] = $null }
+    function Invoke-Isolated([string] $Command, [hashtable] $Environment = @{}) {
+        $all = $isolated.Clone()
+        foreach ($key in $Environment.Keys) { $all[$key] = $Environment[$key] }
+        Invoke-ChildPwsh -Command $Command -WorkingDirectory $anywhere -Environment $all
     }
 
     # Pack in a child process: the packer loads GraLoRA.Core to write the restore manifest.
-    $packed = Invoke-ChildPwsh "& '$root/tools/New-GraLoRAModulePackage.ps1' -OutputDirectory '$repository' | ForEach-Object FullName"
+    $packed = Invoke-Isolated "& '$root/tools/New-GraLoRAModulePackage.ps1' -OutputDirectory '$repository' | ForEach-Object FullName"
     $nupkg = $packed.Output.Trim()
 
     # libtorch's source for the first import: a folder holding the very package the build restored (no network).
@@ -53,7 +41,7 @@ BeforeAll {
     & ln $libtorchNupkg (Join-Path $feed (Split-Path -Leaf $libtorchNupkg)) 2>$null
     if ($LASTEXITCODE -ne 0) { Copy-Item $libtorchNupkg $feed }
 
-    $install = Invoke-ChildPwsh @"
+    $install = Invoke-Isolated @"
 `$ErrorActionPreference = 'Stop'
 Register-PSResourceRepository -Name GraLoRATest -Uri '$repository' -Trusted
 Install-PSResource GraLoRA -Repository GraLoRATest -Scope CurrentUser
@@ -79,14 +67,13 @@ Get-Content '$root/examples/data/tiny-chat.jsonl' -TotalCount 8 | Set-Content ./
     HelpExamples = @((Get-Help Start-GraLoRATraining).examples.example).Count
 } | ConvertTo-Json -Compress
 "@
-    $first = Invoke-ChildPwsh $smokeScript @{ GRALORA_LIBTORCH_SOURCE = $feed }
-    $second = Invoke-ChildPwsh $smokeScript   # no source: the cache must be enough
+    $first = Invoke-Isolated $smokeScript @{ GRALORA_LIBTORCH_SOURCE = $feed }
+    $second = Invoke-Isolated $smokeScript   # no source: the cache must be enough
 
     # With GRALORA_LIBTORCH (a PyTorch installation's torch/lib) nothing is restored.
-    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $pyTorchLib = New-PyTorchLayoutFolder (Join-Path $work 'pytorch') '2.10.0'
     $emptyCache = Join-Path $work 'other-cache'
-    $external = Invoke-ChildPwsh "Import-Module GraLoRA; (Get-TorchDevice).LibTorchSource" @{ GRALORA_LIBTORCH = $pyTorchLib; GRALORA_NATIVE_CACHE = $emptyCache }
+    $external = Invoke-Isolated "Import-Module GraLoRA; (Get-TorchDevice).LibTorchSource" @{ GRALORA_LIBTORCH = $pyTorchLib; GRALORA_NATIVE_CACHE = $emptyCache }
 }
 
 AfterAll {

@@ -48,3 +48,24 @@ function Get-WriterParameter([Management.Automation.CommandInfo] $Command) {
             ($_.Name -ne 'Path' -and $_.Name -match '^Out|^Output|Path$') -or ($_.Name -eq 'Path' -and $writingVerbs -contains $Command.Verb))
     } | ForEach-Object Name)
 }
+
+# Runs this pwsh again in a child process (-Command text or -File path) in $WorkingDirectory, with environment variables
+# set ($null removes one) and colours off; returns ExitCode, Output (stdout) and Errors (stderr).
+function Invoke-ChildPwsh([string] $Command, [string] $File, [string] $WorkingDirectory, [hashtable] $Environment = @{}) {
+    $start = [Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
+    if ((Split-Path -Leaf ([Environment]::ProcessPath)) -like 'dotnet*') { $start.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+    $arguments = @('-NoProfile', '-NonInteractive') + $(if ($File) { '-File', $File } else { '-Command', $Command })
+    foreach ($a in $arguments) { $start.ArgumentList.Add($a) }
+    $start.WorkingDirectory = $WorkingDirectory
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $start.Environment['NO_COLOR'] = '1'
+    foreach ($key in $Environment.Keys) {
+        if ($null -eq $Environment[$key]) { $null = $start.Environment.Remove($key) } else { $start.Environment[$key] = $Environment[$key] }
+    }
+    $process = [Diagnostics.Process]::Start($start)
+    $stderr = $process.StandardError.ReadToEndAsync()
+    $stdout = $process.StandardOutput.ReadToEnd()
+    $process.WaitForExit()
+    [pscustomobject]@{ ExitCode = $process.ExitCode; Output = $stdout; Errors = $stderr.Result }
+}

@@ -16,14 +16,11 @@ namespace GraLoRA.Tests
     /// transformers' conventions, worked by hand: labels default to the ids (DataCollatorForLanguageModeling copies
     /// input_ids), −100 is no loss, mask 0 is padding.
     /// </summary>
-    public class TokenizedRecordTests : IClassFixture<ByteTokenizerFixture>
+    public class TokenizedRecordTests(ByteTokenizerFixture fx) : IClassFixture<ByteTokenizerFixture>
     {
-        readonly ByteTokenizerFixture _fx;
-        public TokenizedRecordTests(ByteTokenizerFixture fx) => _fx = fx;
-
         static List<object?> L(params object?[] values) => values.ToList();
 
-        TrainingExample Encode(DataRecord record, DataOptions? options = null) => new ExampleEncoder(_fx.Tokenizer, DatasetFormat.Tokenized, options).Encode(record);
+        TrainingExample Encode(DataRecord record, DataOptions? options = null) => new ExampleEncoder(fx.Tokenizer, DatasetFormat.Tokenized, options).Encode(record);
 
         [Fact]
         public void IsDetectedByInputIdsBeforeAnyOtherField()
@@ -115,11 +112,11 @@ namespace GraLoRA.Tests
             using var dir = new TempDirectory();
             var texts = new[] { "one two", "three", "four five six" };
             string textFile = Write(dir, "text.jsonl", string.Join("\n", texts.Select(t => $"{{\"text\": \"{t}\"}}")));
-            var fromText = TrainingData.Prepare(_fx.Tokenizer, DatasetSource.FromFile(textFile));
+            var fromText = TrainingData.Prepare(fx.Tokenizer, DatasetSource.FromFile(textFile));
             // What a Hugging Face dataset.map(tokenize) writes with to_json: one record per line, ids as JSON integers.
             string tokenized = Write(dir, "tokenized.jsonl", string.Join("\n", fromText.Train.Select(e =>
                 $"{{\"input_ids\": [{string.Join(", ", e.InputIds)}], \"attention_mask\": [{string.Join(", ", e.InputIds.Select(_ => 1))}]}}")));
-            var fromIds = TrainingData.Prepare(_fx.Tokenizer, DatasetSource.FromFile(tokenized));
+            var fromIds = TrainingData.Prepare(fx.Tokenizer, DatasetSource.FromFile(tokenized));
             Assert.Equal(DatasetFormat.Tokenized, fromIds.Format);
             Assert.Equal(fromText.Train.Select(e => e.InputIds), fromIds.Train.Select(e => e.InputIds));
             Assert.Equal(fromText.Train.Select(e => e.Labels), fromIds.Train.Select(e => e.Labels));
@@ -146,13 +143,13 @@ namespace GraLoRA.Tests
                 new() { input_ids = new[] { Bos, 68, 999, Eos }, labels = new long[] { -100, 68, 999, Eos }, attention_mask = new[] { 1, 1, 1, 1 } },
             };
             await ParquetSerializer.SerializeAsync(rows.Take(2), path);
-            var data = TrainingData.Prepare(_fx.Tokenizer, DatasetSource.FromFile(path));
+            var data = TrainingData.Prepare(fx.Tokenizer, DatasetSource.FromFile(path));
             Assert.Equal(new[] { new[] { Bos, 65, 66 }, new[] { Bos, 67, Eos } }, data.Train.Select(e => e.InputIds));
             Assert.Equal(new[] { new[] { -100, 65, 66 }, new[] { -100, 67, Eos } }, data.Train.Select(e => e.Labels));
 
             File.Delete(path);
             await ParquetSerializer.SerializeAsync(rows, path);
-            var ex = Fails(() => TrainingData.Prepare(_fx.Tokenizer, DatasetSource.FromFile(path)));
+            var ex = Fails(() => TrainingData.Prepare(fx.Tokenizer, DatasetSource.FromFile(path)));
             Assert.Equal("'train.parquet' row 2: input_ids[2] = 999 is not a token id of the model's tokenizer (0 to 260): was the dataset tokenized with another tokenizer?", ex.Message);
         }
     }
