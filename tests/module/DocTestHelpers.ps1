@@ -1,9 +1,10 @@
 # Reading README.md and docs/*.md for the doc test (Docs.Tests.ps1): fenced blocks with their language, first line and
 # marker; the prose outside them; and the checks of cmdlet and parameter names. docs/development.md describes the rules.
 
-$script:CmdletNamePattern = '\b(?:Add|Get|Set|Remove|Import|Export|Save|Invoke|Start|Merge|Split|Measure|Find|New)-(?:GraLoRA[A-Za-z]*|BaseModel|TorchDevice|GradientEntanglement)\b(?!\.ps1)'
+$script:CmdletNamePattern = '\b(?:Add|Get|Set|Remove|Import|Export|Save|Invoke|Start|Merge|Split|Measure|Find|New|ConvertTo|ConvertFrom)-(?:GraLoRA[A-Za-z]*|LoRA[A-Za-z]*|BaseModel|TorchDevice|GradientEntanglement)\b(?!\.ps1)'
 $script:LanguageAliases = @{ powershell = 'powershell'; pwsh = 'powershell'; ps1 = 'powershell'; fsharp = 'fsharp'; 'f#' = 'fsharp'; fsx = 'fsharp'
-    bash = 'bash'; sh = 'bash'; shell = 'bash'; csharp = 'csharp'; 'c#' = 'csharp'; cs = 'csharp'; json = 'json'; text = 'text' }
+    bash = 'bash'; sh = 'bash'; shell = 'bash'; csharp = 'csharp'; 'c#' = 'csharp'; cs = 'csharp'; python = 'python'; py = 'python'
+    json = 'json'; text = 'text' }
 
 # The pages: README.md and every docs/*.md, as objects with their path relative to the repository.
 function Get-DocPage([string] $Root) {
@@ -120,11 +121,13 @@ function Test-DocQuote([pscustomobject] $Block, [string] $Where, [string] $Root)
     }
 }
 
-# A fresh folder to run a page's examples in (docs/development.md, "The doc test"): the tiny models, the data files,
-# and the manifest with module/ and en-US/ linked from the checkout, so Import-Module ./GraLoRA.psd1 works there too.
-function New-DocSandbox([string] $Root) {
+# A fresh folder to run a page's examples in (docs/development.md, "The doc test"): the tiny models (copied from
+# $Models, made once by New-DocModels), the data files, and the manifest with module/ and en-US/ linked from the
+# checkout, so Import-Module ./GraLoRA.psd1 works there too.
+function New-DocSandbox([string] $Root, [string] $Models) {
     $dir = Join-Path ([IO.Path]::GetTempPath()) "gralora-docs-$([Guid]::NewGuid().ToString('N'))"
     $null = New-Item -ItemType Directory $dir, (Join-Path $dir 'data')
+    Copy-Item (Join-Path $Models '*') $dir -Recurse
     foreach ($name in 'GraLoRA.psd1', 'module', 'en-US') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir $name) -Target (Join-Path $Root $name) }
     $chat = Get-Content (Join-Path $Root 'examples/data/tiny-chat.jsonl')
     foreach ($file in 'train.jsonl', 'd.jsonl', 'data/train.jsonl') { $chat[0..15] | Set-Content (Join-Path $dir $file) }
@@ -134,6 +137,12 @@ function New-DocSandbox([string] $Root) {
     $records = @($ham | ForEach-Object { @{ text = $_; label = 'ham' } }) + @($spam | ForEach-Object { @{ text = $_; label = 'spam' } })
     $records | ForEach-Object { $_ | ConvertTo-Json -Compress } | Set-Content (Join-Path $dir 'spam-train.jsonl')
     $records[1, 2, 5, 6] | ForEach-Object { $_ | ConvertTo-Json -Compress } | Set-Content (Join-Path $dir 'spam-test.jsonl')
+    $dir
+}
+
+# The tiny models every sandbox gets: ./m (a Llama) and ./bert, in a new folder.
+function New-DocModels {
+    $dir = Join-Path ([IO.Path]::GetTempPath()) "gralora-docs-models-$([Guid]::NewGuid().ToString('N'))"
     $null = New-BaseModel (Join-Path $dir 'm') -Seed 0
     $null = New-BaseModel (Join-Path $dir 'bert') -Architecture bert -Words free, prize, money, meeting, minutes, report
     $dir

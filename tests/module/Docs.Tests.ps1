@@ -20,10 +20,11 @@ BeforeAll {
     $script:Cmdlets = @{}
     Get-Command -Module GraLoRA | ForEach-Object { $Cmdlets[$_.Name] = $_ }
     $script:Sandboxes = [Collections.Generic.List[string]]::new()
+    $script:Models = $null   # made at the first page that runs examples
 }
 
 AfterAll {
-    foreach ($dir in $Sandboxes) { Remove-Item $dir -Recurse -Force -ErrorAction SilentlyContinue }
+    foreach ($dir in @($Sandboxes) + $Models) { if ($dir) { Remove-Item $dir -Recurse -Force -ErrorAction SilentlyContinue } }
 }
 
 Describe 'Documentation pages' {
@@ -38,8 +39,8 @@ Describe 'Documentation pages' {
         $problems = foreach ($block in Get-DocBlock $Path) {
             $where = "${Page}:$($block.Line)"
             if (-not $block.Language) { "${where}: a fenced block without a language (text for output)" }
-            elseif ($block.Language -notin 'powershell', 'fsharp', 'bash', 'csharp', 'json', 'text') { "${where}: unknown language '$($block.Language)'" }
-            if ($block.Language -eq 'csharp' -and -not $block.Marker) { "${where}: C# is not run here: mark it '// not-run: <reason>'" }
+            elseif ($block.Language -notin 'powershell', 'fsharp', 'bash', 'csharp', 'python', 'json', 'text') { "${where}: unknown language '$($block.Language)'" }
+            if ($block.Language -in 'csharp', 'python' -and -not $block.Marker) { "${where}: $($block.Language) is not run here: mark it with a not-run line and the reason" }
             if ($block.Marker -eq 'not-run' -and $block.Reason.Length -lt 8) { "${where}: say why it cannot run here" }
             if ($block.Marker -eq 'from') { Test-DocQuote $block $where $root }
         }
@@ -61,7 +62,8 @@ Describe 'Documentation pages' {
 
     It '<Page>: its examples run, in order, on the tiny models' -ForEach ($Pages | Where-Object { $_.Runs }) {
         $blocks = @(Get-DocBlock $Path | Where-Object { -not $_.Marker })
-        $sandbox = New-DocSandbox $root
+        if (-not $Models) { $script:Models = New-DocModels }
+        $sandbox = New-DocSandbox $root $Models
         $Sandboxes.Add($sandbox)
         $powershell = @($blocks | Where-Object Language -EQ 'powershell')
         $fsharp = @($blocks | Where-Object Language -EQ 'fsharp')

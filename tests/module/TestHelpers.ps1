@@ -38,14 +38,15 @@ function New-PyTorchLayoutFolder([string] $Folder, [string] $Version) {
 }
 
 # The parameters through which a cmdlet writes files, found by name: -OutFile, -OutDirectory, -OutputPath, -ChartPath and
-# any other -*Path, -Out* or -Output* parameter but the common ones, and -Path on a verb that writes (New, Export, Save, Out,
-# Write). The -Force rule (tests/module/Module.Tests.ps1, Writers.Tests.ps1) holds for every cmdlet that has one.
+# any other -*Path, -Out* or -Output* parameter but the common ones, and -Path unless the verb reads (Import, Get, Read,
+# Test, Resolve, Find, Measure). The -Force rule (tests/module/Module.Tests.ps1, Writers.Tests.ps1) holds for every
+# cmdlet that has one.
 function Get-WriterParameter([Management.Automation.CommandInfo] $Command) {
     $common = [Management.Automation.PSCmdlet]::CommonParameters + [Management.Automation.PSCmdlet]::OptionalCommonParameters
-    $writingVerbs = 'New', 'Export', 'Save', 'Out', 'Write'
+    $readingVerbs = 'Import', 'Get', 'Read', 'Test', 'Resolve', 'Find', 'Measure'
     @($Command.Parameters.Values | Where-Object {
         $common -notcontains $_.Name -and $_.ParameterType -in [string], [IO.FileInfo], [IO.DirectoryInfo] -and (
-            ($_.Name -ne 'Path' -and $_.Name -match '^Out|^Output|Path$') -or ($_.Name -eq 'Path' -and $writingVerbs -contains $Command.Verb))
+            ($_.Name -ne 'Path' -and $_.Name -match '^Out|^Output|Path$') -or ($_.Name -eq 'Path' -and $readingVerbs -notcontains $Command.Verb))
     } | ForEach-Object Name)
 }
 

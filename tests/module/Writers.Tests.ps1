@@ -1,11 +1,29 @@
 # The -Force rule, behaviour for behaviour, for every cmdlet that writes files (found by its parameters, as in
 # Module.Tests.ps1): an existing non-empty target is an OutputExists error naming the path and -Force, and stays as it
-# was; with -Force it is replaced. A writer without a case here fails 'every writer has a case'.
+# was; with -Force it is replaced. A writer without a case here fails '<Name> has a case here'.
 BeforeDiscovery {
     $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
     Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Writers = Get-Command -Module GraLoRA | Where-Object { Get-WriterParameter $_ } | ForEach-Object { @{ Name = $_.Name } }
+    # How each writer writes to $Target, with -Force or without (a cmdlet may have several ways, e.g. -Format gguf; the
+    # variables they use are set in BeforeAll); Kind says whether the target is a file or a folder.
+    $script:Cases = @(
+        @{ Name = 'New-BaseModel'; Kind = 'Folder'; Run = { param($Target, $Force) New-BaseModel $Target -HiddenSize 16 -IntermediateSize 32 -Layers 1 -Force:$Force } }
+        @{ Name = 'Export-BaseModel'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Export-BaseModel $Target -Force:$Force } }
+        @{ Name = 'Export-BaseModel'; Way = '-Format gguf'; Kind = 'File'; Run = { param($Target, $Force) $model | Export-BaseModel $Target -Format gguf -Force:$Force } }
+        @{ Name = 'Save-GraLoRAAdapter'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Save-GraLoRAAdapter $Target -Force:$Force } }
+        @{ Name = 'ConvertTo-LoRAAdapter'; Kind = 'Folder'; Run = { param($Target, $Force) $model | ConvertTo-LoRAAdapter $Target -Force:$Force } }
+        @{ Name = 'ConvertTo-LoRAAdapter'; Way = '-Format gguf'; Kind = 'File'; Run = { param($Target, $Force) $model | ConvertTo-LoRAAdapter $Target -Format gguf -Force:$Force } }
+        @{ Name = 'Invoke-BaseModel'; Kind = 'File'; Run = { param($Target, $Force) Invoke-BaseModel -Model $model -InputIds (, [int[]](1, 2, 3)) -OutFile $Target -Force:$Force } }
+        @{ Name = 'Get-GraLoRAAdapter'; Kind = 'File'; Run = { param($Target, $Force) $model | Get-GraLoRAAdapter -Detailed -ChartPath $Target -Force:$Force } }
+        @{ Name = 'Measure-GradientEntanglement'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Measure-GradientEntanglement -InputObject $records -Layer layers.0.mlp.down_proj -Rank 4 -K 2 -Batches 1 -OutDirectory $Target -Force:$Force } }
+        @{ Name = 'Start-GraLoRATraining'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -OutputPath $Target -Force:$Force } }
+        # Its -OutputPath and -Force are settings for Start-GraLoRATraining -Config: the rule holds through the configuration.
+        @{ Name = 'New-GraLoRATrainingConfig'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -Config (New-GraLoRATrainingConfig -OutputPath $Target -Force:$Force) } }
+    ) | ForEach-Object { $_.Case = ($_.Name, $_.Way | Where-Object { $_ }) -join ' '; $_ }
+
+    $names = $Cases.Name
+    $script:Writers = Get-Command -Module GraLoRA | Where-Object { Get-WriterParameter $_ } | ForEach-Object { @{ Name = $_.Name; Covered = $names -contains $_.Name } }
 }
 
 BeforeAll {
@@ -17,19 +35,6 @@ BeforeAll {
     $null = $model | Add-GraLoRAAdapter -Rank 4 -K 2 -InformationAction Ignore
     $script:records = 1..8 | ForEach-Object { @{ prompt = "Count from $($_):"; completion = " $($_ + 1)" } }
     $train = @{ InputObject = $records; MaxSteps = 1; BatchSize = 4; InformationAction = 'Ignore' }
-
-    # How each writer writes to $Target, with -Force or without; Kind says whether the target is a file or a folder.
-    $script:Cases = @{
-        'New-BaseModel'                = @{ Kind = 'Folder'; Run = { param($Target, $Force) New-BaseModel $Target -HiddenSize 16 -IntermediateSize 32 -Layers 1 -Force:$Force } }
-        'Export-BaseModel'             = @{ Kind = 'Folder'; Run = { param($Target, $Force) $model | Export-BaseModel $Target -Force:$Force } }
-        'Save-GraLoRAAdapter'          = @{ Kind = 'Folder'; Run = { param($Target, $Force) $model | Save-GraLoRAAdapter $Target -Force:$Force } }
-        'Invoke-BaseModel'             = @{ Kind = 'File'; Run = { param($Target, $Force) Invoke-BaseModel -Model $model -InputIds (, [int[]](1, 2, 3)) -OutFile $Target -Force:$Force } }
-        'Get-GraLoRAAdapter'           = @{ Kind = 'File'; Run = { param($Target, $Force) $model | Get-GraLoRAAdapter -Detailed -ChartPath $Target -Force:$Force } }
-        'Measure-GradientEntanglement' = @{ Kind = 'Folder'; Run = { param($Target, $Force) $model | Measure-GradientEntanglement -InputObject $records -Layer layers.0.mlp.down_proj -Rank 4 -K 2 -Batches 1 -OutDirectory $Target -Force:$Force } }
-        'Start-GraLoRATraining'        = @{ Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -OutputPath $Target -Force:$Force } }
-        # Its -OutputPath and -Force are settings for Start-GraLoRATraining -Config: the rule holds through the configuration.
-        'New-GraLoRATrainingConfig'    = @{ Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -Config (New-GraLoRATrainingConfig -OutputPath $Target -Force:$Force) } }
-    }
 
     # A target holding something from before: a folder with old.txt, or a file with the text 'old'.
     function New-OccupiedTarget([string] $Name, [string] $Kind) {
@@ -50,27 +55,25 @@ AfterAll {
 }
 
 Describe 'The -Force rule for writers' {
-    It 'every writer has a case here' -ForEach $Writers {
-        $Cases.Keys | Should -Contain $Name -Because "$Name writes files: add how it writes to `$Cases so the rule is checked for it"
+    It '<Name> has a case here' -ForEach $Writers {
+        $Covered | Should -BeTrue -Because "$Name writes files: add how it writes to `$Cases so the rule is checked for it"
     }
 
-    It '<Name>: an existing non-empty target is an OutputExists error naming it and -Force, and is left as it was' -ForEach $Writers {
-        $case = $Cases[$Name]
-        $target = New-OccupiedTarget "$Name-refused" $case.Kind
+    It '<Case>: an existing non-empty target is an OutputExists error naming it and -Force, and is left as it was' -ForEach $Cases {
+        $target = New-OccupiedTarget "$($Case -replace '\W', '_')-refused" $Kind
         $failure = $null
-        try { & $case.Run $target $false | Out-Null } catch { $failure = $_ }
-        $failure | Should -Not -BeNullOrEmpty -Because "$Name wrote over a non-empty target without -Force"
+        try { & $Run $target $false | Out-Null } catch { $failure = $_ }
+        $failure | Should -Not -BeNullOrEmpty -Because "$Case wrote over a non-empty target without -Force"
         $failure.FullyQualifiedErrorId | Should -BeLike 'OutputExists,*'
         $failure.Exception.Message | Should -BeLike "*'$target'*-Force*"
         $failure.TargetObject | Should -Be $target
-        Test-Untouched $target $case.Kind
+        Test-Untouched $target $Kind
     }
 
-    It '<Name> -Force: the target is replaced' -ForEach $Writers {
-        $case = $Cases[$Name]
-        $target = New-OccupiedTarget "$Name-forced" $case.Kind
-        & $case.Run $target $true | Out-Null
-        if ($case.Kind -eq 'Folder') {
+    It '<Case> -Force: the target is replaced' -ForEach $Cases {
+        $target = New-OccupiedTarget "$($Case -replace '\W', '_')-forced" $Kind
+        & $Run $target $true | Out-Null
+        if ($Kind -eq 'Folder') {
             Join-Path $target 'old.txt' | Should -Not -Exist
             @(Get-ChildItem $target).Count | Should -BeGreaterThan 0
         }
