@@ -22,24 +22,24 @@ namespace GraLoRA.Tests
             return path;
         }
 
-        // (kind of target, what is there, overwrite) → null: written, nothing to replace; "replace": written over a
-        // non-empty target; else the words of the error.
+        // What is there and overwrite → for a folder target and for a file target: null: written, nothing to replace;
+        // "replace": written over a non-empty target; else the words of the error.
         [Theory]
-        [InlineData("folder", State.Missing, false, null)]
-        [InlineData("folder", State.EmptyFolder, false, null)]
-        [InlineData("folder", State.FolderWithAFile, false, "already exists and is not empty: add -Force")]
-        [InlineData("folder", State.FolderWithAFile, true, "replace")]
-        [InlineData("folder", State.FileWithText, false, "is a file: give a folder")]
-        [InlineData("folder", State.FileWithText, true, "is a file: give a folder")]
-        [InlineData("file", State.Missing, false, null)]
-        [InlineData("file", State.EmptyFile, false, null)]
-        [InlineData("file", State.FileWithText, false, "already exists and is not empty: add -Force")]
-        [InlineData("file", State.FileWithText, true, "replace")]
-        [InlineData("file", State.EmptyFolder, false, "is a folder: give a file path")]
-        [InlineData("file", State.FolderWithAFile, true, "is a folder: give a file path")]
-        public void TheRule(string kind, State state, bool overwrite, string? outcome)
+        [InlineData(State.Missing, false, null, null)]
+        [InlineData(State.EmptyFolder, false, null, "is a folder: give a file path")]
+        [InlineData(State.FolderWithAFile, false, "already exists and is not empty: add -Force", "is a folder: give a file path")]
+        [InlineData(State.FolderWithAFile, true, "replace", "is a folder: give a file path")]
+        [InlineData(State.EmptyFile, false, "is a file: give a folder", null)]
+        [InlineData(State.FileWithText, false, "is a file: give a folder", "already exists and is not empty: add -Force")]
+        [InlineData(State.FileWithText, true, "is a file: give a folder", "replace")]
+        public void TheRule(State state, bool overwrite, string? asFolder, string? asFile)
         {
-            System.Func<string, bool, bool> check = kind == "folder" ? OutputTarget.CheckFolder : OutputTarget.CheckFile;
+            Check(state, overwrite, asFolder, OutputTarget.CheckFolder);
+            Check(state, overwrite, asFile, OutputTarget.CheckFile);
+        }
+
+        static void Check(State state, bool overwrite, string? outcome, System.Func<string, bool, bool> check)
+        {
             using var dir = new TempDirectory();
             string path = Make(dir, state);
             if (outcome is null) Assert.False(check(path, overwrite));
