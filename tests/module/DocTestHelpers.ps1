@@ -45,6 +45,19 @@ function Get-DocProse([string] $Path) {
     }
 }
 
+# Line numbers where an indented code block starts (four spaces or a tab after a blank line, outside fences and lists):
+# such a block has no language and no marker, so it would escape the doc test.
+function Get-DocIndentedCode([string] $Path) {
+    $inFence = $false; $previous = ''; $lastText = ''; $number = 0
+    foreach ($line in Get-Content $Path) {
+        $number++
+        if ($line -match '^\s*```') { $inFence = -not $inFence }
+        elseif (-not $inFence -and $line -match '^(    |\t)\s*\S' -and $previous -match '^\s*$' -and $lastText -notmatch '^\s*([-*+]|\d+\.)\s|^\s') { $number }
+        if ($line -match '\S') { $lastText = $line }
+        $previous = $line
+    }
+}
+
 # 'Problem' strings for a parameter name that the cmdlet does not have (or that is ambiguous), as PowerShell binds it.
 function Test-DocParameter([Management.Automation.CommandInfo] $Command, [string] $Parameter, [string] $Where) {
     try { $null = $Command.ResolveParameter($Parameter) }

@@ -35,15 +35,16 @@ Describe 'Documentation pages' {
         Get-ChildItem (Join-Path $root 'docs') -Filter *.md | ForEach-Object { $linked | Should -Contain "docs/$($_.Name)" }
     }
 
-    It '<Page>: every fenced block has a language, and every marker a reason or a file it quotes' -ForEach $Pages {
-        $problems = foreach ($block in Get-DocBlock $Path) {
+    It '<Page>: every code block is fenced with a language, and every marker has a reason or a file it quotes' -ForEach $Pages {
+        $problems = @(Get-DocIndentedCode $Path | ForEach-Object { "${Page}:${_}: an indented code block: fence it with a language (text for formulas and output)" }) +
+        @(foreach ($block in Get-DocBlock $Path) {
             $where = "${Page}:$($block.Line)"
             if (-not $block.Language) { "${where}: a fenced block without a language (text for output)" }
             elseif ($block.Language -notin 'powershell', 'fsharp', 'bash', 'csharp', 'python', 'json', 'text') { "${where}: unknown language '$($block.Language)'" }
             if ($block.Language -in 'csharp', 'python' -and -not $block.Marker) { "${where}: $($block.Language) is not run here: mark it with a not-run line and the reason" }
             if ($block.Marker -eq 'not-run' -and $block.Reason.Length -lt 8) { "${where}: say why it cannot run here" }
             if ($block.Marker -eq 'from') { Test-DocQuote $block $where $root }
-        }
+        })
         $problems | Should -BeNullOrEmpty
     }
 
@@ -94,11 +95,19 @@ Describe 'The doc test itself' {
             '```bash'
             './build.sh deploy examples/nope.ps1'
             '```'
+            ''
+            '- a list item'
+            ''
+            '    its second paragraph'
+            ''
+            'A paragraph.'
+            ''
+            '    Import-BaseModel ./indented'
         ) | Set-Content $fake
     }
     AfterAll { Remove-Item $fake -ErrorAction SilentlyContinue }
 
-    It 'finds a parameter a cmdlet lacks in a bold-cmdlet bullet, in inline code and in a not-run block, and a cmdlet that does not exist' {
+    It 'finds a parameter a cmdlet lacks in a bold-cmdlet bullet, in inline code and in a not-run block, a cmdlet that does not exist, and an indented code block' {
         $prose = @(Test-DocProse @(Get-DocProse $fake) 'fake.md' $Cmdlets)
         $prose | Where-Object { $_ -like 'fake.md:1: Export-BaseModel has no parameter -Colour*' } | Should -Not -BeNullOrEmpty
         $prose | Where-Object { $_ -like 'fake.md:2: Invoke-BaseModel has no parameter -OutFil*' } | Should -BeNullOrEmpty -Because '-OutFil is an unambiguous prefix of -OutFile, which PowerShell binds'
@@ -110,6 +119,7 @@ Describe 'The doc test itself' {
         $bash = @(Test-DocBash @(Get-DocBlock $fake)[2].Code 'fake.md:10' $root)
         $bash | Should -Contain "fake.md:10: ./build.sh has no command 'deploy'"
         $bash | Should -Contain 'fake.md:10: no file or folder examples/nope.ps1 in the repository'
+        Get-DocIndentedCode $fake | Should -Be 20 -Because 'an indented block after a paragraph escapes the fences; one inside a list item is its text'
     }
 
     It 'reports the page line of a statement that fails' {
