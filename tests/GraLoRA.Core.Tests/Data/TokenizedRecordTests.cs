@@ -5,7 +5,6 @@ using System.Threading.Tasks;
 using GraLoRA.Data;
 using Parquet.Serialization;
 using Xunit;
-using static GraLoRA.Tests.ByteTokenizerFixture;
 using static GraLoRA.Tests.DataTestUtil;
 
 namespace GraLoRA.Tests
@@ -18,6 +17,7 @@ namespace GraLoRA.Tests
     /// </summary>
     public class TokenizedRecordTests(ByteTokenizerFixture fx) : IClassFixture<ByteTokenizerFixture>
     {
+        const int Bos = ByteTokenizerFixture.Bos, Eos = ByteTokenizerFixture.Eos, Pad = ByteTokenizerFixture.Pad;
         static List<object?> L(params object?[] values) => values.ToList();
 
         TrainingExample Encode(DataRecord record, DataOptions? options = null) => new ExampleEncoder(fx.Tokenizer, DatasetFormat.Tokenized, options).Encode(record);
