@@ -3,7 +3,10 @@
 # byte's id is its value, <|begin_of_text|> is 256 and <|end_of_text|> 257, so records can be written by hand.
 BeforeDiscovery {
     Import-Module (Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'GraLoRA.psd1') -Force
-    $script:FormatCmdlets = Get-Command -Module GraLoRA | Where-Object { $_.Parameters.ContainsKey('Format') } | ForEach-Object { @{ Name = $_.Name } }
+    # -Format names a dataset format everywhere but on the writers, where it names the file format written (-Path/-OutputPath).
+    $script:FormatCmdlets = Get-Command -Module GraLoRA | Where-Object {
+        $_.Parameters.ContainsKey('Format') -and -not ($_.Parameters.ContainsKey('Path') -and $_.Verb -in 'Export', 'ConvertTo')
+    } | ForEach-Object { @{ Name = $_.Name } }
 }
 
 BeforeAll {
