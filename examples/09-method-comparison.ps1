@@ -19,6 +19,8 @@
     Also train full fine-tuning of the same layers (the upper reference).
 .PARAMETER ChartPath
     Where the loss curves go (default: methods.png in the current folder).
+.PARAMETER Force
+    Replace an existing -ChartPath file (without it, OutputExists before anything trains).
 .EXAMPLE
     ./examples/09-method-comparison.ps1 -Steps 60 -Full | Format-Table
 #>
@@ -26,7 +28,8 @@ param(
     [int] $Steps = 40,
     [int] $Rank = 16,
     [switch] $Full,
-    [string] $ChartPath = (Join-Path (Get-Location) 'methods.png')
+    [string] $ChartPath = (Join-Path (Get-Location) 'methods.png'),
+    [switch] $Force
 )
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $PSScriptRoot '../GraLoRA.psd1') -Force
@@ -38,7 +41,7 @@ try {
     try {
         $methods = @('LoRA', 'GraLoRA', 'MoRA', 'RaSA', 'DoRA') + @(if ($Full) { 'Full' })
         $model | Compare-GraLoRAMethod (Join-Path $PSScriptRoot 'data/tiny-alpaca.jsonl') -Method $methods -Rank $Rank `
-            -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -MaxLength 256 -Seed 42 -ChartPath $ChartPath -ProgressAction SilentlyContinue
+            -MaxSteps $Steps -BatchSize 8 -LearningRate 3e-3 -MaxLength 256 -Seed 42 -ChartPath $ChartPath -Force:$Force -ProgressAction SilentlyContinue
     }
     finally { $model.Dispose() }
 }

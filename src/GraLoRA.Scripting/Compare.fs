@@ -15,7 +15,8 @@ module Compare =
 
     /// Trains each of `methods` at `rank` (the paper's settings per method; LoRA always runs, first) on `settings.Dataset`,
     /// evaluated on `settings.Validation` (or `ValidationSplit`), with `template`'s targets and dropout; calls `onRow` after
-    /// each method and writes the loss curves to `chartPath` when given. The adapters are removed afterwards.
+    /// each method and writes the loss curves to `chartPath` when given, replacing what is there (as `Sweep.chart` does).
+    /// The adapters are removed afterwards.
     let methodsWith (onRow: MethodComparisonRow -> unit) (methods: AdapterMethod list) (rank: int) (template: AdapterSettings)
                     (settings: TrainSettings) (chartPath: string option) (model: BaseModel) : MethodComparisonResult =
         let data = AdapterTrials.PrepareData(model, DatasetSource.FromFile settings.Dataset, Train.toSettings settings, "The comparison reports validation losses")
@@ -25,7 +26,7 @@ module Compare =
                 ClassLabels = data.ClassLabels)
         let progress = { new IProgress<MethodComparisonRow> with member _.Report row = onRow row }
         MethodComparison.Run(model, data.Train, data.Validation, options,
-                             Option.toObj chartPath, progress)
+                             Option.toObj chartPath, progress, true)
 
     /// `Compare.methodsWith ignore`: the rows and the chart.
     let methods (methods: AdapterMethod list) (rank: int) (template: AdapterSettings) (settings: TrainSettings) (chartPath: string option) (model: BaseModel) =

@@ -48,11 +48,6 @@ namespace GraLoRA.Models
         public string SaveAdapter(string name, string folder, bool overwrite = false)
         {
             if (Adapters.Config(name).Method != AdapterMethod.Full) return PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
-            if (File.Exists(folder))
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{System.IO.Path.GetFullPath(folder)}' is a file: give a folder for the checkpoint.", folder);
-            if (!overwrite && Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
-                    $"'{System.IO.Path.GetFullPath(folder)}' already exists and is not empty: use -Force to replace it, or choose another -Path.", folder);
             return WriteCheckpoint(folder, null, CheckpointWriter.DefaultMaxShardBytes, new[] { name }, overwrite);
         }
 
@@ -140,14 +135,16 @@ namespace GraLoRA.Models
         /// <summary>
         /// Writes the model as a Hugging Face checkpoint with its active adapters merged in: the source config.json with
         /// torch_dtype updated, safetensors (sharded above <paramref name="maxShardBytes"/>), and the generation and
-        /// tokenizer files copied. The folder appears only when complete. Returns its full path.
+        /// tokenizer files copied. The folder appears only when complete; an existing non-empty one is replaced only with
+        /// <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>). Returns its full path.
         /// </summary>
-        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes) =>
-            WriteCheckpoint(folder, dtype, maxShardBytes, null, false);
+        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false) =>
+            WriteCheckpoint(folder, dtype, maxShardBytes, null, overwrite);
 
         // Export's writer; adapters: fold exactly these instead of the active ones (saving full fine-tuning).
         string WriteCheckpoint(string folder, string? dtype, long maxShardBytes, IReadOnlyCollection<string>? adapters, bool overwrite)
         {
+            IO.OutputTarget.CheckFolder(folder, overwrite);                  // before any weight is computed
             var (weights, storedType, config, companions) = CheckpointParts(dtype, adapters);
             CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, companions, overwrite);
             return System.IO.Path.GetFullPath(folder);

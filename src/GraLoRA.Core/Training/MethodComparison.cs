@@ -45,11 +45,16 @@ namespace GraLoRA.Training
     /// </summary>
     public static class MethodComparison
     {
-        /// <summary>Runs the comparison; <paramref name="chartPath"/> (optional) receives the loss curves as a PNG.</summary>
+        /// <summary>
+        /// Runs the comparison; <paramref name="chartPath"/> (optional) receives the loss curves as a PNG. An existing
+        /// non-empty file there is replaced only with <paramref name="overwriteChart"/> (<see cref="OutputTarget"/>,
+        /// checked before anything trains).
+        /// </summary>
         public static MethodComparisonResult Run(BaseModel model, IBatchSource train, IBatchSource? validation, MethodComparisonOptions? options = null,
-                                                 string? chartPath = null, IProgress<MethodComparisonRow>? progress = null)
+                                                 string? chartPath = null, IProgress<MethodComparisonRow>? progress = null, bool overwriteChart = false)
         {
             options ??= new MethodComparisonOptions();
+            if (chartPath is not null) OutputTarget.CheckFile(chartPath, overwriteChart);
             var methods = (options.Methods ?? MethodComparisonOptions.PaperMethods).Distinct().ToList();
             if (methods.Count == 0)
                 throw new GraloraException("NoMethods", GraloraErrorKind.InvalidArgument, "Give at least one method to compare, e.g. LoRA, GraLoRA, MoRA, RaSA, DoRA.");
@@ -85,7 +90,7 @@ namespace GraLoRA.Training
                 progress?.Report(row);
                 return row;
             });
-            return new MethodComparisonResult(rows, chartPath is null ? null : SaveChart(rows, chartPath));
+            return new MethodComparisonResult(rows, chartPath is null ? null : SaveChart(rows, chartPath, overwrite: overwriteChart));
         }
 
         /// <summary>"GraLoRA r 16 k 2", "RaSA r 16 k 2", "MoRA r 16 type 6", "Full".</summary>
@@ -98,9 +103,13 @@ namespace GraLoRA.Training
             _ => $"{c.Method} r {c.EffectiveRank}",
         };
 
-        /// <summary>Training loss of every row against steps (validation loss dashed, where evaluated), as a PNG written atomically.</summary>
-        public static string SaveChart(IReadOnlyList<MethodComparisonRow> rows, string path, int width = 1000, int height = 560)
+        /// <summary>
+        /// Training loss of every row against steps (validation loss dashed, where evaluated), as a PNG written atomically;
+        /// an existing non-empty file is replaced only with <paramref name="overwrite"/> (else OutputExists).
+        /// </summary>
+        public static string SaveChart(IReadOnlyList<MethodComparisonRow> rows, string path, int width = 1000, int height = 560, bool overwrite = false)
         {
+            OutputTarget.CheckFile(path, overwrite);
             var plot = new ScottPlot.Plot();
             var palette = new ScottPlot.Palettes.Category10();
             for (int i = 0; i < rows.Count; i++)

@@ -40,12 +40,17 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">Write the loss curves of every method (training, and validation dashed) to this PNG.</para></summary>
         [Parameter]
         public string? ChartPath { get; set; }
+
+        /// <summary><para type="description">Replace an existing non-empty file at -ChartPath (without -Force that is an OutputExists error, raised before anything trains).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
+            RequireOutputForForce(Force, ChartPath, nameof(ChartPath));
             var data = PrepareData("Compare-GraLoRAMethod reports validation losses");
             var methods = (Method ?? MethodComparisonOptions.PaperMethods.Select(m => m.ToString()).ToArray()).Select(m => Enum.Parse<AdapterMethod>(m, ignoreCase: true)).ToList();
             var options = new MethodComparisonOptions
@@ -66,7 +71,7 @@ namespace GraLoRA.PowerShell.Commands
                     done++;
                     WriteProgress(new ProgressRecord(1, "Compare-GraLoRAMethod", string.Format(CultureInfo.InvariantCulture, "{0}/{1}: {2}: validation loss {3:0.0000}, {4:0.00}× LoRA's step time", done, total, r.Settings, r.FinalValidationLoss, r.TimeVersusLoRA))
                         { PercentComplete = 100 * done / total });
-                }));
+                }), overwriteChart: Force);
             WriteProgress(new ProgressRecord(1, "Compare-GraLoRAMethod", "done") { RecordType = ProgressRecordType.Completed });
             if (result.Chart is not null) WriteVerbose($"Loss curves written to '{result.Chart}'.");
             foreach (var row in result.Rows) WriteObject(row);
