@@ -19,6 +19,37 @@ namespace GraLoRA.Bench
         /// <summary>As <see cref="Arg(string[], string, string)"/>, as a whole number.</summary>
         public static int Arg(string[] args, string name, int fallback) => int.Parse(Arg(args, name, fallback.ToString()));
 
+        /// <summary>
+        /// Times <paramref name="steps"/> training steps (forward, mean loss over the batch's tokens, backward, optimizer
+        /// step) after one warm-up step; returns the wall seconds of each, and adds the process CPU seconds of each to
+        /// <paramref name="cpuSeconds"/> when given (on a shared, oversubscribed machine CPU time is the steadier measure).
+        /// </summary>
+        public static List<double> TrainingSteps(GraLoRA.Models.DecoderForCausalLM model, GraLoRA.Data.DataBatch batch, TorchSharp.Modules.OptimizerHelper optimizer, int steps,
+                                                 List<double>? cpuSeconds = null)
+        {
+            var times = new List<double>();
+            var process = Process.GetCurrentProcess();
+            for (int s = 0; s <= steps; s++)
+            {
+                process.Refresh();
+                var cpu = process.TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                using (TorchSharp.torch.NewDisposeScope())
+                {
+                    var loss = GraLoRA.Training.Trainer.LossSum(model, batch, TorchSharp.torch.CPU) / batch.SequenceLength;
+                    loss.backward();
+                    optimizer.step();
+                    optimizer.zero_grad();
+                }
+                double wall = sw.Elapsed.TotalSeconds;
+                process.Refresh();
+                if (s == 0) continue;                                           // step 0 warms up
+                times.Add(wall);
+                cpuSeconds?.Add((process.TotalProcessorTime - cpu).TotalSeconds);
+            }
+            return times;
+        }
+
         /// <summary>A field of /proc/self/status (VmRSS, VmHWM, …) in bytes.</summary>
         public static long StatusBytes(string field) =>
             1024 * long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);

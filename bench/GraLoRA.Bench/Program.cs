@@ -21,6 +21,7 @@ switch (args.Length == 0 ? "" : args[0])
     case "train": return GraLoRA.Bench.TrainBench.Run(args);
     case "train-child": return GraLoRA.Bench.TrainBench.Child(args);
     case "lab": return GraLoRA.Bench.LabBench.Run(args);
+    case "methods": return GraLoRA.Bench.MethodsBench.Run(args);
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
     case "convert": return GraLoRA.Bench.ConvertBench.Run(args);
     case "convert-child": return GraLoRA.Bench.ConvertBench.Child(args);
@@ -30,6 +31,7 @@ switch (args.Length == 0 ? "" : args[0])
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench convert [--hidden 4096] [--mlp 14336]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
+        Console.Error.WriteLine("       GraLoRA.Bench methods [--hidden 256] [--layers 2] [--seq 128] [--rank 32] [--steps 5] [--reps 5] [--full]");
         Console.Error.WriteLine("       GraLoRA.Bench lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]");
         return 2;
 }

@@ -78,19 +78,7 @@ namespace GraLoRA.Bench
             model.train();
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
             long baseline = BenchSupport.StatusBytes("VmRSS");
-            var times = new List<double>();
-            for (int s = 0; s <= steps; s++)
-            {
-                var sw = Stopwatch.StartNew();
-                using (NewDisposeScope())
-                {
-                    var loss = Trainer.LossSum(model, batch, CPU) / seq;
-                    loss.backward();
-                    optimizer.step();
-                    optimizer.zero_grad();
-                }
-                if (s > 0) times.Add(sw.Elapsed.TotalSeconds);                 // step 0 warms up
-            }
+            var times = BenchSupport.TrainingSteps(model, batch, optimizer, steps);
             long peak = BenchSupport.StatusBytes("VmHWM") - baseline;
             Console.WriteLine($"{times.OrderBy(t => t).ElementAt(times.Count / 2)} {peak}");
             return 0;

@@ -14,7 +14,7 @@ import time
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--method", default="gralora", choices=["lora", "gralora"])
+    p.add_argument("--method", default="gralora", choices=["lora", "gralora", "dora"])
     for name, default in [("rank", 32), ("k", 2), ("hidden", 2048), ("layers", 16), ("heads", 16), ("kv-heads", 4),
                           ("intermediate", 5632), ("vocab", 32000), ("seq", 1024), ("batch", 4), ("steps", 5)]:
         p.add_argument("--" + name, type=int, default=default)
@@ -44,8 +44,8 @@ def main():
     with device:   # initialise on the device: a CPU init of ~1B parameters costs more than the timed steps
         model = transformers.LlamaForCausalLM(config).to(dtype)
     base_params = sum(t.numel() for t in model.parameters())
-    if a.method == "lora":
-        pc = peft.LoraConfig(r=a.rank, lora_alpha=2 * a.rank, target_modules="all-linear", init_lora_weights=False)
+    if a.method in ("lora", "dora"):
+        pc = peft.LoraConfig(r=a.rank, lora_alpha=2 * a.rank, target_modules="all-linear", init_lora_weights=False, use_dora=a.method == "dora")
     else:
         fields = peft.GraloraConfig.__dataclass_fields__
         alpha = {"alpha": 2 * a.rank} if "alpha" in fields else {"gralora_alpha": 2 * a.rank}
@@ -61,7 +61,7 @@ def main():
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     base_alloc = torch.cuda.memory_allocated() if cuda else 0
-    print(f"peft {peft.__version__} {a.method} r={a.rank}{'' if a.method == 'lora' else f' k={a.k}'}: {base_params / 1e6:.0f}M base parameters in {dtype} "
+    print(f"peft {peft.__version__} {a.method} r={a.rank}{'' if a.method != 'gralora' else f' k={a.k}'}: {base_params / 1e6:.0f}M base parameters in {dtype} "
           f"on {device}, {adapter_params / 1e6:.2f}M adapter parameters in {trainable[0].dtype}, built in {time.perf_counter() - t0:.1f} s")
     times, loss_value = [], float("nan")
     for s in range(a.steps + 1):
@@ -79,7 +79,7 @@ def main():
         print(f"  step {s}: {time.perf_counter() - t:.3f} s, loss {loss_value:.4f}")
     median = sorted(times)[len(times) // 2]
     result = {
-        "Implementation": f"PEFT {peft.__version__}", "Method": a.method, "Rank": a.rank, "K": 0 if a.method == "lora" else a.k,
+        "Implementation": f"PEFT {peft.__version__}", "Method": a.method, "Rank": a.rank, "K": a.k if a.method == "gralora" else 0,
         "Device": str(device), "DType": str(dtype), "AdapterDType": str(trainable[0].dtype), "BaseParameters": base_params,
         "AdapterParameters": adapter_params, "Hidden": a.hidden, "Layers": a.layers, "Seq": a.seq, "Batch": a.batch, "Steps": a.steps,
         "StepSeconds": times, "MedianStepSeconds": median, "TokensPerSecond": a.batch * a.seq / median, "LastLoss": loss_value,

@@ -115,6 +115,12 @@ for rk in "32 2" "128 4"; do
   done
 done
 
+echo "== 5. baselines at r 32 (the paper's time table): DoRA, MoRA, RaSA, Full vs LoRA, same shape and dtype"
+for method in dora mora rasa full; do
+  [[ $net_ok == 1 ]] && run "net-$method-r32" "$runner" train --method "$method" --rank 32 --k 2 --device "$device" --dtype "$dtype" "${shape[@]}"
+done
+if [[ $has_peft == 1 ]]; then run "peft-dora-r32" "$py" "$kit/peft_compare.py" --method dora --rank 32 --k 2 --device "$device" --dtype "$dtype" "${shape[@]}"; fi
+
 echo "== summary (full results: $results)"
 "$py" - "$results" <<'PY'
 import json, sys
@@ -144,6 +150,17 @@ for r in ("r32", "r128"):
         ratio = f"{lt/gt:.2f}" if lt and gt else "-"
         name = "GraLoRA.NET" if impl == "net" else "PEFT"
         print(f"{r + (' k=2' if r == 'r32' else ' k=4'):<10} {name:<12} {lt or 0:>11.0f} {gt or 0:>14.0f} {ratio:>9} {mem(l) if l else '-':>9} {mem(g) if g else '-':>12}")
+paper = {"lora": "1.00", "gralora": "1.06-1.10", "mora": "1.40-1.45", "rasa": "1.03-1.09", "dora": "-", "full": "-"}
+ref = by.get("net-lora-r32")
+if ref and not ref.get("Failed"):
+    print(f"{'method r32':<12} {'impl':<12} {'tok/s':>9} {'x LoRA':>7} {'paper':>10} {'GiB':>6}")
+    for m in ("lora", "gralora", "mora", "rasa", "dora", "full"):
+        for impl in ("net", "peft"):
+            r = by.get(f"{impl}-{m}-r32")
+            if not r or r.get("Failed") or not r.get("TokensPerSecond"): continue
+            base = by.get(f"{impl}-lora-r32")
+            ratio = f"{base['TokensPerSecond'] / r['TokensPerSecond']:.2f}" if base and base.get("TokensPerSecond") else "-"
+            print(f"{m:<12} {'GraLoRA.NET' if impl == 'net' else 'PEFT':<12} {r['TokensPerSecond']:>9.0f} {ratio:>7} {paper[m]:>10} {mem(r):>6}")
 if not by.get("peft", {}).get("Available"): print("PEFT: not importable here, comparison skipped")
 if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
 PY

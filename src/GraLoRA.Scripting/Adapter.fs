@@ -12,18 +12,24 @@ type K =
     /// to each module's own rank. For LoRA settings `Auto` means "no k" (LoRA has none).
     | Auto
 
-/// One adapter's settings: GraLoRA or LoRA, rank, k, alpha, dropout and which modules it adapts.
-/// Start from `GraLoRA.defaults` or `LoRA.defaults` and change fields with `{ ... with ... }`.
+/// One adapter's settings: the method (GraLoRA or a baseline), rank, k, alpha, dropout and which modules it adapts.
+/// Start from `GraLoRA.defaults`, `LoRA.defaults`, `DoRA.defaults`, `MoRA.defaults`, `RaSA.defaults` or `Full.defaults`
+/// and change fields with `{ ... with ... }`.
 type AdapterSettings =
-    { /// GraLoRA or the LoRA baseline.
+    { /// GraLoRA, or a baseline: LoRA, DoRA, MoRA, RaSA, Full.
       Method: AdapterMethod
-      /// Rank r of the update (GraLoRA: shared by the k blocks of each row; LoRA: of B·A).
+      /// Rank r of the update (GraLoRA: shared by the k blocks of each row; LoRA: of B·A; MoRA: the LoRA rank its
+      /// square matrix matches; RaSA: private r − k plus k shared). 0 for Full, which has none.
       Rank: int
+      /// MoRA's compression type (1 or 6); `None`: the MoRA fork's default, 1. MoRA only.
+      MoraType: int option
+      /// RaSA's rasa_k, ranks each layer gives to its module type's shared pool; `None`: the authors' default, 1. RaSA only.
+      RasaK: int option
       /// GraLoRA grid size (ignored as `Auto` for LoRA; `Fixed` with LoRA is an error).
       K: K
       /// Hybrid LoRA rank added beside the GraLoRA blocks (GraLoRA only; 0 = none).
       HybridRank: int
-      /// Scale numerator α; `None` uses PEFT's default (GraLoRA 64, LoRA 8).
+      /// Scale numerator α; `None` uses the method's default (GraLoRA 64, LoRA/DoRA 8; RaSA's rasa_alpha 8). MoRA and Full have none.
       Alpha: float option
       /// Dropout on the adapter input.
       Dropout: float
@@ -35,7 +41,7 @@ type AdapterSettings =
       ModulesToSave: string list
       /// Which biases train with the adapter: "none", "all", or "gralora_only" / "lora_only".
       Bias: string
-      /// LoRA only: scale by α/√r (rsLoRA).
+      /// LoRA and DoRA only: scale by α/√r (rsLoRA).
       UseRsLora: bool
       /// Seed of the adapter's initial weights (the global TorchSharp seed is set just before they are made);
       /// `None` leaves the generator as it is.
@@ -48,6 +54,8 @@ module GraLoRA =
     let defaults : AdapterSettings =
         { Method = AdapterMethod.GraLoRA
           Rank = AdapterDefaults.GraloraRank
+          MoraType = None
+          RasaK = None
           K = Auto
           HybridRank = 0
           Alpha = None
@@ -64,6 +72,30 @@ module GraLoRA =
 module LoRA =
     /// LoRA with r 8, α 8, no dropout, on q_proj and v_proj, initial weights seeded with 42.
     let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.LoRA; Rank = AdapterDefaults.LoraRank }
+
+/// Default DoRA settings (PEFT's LoraConfig with use_dora).
+[<RequireQualifiedAccess>]
+module DoRA =
+    /// DoRA with r 8, α 8 on q_proj and v_proj: LoRA plus a trained magnitude per output row.
+    let defaults : AdapterSettings = { LoRA.defaults with Method = AdapterMethod.DoRA }
+
+/// Default MoRA settings (the MoRA authors' fork: r 8, mora_type 1).
+[<RequireQualifiedAccess>]
+module MoRA =
+    /// MoRA with r 8 (a square matrix of about LoRA's parameters at r 8 per layer), type 1, on q_proj and v_proj.
+    let defaults : AdapterSettings = { LoRA.defaults with Method = AdapterMethod.MoRA }
+
+/// Default RaSA settings (the RaSA authors' RasaConfig: r 256, rasa_k 1, rasa_alpha 8).
+[<RequireQualifiedAccess>]
+module RaSA =
+    /// RaSA with the authors' defaults on q_proj and v_proj; their scripts use r 8–32 with rasa_k = r/8.
+    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.RaSA; Rank = AdapterDefaults.RasaRank }
+
+/// Full fine-tuning of the target modules (no rank, alpha or dropout).
+[<RequireQualifiedAccess>]
+module Full =
+    /// Full fine-tuning of q_proj and v_proj; saved as a whole checkpoint.
+    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.Full; Rank = 0 }
 
 /// Trainable and total parameter counts of a model (shared tensors counted once).
 type ParameterCounts =
@@ -102,7 +134,10 @@ module Adapter =
             if List.isEmpty items then Unchecked.defaultof<_> else List.toArray items :> Collections.Generic.IReadOnlyList<string>
         AdapterConfig(
             Method = settings.Method,
-            Rank = Nullable settings.Rank,
+            // Full has no rank: its settings carry 0, which Core reads as "not given" only for Full.
+            Rank = (if settings.Method = AdapterMethod.Full && settings.Rank = 0 then Nullable() else Nullable settings.Rank),
+            MoraType = Option.toNullable settings.MoraType,
+            RasaK = Option.toNullable settings.RasaK,
             K = k,
             HybridRank = settings.HybridRank,
             Alpha = Option.toNullable settings.Alpha,
@@ -120,6 +155,8 @@ module Adapter =
         let listOf (items: Collections.Generic.IReadOnlyList<string> | null) = match items with null -> [] | items -> List.ofSeq items
         { Method = config.Method
           Rank = config.EffectiveRank
+          MoraType = Option.ofNullable config.MoraType
+          RasaK = Option.ofNullable config.RasaK
           K =
             (match config.Method, Option.ofNullable config.K with
              | AdapterMethod.GraLoRA, Some k when k.IsAuto -> Auto
@@ -209,12 +246,13 @@ module Adapter =
             | KeepEnergy e -> LoraConversionOptions(Energy = Nullable e)
         model.ConvertToLora(current model, path, options, gguf, true)
 
-    /// Writes the current GraLoRA adapter as a PEFT LoRA adapter folder (vLLM, TGI, PEFT load it), replacing it;
-    /// returns each layer's exact rank, kept rank and relative error. The model is not changed.
+    /// Writes the current adapter (GraLoRA, MoRA or RaSA exactly; DoRA and Full only with `KeepRank` or `KeepEnergy`, their
+    /// ΔW having full rank) as a PEFT LoRA adapter folder (vLLM, TGI, PEFT load it), replacing it; returns each layer's
+    /// exact rank, kept rank and relative error. The model is not changed.
     let toLora (truncation: LoraTruncation) (folder: string) (model: BaseModel) : LoraConversionResult =
         convert truncation false folder model
 
-    /// Writes the current GraLoRA adapter as a GGUF LoRA adapter file (llama.cpp --lora, Ollama ADAPTER), replacing it.
+    /// Writes the current adapter as a GGUF LoRA adapter file (llama.cpp --lora, Ollama ADAPTER), replacing it (see `toLora`).
     let toGgufLora (truncation: LoraTruncation) (path: string) (model: BaseModel) : LoraConversionResult =
         convert truncation true path model
 

@@ -2,6 +2,7 @@ namespace GraLoRA.Scripting
 
 open GraLoRA.Data
 open GraLoRA.Diagnostics
+open GraLoRA.Training
 
 /// What `Diagnostics.entanglement` measures (as `Measure-GradientEntanglement`).
 type EntanglementSettings =
@@ -81,10 +82,9 @@ module Diagnostics =
     /// Short equal-budget runs over k (and hybrid splits) at total rank `rank`, scored on `validation`; as `Find-GraLoRAK`.
     /// `train` and `validation` are dataset files; trial adapters go on `targets` and are removed afterwards.
     let findK (rank: int) (stepBudget: int) (targets: string list) (train: string) (validation: string) (model: BaseModel) : KTrial list =
-        let tok = tokenizer "Find k" model
-        let data = TrainingData.Prepare(tok, DatasetSource.FromFile train, DatasetSource.FromFile validation, DataOptions())
-        let batches = BatchOptions(BatchSize = 8)
+        let data = AdapterTrials.PrepareData(model, DatasetSource.FromFile train, TrainingSettings(ValidationDataset = validation),
+                                             "Find k scores candidates by validation loss")
         let options =
             KSearchOptions(Rank = rank, StepBudget = stepBudget,
                            Adapter = GraLoRA.Adapters.AdapterConfig(TargetModules = Array.ofList targets, Alpha = System.Nullable(2.0 * float rank)))
-        List.ofSeq (KSearch.Run(model, data.CreateTrainLoader batches, data.CreateValidationLoader batches, options))
+        List.ofSeq (KSearch.Run(model, data.Train, data.Validation, options))

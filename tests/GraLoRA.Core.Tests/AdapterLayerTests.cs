@@ -9,14 +9,61 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Tests
 {
-    /// <summary>One row of the case table every adapter-layer behaviour runs over.</summary>
+    /// <summary>
+    /// One row of the case table every adapter-layer behaviour runs over. K is GraLoRA's grid size, MoRA's type and
+    /// RaSA's rasa_k; RaSA layers share a pool of K·<see cref="RasaLayers"/> ranks.
+    /// </summary>
     public sealed record LayerCase(string Name, AdapterMethod Method, int In, int Out, int Rank, int K, int HybridRank, ScalarType DType)
     {
+        public const int RasaLayers = 3;
+
         public override string ToString() => Name;
 
-        public IAdapterOptions Options(bool initWeights) => Method == AdapterMethod.GraLoRA
-            ? new GraloraOptions { Rank = Rank, K = K, HybridRank = HybridRank, Alpha = 2 * Rank, InitWeights = initWeights }
-            : new LoraOptions { Rank = Rank, Alpha = 2 * Rank, InitWeights = initWeights };
+        public IAdapterOptions Options(bool initWeights) => Method switch
+        {
+            AdapterMethod.GraLoRA => new GraloraOptions { Rank = Rank, K = K, HybridRank = HybridRank, Alpha = 2 * Rank, InitWeights = initWeights },
+            AdapterMethod.LoRA or AdapterMethod.DoRA => new LoraOptions { Rank = Rank, Alpha = 2 * Rank, UseDora = Method == AdapterMethod.DoRA, InitWeights = initWeights },
+            AdapterMethod.MoRA => new MoraOptions { Rank = Rank, MoraType = K, InitWeights = initWeights },
+            AdapterMethod.RaSA => new RasaOptions { Rank = Rank, K = K, Alpha = 2 * Rank, SharedLayers = RasaLayers, InitWeights = initWeights },
+            _ => new FullOptions { InitWeights = initWeights },
+        };
+
+        /// <summary>Trainable parameters one layer adds, by each method's own formula (RaSA: the layer's share excludes the pool).</summary>
+        public long ParameterFormula => Method switch
+        {
+            AdapterMethod.GraLoRA or AdapterMethod.LoRA => (long)(Rank + HybridRank) * (In + Out),
+            AdapterMethod.DoRA => (long)Rank * (In + Out) + Out,                                      // LoRA plus one magnitude per output row
+            AdapterMethod.MoRA => Square * Square,                                                      // one r̂ × r̂ matrix
+            AdapterMethod.RaSA => (long)(Rank - K) * (In + Out) + (Rank - K) + K * RasaLayers,        // private A, B and the mixing vector
+            _ => (long)In * Out,
+        };
+
+        /// <summary>MoRA's r̂ by hand: ⌊√((in + out)·r) + ½⌋, even for type 6.</summary>
+        public long Square => K == 6 ? (long)(Math.Sqrt((In + Out) * Rank) + 0.5) / 2 * 2 : (long)(Math.Sqrt((In + Out) * Rank) + 0.5);
+
+        /// <summary>Whether a default-initialised adapter already has a non-zero parameter (LoRA's A; MoRA starts all zero).</summary>
+        public bool InitHasRandomParameter => Method != AdapterMethod.MoRA;
+
+        /// <summary>A layer of this case's method around <paramref name="linear"/> (RaSA: with a fresh pool for the adapter names given).</summary>
+        public AdapterLayerBase NewLayer(Linear linear, bool initWeights, params string[] rasaAdapters)
+        {
+            if (Method != AdapterMethod.RaSA) return NewLayer(Method, linear);
+            var pool = new RasaSharedPool();
+            foreach (var name in rasaAdapters)
+                pool.Add(name, "t", In, Out, (long)K * RasaLayers, initWeights, DType, linear.weight!.device);
+            return new RasaLinear(linear, pool, "t");
+        }
+
+        /// <summary>A layer for a method without shared parameters.</summary>
+        public static AdapterLayerBase NewLayer(AdapterMethod method, Linear linear) => method switch
+        {
+            AdapterMethod.GraLoRA => new GraloraLinear(linear),
+            AdapterMethod.LoRA => new LoraLinear(linear),
+            AdapterMethod.DoRA => new DoraLinear(linear),
+            AdapterMethod.MoRA => new MoraLinear(linear),
+            AdapterMethod.Full => new FullLinear(linear),
+            _ => throw new ArgumentException($"{method} needs a pool", nameof(method)),
+        };
 
         /// <summary>Relative tolerance for comparing with a float64 reference.</summary>
         public double Tolerance => DType switch
@@ -30,7 +77,7 @@ namespace GraLoRA.Tests
         {
             torch.manual_seed(seed);
             var linear = nn.Linear(In, Out, hasBias: true, dtype: DType);
-            AdapterLayerBase layer = Method == AdapterMethod.GraLoRA ? new GraloraLinear(linear) : new LoraLinear(linear);
+            var layer = NewLayer(linear, initWeights, "default");
             layer.AddAdapter("default", Options(initWeights), DType);
             return layer;
         }
@@ -50,6 +97,16 @@ namespace GraLoRA.Tests
             new("gralora k2 hybrid2 32x16 r4 f16", AdapterMethod.GraLoRA, 32, 16, 4, 2, 2, ScalarType.Float16),
             new("lora 48x32 r8", AdapterMethod.LoRA, 48, 32, 8, 1, 0, ScalarType.Float32),
             new("lora 32x32 r8 bf16", AdapterMethod.LoRA, 32, 32, 8, 1, 0, ScalarType.BFloat16),
+            new("dora 48x32 r8", AdapterMethod.DoRA, 48, 32, 8, 1, 0, ScalarType.Float32),
+            new("dora 32x32 r4 bf16", AdapterMethod.DoRA, 32, 32, 4, 1, 0, ScalarType.BFloat16),
+            new("mora type 1 48x32 r4", AdapterMethod.MoRA, 48, 32, 4, 1, 0, ScalarType.Float32),   // r̂ 18: padded input, repeated output
+            new("mora type 1 16x40 r8", AdapterMethod.MoRA, 16, 40, 8, 1, 0, ScalarType.Float32),   // r̂ 21 > in: one padded block
+            new("mora type 6 48x32 r4", AdapterMethod.MoRA, 48, 32, 4, 6, 0, ScalarType.Float32),   // r̂ 18: 3 blocks, last padded
+            new("mora type 6 24x64 r8", AdapterMethod.MoRA, 24, 64, 8, 6, 0, ScalarType.Float32),   // r̂ 26 > in, output tiled
+            new("mora type 6 32x32 r4 bf16", AdapterMethod.MoRA, 32, 32, 4, 6, 0, ScalarType.BFloat16),
+            new("rasa 48x32 r8 k2", AdapterMethod.RaSA, 48, 32, 8, 2, 0, ScalarType.Float32),
+            new("rasa 32x32 r4 k4 (all shared)", AdapterMethod.RaSA, 32, 32, 4, 4, 0, ScalarType.Float32),
+            new("full 48x32", AdapterMethod.Full, 48, 32, 0, 0, 0, ScalarType.Float32),
         };
 
         public static TheoryData<LayerCase> AllCases() => new(Cases);
@@ -141,20 +198,29 @@ namespace GraLoRA.Tests
             using var scope = NewDisposeScope();
             var layer = c.Build(initWeights: true);
             var x = Input(c, new long[] { 2, 3 });
+            if (c.Method == AdapterMethod.DoRA && c.DType != ScalarType.Float32)
+            {
+                // A half-precision magnitude is ‖W‖ rounded, so m/n is 1 only within that rounding (as in PEFT).
+                TensorAssert.Close(layer.forward(x), layer.BaseLayer.forward(x), c.Tolerance, "half-precision DoRA at init");
+                return;
+            }
             Assert.Equal(0, layer.GetDeltaWeight("default").abs().max().to(ScalarType.Float32).item<float>());
             Assert.True(TensorAssert.Identical(layer.forward(x), layer.BaseLayer.forward(x)));
-            Assert.NotEqual(0, layer.AdapterParameters("default").First().abs().max().to(ScalarType.Float32).item<float>()); // A is random
+            if (c.InitHasRandomParameter)
+                Assert.NotEqual(0, layer.AdapterParameters("default").First(p => p.numel() > 0).abs().max().to(ScalarType.Float32).item<float>()); // A is random
         }
 
         [Theory, MemberData(nameof(AllCases))]
-        public void ParameterCountEqualsLoraAtTheSameTotalRank(LayerCase c)
+        public void ParameterCountFollowsTheMethodsFormula(LayerCase c)
         {
             using var scope = NewDisposeScope();
             var layer = c.Build();
-            long expected = (long)(c.Rank + c.HybridRank) * (c.In + c.Out);
-            Assert.Equal(expected, layer.AdapterParameterCount("default"));
-            var lora = new LoraLinear(nn.Linear(c.In, c.Out), "default", new LoraOptions { Rank = c.Rank + c.HybridRank });
-            Assert.Equal(lora.AdapterParameterCount("default"), layer.AdapterParameterCount("default"));
+            Assert.Equal(c.ParameterFormula, layer.AdapterParameterCount("default"));
+            if (c.Method == AdapterMethod.GraLoRA)
+            {
+                var lora = new LoraLinear(nn.Linear(c.In, c.Out), "default", new LoraOptions { Rank = c.Rank + c.HybridRank });
+                Assert.Equal(lora.AdapterParameterCount("default"), layer.AdapterParameterCount("default"));   // equal to LoRA at the same total rank
+            }
             Assert.All(layer.AdapterParameters("default"), p => Assert.True(p.requires_grad));
         }
 
@@ -288,6 +354,11 @@ namespace GraLoRA.Tests
             { new GraloraOptions { Rank = 8, K = 2, Dropout = -0.1 }, 16, 16, "InvalidDropout", "but it is -0.1" },
             { new GraloraOptions { Rank = 8, K = 2, Alpha = double.NaN }, 16, 16, "InvalidAlpha", "Alpha must be a finite number" },
             { new LoraOptions { Rank = -2 }, 16, 16, "InvalidRank", "but it is -2" },
+            { new MoraOptions { Rank = 8, MoraType = 3 }, 16, 16, "InvalidMoraType", "MoraType (mora_type) 3" },
+            { new MoraOptions { Rank = 0 }, 16, 16, "InvalidRank", "but it is 0" },
+            { new MoraOptions { Rank = 64, MoraType = 1 }, 16, 64, "MoraRankTooLarge", "more than twice in_features 16" },   // r̂ 80 > 32
+            { new RasaOptions { Rank = 8, K = 0 }, 16, 16, "InvalidRasaK", "between 1 and the rank 8" },
+            { new RasaOptions { Rank = 8, K = 9 }, 16, 16, "InvalidRasaK", "but it is 9" },
         };
 
         [Theory, MemberData(nameof(InvalidOptions))]
@@ -302,7 +373,9 @@ namespace GraLoRA.Tests
             // The layer runs the same validation and is left without the adapter.
             using var scope = NewDisposeScope();
             var linear = nn.Linear(inFeatures, outFeatures);
-            AdapterLayerBase layer = options is GraloraOptions ? new GraloraLinear(linear) : new LoraLinear(linear);
+            var layer = options is RasaOptions r
+                ? new LayerCase("rasa", AdapterMethod.RaSA, (int)inFeatures, (int)outFeatures, r.Rank, Math.Clamp(r.K, 1, r.Rank), 0, ScalarType.Float32).NewLayer(linear, true, "default")
+                : LayerCase.NewLayer(options.Method, linear);
             Assert.Equal(errorId, Assert.Throws<GraloraException>(() => layer.AddAdapter("default", options)).ErrorId);
             Assert.Empty(layer.AdapterNames);
             Assert.Equal(2, layer.parameters().Count());

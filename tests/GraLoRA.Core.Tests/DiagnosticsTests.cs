@@ -245,30 +245,8 @@ namespace GraLoRA.Tests
         BaseModel Tiny() => BaseModel.Load(_folder ??= TinyModelFactory.Save(tmp.File("tiny"), new TinyModelOptions { Seed = 5, HiddenSize = 32, IntermediateSize = 64 }));
         string? _folder;
 
-        static IBatchSource Batches(int count)
-        {
-            var list = new List<DataBatch>();
-            for (int i = 0; i < count; i++)
-            {
-                int rows = 2, columns = 10;
-                var ids = Enumerable.Range(0, rows * columns).Select(t => (long)(30 + (t * 7 + i * 3) % 90)).ToArray();
-                var labels = ids.ToArray();
-                var mask = Enumerable.Repeat(1L, rows * columns).ToArray();
-                mask[^1] = mask[^2] = 0;                    // two padding positions
-                labels[^1] = labels[^2] = TrainingExample.IgnoreIndex;
-                var positions = Enumerable.Range(0, rows).SelectMany(_ => Enumerable.Range(0, columns).Select(c => (long)c)).ToArray();
-                list.Add(new DataBatch(rows, columns, ids, labels, mask, positions, null, null, Enumerable.Range(0, rows).ToArray()));
-            }
-            return new Fixed(list);
-        }
-
-        sealed class Fixed : IBatchSource
-        {
-            readonly IReadOnlyList<DataBatch> _batches;
-            public Fixed(IReadOnlyList<DataBatch> batches) => _batches = batches;
-            public int BatchesPerEpoch => _batches.Count;
-            public IEnumerable<DataBatch> Epoch(int epoch) => _batches;
-        }
+        // Two padding positions per batch.
+        static IBatchSource Batches(int count) => TestBatches.Tokens(count, 2, 10, (t, i) => 30 + (t * 7 + i * 3) % 90, padding: 2);
 
         [Fact]
         public void MeasureFlagsAnInjectedOutlierAndLeavesTheModelAsItWas()
@@ -413,7 +391,7 @@ namespace GraLoRA.Tests
                 Rank = 8, StepBudget = 9, Ks = new[] { 1, 2 },
                 Adapter = new AdapterConfig { TargetModules = new[] { "q_proj", "down_proj" } },
                 Training = new Training.TrainingOptions { LearningRate = 1e-2 },
-            }, new Progress(seen.Add));
+            }, new SyncProgress<KTrial>(seen.Add));
             Assert.Equal(3, trials.Count);                                   // k 1, k 2, k 2 + hybrid 4
             Assert.Equal(3, seen.Count);
             Assert.All(trials, t => Assert.Equal(3, t.Steps));                // 9 steps shared by 3
@@ -423,13 +401,6 @@ namespace GraLoRA.Tests
             Assert.Empty(model.Adapters.Names);
             Assert.Equal(flags, model.Module.parameters().Select(p => p.requires_grad).ToArray());
             Assert.Equal("StepBudgetTooSmall", Assert.Throws<GraloraException>(() => KSearch.Run(model, Batches(1), Batches(1), new KSearchOptions { Rank = 8, StepBudget = 2 })).ErrorId);
-        }
-
-        sealed class Progress : IProgress<KTrial>
-        {
-            readonly Action<KTrial> _report;
-            public Progress(Action<KTrial> report) => _report = report;
-            public void Report(KTrial value) => _report(value);
         }
     }
 }

@@ -12,7 +12,10 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Tests
 {
-    /// <summary>Adapters saved by PEFT itself (shared/fixtures/gralora, lora): import, logits, ΔW, merge, save, export.</summary>
+    /// <summary>
+    /// Adapters saved by PEFT itself (shared/fixtures/gralora, lora; baselines/dora_*) and by the MoRA and RaSA authors'
+    /// forks (baselines/mora_*, rasa_*): import, logits, ΔW, merge, save, export.
+    /// </summary>
     public sealed class PeftAdapterParityTests : IDisposable
     {
         readonly TempDirectory tmp = new();
@@ -21,7 +24,17 @@ namespace GraLoRA.Tests
         public static TheoryData<string, string> Fixtures() => new()
         {
             { "gralora/llama_r8_k2", "llama" }, { "gralora/qwen2_r8_k2_h4", "qwen2" }, { "lora/llama_r8", "llama" },
+            { "baselines/dora_llama_r8", "llama" }, { "baselines/mora_llama_r8_t6", "llama" }, { "baselines/rasa_llama_r16_k2", "llama" },
         };
+
+        static AdapterMethod MethodOf(string adapter) => (adapter.StartsWith("baselines/") ? adapter.Split('/')[1].Split('_')[0] : adapter.Split('/')[0]) switch
+        {
+            "dora" => AdapterMethod.DoRA, "mora" => AdapterMethod.MoRA, "rasa" => AdapterMethod.RaSA, "lora" => AdapterMethod.LoRA, _ => AdapterMethod.GraLoRA,
+        };
+
+        // RaSA's code cannot merge: its fixture has no merged logits; merging adds the ΔW its forward applies, so the merged
+        // model must give its unmerged logits.
+        static string MergedLogits(Dictionary<string, Tensor> reference) => reference.ContainsKey("plain.logits_merged") ? "logits_merged" : "logits";
 
         static string Folder(string relative) => Path.Combine(TestEnvironment.Fixtures, relative);
 
@@ -50,7 +63,7 @@ namespace GraLoRA.Tests
             var reference = Safetensors.Read(Path.Combine(Folder(adapter), "reference.safetensors"));
             using var model = BaseModel.Load(Folder("models/" + baseModel));
             var config = model.LoadAdapter(Folder(adapter));
-            Assert.Equal(adapter.StartsWith("gralora") ? AdapterMethod.GraLoRA : AdapterMethod.LoRA, config.Method);
+            Assert.Equal(MethodOf(adapter), config.Method);
             AssertLogits(model, reference, "logits", adapter);
 
             // ΔW from the one builder equals PEFT's get_delta_weight.
@@ -60,7 +73,11 @@ namespace GraLoRA.Tests
             foreach (var key in deltaKeys)
             {
                 string module = key["delta.".Length..^".weight".Length];
-                TensorAssert.Close(layers[module].GetDeltaWeight(AdapterConfig.DefaultName), reference[key], 1e-5, key);
+                // DoRA's delta is PEFT's get_delta_weight, the direction update sBA; the magnitude's part is checked by the merge.
+                var delta = layers[module] is DoraLinear dora ? dora.DirectionUpdate(AdapterConfig.DefaultName) : layers[module].GetDeltaWeight(AdapterConfig.DefaultName);
+                TensorAssert.Close(delta, reference[key], 1e-5, key);
+                if (layers[module] is DoraLinear d)
+                    TensorAssert.Close(d.WeightNorm(AdapterConfig.DefaultName), reference["weight_norm." + module + ".weight"], 1e-5, "weight_norm." + module);
             }
 
             // Merging: weights equal PEFT's merged weights, logits equal its merged logits.
@@ -70,7 +87,7 @@ namespace GraLoRA.Tests
                 string module = key["merged.".Length..^".weight".Length];
                 TensorAssert.Close(layers[module].BaseLayer.weight!, reference[key], 1e-5, key);
             }
-            AssertLogits(model, reference, "logits_merged", adapter + " merged");
+            AssertLogits(model, reference, MergedLogits(reference), adapter + " merged");
             Assert.All(model.Adapters.List(), a => Assert.True(a.Merged));
 
             model.Adapters.Unmerge();
@@ -103,9 +120,13 @@ namespace GraLoRA.Tests
             var peftFields = peftConfig.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
             var ourFields = ourConfig.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
             Assert.Equal(peftFields.Keys.OrderBy(k => k), ourFields.Keys.OrderBy(k => k));
-            foreach (var field in new[] { "peft_type", "r", "gralora_k", "hybrid_r", "alpha", "lora_alpha", "bias", "task_type", "base_model_name_or_path", "init_weights", "init_lora_weights" })
+            foreach (var field in new[] { "peft_type", "r", "gralora_k", "hybrid_r", "alpha", "lora_alpha", "bias", "task_type", "base_model_name_or_path", "init_weights", "init_lora_weights",
+                                          "use_dora", "use_mora", "mora_type", "rasa_k", "rasa_alpha", "rasa_dropout", "lora_dropout", "use_rslora" })
                 if (peftFields.TryGetValue(field, out var expected))
-                    Assert.Equal(expected.GetRawText(), ourFields[field].GetRawText());
+                {
+                    if (expected.ValueKind == JsonValueKind.Number) Assert.Equal(expected.GetDouble(), ourFields[field].GetDouble());   // Python writes 0.0, .NET 0
+                    else Assert.Equal(expected.GetRawText(), ourFields[field].GetRawText());
+                }
             Assert.Equal(peftFields["target_modules"].EnumerateArray().Select(e => e.GetString()).OrderBy(s => s),
                          ourFields["target_modules"].EnumerateArray().Select(e => e.GetString()).OrderBy(s => s));
         }
@@ -126,7 +147,7 @@ namespace GraLoRA.Tests
             Assert.Equal(originalKeys.OrderBy(k => k, StringComparer.Ordinal), keys.OrderBy(k => k, StringComparer.Ordinal));
 
             using var reimported = BaseModel.Load(exported);
-            AssertLogits(reimported, reference, "logits_merged", adapter + " exported");
+            AssertLogits(reimported, reference, MergedLogits(reference), adapter + " exported");
             AssertLogits(reimported, reference, "logits", adapter + " exported vs adapted");
         }
 

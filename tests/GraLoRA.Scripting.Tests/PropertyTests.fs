@@ -76,6 +76,44 @@ type Settings =
         }
         |> Arb.fromGen
 
+// Baseline settings Core accepts: DoRA (rsLoRA or not), MoRA (type 1 or 6, no alpha), RaSA (k ≤ r), Full (no rank, alpha, dropout).
+type BaselineSettings =
+    static member AdapterSettings() : Arbitrary<AdapterSettings> =
+        gen {
+            let! methodIndex = Gen.choose (0, 3)
+            let! rank = Gen.choose (1, 64)
+            let! alpha = Gen.optionOf (Gen.elements [ 4.0; 16.0; 32.0 ])
+            let! dropout = Gen.elements [ 0.0; 0.1 ]
+            let! targets = Gen.elements [ [ "q_proj"; "v_proj" ]; [ "all-linear" ] ]
+            let! rs = Gen.elements [ true; false ]
+            let! moraType = Gen.optionOf (Gen.elements [ 1; 6 ])
+            let! rasaK = Gen.optionOf (Gen.choose (1, rank))
+            let! bias = Gen.elements [ "none"; "all"; "only" ]
+            let template, only =
+                match methodIndex with
+                | 0 -> { DoRA.defaults with Rank = rank; Alpha = alpha; UseRsLora = rs; Dropout = dropout }, "lora_only"
+                | 1 -> { MoRA.defaults with Rank = rank; MoraType = moraType; Dropout = dropout }, "lora_only"
+                | 2 -> { RaSA.defaults with Rank = rank; RasaK = rasaK; Alpha = alpha; Dropout = dropout }, "rasa_only"
+                | _ -> Full.defaults, "full_only"
+            return { template with Targets = targets; Bias = (if bias = "only" then only else bias); Seed = None }
+        }
+        |> Arb.fromGen
+
+[<Property(Arbitrary = [| typeof<BaselineSettings> |], MaxTest = 200)>]
+let ``baseline settings map to a valid Core config and back unchanged`` (settings: AdapterSettings) =
+    let config = Adapter.toConfig settings
+    config.Validate()
+    Adapter.ofConfig config = settings
+
+[<Property(MaxTest = 50)>]
+let ``a setting of another method is refused, never ignored`` (PositiveInt value) =
+    let refused (settings: AdapterSettings) =
+        (Assert.Throws<GraloraException>(fun () -> (Adapter.toConfig settings).Validate())).ErrorId
+    refused { LoRA.defaults with MoraType = Some 6 } = "NotForLoRA"
+    && refused { GraLoRA.defaults with RasaK = Some value } = "NotForGraLoRA"
+    && refused { MoRA.defaults with Alpha = Some(float value) } = "NotForMoRA"
+    && refused { Full.defaults with Rank = value } = "NotForFull"
+
 [<Property(Arbitrary = [| typeof<Settings> |], MaxTest = 200)>]
 let ``settings map to a valid Core config and back unchanged`` (settings: AdapterSettings) =
     let config = Adapter.toConfig settings

@@ -91,3 +91,31 @@ let ``a tiny grid trains every point at equal parameters and prints and charts t
     let png = Sweep.chart (Path.Combine(dir, "sweep.png")) rows
     let bytes = File.ReadAllBytes png
     Assert.True(bytes.Length > 1000 && bytes[1] = byte 'P' && bytes[2] = byte 'N' && bytes[3] = byte 'G')
+
+[<Fact>]
+let ``Compare.methods trains the paper's methods at equal parameters, tabulates and charts them`` () =
+    let dir = tempDir ()
+    use model = BaseModel.tiny (Path.Combine(dir, "base"))
+    let chart = Path.Combine(dir, "methods.png")
+    let seen = ResizeArray<GraLoRA.Training.MethodComparisonRow>()
+    let result =
+        model
+        |> Compare.methodsWith seen.Add [ AdapterMethod.GraLoRA; AdapterMethod.RaSA ] 8 { LoRA.defaults with Targets = [ "q_proj"; "v_proj" ] }
+            { Train.defaults with Dataset = chat; MaxLength = 48; BatchSize = 4; MaxSteps = Some 2; LearningRate = 1e-2; ValidationSplit = 0.25 }
+            (Some chart)
+    // LoRA runs first even when not listed: it is the time reference.
+    Assert.Equal<AdapterMethod list>([ AdapterMethod.LoRA; AdapterMethod.GraLoRA; AdapterMethod.RaSA ], result.Rows |> Seq.map (fun r -> r.Method) |> List.ofSeq)
+    Assert.Equal(3, seen.Count)
+    Assert.Equal(1.0, result.Rows[0].TimeVersusLoRA)
+    Assert.Equal(result.Rows[0].TrainableParameters, result.Rows[1].TrainableParameters)   // GraLoRA = LoRA at equal r
+    Assert.True(File.Exists chart && FileInfo(chart).Length > 1000L)
+    Assert.Empty(model.Adapters.Names)
+    let lines = (Compare.table result).Split(Environment.NewLine)
+    Assert.Equal(4, lines.Length)
+    Assert.Matches(@"^RaSA r 8 k 1 +\d+ +\d\.\d{4}", lines[3])
+    // A comparison writes nothing: an output folder is refused (NotForTrials), not ignored.
+    let refused =
+        Assert.Throws<GraloraException>(fun () ->
+            Compare.methods [ AdapterMethod.GraLoRA ] 8 LoRA.defaults { Train.defaults with Dataset = chat; OutputPath = Some (Path.Combine(dir, "out")) } None model |> ignore)
+    Assert.Equal("NotForTrials", refused.ErrorId)
+    Assert.False(Directory.Exists(Path.Combine(dir, "out")))

@@ -59,6 +59,23 @@ Describe 'examples/05-hybrid-low-rank.ps1' {
     }
 }
 
+Describe 'examples/09-method-comparison.ps1' {
+    It 'trains every method at equal parameters (Full too), one row each with LoRA as the time reference, and charts the losses' {
+        $chart = Join-Path ([IO.Path]::GetTempPath()) ("gralora-methods-" + [guid]::NewGuid().ToString('N') + '.png')
+        try {
+            $rows = @(& (Join-Path $root 'examples/09-method-comparison.ps1') -Steps 2 -Rank 8 -Full -ChartPath $chart)
+            ($rows | ForEach-Object { "$($_.Method)" }) | Should -Be @('LoRA', 'GraLoRA', 'MoRA', 'RaSA', 'DoRA', 'Full')
+            $rows.Settings | Should -Be @('LoRA r 8', 'GraLoRA r 8 k 1', 'MoRA r 8 type 6', 'RaSA r 8 k 1', 'DoRA r 8', 'Full')
+            $rows[0].TimeVersusLoRA | Should -Be 1
+            $rows[1].TrainableParameters | Should -Be $rows[0].TrainableParameters
+            $rows[5].TrainableParameters | Should -BeGreaterThan (10 * $rows[0].TrainableParameters)
+            foreach ($r in $rows) { $r.Steps | Should -Be 2; $r.FinalValidationLoss | Should -BeGreaterThan 0 }
+            (Get-Item $chart).Length | Should -BeGreaterThan 1000
+        }
+        finally { Remove-Item $chart -ErrorAction SilentlyContinue }
+    }
+}
+
 Describe 'examples/10-deploy.ps1' {
     It 'writes the exact and truncated PEFT LoRA, the base and merged GGUF files, the GGUF adapter and a Modelfile' {
         $kept = Join-Path ([IO.Path]::GetTempPath()) ("gralora-deploy-example-" + [guid]::NewGuid().ToString('N'))

@@ -18,6 +18,8 @@ BeforeDiscovery {
         @{ Name = 'Get-GraLoRAAdapter'; Kind = 'File'; Run = { param($Target, $Force) $model | Get-GraLoRAAdapter -Detailed -ChartPath $Target -Force:$Force } }
         @{ Name = 'Measure-GradientEntanglement'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Measure-GradientEntanglement -InputObject $records -Layer layers.0.mlp.down_proj -Rank 4 -K 2 -Batches 1 -OutDirectory $Target -Force:$Force } }
         @{ Name = 'Start-GraLoRATraining'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -OutputPath $Target -Force:$Force } }
+        # Its trial adapters go on down_proj, which the model's GraLoRA adapter leaves free.
+        @{ Name = 'Compare-GraLoRAMethod'; Kind = 'File'; Run = { param($Target, $Force) $model | Compare-GraLoRAMethod -InputObject $records -Method GraLoRA -Rank 4 -MaxSteps 1 -BatchSize 4 -ValidationSplit 0.25 -TargetModule down_proj -ChartPath $Target -Force:$Force -ProgressAction SilentlyContinue } }
         # Its -OutputPath and -Force are settings for Start-GraLoRATraining -Config: the rule holds through the configuration.
         @{ Name = 'New-GraLoRATrainingConfig'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -Config (New-GraLoRATrainingConfig -OutputPath $Target -Force:$Force) } }
     ) | ForEach-Object { $_.Case = ($_.Name, $_.Way | Where-Object { $_ }) -join ' '; $_ }
@@ -86,6 +88,7 @@ Describe '-Force where the output is optional' {
         @{ Command = 'Get-GraLoRAAdapter'; Output = 'ChartPath'; Run = { $model | Get-GraLoRAAdapter -Detailed -Force } }
         @{ Command = 'Measure-GradientEntanglement'; Output = 'OutDirectory'; Run = { $model | Measure-GradientEntanglement -InputObject $records -Layer layers.0.mlp.down_proj -Rank 4 -K 2 -Batches 1 -Force } }
         @{ Command = 'Start-GraLoRATraining'; Output = 'OutputPath'; Run = { $model | Start-GraLoRATraining -InputObject $records -MaxSteps 1 -InformationAction Ignore -Force } }
+        @{ Command = 'Compare-GraLoRAMethod'; Output = 'ChartPath'; Run = { $model | Compare-GraLoRAMethod -InputObject $records -Method GraLoRA -Rank 4 -MaxSteps 1 -TargetModule down_proj -Force } }
     ) {
         { & $Run } | Should -Throw -ErrorId 'ForceWithoutOutput,*' -ExpectedMessage "*-$Output*"
     }

@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 // "RESULT <json>" that run-gpu.sh collects.
 //   probe                      where libtorch came from, the libtorch files mapped into this process, a checksum
 //   compare [--device cuda]    GraLoRA and LoRA layers, forward + backward on the device vs the CPU in float32
-//   train --method lora|gralora --rank R --k K [--device D] [--dtype bf16|fp32] [--hidden H --layers L --heads N
+//   train --method lora|gralora|dora|mora|rasa|full --rank R --k K [--device D] [--dtype bf16|fp32] [--hidden H --layers L --heads N
 //         --kv-heads N --intermediate N --vocab N --seq S --batch B --steps N]
 //   lab rank|localisation|expressiveness|teacher|all [...]   the reproduction (bench/GraLoRA.Bench/LabBench.cs), via run-lab.sh
 try
@@ -172,11 +172,11 @@ static class Kit
         model.to(dtype).to(device);
         long baseParameters = model.parameters().Sum(p => p.numel());
         var host = new AdapterHost(model, DecoderForCausalLM.OutputHeadName);
-        host.Add("kit", new AdapterConfig
-        {
-            Method = method == "lora" ? AdapterMethod.LoRA : AdapterMethod.GraLoRA, Rank = rank, K = method == "lora" ? null : k,
-            Alpha = 2 * rank, InitWeights = false, TargetModules = new[] { AdapterConfig.AllLinear },
-        });
+        // The paper's equal-parameter settings per method (RaSA k = r/8, MoRA type 6); GraLoRA's k from --k.
+        var config = AdapterConfig.ForComparison(Enum.Parse<AdapterMethod>(method, ignoreCase: true), rank,
+            new AdapterConfig { InitWeights = false, TargetModules = new[] { AdapterConfig.AllLinear } });
+        if (config.Method == AdapterMethod.GraLoRA) config = config with { K = k };
+        host.Add("kit", config);
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         long adapterParameters = trainable.Sum(p => p.numel());
         string adapterDType = trainable[0].dtype.ToString();
@@ -185,7 +185,7 @@ static class Kit
         var ids = randint(0, vocab, new long[] { batch, seq }).to(device);
         model.train();
         if (cuda) cuda_synchronize();
-        Console.WriteLine($"{method} r={rank}{(method == "lora" ? "" : $" k={k}")}: {baseParameters / 1e6:F0}M base parameters in {dtype} on {device}, {adapterParameters / 1e6:F2}M adapter parameters in {adapterDType}, built in {buildWatch.Elapsed.TotalSeconds:F1} s; batch {batch} × {seq} tokens");
+        Console.WriteLine($"{GraLoRA.Training.MethodComparison.Describe(config)}: {baseParameters / 1e6:F0}M base parameters in {dtype} on {device}, {adapterParameters / 1e6:F2}M adapter parameters in {adapterDType}, built in {buildWatch.Elapsed.TotalSeconds:F1} s; batch {batch} × {seq} tokens");
         long baseline = StatusBytes("VmRSS");
         var times = new List<double>();
         double lastLoss = double.NaN;
@@ -212,7 +212,7 @@ static class Kit
         Console.WriteLine($"median step {median:F3} s = {batch * seq / median:F0} tokens/s; peak RSS above baseline {peakRss / 1e6:F0} MB");
         Result(new
         {
-            Implementation = "GraLoRA.NET", Method = method, Rank = rank, K = method == "lora" ? 0 : k, Device = device.ToString(), DType = dtype.ToString(),
+            Implementation = "GraLoRA.NET", Method = method, Rank = rank, K = config.K ?? config.RasaK ?? 0, Settings = GraLoRA.Training.MethodComparison.Describe(config), Device = device.ToString(), DType = dtype.ToString(),
             AdapterDType = adapterDType, BaseParameters = baseParameters, AdapterParameters = adapterParameters, Hidden = hidden, Layers = layers,
             Seq = seq, Batch = batch, Steps = steps, StepSeconds = times, MedianStepSeconds = median, TokensPerSecond = batch * seq / median,
             PeakRssBytes = peakRss, LastLoss = lastLoss,

@@ -4,7 +4,8 @@ using System.Collections.Generic;
 namespace GraLoRA.Adapters
 {
     /// <summary>
-    /// PEFT's defaults, declared once: GraloraConfig (r 32, gralora_k 2, alpha 64), LoraConfig (r 8, lora_alpha 8) and
+    /// PEFT's defaults, declared once: GraloraConfig (r 32, gralora_k 2, alpha 64), LoraConfig (r 8, lora_alpha 8; also
+    /// DoRA's and the MoRA fork's, with mora_type 1), the RaSA fork's RasaConfig (r 256, rasa_k 1, rasa_alpha 8) and
     /// the target modules used when a config names none (PEFT's per-architecture target_modules mapping).
     /// Everything else — options records, configs read from disk, the F# settings — refers here.
     /// </summary>
@@ -21,11 +22,32 @@ namespace GraLoRA.Adapters
         /// <summary>LoraConfig.lora_alpha.</summary>
         public const double LoraAlpha = 8;
 
-        /// <summary>The default rank of <paramref name="method"/>.</summary>
-        public static int Rank(AdapterMethod method) => method == AdapterMethod.GraLoRA ? GraloraRank : LoraRank;
+        /// <summary>The MoRA fork's LoraConfig.mora_type (its r and lora_alpha are LoraConfig's).</summary>
+        public const int MoraType = 1;
+        /// <summary>The RaSA fork's RasaConfig.r.</summary>
+        public const int RasaRank = 256;
+        /// <summary>RasaConfig.rasa_k.</summary>
+        public const int RasaK = 1;
+        /// <summary>RasaConfig.rasa_alpha.</summary>
+        public const double RasaAlpha = 8;
 
-        /// <summary>The default alpha of <paramref name="method"/>.</summary>
-        public static double Alpha(AdapterMethod method) => method == AdapterMethod.GraLoRA ? GraloraAlpha : LoraAlpha;
+        /// <summary>The default rank of <paramref name="method"/> (0 for Full, which has none).</summary>
+        public static int Rank(AdapterMethod method) => method switch
+        {
+            AdapterMethod.GraLoRA => GraloraRank,
+            AdapterMethod.RaSA => RasaRank,
+            AdapterMethod.Full => 0,
+            _ => LoraRank,
+        };
+
+        /// <summary>The default alpha of <paramref name="method"/> (MoRA: LoraConfig's, written to its file but unused; Full: 1, it has none).</summary>
+        public static double Alpha(AdapterMethod method) => method switch
+        {
+            AdapterMethod.GraLoRA => GraloraAlpha,
+            AdapterMethod.RaSA => RasaAlpha,
+            AdapterMethod.Full => 1,
+            _ => LoraAlpha,
+        };
 
         /// <summary>Targets for architectures the mapping does not name (Llama, Mistral, Qwen2/3, Gemma 2/3, …): the attention's q_proj and v_proj.</summary>
         public static IReadOnlyList<string> TargetModules { get; } = new[] { "q_proj", "v_proj" };

@@ -1,23 +1,25 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using GraLoRA.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace GraLoRA.Adapters
 {
-    /// <summary>One adapter as <see cref="AdapterHost.List"/> reports it.</summary>
+    /// <summary>
+    /// One adapter as <see cref="AdapterHost.List"/> reports it. K: GraLoRA's k or RaSA's rasa_k (null otherwise);
+    /// MoraType: MoRA's type; Parameters: trainable parameters, a RaSA pool counted once.
+    /// </summary>
     public sealed record AdapterInfo(string Name, AdapterMethod Method, int Rank, int? K, int HybridRank, double Alpha,
-        IReadOnlyList<string> Targets, long Parameters, bool Active, bool Merged, bool Disabled);
+        IReadOnlyList<string> Targets, long Parameters, bool Active, bool Merged, bool Disabled, int? MoraType = null);
 
     /// <summary>
     /// The adapters of one model (PEFT's BaseTuner/PeftModel): injects named adapters into the model's linear slots,
     /// keeps their configs, switches which are active, merges, unloads, and maps their tensors to and from PEFT's
     /// checkpoint keys ("base_model.model.&lt;module&gt;.gralora_A", …).
     /// </summary>
-    public sealed class AdapterHost
+    public sealed partial class AdapterHost
     {
         /// <summary>PEFT's prefix of every saved key of a module (<see cref="PeftKeys.ModelPrefix"/>).</summary>
         public const string KeyPrefix = PeftKeys.ModelPrefix;
@@ -60,6 +62,8 @@ namespace GraLoRA.Adapters
         public AdapterConfig Config(string name) => _configs.TryGetValue(name, out var c) ? c : throw Unknown(name);
         /// <summary>Full names of the modules adapter <paramref name="name"/> adapts.</summary>
         public IReadOnlyList<string> Targets(string name) => _targets.TryGetValue(name, out var t) ? t : throw Unknown(name);
+
+        sealed record PlannedLayer(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options);
 
         /// <summary>
         /// The one rule for "which adapter do you mean" in an operation on a single adapter (saving, training): the
@@ -126,7 +130,7 @@ namespace GraLoRA.Adapters
             config = config.Resolved();                               // Auto k per module rank, written out as it is saved
             config.Validate();
             var slots = SlotsOf().ToList();
-            var plan = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options)>();
+            var plan = new List<PlannedLayer>();
             foreach (var (full, owner, slot) in slots)
             {
                 if (!TargetMatching.IsTarget(config, full, _outputHead)) continue;
@@ -142,9 +146,7 @@ namespace GraLoRA.Adapters
                         $"Module '{full}' has a merged adapter: unmerge (Split-GraLoRAAdapter) before adding another.", full);
                 var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
                     $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
-                var options = config.OptionsFor(full);
-                options.Validate(baseLinear.weight!.shape[1], baseLinear.weight!.shape[0], full);
-                plan.Add((full, owner, slot, baseLinear, options));
+                plan.Add(new PlannedLayer(full, owner, slot, baseLinear, config.OptionsFor(full)));
             }
             if (plan.Count == 0)
             {
@@ -153,6 +155,10 @@ namespace GraLoRA.Adapters
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }
+            var pools = config.Method == AdapterMethod.RaSA ? PlanRasaPools(plan.Select(p => (p.Name, p.Base)).ToList()) : null;
+            if (pools is not null)
+                plan = plan.Select(p => p with { Options = ((RasaOptions)p.Options) with { SharedLayers = pools[RasaSharedPool.ModuleType(p.Name)!].Layers } }).ToList();
+            foreach (var p in plan) p.Options.Validate(p.Base.weight!.shape[1], p.Base.weight!.shape[0], p.Name);
             var saveTargets = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base)>();
             foreach (var m in config.ModulesToSave ?? Array.Empty<string>())
             {
@@ -170,12 +176,13 @@ namespace GraLoRA.Adapters
             }
 
             // Everything checked: now change the model.
+            if (pools is not null) AddRasaPools(name, config, pools);
             foreach (var (full, owner, slot, baseLinear, options) in plan)
             {
                 if (owner.GetSlot(slot) is AdapterLayerBase layer) layer.AddAdapter(name, options);
                 else
                 {
-                    AdapterLayerBase wrapper = config.Method == AdapterMethod.GraLoRA ? new GraloraLinear(baseLinear) : new LoraLinear(baseLinear);
+                    var wrapper = NewLayer(config.Method, baseLinear, full);
                     wrapper.AddAdapter(name, options);
                     owner.SetSlot(slot, wrapper);
                 }
@@ -197,6 +204,16 @@ namespace GraLoRA.Adapters
             SetActive(new[] { name });
             return _targets[name];
         }
+
+        AdapterLayerBase NewLayer(AdapterMethod method, Linear baseLinear, string fullName) => method switch
+        {
+            AdapterMethod.GraLoRA => new GraloraLinear(baseLinear),
+            AdapterMethod.LoRA => new LoraLinear(baseLinear),
+            AdapterMethod.DoRA => new DoraLinear(baseLinear),
+            AdapterMethod.MoRA => new MoraLinear(baseLinear),
+            AdapterMethod.RaSA => new RasaLinear(baseLinear, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
+            _ => new FullLinear(baseLinear),
+        };
 
         /// <summary>
         /// Makes linear module <paramref name="module"/> (e.g. a classification head added after the adapter) a module to
@@ -242,6 +259,9 @@ namespace GraLoRA.Adapters
             foreach (var p in _root.parameters()) p.requires_grad = false;
             foreach (var (_, layer) in Layers())
                 layer.SetActiveAdapters(_active.Where(layer.AdapterNames.Contains));
+            foreach (var name in _active)
+                foreach (var (_, a, b) in RasaPoolParameters(name))
+                    a.requires_grad = b.requires_grad = true;
             foreach (var (_, wrapper) in SavedModules()) wrapper.SetActive(Disabled ? null : _active);
             foreach (var name in _active)
             {
@@ -293,6 +313,7 @@ namespace GraLoRA.Adapters
                     if (wrapper.AdapterNames.Count == 0) owner.SetSlot(slot, wrapper.Original);
                 }
             }
+            ReleaseRasaPool(name);
             _names.Remove(name);
             _configs.Remove(name);
             _targets.Remove(name);
@@ -340,6 +361,7 @@ namespace GraLoRA.Adapters
                     owner.SetSlot(slot, keep);
                 }
             }
+            foreach (var n in _names) ReleaseRasaPool(n);
             _names.Clear();
             _configs.Clear();
             _targets.Clear();
@@ -348,15 +370,25 @@ namespace GraLoRA.Adapters
             foreach (var p in _root.parameters()) p.requires_grad = false;
         }
 
+        /// <summary>
+        /// The parameters adapter <paramref name="name"/>'s ΔW is computed from: every adapted layer's own and, for RaSA,
+        /// its shared pool once (not its modules to save or biases).
+        /// </summary>
+        public IEnumerable<Parameter> DeltaParameters(string name) =>
+            Layers().Where(l => l.Layer.AdapterNames.Contains(name)).SelectMany(l => l.Layer.AdapterParameters(name))
+                .Concat(RasaPoolParameters(name).SelectMany(p => new[] { p.A, p.B }));
+
         /// <summary>One row per adapter.</summary>
         public IReadOnlyList<AdapterInfo> List() => _names.Select(n =>
         {
             var c = _configs[n];
             var layers = Layers().Where(l => l.Layer.AdapterNames.Contains(n)).ToList();
-            long count = layers.Sum(l => l.Layer.AdapterParameterCount(n))
+            long count = DeltaParameters(n).Sum(p => p.numel())                                    // RaSA's pool once, not per layer
                          + SavedModules().Where(s => s.Wrapper.AdapterNames.Contains(n)).Sum(s => s.Wrapper.Copy(n).parameters().Sum(p => p.numel()));
-            return new AdapterInfo(n, c.Method, c.EffectiveRank, c.Method == AdapterMethod.GraLoRA ? c.EffectiveK : null, c.HybridRank, c.EffectiveAlpha,
-                _targets[n], count, _active.Contains(n), layers.Any(l => l.Layer.MergedAdapters.Contains(n)), Disabled);
+            int? k = c.Method switch { AdapterMethod.GraLoRA => c.EffectiveK, AdapterMethod.RaSA => c.EffectiveRasaK, _ => null };
+            return new AdapterInfo(n, c.Method, c.EffectiveRank, k, c.HybridRank, c.EffectiveAlpha,
+                _targets[n], count, _active.Contains(n), layers.Any(l => l.Layer.MergedAdapters.Contains(n)), Disabled,
+                c.Method == AdapterMethod.MoRA ? c.EffectiveMoraType : null);
         }).ToList();
 
         /// <summary>Trainable and total parameter counts (shared tensors counted once).</summary>
@@ -364,91 +396,6 @@ namespace GraLoRA.Adapters
         {
             var unique = _root.parameters().GroupBy(p => p.Handle).Select(g => g.First()).ToList();
             return (unique.Where(p => p.requires_grad).Sum(p => p.numel()), unique.Sum(p => p.numel()));
-        }
-
-        /// <summary>
-        /// Adapter <paramref name="name"/>'s tensors under PEFT's checkpoint keys (adapter name removed): adapter
-        /// weights, modules to save, and the biases its Bias setting trains.
-        /// </summary>
-        public Dictionary<string, Tensor> StateDict(string name)
-        {
-            var config = Config(name);
-            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            // Keys come from the names the slot modules register (PeftKeys): adapter layers and modules to save alike.
-            foreach (var (full, owner, slot) in SlotsOf())
-                if (owner.GetSlot(slot) is IAdapterTensors holder && holder.HasAdapter(name))
-                    foreach (var (key, tensor) in holder.AdapterStateDict(name)) result[PeftKeys.ModuleKey(full, key)] = tensor;
-            string copies = "." + ModulesToSaveLinear.CopiesName + ".";
-            if (config.Bias == "all")
-                foreach (var (p, t) in _root.named_parameters())
-                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(copies, StringComparison.Ordinal))
-                        result[PeftKeys.ModuleKey("", p)] = t;
-            if (config.Bias == config.OnlyBias)
-                foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
-                        result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
-            return result;
-        }
-
-        /// <summary>
-        /// Copies <paramref name="tensors"/> (PEFT keys) into adapter <paramref name="name"/>; every key must exist with
-        /// the same shape and every adapter tensor must be given, else nothing is copied and the error names the key.
-        /// </summary>
-        public void LoadStateDict(string name, IReadOnlyDictionary<string, Tensor> tensors, string source)
-        {
-            var targets = StateDict(name);
-            foreach (var (key, tensor) in tensors)
-            {
-                if (!targets.TryGetValue(key, out var target))
-                    throw new GraloraException("UnexpectedAdapterTensor", GraloraErrorKind.InvalidData,
-                        $"'{source}' has tensor '{key}', which adapter '{name}' on this model does not have: the adapter was made for another model or configuration.", key);
-                if (!target.shape.SequenceEqual(tensor.shape))
-                    throw new GraloraException("AdapterShapeMismatch", GraloraErrorKind.InvalidData,
-                        $"'{source}': tensor '{key}' has shape [{string.Join(", ", tensor.shape)}] but this model needs [{string.Join(", ", target.shape)}]: the adapter was made for another model size or configuration.", key);
-            }
-            var missing = targets.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-            if (missing.Count > 0)
-                throw new GraloraException("AdapterTensorMissing", GraloraErrorKind.InvalidData,
-                    $"'{source}' lacks tensor(s) {string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")} of adapter '{name}'.", missing[0]);
-            using var _ = no_grad();
-            foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
-        }
-
-        /// <summary>
-        /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
-        /// (<see cref="AdapterLayerBase.MergedWeight"/>, computed one tensor at a time while writing) and modules to save replaced by the active copy:
-        /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
-        /// </summary>
-        public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null)
-        {
-            var sources = new List<TensorSource>();
-            var covered = new List<string>();
-            void Add(string name, Tensor t, Func<Tensor>? compute = null)
-            {
-                if (skip?.Invoke(name) == true) return;
-                sources.Add(compute is null ? new TensorSource(name, t.shape, t.dtype, () => t) : new TensorSource(name, t.shape, t.dtype, compute, Owned: true));
-            }
-            foreach (var (full, layer) in Layers())
-            {
-                covered.Add(full + ".");
-                var weight = layer.BaseLayer.weight!;
-                // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
-                var pending = Disabled || layer.Merged ? new List<string>() : layer.ActiveAdapters.ToList();
-                if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
-                if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
-            }
-            foreach (var (full, wrapper) in SavedModules())
-            {
-                covered.Add(full + ".");
-                var chosen = !Disabled && wrapper.ActiveAdapter is { } a ? wrapper.Copy(a) : wrapper.Original;
-                foreach (var (p, t) in chosen.named_parameters()) Add(full + "." + p, t);
-            }
-            foreach (var (name, t) in _root.named_parameters())
-                if (!covered.Any(c => name.StartsWith(c, StringComparison.Ordinal))) Add(name, t);
-            foreach (var (name, t) in _root.named_buffers())
-                if (!covered.Any(c => name.StartsWith(c, StringComparison.Ordinal))) Add(name, t);
-            return sources;
         }
     }
 }

@@ -73,9 +73,17 @@ namespace GraLoRA.Adapters
             options.Validate(InFeatures, OutFeatures);
             var weight = _base.weight!;
             var adapterType = dtype ?? WidenHalf(weight.dtype);
-            using (no_grad())
-                CreateAdapterParameters(name, options, adapterType, weight.device);
-            _options[name] = options;
+            _options[name] = options;                 // known while its parameters are made (DoRA's magnitude needs its ΔW)
+            try
+            {
+                using (no_grad())
+                    CreateAdapterParameters(name, options, adapterType, weight.device);
+            }
+            catch
+            {
+                _options.Remove(name);
+                throw;
+            }
             _adapters.Add(name);
             if (_active.Count == 0) _active.Add(name);
             UpdateRequiresGrad();
@@ -131,7 +139,7 @@ namespace GraLoRA.Adapters
         public bool HasAdapter(string adapter) => _options.ContainsKey(adapter);
 
         /// <inheritdoc />
-        public IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter)
+        public virtual IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter)
         {
             GetOptions(adapter);
             return PeftKeys.AdapterParameters(this, adapter, BaseLayerName).Select(p => (PeftKeys.LayerKey(p.Path, adapter), p.Parameter)).ToList();
@@ -150,13 +158,47 @@ namespace GraLoRA.Adapters
         protected abstract void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device);
         /// <summary>Unregisters and disposes the adapter's parameters.</summary>
         protected abstract void RemoveAdapterParameters(string name);
-        /// <summary>Unscaled adapter output [M, out] for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
+        /// <summary>The adapter's scaled contribution [M, out] to the base output, for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
         protected abstract Tensor AdapterForward(string name, Tensor x);
+
+        /// <summary>
+        /// The weight after merging adapter <paramref name="name"/> into <paramref name="weight"/> (the base weight as it
+        /// stands, in the merge dtype: float32 for half-precision bases), changing nothing: W + ΔW. A method whose merge is
+        /// not a sum (DoRA, Full) overrides it together with <see cref="UnmergeWeight"/> and <see cref="OnMerged"/>.
+        /// </summary>
+        protected virtual Tensor MergeWeight(string name, Tensor weight) => weight.add(GetDeltaWeight(name).to(weight.dtype));
+
+        /// <summary>Called once adapter <paramref name="name"/> is merged, with the weight it was merged into: keep what the unmerge needs.</summary>
+        protected virtual void OnMerged(string name, Tensor weightBefore) { }
+
+        /// <summary>Undoes <see cref="MergeWeight"/> for adapter <paramref name="name"/>, the newest merged one: W' − ΔW.</summary>
+        protected virtual Tensor UnmergeWeight(string name, Tensor weight) => weight.sub(GetDeltaWeight(name).to(weight.dtype));
+
+        /// <summary>
+        /// The base weight as it was before any adapter was merged (float32 for half-precision bases), for methods whose ΔW
+        /// depends on it: the current weight with every merge undone, newest first. No copy is made while nothing is merged.
+        /// </summary>
+        protected Tensor UnmergedBaseWeight()
+        {
+            var weight = _base.weight!.detach().to(WidenHalf(_base.weight!.dtype));
+            for (int i = _merged.Count - 1; i >= 0; i--) weight = UnmergeWeight(_merged[i], weight);
+            return weight;
+        }
+
         /// <summary>
         /// The dtype of adapter <paramref name="name"/>'s parameters. Read on every forward: subclasses answer from a
         /// parameter they hold (a dictionary lookup) instead of walking the registered names.
         /// </summary>
         protected virtual ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
+
+        /// <summary>
+        /// The largest rank ΔW of adapter <paramref name="name"/> can reach by its method's structure (LoRA: r), at most
+        /// min(out, in).
+        /// </summary>
+        public long MaxDeltaRank(string name) => Math.Min(StructuralRank(name), Math.Min(OutFeatures, InFeatures));
+
+        /// <summary>The rank bound of the method's structure, before the layer's shape caps it (default: r).</summary>
+        protected virtual long StructuralRank(string name) => GetOptions(name).Rank;
 
         /// <summary>
         /// Numerical rank of ΔW: singular values (computed in float64) above max(out, in) · ε · σ_max, with ε
@@ -180,16 +222,19 @@ namespace GraLoRA.Adapters
             foreach (var n in toMerge) GetOptions(n);
             using var _ = no_grad();
             var weight = _base.weight!;
+            var work = WidenHalf(weight.dtype);
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var merged = WithDelta(weight, n, +1);
+                var before = weight.to(work, copy: true);
+                var merged = MergeWeight(n, before);
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
                     throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
                         $"Merging adapter '{n}' would put NaN or Inf into the base weight (stored as {weight.dtype}); the adapter seems broken, or its values overflow {weight.dtype}. The weight was not changed.", n);
                 weight.copy_(merged);
+                OnMerged(n, before);
                 _merged.Add(n);
             }
         }
@@ -199,12 +244,14 @@ namespace GraLoRA.Adapters
         {
             using var _ = no_grad();
             var weight = _base.weight!;
+            var work = WidenHalf(weight.dtype);
             while (_merged.Count > 0)
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                weight.copy_(WithDelta(weight, n, -1));
+                var restored = UnmergeWeight(n, weight.to(work));
                 _merged.RemoveAt(_merged.Count - 1);
+                weight.copy_(restored);
             }
         }
 
@@ -221,16 +268,9 @@ namespace GraLoRA.Adapters
             using var scope = NewDisposeScope();
             var weight = _base.weight!;
             var merged = weight.detach().clone();
-            foreach (var n in list) merged = WithDelta(merged, n, +1).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
-            return merged.MoveToOuterDisposeScope();
-        }
-
-        // The one merge rule: W ± ΔW in the merge dtype (float16/bfloat16 widened to float32; float32/float64 as they are).
-        Tensor WithDelta(Tensor weight, string name, int sign)
-        {
             var work = WidenHalf(weight.dtype);
-            var delta = GetDeltaWeight(name).to(work);
-            return sign > 0 ? weight.to(work).add(delta) : weight.to(work).sub(delta);
+            foreach (var n in list) merged = MergeWeight(n, merged.to(work)).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
+            return merged.MoveToOuterDisposeScope();
         }
 
         /// <summary>
@@ -239,11 +279,11 @@ namespace GraLoRA.Adapters
         /// </summary>
         public Tensor AdapterUpdate(string name, Tensor x)
         {
-            var options = GetOptions(name);
+            GetOptions(name);
             using var scope = torch.NewDisposeScope();
             var flat = PrepareInput(name, x.reshape(-1, InFeatures));
             var lead = x.shape.Take(x.shape.Length - 1).Append(OutFeatures).ToArray();
-            return AdapterForward(name, flat).mul(options.Scaling).view(lead).MoveToOuterDisposeScope();
+            return AdapterForward(name, flat).view(lead).MoveToOuterDisposeScope();
         }
 
         Tensor PrepareInput(string name, Tensor flat)
@@ -253,7 +293,7 @@ namespace GraLoRA.Adapters
             return p > 0 && training ? nn.functional.dropout(input, p, true) : input;
         }
 
-        /// <summary>base(x) plus, for each active adapter, scaling · adapter(dropout(x)); result in x's dtype.</summary>
+        /// <summary>base(x) plus, for each active adapter, its scaled output for dropout(x); result in x's dtype.</summary>
         public override Tensor forward(Tensor x)
         {
             if (AdaptersDisabled || Merged) return _base.forward(x);
@@ -268,7 +308,7 @@ namespace GraLoRA.Adapters
                 foreach (var n in _active)
                 {
                     var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
-                    result = result.add(update, alpha: _options[n].Scaling);
+                    result = result.add(update);
                 }
             }
             return result.to(x.dtype).MoveToOuterDisposeScope();
@@ -280,7 +320,7 @@ namespace GraLoRA.Adapters
                 $"Adapter '{name}' does not exist on this layer; it has: {(_adapters.Count == 0 ? "none" : string.Join(", ", _adapters))}.", name);
 
         // float16/bfloat16 become float32 (adapter weights, merge sums); wider types keep their precision.
-        static ScalarType WidenHalf(ScalarType dtype) =>
+        internal static ScalarType WidenHalf(ScalarType dtype) =>
             dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
         /// <summary>The dtype ΔW is computed in: float32 for float16/bfloat16 on the CPU (as PEFT), else the adapter's.</summary>

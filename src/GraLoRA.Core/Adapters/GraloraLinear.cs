@@ -73,6 +73,9 @@ namespace GraLoRA.Adapters
             }
         }
 
+        /// <summary>k·r + hybrid r: each of the k output blocks sees rank r (the paper's rank bound).</summary>
+        protected override long StructuralRank(string name) => (long)Options(name).K * Options(name).Rank + Options(name).HybridRank;
+
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {
@@ -139,7 +142,7 @@ namespace GraLoRA.Adapters
                 var general = t.narrow(2, r, h).sum(0, false);                                          // x·A_generalᵀ [M, h]
                 u = cat(new[] { u, general.unsqueeze(0).expand(k, m, h) }, 2);                     // [k(j), M, r + h]
             }
-            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures);                               // [M, out]
+            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures).mul(o.Scaling);                // [M, out]
         }
     }
 }

@@ -38,10 +38,12 @@ namespace GraLoRA.Adapters
     public sealed record LoraConversionResult(string Path, string Format, string Adapter, int Rank, double MaxRelativeError, IReadOnlyList<LoraLayerConversion> Layers);
 
     /// <summary>
-    /// A GraLoRA adapter rewritten as plain LoRA factors, layer by layer: ΔW (scaling included, from the layer's own
-    /// <see cref="AdapterLayerBase.GetDeltaWeight"/>) has rank at most k·r + hybrid_r, so a randomized range finder with
-    /// that many columns (plus a few) captures it exactly; an SVD of the small projected matrix gives ΔW = U·S·Vᵀ, and
-    /// B = U√S, A = √S·Vᵀ at LoRA scaling 1 (alpha = rank). Only one layer's ΔW exists at a time.
+    /// An adapter rewritten as plain LoRA factors, layer by layer: ΔW (scaling included, from the layer's own
+    /// <see cref="AdapterLayerBase.GetDeltaWeight"/>) has rank at most its method's bound
+    /// (<see cref="AdapterLayerBase.MaxDeltaRank"/>: GraLoRA k·r + hybrid_r, MoRA r̂ or ⌈in/r̂⌉·r̂, RaSA r − k + k·L), so a
+    /// randomized range finder with that many columns (plus a few) captures it exactly; an SVD of the small projected
+    /// matrix gives ΔW = U·S·Vᵀ, and B = U√S, A = √S·Vᵀ at LoRA scaling 1 (alpha = rank). DoRA's and Full's ΔW have full
+    /// rank, so they convert only truncated (a rank or an energy share). Only one layer's ΔW exists at a time.
     /// </summary>
     public sealed class LoraConversion : IDisposable
     {
@@ -58,7 +60,7 @@ namespace GraLoRA.Adapters
 
         /// <summary>The converted adapter's name.</summary>
         public string AdapterName { get; }
-        /// <summary>The GraLoRA adapter's config.</summary>
+        /// <summary>The converted adapter's own config.</summary>
         public AdapterConfig Source { get; }
         /// <summary>One row per adapted module.</summary>
         public IReadOnlyList<LoraLayerConversion> Layers { get; }
@@ -79,14 +81,17 @@ namespace GraLoRA.Adapters
         {
             options.Validate();
             var config = host.Config(name);
-            if (config.Method != AdapterMethod.GraLoRA)
+            if (config.Method == AdapterMethod.LoRA)
                 throw new GraloraException("NotGraLoRA", GraloraErrorKind.InvalidArgument,
                     $"Adapter '{name}' is already a LoRA adapter: save it as it is (Save-GraLoRAAdapter).", name);
+            if (config.Method is AdapterMethod.DoRA or AdapterMethod.Full && options.Rank is null && options.Energy is null)
+                throw new GraloraException("FullRankDelta", GraloraErrorKind.InvalidArgument,
+                    $"Adapter '{name}' is {config.Method}: its ΔW {(config.Method == AdapterMethod.DoRA ? "rescales the base weight's rows" : "is a whole trained weight minus the base")}, so it has full rank and an exact LoRA would be larger than the weight. Give a rank or an energy share (-Rank, -Energy) to extract a truncated LoRA (the error of each layer is reported), or export the merged model (Export-BaseModel).", name);
             var layers = host.Layers().Where(l => l.Layer.AdapterNames.Contains(name)).ToList();
             foreach (var (module, layer) in layers)
                 if (options.Rank is { } r && r > ExactRank(layer, name))
                     throw new GraloraException("RankAboveExact", GraloraErrorKind.InvalidArgument,
-                        $"Rank {r} is larger than the exact rank {ExactRank(layer, name)} of module '{module}' (k·r + hybrid_r, or its size): the exact conversion already reproduces ΔW; leave -Rank out or choose at most {layers.Min(l => ExactRank(l.Layer, name))}.", r);
+                        $"Rank {r} is larger than the exact rank {ExactRank(layer, name)} of module '{module}' (its method's bound on ΔW's rank, or its size): the exact conversion already reproduces ΔW; leave -Rank out or choose at most {layers.Min(l => ExactRank(l.Layer, name))}.", r);
             var generator = new Generator((ulong)options.Seed);
             var rows = new List<LoraLayerConversion>();
             var factors = new Dictionary<string, (Tensor, Tensor)>(StringComparer.Ordinal);
@@ -107,12 +112,8 @@ namespace GraLoRA.Adapters
             return new LoraConversion(name, config, rows, factors);
         }
 
-        /// <summary>The rank bound of a GraLoRA layer's ΔW: k·r + hybrid_r, capped by the layer's size.</summary>
-        public static int ExactRank(AdapterLayerBase layer, string name)
-        {
-            var o = (GraloraOptions)layer.GetOptions(name);
-            return (int)Math.Min(o.K * o.Rank + o.HybridRank, Math.Min(layer.InFeatures, layer.OutFeatures));
-        }
+        /// <summary>The rank bound of a layer's ΔW (GraLoRA: k·r + hybrid_r), capped by the layer's size.</summary>
+        public static int ExactRank(AdapterLayerBase layer, string name) => (int)layer.MaxDeltaRank(name);
 
         static (Tensor A, Tensor B, LoraLayerConversion Row) ConvertLayer(string module, AdapterLayerBase layer, string name, LoraConversionOptions options, Generator generator)
         {
@@ -162,7 +163,7 @@ namespace GraLoRA.Adapters
         }
 
         /// <summary>
-        /// The converted adapter's PEFT LoRA config: the GraLoRA adapter's targets, dropout and modules to save, rank = the
+        /// The converted adapter's PEFT LoRA config: the source adapter's targets, dropout and modules to save, rank = the
         /// common rank with rank_pattern for layers that differ, and alpha = rank everywhere (lora_alpha and alpha_pattern),
         /// so PEFT's scaling alpha/r is 1 for every layer, and so is vLLM's and TGI's global lora_alpha/r.
         /// </summary>
@@ -178,6 +179,8 @@ namespace GraLoRA.Adapters
                 K = null,
                 KPattern = null,
                 HybridRank = 0,
+                MoraType = null,
+                RasaK = null,
                 RankPattern = odd.Count == 0 ? null : odd.ToDictionary(l => l.Module, l => l.Rank),
                 AlphaPattern = odd.Count == 0 ? null : odd.ToDictionary(l => l.Module, l => (double)l.Rank),
                 Bias = Source.Bias == Source.OnlyBias ? "lora_only" : Source.Bias,
@@ -188,12 +191,11 @@ namespace GraLoRA.Adapters
 
         /// <summary>
         /// Writes the converted adapter in PEFT's LoRA format (adapter_config.json + adapter_model.safetensors) into
-        /// <paramref name="folder"/>; modules to save and trained biases of the GraLoRA adapter travel unchanged.
+        /// <paramref name="folder"/>; modules to save and trained biases of the source adapter travel unchanged.
         /// </summary>
         public string SavePeft(AdapterHost host, string folder, bool overwrite = false)
         {
-            var adapterTensors = new HashSet<IntPtr>(host.Layers().Where(l => l.Layer.AdapterNames.Contains(AdapterName))
-                .SelectMany(l => l.Layer.AdapterParameters(AdapterName)).Select(p => p.Handle));
+            var adapterTensors = new HashSet<IntPtr>(host.DeltaParameters(AdapterName).Select(p => p.Handle));
             var tensors = host.StateDict(AdapterName).Where(kv => !adapterTensors.Contains(kv.Value.Handle))
                 .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             foreach (var (module, (a, b)) in _factors)

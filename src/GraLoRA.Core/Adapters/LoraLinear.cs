@@ -7,9 +7,9 @@ namespace GraLoRA.Adapters
 {
     /// <summary>
     /// A linear layer with plain LoRA adapters (the baseline), as PEFT's LoRA: lora_A.weight [r, in],
-    /// lora_B.weight [out, r], ΔW = B·A·scaling with scaling alpha/r (rsLoRA: alpha/√r).
+    /// lora_B.weight [out, r], ΔW = B·A·scaling with scaling alpha/r (rsLoRA: alpha/√r). <see cref="DoraLinear"/> extends it.
     /// </summary>
-    public sealed class LoraLinear : AdapterLayerBase
+    public class LoraLinear : AdapterLayerBase
     {
         /// <summary>PEFT's module name of the A factors (its checkpoint key is &lt;module&gt;.lora_A.weight).</summary>
         public const string AModuleName = "lora_A";
@@ -33,7 +33,10 @@ namespace GraLoRA.Adapters
         readonly ParameterDict _b = new();   // Entry(name) -> [out, r]
 
         /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public LoraLinear(Linear baseLayer) : base(nameof(LoraLinear), baseLayer)
+        public LoraLinear(Linear baseLayer) : this(nameof(LoraLinear), baseLayer) { }
+
+        /// <summary>For variants (DoRA): registers lora_A and lora_B under module name <paramref name="name"/>.</summary>
+        protected LoraLinear(string name, Linear baseLayer) : base(name, baseLayer)
         {
             register_module(AModuleName, _a);
             register_module(BModuleName, _b);
@@ -86,6 +89,6 @@ namespace GraLoRA.Adapters
         }
 
         /// <inheritdoc />
-        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mm(B(name).t());
+        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mm(B(name).t()).mul(Options(name).Scaling);   // [M, out]
     }
 }

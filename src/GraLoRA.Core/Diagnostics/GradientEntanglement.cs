@@ -167,7 +167,7 @@ namespace GraLoRA.Diagnostics
                         $"Adapter '{name}' does not adapt layer '{layer}': measure the layers it targets (Get-GraLoRAAdapter shows them) or leave out the adapter to analyse fresh factors.", layer);
                 switch (layerBase)
                 {
-                    case LoraLinear l:
+                    case LoraLinear l when l is not DoraLinear:
                     {
                         var a = l.A(name).detach().to(ScalarType.Float64);
                         var (b, substituted) = NonZeroB(l.B(name).detach().to(ScalarType.Float64), inFeatures, generator, options.ZeroB);
@@ -192,6 +192,9 @@ namespace GraLoRA.Diagnostics
                         gralora = UpdateDeviation.Compare(AdapterMethod.GraLoRA, o.Rank, o.K, o.HybridRank, substituted, g, at, bt, o.K, outliers);
                         break;
                     }
+                    default:
+                        throw new GraloraException("MethodNotAnalysed", GraloraErrorKind.InvalidArgument,
+                            $"Adapter '{name}' is a {layerBase.Method} adapter; the implied-update analysis covers LoRA and GraLoRA factors only. Leave out the adapter to analyse fresh LoRA and GraLoRA factors, or use the ΔW spectrum (Get-GraLoRAAdapter -Detailed) for {layerBase.Method}.", name);
                 }
             }
             else

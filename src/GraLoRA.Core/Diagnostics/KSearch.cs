@@ -86,38 +86,16 @@ namespace GraLoRA.Diagnostics
             int steps = options.StepBudget / candidates.Count;
             var template = options.Adapter ?? new AdapterConfig { TargetModules = new[] { AdapterConfig.AllLinear } };
             var training = (options.Training ?? new TrainingOptions()) with { MaxSteps = steps, OutputDirectory = null, EvalSteps = null, SaveSteps = null, EarlyStoppingPatience = null };
-            var previousActive = model.Adapters.Active.ToList();
-            var requiresGrad = model.Module.parameters().Select(p => (p, p.requires_grad)).ToList();
-            var trials = new List<KTrial>();
-            string name = "ksearch";
-            while (model.Adapters.Names.Contains(name)) name += "_";
-            try
+            var configs = candidates.Select(c => template with { Method = AdapterMethod.GraLoRA, Rank = c.Rank, K = c.K, HybridRank = c.HybridRank, InitWeights = true });
+            var trials = AdapterTrials.Run(model, "ksearch", configs, training.Seed, (name, config) =>
             {
-                foreach (var c in candidates)
-                {
-                    var config = template with { Method = AdapterMethod.GraLoRA, Rank = c.Rank, K = c.K, HybridRank = c.HybridRank, InitWeights = true };
-                    TorchSharp.torch.manual_seed(training.Seed);   // the same adapter initialisation stream for every candidate
-                    model.AddAdapter(name, config);
-                    try
-                    {
-                        var result = new Trainer(model, name, training).Train(train);
-                        double validationLoss = Trainer.Evaluate(model, validation).Loss;
-                        long parameters = model.Adapters.List().First(a => a.Name == name).Parameters;
-                        var trial = new KTrial(c.Rank, c.K, c.HybridRank, parameters, result.Steps, result.FinalLoss, validationLoss, false);
-                        trials.Add(trial);
-                        progress?.Report(trial);
-                    }
-                    finally
-                    {
-                        model.Adapters.Remove(name);
-                    }
-                }
-            }
-            finally
-            {
-                if (previousActive.Count > 0) model.Adapters.SetActive(previousActive);
-                foreach (var (p, flag) in requiresGrad) p.requires_grad = flag;
-            }
+                var result = new Trainer(model, name, training).Train(train);
+                double validationLoss = Trainer.Evaluate(model, validation).Loss;
+                long parameters = model.Adapters.List().First(a => a.Name == name).Parameters;
+                var trial = new KTrial(config.EffectiveRank, config.EffectiveK, config.HybridRank, parameters, result.Steps, result.FinalLoss, validationLoss, false);
+                progress?.Report(trial);
+                return trial;
+            });
             var best = trials.Where(t => !double.IsNaN(t.ValidationLoss)).OrderBy(t => t.ValidationLoss).FirstOrDefault();
             return trials.Select(t => t == best ? t with { Recommended = true } : t).ToList();
         }

@@ -67,7 +67,7 @@ namespace GraLoRA.Diagnostics
                 using var scope = NewDisposeScope();
                 var options = module.GetOptions(name);
                 int k = options is GraloraOptions g ? g.K : 1, hybrid = options is GraloraOptions gh ? gh.HybridRank : 0;
-                long bound = Math.Min((long)k * options.Rank + hybrid, Math.Min(module.OutFeatures, module.InFeatures));
+                long bound = module.MaxDeltaRank(name);
                 SpectrumInfo spectrum;
                 using (no_grad()) spectrum = Analyse(module.GetDeltaWeight(name));
                 result.Add(new AdapterSpectrum(name, layer, module.Method, options.Rank, k, hybrid, module.OutFeatures, module.InFeatures,

@@ -10,8 +10,10 @@ using static TorchSharp.torch;
 namespace GraLoRA.IO
 {
     /// <summary>
-    /// Adapters on disk as PEFT writes them: adapter_config.json (peft_type GRALORA or LORA with PEFT's field names)
-    /// and adapter_model.safetensors (PEFT's keys, adapter name removed), so adapters travel to and from Python.
+    /// Adapters on disk as PEFT writes them: adapter_config.json (peft_type GRALORA or LORA with PEFT's field names;
+    /// LORA with use_mora/mora_type as the MoRA authors' fork writes it; RASA as the RaSA authors' fork writes it) and
+    /// adapter_model.safetensors (their keys, adapter name removed), so adapters travel to and from Python. Full
+    /// fine-tuning is saved as a whole checkpoint instead (<see cref="Models.BaseModel.SaveAdapter"/>).
     /// </summary>
     public static class PeftAdapterFormat
     {
@@ -26,6 +28,9 @@ namespace GraLoRA.IO
         /// <summary>adapter_config.json for an adapter with config <paramref name="c"/> that adapts the modules <paramref name="targets"/>.</summary>
         public static JsonObject ConfigJson(AdapterConfig c, IReadOnlyList<string> targets)
         {
+            if (c.Method == AdapterMethod.Full)
+                throw new GraloraException("FullIsACheckpoint", GraloraErrorKind.InvalidOperation,
+                    "Full fine-tuning has no adapter_config.json: it is saved as a whole model checkpoint through the model (Save-GraLoRAAdapter, BaseModel.SaveAdapter).", c.Method);
             // Without exclusions, the user's target spec travels as is; with them, the resolved module names do
             // (GraloraConfig has no exclude_modules, and full names match exactly in PEFT).
             JsonNode? targetModules = c.TargetModulesRegex is { } regex ? JsonValue.Create(regex)
@@ -45,7 +50,7 @@ namespace GraLoRA.IO
                 ["layers_pattern"] = pattern,
                 ["layers_to_transform"] = layers,
                 ["modules_to_save"] = save,
-                ["peft_type"] = c.Method == AdapterMethod.GraLoRA ? "GRALORA" : "LORA",
+                ["peft_type"] = c.Method switch { AdapterMethod.GraLoRA => "GRALORA", AdapterMethod.RaSA => "RASA", _ => "LORA" },
                 ["peft_version"] = null,
                 ["r"] = c.EffectiveRank,
                 ["revision"] = null,
@@ -63,13 +68,38 @@ namespace GraLoRA.IO
                 if (c.RankPattern is { Count: > 0 } rp) json["rank_pattern"] = ToObject(rp);
                 if (c.KPattern is { Count: > 0 } kp) json["k_pattern"] = ToObject(kp);
             }
+            else if (c.Method == AdapterMethod.RaSA)
+            {
+                // The RaSA fork's RasaConfig fields (peft 0.11.2.dev0, which writes no peft_version).
+                json.Remove("peft_version");
+                json["rasa_alpha"] = Number(c.EffectiveAlpha);
+                json["rasa_dropout"] = c.Dropout;
+                json["rasa_k"] = c.EffectiveRasaK;
+            }
+            else if (c.Method == AdapterMethod.MoRA)
+            {
+                // The MoRA fork's LoraConfig fields (peft 0.9.0): lora_alpha is written (8 by default) but MoRA scales by 1.
+                json.Remove("peft_version");
+                json["alpha_pattern"] = new JsonObject();
+                json["init_lora_weights"] = c.InitWeights;
+                json["loftq_config"] = new JsonObject();
+                json["lora_alpha"] = Number(c.EffectiveAlpha);
+                json["lora_dropout"] = c.Dropout;
+                json["megatron_config"] = null;
+                json["megatron_core"] = "megatron.core";
+                json["mora_type"] = c.EffectiveMoraType;
+                json["rank_pattern"] = ToObject(c.RankPattern ?? new Dictionary<string, int>());
+                json["use_dora"] = false;
+                json["use_mora"] = true;
+                json["use_rslora"] = false;
+            }
             else
             {
                 json["lora_alpha"] = Number(c.EffectiveAlpha);
                 json["lora_dropout"] = c.Dropout;
                 json["init_lora_weights"] = c.InitWeights;
                 json["use_rslora"] = c.UseRsLora;
-                json["use_dora"] = false;
+                json["use_dora"] = c.Method == AdapterMethod.DoRA;
                 json["rank_pattern"] = ToObject(c.RankPattern ?? new Dictionary<string, int>());
                 json["alpha_pattern"] = ToObject(c.AlphaPattern ?? new Dictionary<string, double>());
                 json["exclude_modules"] = c.ExcludeModules is { } e ? ToArray(e) : null;
@@ -158,17 +188,22 @@ namespace GraLoRA.IO
                 JsonElement? Get(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
                 string? Str(string name) => UntrustedFiles.String(root, name, Bad);
                 string peftType = Str("peft_type") ?? throw Bad("peft_type", "is missing");
+                bool Flag(string field) => Get(field) is { } v && (v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw Bad(field, "is not true or false"));
                 var method = peftType switch
                 {
                     "GRALORA" => AdapterMethod.GraLoRA,
+                    "RASA" => AdapterMethod.RaSA,
+                    "LORA" when Flag("use_dora") && Flag("use_mora") => throw Bad("use_dora", "and use_mora are both true (an adapter is DoRA or MoRA, not both)"),
+                    "LORA" when Flag("use_dora") => AdapterMethod.DoRA,
+                    "LORA" when Flag("use_mora") => AdapterMethod.MoRA,
                     "LORA" => AdapterMethod.LoRA,
                     _ => throw new GraloraException("UnsupportedPeftType", GraloraErrorKind.InvalidData,
-                        $"'{path}' is a {peftType} adapter; GRALORA and LORA adapters are supported.", peftType),
+                        $"'{path}' is a {peftType} adapter; GRALORA, LORA (also with use_dora, or use_mora from the MoRA authors' fork) and RASA (the RaSA authors' fork) adapters are supported.", peftType),
                 };
                 if (Get("fan_in_fan_out") is { ValueKind: JsonValueKind.True }) throw Bad("fan_in_fan_out", "is true (Conv1D models such as GPT-2 are not supported)");
-                if (Get("use_dora") is { ValueKind: JsonValueKind.True }) throw Bad("use_dora", "is true (DoRA is not supported)");
-                if (method == AdapterMethod.GraLoRA && Get("alpha_pattern") is { ValueKind: JsonValueKind.Object } ap && ap.EnumerateObject().Any())
-                    throw Bad("alpha_pattern", "is set on a GRALORA adapter (PEFT's GraloraConfig has no per-module alpha)");
+                if (method is not (AdapterMethod.LoRA or AdapterMethod.DoRA) && Get("alpha_pattern") is { ValueKind: JsonValueKind.Object } ap && ap.EnumerateObject().Any())
+                    throw Bad("alpha_pattern", method == AdapterMethod.GraLoRA ? "is set on a GRALORA adapter (PEFT's GraloraConfig has no per-module alpha)"
+                        : $"is set on a {method} adapter (per-module alpha applies to LoRA and DoRA only{(method == AdapterMethod.MoRA ? "; the MoRA fork does not use alpha" : "")})");
                 int Int(string field, int fallback) => Get(field) is { } v ? UntrustedFiles.Int(v, field, Bad) : fallback;
                 double Num(string field, double fallback) => Get(field) is { } v ? (v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw Bad(field, "is not a number")) : fallback;
                 IReadOnlyList<string>? Strings(string field) => Get(field) is { } v
@@ -200,15 +235,21 @@ namespace GraLoRA.IO
                     : null;
                 if (targets is { } tm && tm.ValueKind is not (JsonValueKind.String or JsonValueKind.Array))
                     throw Bad("target_modules", "is neither a string nor a list");
-                bool initWeights = Get(method == AdapterMethod.GraLoRA ? "init_weights" : "init_lora_weights") is not { ValueKind: JsonValueKind.False };
+                // Each method's own field names; the defaults are those of its config class (AdapterDefaults).
+                string alphaField = method switch { AdapterMethod.GraLoRA => "alpha", AdapterMethod.RaSA => "rasa_alpha", _ => "lora_alpha" };
+                string dropoutField = method switch { AdapterMethod.GraLoRA => "gralora_dropout", AdapterMethod.RaSA => "rasa_dropout", _ => "lora_dropout" };
+                bool initWeights = method == AdapterMethod.RaSA || Get(method == AdapterMethod.GraLoRA ? "init_weights" : "init_lora_weights") is not { ValueKind: JsonValueKind.False };
                 return new AdapterConfig
                 {
                     Method = method,
                     Rank = Int("r", AdapterDefaults.Rank(method)),
                     K = method == AdapterMethod.GraLoRA ? Int("gralora_k", AdapterDefaults.GraloraK) : null,
                     HybridRank = method == AdapterMethod.GraLoRA ? Int("hybrid_r", 0) : 0,
-                    Alpha = Num(method == AdapterMethod.GraLoRA ? "alpha" : "lora_alpha", AdapterDefaults.Alpha(method)),
-                    Dropout = Num(method == AdapterMethod.GraLoRA ? "gralora_dropout" : "lora_dropout", 0),
+                    MoraType = method == AdapterMethod.MoRA ? Int("mora_type", AdapterDefaults.MoraType) : null,
+                    RasaK = method == AdapterMethod.RaSA ? Int("rasa_k", AdapterDefaults.RasaK) : null,
+                    // The MoRA fork reads lora_alpha but never uses it (its scale is 1): so do we.
+                    Alpha = method == AdapterMethod.MoRA ? null : Num(alphaField, AdapterDefaults.Alpha(method)),
+                    Dropout = Num(dropoutField, 0),
                     TargetModulesRegex = targets is { ValueKind: JsonValueKind.String } t && t.GetString() != AdapterConfig.AllLinear ? t.GetString() : null,
                     TargetModules = targets is { ValueKind: JsonValueKind.String } t2 && t2.GetString() == AdapterConfig.AllLinear ? new[] { AdapterConfig.AllLinear }
                         : targets is { ValueKind: JsonValueKind.Array } ? Strings("target_modules") : null,
@@ -219,7 +260,7 @@ namespace GraLoRA.IO
                     Bias = Str("bias") ?? "none",
                     RankPattern = Map("rank_pattern"),
                     KPattern = method == AdapterMethod.GraLoRA ? Map("k_pattern") : null,
-                    AlphaPattern = method == AdapterMethod.LoRA ? Alphas("alpha_pattern") : null,
+                    AlphaPattern = method is AdapterMethod.LoRA or AdapterMethod.DoRA ? Alphas("alpha_pattern") : null,
                     InitWeights = initWeights,
                     UseRsLora = Get("use_rslora") is { ValueKind: JsonValueKind.True },
                     BaseModelNameOrPath = Str("base_model_name_or_path"),

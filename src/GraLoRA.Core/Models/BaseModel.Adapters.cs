@@ -40,8 +40,41 @@ namespace GraLoRA.Models
             return Adapters.Add(name, config);
         }
 
-        /// <summary>Saves adapter <paramref name="name"/> in PEFT's format; returns the folder.</summary>
-        public string SaveAdapter(string name, string folder, bool overwrite = false) => PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
+        /// <summary>
+        /// Saves adapter <paramref name="name"/> in its method's format (PEFT's; the MoRA and RaSA authors' forks'); returns
+        /// the folder. Full fine-tuning is saved as a whole checkpoint: this model with that adapter alone folded in, as
+        /// <see cref="Export"/> writes it, which Import-BaseModel (or transformers) loads.
+        /// </summary>
+        public string SaveAdapter(string name, string folder, bool overwrite = false)
+        {
+            if (Adapters.Config(name).Method != AdapterMethod.Full) return PeftAdapterFormat.Save(Adapters, name, folder, overwrite);
+            return WriteCheckpoint(folder, null, CheckpointWriter.DefaultMaxShardBytes, new[] { name }, overwrite);
+        }
+
+        /// <summary>
+        /// Loads the weights of adapter <paramref name="name"/> back from a folder it was saved to (a training checkpoint):
+        /// its PEFT tensors, or for full fine-tuning the trained modules' weights from the checkpoint.
+        /// </summary>
+        internal void LoadAdapterWeights(string name, string folder)
+        {
+            var host = Adapters;
+            bool full = host.Config(name).Method == AdapterMethod.Full;
+            // Full: the checkpoint's "<module>.weight" is the adapter tensor "base_model.model.<module>.weight".
+            var wanted = full ? host.StateDict(name).Keys.Select(k => k[AdapterHost.KeyPrefix.Length..]).ToHashSet(StringComparer.Ordinal) : null;
+            var files = full ? CheckpointLoader.WeightFiles(folder) : new[] { System.IO.Path.Combine(folder, PeftAdapterFormat.WeightsFile) };
+            var tensors = new Dictionary<string, TorchSharp.torch.Tensor>(StringComparer.Ordinal);
+            try
+            {
+                foreach (var file in files)
+                    foreach (var (key, tensor) in Safetensors.Read(file, k => wanted is null || wanted.Contains(k)))
+                        tensors[full ? AdapterHost.KeyPrefix + key : key] = tensor;
+                host.LoadStateDict(name, tensors, folder);
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+        }
 
         /// <summary>Loads a PEFT adapter folder as adapter <paramref name="name"/> (made the active one).</summary>
         public AdapterConfig LoadAdapter(string folder, string name = AdapterConfig.DefaultName)
@@ -49,6 +82,9 @@ namespace GraLoRA.Models
             // An adapter trained for classification carries its head ("score"/"classifier") as a module to save: give a
             // decoder a head of the saved size first, so the adapter has somewhere to go; an encoder must have been
             // loaded with its head.
+            if (!File.Exists(System.IO.Path.Combine(folder, PeftAdapterFormat.ConfigFile)) && File.Exists(System.IO.Path.Combine(folder, "config.json")))
+                throw new GraloraException("NotAnAdapter", GraloraErrorKind.InvalidArgument,
+                    $"'{System.IO.Path.GetFullPath(folder)}' is a model checkpoint (config.json, no {PeftAdapterFormat.ConfigFile}), as full fine-tuning saves: load it with Import-BaseModel.", folder);
             var config = PeftAdapterFormat.ReadConfig(folder);
             string weights = System.IO.Path.Combine(System.IO.Path.GetFullPath(folder), PeftAdapterFormat.WeightsFile);
             if (_encoder is not null)
@@ -102,9 +138,37 @@ namespace GraLoRA.Models
         /// tokenizer files copied. The folder appears only when complete; an existing non-empty one is replaced only with
         /// <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>). Returns its full path.
         /// </summary>
-        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false)
+        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false) =>
+            WriteCheckpoint(folder, dtype, maxShardBytes, null, overwrite);
+
+        // Export's writer; adapters: fold exactly these instead of the active ones (saving full fine-tuning).
+        string WriteCheckpoint(string folder, string? dtype, long maxShardBytes, IReadOnlyCollection<string>? adapters, bool overwrite)
         {
-            IO.OutputTarget.CheckFolder(folder, overwrite);
+            IO.OutputTarget.CheckFolder(folder, overwrite);                  // before any weight is computed
+            var (weights, storedType, config, companions) = CheckpointParts(dtype, adapters);
+            CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, companions, overwrite);
+            return System.IO.Path.GetFullPath(folder);
+        }
+
+        /// <summary>
+        /// Writes adapter <paramref name="name"/>'s files into the existing folder <paramref name="folder"/> (a caller's
+        /// staging folder, e.g. a training checkpoint's): PEFT's two files, or for full fine-tuning a whole checkpoint.
+        /// </summary>
+        internal void WriteAdapterFiles(string name, string folder)
+        {
+            if (Adapters.Config(name).Method != AdapterMethod.Full)
+            {
+                PeftAdapterFormat.WriteFiles(Adapters, name, folder);
+                return;
+            }
+            var (weights, storedType, config, companions) = CheckpointParts(null, new[] { name });
+            CheckpointWriter.WriteFiles(folder, weights, storedType, CheckpointWriter.DefaultMaxShardBytes, config, companions);
+        }
+
+        // What a checkpoint of this model holds: the weights (adapters folded in), their dtype, config.json and the companion files.
+        (IReadOnlyList<TensorSource> Weights, TorchSharp.torch.ScalarType Type, JsonObject Config, Action<string> Companions) CheckpointParts(
+            string? dtype, IReadOnlyCollection<string>? adapters)
+        {
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
             JsonObject config;
@@ -117,8 +181,8 @@ namespace GraLoRA.Models
                     config[key] = fresh[key]!.DeepClone();
             }
             else config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
-            var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight");
-            CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, staging =>
+            var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight", adapters);
+            void Companions(string staging)
             {
                 foreach (var file in CompanionFiles)
                 {
@@ -128,8 +192,8 @@ namespace GraLoRA.Models
                     File.Copy(source, copy);
                     IO.AtomicFile.SyncFile(copy);
                 }
-            }, overwrite);
-            return System.IO.Path.GetFullPath(folder);
+            }
+            return (weights, storedType, config, Companions);
         }
     }
 }

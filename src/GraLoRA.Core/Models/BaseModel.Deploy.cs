@@ -29,14 +29,15 @@ namespace GraLoRA.Models
         }
     
         /// <summary>
-        /// Rewrites GraLoRA adapter <paramref name="adapter"/> as LoRA factors, layer by layer: exact (rank k·r + hybrid_r)
-        /// or truncated by <paramref name="options"/>. The model is not changed. Dispose the result when done.
+        /// Rewrites adapter <paramref name="adapter"/> (GraLoRA, MoRA, RaSA; DoRA and Full truncated only) as LoRA factors,
+        /// layer by layer: exact (the rank bound of its method, e.g. k·r + hybrid_r) or truncated by <paramref name="options"/>
+        /// (see <see cref="LoraConversion"/>). The model is not changed. Dispose the result when done.
         /// </summary>
         public LoraConversion ConvertToLora(string adapter, LoraConversionOptions? options = null) =>
             LoraConversion.FromAdapter(Adapters, adapter, options ?? new LoraConversionOptions());
 
         /// <summary>
-        /// Converts GraLoRA adapter <paramref name="adapter"/> (see <see cref="ConvertToLora(string, LoraConversionOptions)"/>)
+        /// Converts adapter <paramref name="adapter"/> (see <see cref="ConvertToLora(string, LoraConversionOptions)"/>)
         /// and writes it to <paramref name="path"/> (see <see cref="SaveLora"/>): what ConvertTo-LoRAAdapter does.
         /// </summary>
         public LoraConversionResult ConvertToLora(string adapter, string path, LoraConversionOptions? options = null, bool gguf = false, bool overwrite = false)

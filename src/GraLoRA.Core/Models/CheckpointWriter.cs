@@ -51,10 +51,7 @@ namespace GraLoRA.Models
             Directory.CreateDirectory(staging);
             try
             {
-                WriteWeights(staging, weights, storedType, maxShardBytes);
-                config["torch_dtype"] = ModelDType.Name(storedType);
-                WriteJson(Path.Combine(staging, "config.json"), config);
-                writeExtras?.Invoke(staging);
+                WriteFiles(staging, weights, storedType, maxShardBytes, config, writeExtras);
                 AtomicFile.ReplaceDirectory(staging, target);
             }
             catch
@@ -62,6 +59,19 @@ namespace GraLoRA.Models
                 try { Directory.Delete(staging, true); } catch (IOException) { }
                 throw;
             }
+        }
+
+        /// <summary>
+        /// Writes a checkpoint's files into the existing folder <paramref name="folder"/> (a caller's staging folder): the
+        /// weights, config.json with torch_dtype set, and what <paramref name="writeExtras"/> adds.
+        /// </summary>
+        public static void WriteFiles(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes,
+                                      JsonObject config, Action<string>? writeExtras = null)
+        {
+            WriteWeights(folder, weights, storedType, maxShardBytes);
+            config["torch_dtype"] = ModelDType.Name(storedType);
+            WriteJson(Path.Combine(folder, "config.json"), config);
+            writeExtras?.Invoke(folder);
         }
 
         /// <summary>Writes tensors as one model.safetensors, or as shards plus an index when they exceed <paramref name="maxShardBytes"/>.</summary>

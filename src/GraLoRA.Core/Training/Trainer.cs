@@ -86,6 +86,7 @@ namespace GraLoRA.Training
             else manual_seed(_options.Seed);
             var warnings = new List<string>();
             var skipped = new List<SkippedStep>();
+            var stepSeconds = new List<double>();
 
             var history = new List<TrainingProgress>();
             var clock = Stopwatch.StartNew();
@@ -128,7 +129,9 @@ namespace GraLoRA.Training
                     try
                     {
                         string? fault;
+                        var stepClock = Stopwatch.StartNew();
                         (loss, gradNorm, tokens, fault) = Step(group, optimizer, trainable, device, state.Step + 1, state.Epoch, state.MicroBatchesDone);
+                        stepSeconds.Add(stepClock.Elapsed.TotalSeconds);   // Step ends with .item() on the loss: the device has finished
                         if (fault is not null)
                         {
                             skipped.Add(new SkippedStep(state.Step + 1, fault));
@@ -207,7 +210,7 @@ namespace GraLoRA.Training
             }
             string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
-                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings, skipped);
+                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings, skipped, stepSeconds);
         }
 
         /// <summary>

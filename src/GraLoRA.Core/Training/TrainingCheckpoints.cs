@@ -23,7 +23,8 @@ namespace GraLoRA.Training
     }
 
     /// <summary>
-    /// The checkpoints of a run: checkpoint-N folders holding the adapter in PEFT's format, optimizer.bin,
+    /// The checkpoints of a run: checkpoint-N folders holding the adapter in its method's format (PEFT's; full
+    /// fine-tuning: a whole model checkpoint), optimizer.bin,
     /// rng_state.safetensors and trainer_state.json, each staged in a hidden sibling and swapped in whole, so a
     /// checkpoint-N folder only ever appears complete; resuming from one; pruning old ones.
     /// </summary>
@@ -55,7 +56,7 @@ namespace GraLoRA.Training
             string final = Path.Combine(output, $"checkpoint-{state.Step}");
             AtomicFile.WriteDirectory(final, staging =>
             {
-                PeftAdapterFormat.WriteFiles(model.Adapters, adapter, staging);
+                model.WriteAdapterFiles(adapter, staging);                 // full fine-tuning: a whole checkpoint
                 optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
                 AtomicFile.SyncFile(Path.Combine(staging, "optimizer.bin"));
                 using (var rng = get_rng_state())
@@ -117,9 +118,7 @@ namespace GraLoRA.Training
             }
             if (state.Step < 0 || state.Epoch < 0 || state.MicroBatchesDone < 0)
                 throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}': Step, Epoch and MicroBatchesDone must be 0 or more.", statePath);
-            var tensors = Safetensors.Read(Path.Combine(folder, PeftAdapterFormat.WeightsFile));
-            try { model.Adapters.LoadStateDict(adapter, tensors, Path.Combine(folder, PeftAdapterFormat.WeightsFile)); }
-            finally { foreach (var t in tensors.Values) t.Dispose(); }
+            model.LoadAdapterWeights(adapter, folder);
             optimizer.load_state_dict(Path.Combine(folder, "optimizer.bin"));
             var rng = Safetensors.Read(Path.Combine(folder, "rng_state.safetensors"));
             set_rng_state(rng["cpu"]);

@@ -55,10 +55,7 @@ namespace GraLoRA.Training
             ArgumentNullException.ThrowIfNull(train);
             ArgumentNullException.ThrowIfNull(settings);
             string adapter = model.Adapters.Current(settings.Adapter);
-            var tokenizer = model.Tokenizer ?? throw new GraloraException("TokenizerNotFound", GraloraErrorKind.NotFound,
-                $"Training needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path);
-            if (settings.ValidationDataset is not null && settings.ValidationSplit > 0)
-                throw Invalid(nameof(settings.ValidationSplit), "give either a validation dataset (ValidationDataset) or a validation split (ValidationSplit), not both");
+            CheckData(model, settings);
             if (settings.Resume && settings.ResumeFrom is not null)
                 throw Invalid(nameof(settings.ResumeFrom), "give either Resume (the latest checkpoint in OutputPath) or ResumeFrom <checkpoint>, not both");
 
@@ -74,8 +71,7 @@ namespace GraLoRA.Training
             // Checks every option (and the adapter) before the data is read.
             var trainer = new Trainer(model, adapter, settings.ToTrainingOptions(output));
 
-            var validation = settings.ValidationDataset is null ? null : DatasetSource.FromFile(settings.ValidationDataset);
-            var data = TrainingData.Prepare(tokenizer, train, validation, settings.ToDataOptions() with { ClassLabels = model.NamedClassLabels }, cancellation);
+            var data = PrepareData(model, train, settings, cancellation);
             string? task = null;
             if (data.Format == DatasetFormat.Classification)
             {
@@ -86,13 +82,39 @@ namespace GraLoRA.Training
             var trainLoader = data.CreateTrainLoader(batches);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batches) : null;
             var warnings = new List<string>();
-            if ((validation is not null || settings.ValidationSplit > 0) && validationLoader is null)
+            if ((settings.ValidationDataset is not null || settings.ValidationSplit > 0) && validationLoader is null)
                 warnings.Add("No validation example is left (every one was dropped or the split was empty): training without validation.");
             return new TrainingJob
             {
                 Model = model, Adapter = adapter, Trainer = trainer, Data = data, TrainLoader = trainLoader, ValidationLoader = validationLoader,
                 ResumeFrom = resumeFrom, Task = task, Warnings = warnings,
             };
+        }
+
+        /// <summary>
+        /// The data of <paramref name="settings"/> (format, length, split or validation file, seed) read and tokenized for
+        /// <paramref name="model"/> as training reads it, with the class labels the model already has. Used by
+        /// <see cref="Prepare"/> and by the short trials that train several temporary adapters on the same data
+        /// (Find-GraLoRAK, Compare-GraLoRAMethod). Throws TokenizerNotFound, InvalidTrainingOption, any data error.
+        /// </summary>
+        public static PreparedDataset PrepareData(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default)
+        {
+            ArgumentNullException.ThrowIfNull(model);
+            ArgumentNullException.ThrowIfNull(train);
+            ArgumentNullException.ThrowIfNull(settings);
+            var tokenizer = CheckData(model, settings);
+            var validation = settings.ValidationDataset is null ? null : DatasetSource.FromFile(settings.ValidationDataset);
+            return TrainingData.Prepare(tokenizer, train, validation, settings.ToDataOptions() with { ClassLabels = model.NamedClassLabels }, cancellation);
+        }
+
+        // The checks that need no data: the tokenizer, and one source of validation data.
+        static Text.HfTokenizer CheckData(BaseModel model, TrainingSettings settings)
+        {
+            var tokenizer = model.Tokenizer ?? throw new GraloraException("TokenizerNotFound", GraloraErrorKind.NotFound,
+                $"Training needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path);
+            if (settings.ValidationDataset is not null && settings.ValidationSplit > 0)
+                throw Invalid(nameof(settings.ValidationSplit), "give either a validation dataset (ValidationDataset) or a validation split (ValidationSplit), not both");
+            return tokenizer;
         }
 
         /// <summary>Trains (see <see cref="Trainer.Train"/>): progress on every logging step, stopping at the next step boundary once cancelled.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace GraLoRA.Training
 {
@@ -13,8 +14,12 @@ namespace GraLoRA.Training
     /// <summary>What a run produced.</summary>
     public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? ValidationLoss, double? BestValidationLoss, int? BestStep,
         string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
-        IReadOnlyList<TrainingProgress> History, string? Chart = null, IReadOnlyList<string>? Warnings = null, IReadOnlyList<SkippedStep>? Skipped = null)
+        IReadOnlyList<TrainingProgress> History, string? Chart = null, IReadOnlyList<string>? Warnings = null, IReadOnlyList<SkippedStep>? Skipped = null,
+        IReadOnlyList<double>? StepSeconds = null)
     {
+        /// <summary>The median wall time of an optimizer step (forward, backward, update; no evaluation or checkpoint), in seconds.</summary>
+        public double? MedianStepSeconds => StepSeconds is { Count: > 0 } s ? s.OrderBy(t => t).ElementAt(s.Count / 2) : null;
+
         /// <summary>Steps of this run whose update was skipped because their loss or gradients were not finite.</summary>
         public int SkippedSteps => Skipped?.Count ?? 0;
     }

@@ -10,11 +10,13 @@ using GraLoRA.Models;
 namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
-    /// <para type="synopsis">Adds a GraLoRA (or LoRA) adapter to a model's linear layers and makes it the active, trainable one.</para>
-    /// <para type="description">Builds a PEFT-style adapter config from the parameters given (each one overrides a PEFT default: GraLoRA r 32, k 2, alpha 64; LoRA r 8, alpha 8; targets q_proj and v_proj) and injects the adapter into every matching module; the base weights are frozen. Everything is checked before the model changes, so a failure leaves it as it was. -K Auto picks the power of two k whose r/k² is nearest 8 (r 16-32 → 2, r 64-128 → 4). Reports trainable and total parameters as PEFT does, on the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Outputs the model, so the pipeline continues (it transforms the model, as Merge-GraLoRAAdapter and Import-GraLoRAAdapter do, so no -PassThru is needed).</para>
+    /// <para type="synopsis">Adds a GraLoRA adapter (or a baseline: LoRA, DoRA, MoRA, RaSA, full fine-tuning) to a model's linear layers and makes it the active, trainable one.</para>
+    /// <para type="description">Builds a PEFT-style adapter config from the parameters given (each one overrides a PEFT default: GraLoRA r 32, k 2, alpha 64; LoRA r 8, alpha 8; targets q_proj and v_proj) and injects the adapter into every matching module; the base weights are frozen. Everything is checked before the model changes, so a failure leaves it as it was. The baselines compute what their own code computes: -Method DoRA is PEFT's use_dora (a trained magnitude per output row; the row norm of W + ΔW is a constant in backward); -Method MoRA is the MoRA authors' fork (one square matrix of size r̂ = √((in + out)·r), -MoraType 1 sums input blocks and repeats the output, 6 rotates each block as RoPE does; no alpha, scale 1); -Method RaSA is the RaSA authors' fork (each layer keeps r − k ranks and every layer of a module type shares a pool of k·L ranks with its own mixing weights; -Alpha is rasa_alpha, which sets only the initial mixing; their code cannot merge, here merging adds the ΔW the forward applies); -Method Full trains whole weights of the chosen modules, saved as a full checkpoint (Save-GraLoRAAdapter writes a model folder that Import-BaseModel loads). Settings of another method are refused, never ignored. See docs/methods.md. -K Auto picks the power of two k whose r/k² is nearest 8 (r 16-32 → 2, r 64-128 → 4). Reports trainable and total parameters as PEFT does, on the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Outputs the model, so the pipeline continues (it transforms the model, as Merge-GraLoRAAdapter and Import-GraLoRAAdapter do, so no -PassThru is needed).</para>
     /// </summary>
     /// <example><code>$model | Add-GraLoRAAdapter -Rank 32 -K 2 -Alpha 64 -TargetModule q_proj, v_proj</code><para>Adds a GraLoRA adapter (r 32, a 2×2 grid) to the attention query and value projections; the base weights are frozen.</para></example>
     /// <example><code>$model | Add-GraLoRAAdapter -Name baseline -Method LoRA -Rank 8 -TargetModule all-linear</code><para>Adds a plain LoRA adapter named baseline to every linear layer except the output head.</para></example>
+    /// <example><code>$model | Add-GraLoRAAdapter -Name rasa -Method RaSA -Rank 16 -RasaK 2 -Alpha 32 -TargetModule all-linear</code><para>Adds a RaSA adapter as the RaSA authors train it: 14 private ranks per layer and, per module type, a pool of 2·L ranks shared by its L layers.</para></example>
+    /// <example><code>$model | Add-GraLoRAAdapter -Name mora -Method MoRA -Rank 16 -MoraType 6 -TargetModule all-linear</code><para>Adds a MoRA adapter with as many parameters as LoRA at rank 16 (one square matrix per layer), type 6 compression.</para></example>
     [Cmdlet(VerbsCommon.Add, "GraLoRAAdapter", SupportsShouldProcess = true)]
     [OutputType(typeof(BaseModel))]
     public sealed class AddGraLoRAAdapterCommand : GraloraCmdlet
@@ -28,14 +30,23 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public string Name { get; set; } = AdapterConfig.DefaultName;
 
-        /// <summary><para type="description">GraLoRA (default) or LoRA, the baseline.</para></summary>
+        /// <summary><para type="description">GraLoRA (default), or a baseline: LoRA, DoRA (PEFT's use_dora), MoRA, RaSA (their authors' code), Full (full fine-tuning of the target modules).</para></summary>
         [Parameter]
-        [ValidateSet("GraLoRA", "LoRA")]
+        [ValidateSet("GraLoRA", "LoRA", "DoRA", "MoRA", "RaSA", "Full")]
         public string Method { get; set; } = "GraLoRA";
 
-        /// <summary><para type="description">Rank r (default: GraLoRA 32, LoRA 8).</para></summary>
+        /// <summary><para type="description">Rank r (default: GraLoRA 32, LoRA/DoRA/MoRA 8, RaSA 256 — each reference implementation's default; none for Full). MoRA turns r into its square size r̂ = √((in + out)·r), so it has about LoRA's parameters at r.</para></summary>
         [Parameter]
         public int Rank { get; set; }
+
+        /// <summary><para type="description">MoRA only: 1 (default, the MoRA fork's) sums the input blocks and repeats the output; 6 rotates each block by its position (RoPE) and concatenates the outputs.</para></summary>
+        [Parameter]
+        [ValidateSet("1", "6")]
+        public int MoraType { get; set; }
+
+        /// <summary><para type="description">RaSA only: ranks each layer gives to its module type's shared pool (rasa_k, default 1; the RaSA authors use r/8).</para></summary>
+        [Parameter]
+        public int RasaK { get; set; }
 
         /// <summary><para type="description">GraLoRA grid size k (a whole number, default 2), or Auto: the power of two k dividing r with r/k² nearest 8, for each module's own rank (a -RankPattern rank gets its own k).</para></summary>
         [Parameter]
@@ -45,7 +56,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public int HybridRank { get; set; }
 
-        /// <summary><para type="description">Scale numerator alpha (default: GraLoRA 64, LoRA 8). GraLoRA scales by alpha/(r + hybrid r).</para></summary>
+        /// <summary><para type="description">Scale numerator alpha (default: GraLoRA 64, LoRA/DoRA 8). GraLoRA scales by alpha/(r + hybrid r). For RaSA it is rasa_alpha (default 8), which sets the initial mixing weights; MoRA and Full have none.</para></summary>
         [Parameter]
         public double Alpha { get; set; }
 
@@ -80,9 +91,9 @@ namespace GraLoRA.PowerShell.Commands
         [ArgumentCompleter(typeof(TargetModuleCompleter))]
         public string[]? ModulesToSave { get; set; }
 
-        /// <summary><para type="description">Which biases train and are saved with the adapter: none (default), all, or gralora_only / lora_only (matching -Method).</para></summary>
+        /// <summary><para type="description">Which biases train and are saved with the adapter: none (default), all, or the adapted layers' own: gralora_only, lora_only (LoRA, DoRA, MoRA), rasa_only or full_only (matching -Method).</para></summary>
         [Parameter]
-        [ValidateSet("none", "all", "gralora_only", "lora_only")]
+        [ValidateSet("none", "all", "gralora_only", "lora_only", "rasa_only", "full_only")]
         public string Bias { get; set; } = "none";
 
         /// <summary><para type="description">Per-module rank: regular expression (matched against the end of the module name) → r. The first matching pattern wins; use [ordered]@{} when patterns overlap.</para></summary>
@@ -93,7 +104,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public IDictionary? KPattern { get; set; }
 
-        /// <summary><para type="description">LoRA only: scale by alpha/√r (rsLoRA) instead of alpha/r.</para></summary>
+        /// <summary><para type="description">LoRA and DoRA only: scale by alpha/√r (rsLoRA) instead of alpha/r.</para></summary>
         [Parameter]
         public SwitchParameter UseRsLora { get; set; }
 
@@ -126,9 +137,11 @@ namespace GraLoRA.PowerShell.Commands
 
         AdapterConfig BuildConfig()
         {
-            var method = Method.Equals("LoRA", StringComparison.OrdinalIgnoreCase) ? AdapterMethod.LoRA : AdapterMethod.GraLoRA;
+            var method = Enum.Parse<AdapterMethod>(Method, ignoreCase: true);
             var config = new AdapterConfig { Method = method };
             if (Bound(nameof(Rank))) config = config with { Rank = Rank };
+            if (Bound(nameof(MoraType))) config = config with { MoraType = MoraType };
+            if (Bound(nameof(RasaK))) config = config with { RasaK = RasaK };
             if (Bound(nameof(K))) config = config with { K = KChoice.Parse(K) };
             if (Bound(nameof(HybridRank))) config = config with { HybridRank = HybridRank };
             if (Bound(nameof(Alpha))) config = config with { Alpha = Alpha };

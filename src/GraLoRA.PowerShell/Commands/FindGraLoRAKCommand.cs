@@ -18,21 +18,9 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$best = $model | Find-GraLoRAK ./data/train.jsonl -Rank 64 -K 2,4,8 -NoHybrid | Where-Object Recommended; $model | Add-GraLoRAAdapter -Rank 64 -K $best.K</code><para>Sweeps three k values and adds an adapter with the recommended one.</para></example>
     [Cmdlet(VerbsCommon.Find, "GraLoRAK", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(KTrial))]
-    public sealed class FindGraLoRAKCommand : DatasetCmdlet
+    public sealed class FindGraLoRAKCommand : AdapterTrialCmdlet
     {
         #region Parameters
-        /// <summary><para type="description">The model (from Import-BaseModel, or any object with a Model property). Modules it already adapts with LoRA cannot take the trial adapters.</para></summary>
-        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        public BaseModel Model { get; set; } = null!;
-
-        /// <summary><para type="description">A validation data file (default: -ValidationSplit of the training data).</para></summary>
-        [Parameter]
-        public string? ValidationDataset { get; set; }
-
-        /// <summary><para type="description">Fraction of the training records held out for validation when no -ValidationDataset is given (default 0.1).</para></summary>
-        [Parameter]
-        public double ValidationSplit { get; set; } = 0.1;
-
         /// <summary><para type="description">Total rank of every candidate (default 32).</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
         public int Rank { get; set; } = AdapterDefaults.GraloraRank;
@@ -49,46 +37,17 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter, ValidateRange(1, int.MaxValue)]
         public int StepBudget { get; set; } = 200;
 
-        /// <summary><para type="description">Modules the trial adapters adapt (default all-linear).</para></summary>
-        [Parameter]
-        public string[]? TargetModule { get; set; }
-
         /// <summary><para type="description">Scale numerator alpha of the trial adapters (default 2 × rank).</para></summary>
         [Parameter]
         public double Alpha { get; set; }
 
-        /// <summary><para type="description">Peak learning rate of each run (default 2e-4).</para></summary>
-        [Parameter]
-        public double LearningRate { get; set; } = 2e-4;
-
-        /// <summary><para type="description">Examples per batch (default 8).</para></summary>
-        [Parameter, ValidateRange(1, int.MaxValue)]
-        public int BatchSize { get; set; } = 8;
-
-        /// <summary><para type="description">Longest example in tokens (default 1024).</para></summary>
-        [Parameter, ValidateRange(2, int.MaxValue)]
-        public int MaxLength { get; set; } = 1024;
-
-        /// <summary><para type="description">Seed of the data order, the split and every run's initialisation (default 42).</para></summary>
-        [Parameter]
-        public int Seed { get; set; } = 42;
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            var tokenizer = DatasetInput.Tokenizer(Model, "Find-GraLoRAK");
-            var (name, source) = OpenDataset();
-            var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
-            var data = TrainingData.Prepare(tokenizer, source, validationSource, new DataOptions
-            {
-                Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, Seed = Seed, ValidationFraction = validationSource is null ? ValidationSplit : 0,
-            });
-            if (data.Validation.Count == 0)
-                throw new GraloraException("NoValidationData", GraloraErrorKind.InvalidData,
-                    "Find-GraLoRAK scores candidates by validation loss, and no validation example is left: give -ValidationDataset or a larger -ValidationSplit (e.g. 0.1).", name);
-            var batchOptions = new BatchOptions { BatchSize = BatchSize, Seed = Seed };
+            var data = PrepareData("Find-GraLoRAK scores candidates by validation loss");
             var options = new KSearchOptions
             {
                 Rank = Rank, StepBudget = StepBudget, Ks = K, IncludeHybrid = !NoHybrid,
@@ -97,11 +56,11 @@ namespace GraLoRA.PowerShell.Commands
                     TargetModules = TargetModule ?? new[] { AdapterConfig.AllLinear },
                     Alpha = MyInvocation.BoundParameters.ContainsKey(nameof(Alpha)) ? Alpha : 2.0 * Rank,
                 },
-                Training = new TrainingOptions { LearningRate = LearningRate, Seed = Seed },
+                Training = Settings.ToTrainingOptions(null),
             };
             int total = KSearch.Candidates(options).Count, done = 0;
-            var trials = KSearch.Run(Model, data.CreateTrainLoader(batchOptions), data.CreateValidationLoader(batchOptions), options,
-                new Reporter(t =>
+            var trials = KSearch.Run(Model, data.Train, data.Validation, options,
+                new Reporter<KTrial>(t =>
                 {
                     done++;
                     WriteProgress(new ProgressRecord(1, "Find-GraLoRAK", string.Format(CultureInfo.InvariantCulture, "{0}/{1}: k {2}, hybrid {3}: validation loss {4:0.0000}", done, total, t.K, t.HybridRank, t.ValidationLoss))
@@ -117,12 +76,5 @@ namespace GraLoRA.PowerShell.Commands
             foreach (var t in trials) WriteObject(t);
         });
         #endregion
-
-        sealed class Reporter : IProgress<KTrial>
-        {
-            readonly Action<KTrial> _report;
-            public Reporter(Action<KTrial> report) => _report = report;
-            public void Report(KTrial value) => _report(value);
-        }
     }
 }
