@@ -22,6 +22,7 @@ switch (args.Length == 0 ? "" : args[0])
     case "train-child": return GraLoRA.Bench.TrainBench.Child(args);
     case "lab": return GraLoRA.Bench.LabBench.Run(args);
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
+    case "dist-child": return GraLoRA.Bench.DistChild.Run(args);
     default:
         Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Threading;
 using GraLoRA.Adapters;
 using GraLoRA.Data;
+using GraLoRA.Distributed;
 using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp;
@@ -45,6 +46,8 @@ namespace GraLoRA.Training
         readonly BaseModel _model;
         readonly string _adapter;
         readonly TrainingOptions _options;
+        readonly DataParallel _world;          // data-parallel hooks (no-ops in one process)
+        string? _resumeNote;
 
         /// <summary>Trains adapter <paramref name="adapterName"/> of <paramref name="model"/> (made the only active adapter).</summary>
         public Trainer(BaseModel model, string adapterName, TrainingOptions options)
@@ -54,6 +57,7 @@ namespace GraLoRA.Training
             _model = model;
             _adapter = adapterName;
             _options = options;
+            _world = options.Distributed ?? DataParallel.SingleProcess;
         }
 
         /// <summary>Receives warnings as they happen (e.g. a step skipped for a NaN loss); they are also in <see cref="TrainingResult.Warnings"/>.</summary>
@@ -87,6 +91,7 @@ namespace GraLoRA.Training
         {
             var host = _model.Adapters;
             host.SetActive(new[] { _adapter });
+            (train, validation) = (_world.Shard(train), validation is null ? null : _world.Shard(validation, skipEmpty: true));
             var module = _model.Network;
             var network = _model.Transformer;
             var device = network.Device;
@@ -106,7 +111,7 @@ namespace GraLoRA.Training
             int total = TotalSteps(train);
             var state = new State { Seed = _options.Seed, Adapter = _adapter };
             string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
-            if (output is not null)
+            if (output is not null && _world.IsMain)
             {
                 Directory.CreateDirectory(output);
                 RemoveLeftovers(output);
@@ -114,6 +119,8 @@ namespace GraLoRA.Training
             if (resumeFrom is not null) state = Resume(resumeFrom, optimizer);
             else manual_seed(_options.Seed);
             var warnings = new List<string>();
+            if (_resumeNote is not null) { warnings.Add(_resumeNote); Warning?.Invoke(_resumeNote); }
+            _world.Begin(trainable, module, resumeFrom is null ? _options.Seed : null);
 
             var history = new List<TrainingProgress>();
             var clock = Stopwatch.StartNew();
@@ -123,7 +130,7 @@ namespace GraLoRA.Training
             string? lastCheckpoint = null, bestCheckpoint = null;
             bool cancelled = false, stoppedEarly = false;
             int stepsAtStart = state.Step;
-            using var metrics = output is null ? null : new MetricsLog(output, resumeFrom is null ? null : state.Step);
+            using var metrics = output is null || !_world.IsMain ? null : new MetricsLog(output, resumeFrom is null ? null : state.Step);
 
             bool wasTraining = module.training, wasCheckpointing = network.GradientCheckpointing;
             network.GradientCheckpointing = _options.GradientCheckpointing;
@@ -133,7 +140,7 @@ namespace GraLoRA.Training
                 IEnumerator<DataBatch>? batches = null;
                 while (state.Step < total)
                 {
-                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
+                    if (_world.AnyStop(cancellation.IsCancellationRequested)) { cancelled = true; break; }
                     if (batches is null)
                     {
                         batches = train.Epoch(state.Epoch).Skip(state.MicroBatchesDone).GetEnumerator();
@@ -185,7 +192,7 @@ namespace GraLoRA.Training
                     double? validationLoss = null;
                     if (evaluate)
                     {
-                        validationLoss = Evaluate(_model, validation!).Loss;
+                        validationLoss = _world.ValidationLoss(_model, validation!);
                         module.train();
                         lastValidation = validationLoss;
                         if (state.BestValidationLoss is null || validationLoss < state.BestValidationLoss)
@@ -221,6 +228,7 @@ namespace GraLoRA.Training
                 }
                 batches?.Dispose();
                 if (cancelled && output is not null) lastCheckpoint = SaveCheckpoint(output, state, optimizer);
+                _world.End();
             }
             finally
             {
@@ -232,7 +240,7 @@ namespace GraLoRA.Training
                 string path = Path.Combine(output, $"checkpoint-{best}");
                 bestCheckpoint = Directory.Exists(path) ? path : bestCheckpoint;
             }
-            string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
+            string? chart = output is not null && history.Count > 0 && _world.IsMain ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
                 cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings);
         }
@@ -249,7 +257,7 @@ namespace GraLoRA.Training
             var parameters = trainable.Select(p => p.Parameter).ToList();
             // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
             // those of one batch holding every micro-batch (transformers' num_items_in_batch).
-            long tokens = group.Sum(PredictedTokens);
+            long tokens = _world.GlobalTokens(group.Sum(PredictedTokens));
             if (tokens == 0) throw NoTargets();
             double lossSum = 0;
             string? fault = null, errorId = null;
@@ -257,6 +265,7 @@ namespace GraLoRA.Training
             {
                 using var micro = NewDisposeScope();
                 FaultInjection?.Invoke(step, "forward", trainable);
+                if (group[i].BatchSize == 0) continue;            // this rank's share of a small last batch
                 var sum = LossSum(_model.Transformer, group[i], device);
                 float value = sum.item<float>();
                 if (!float.IsFinite(value))
@@ -268,10 +277,12 @@ namespace GraLoRA.Training
                 (sum / Math.Max(1, tokens)).backward();
                 lossSum += value;
             }
+            (lossSum, fault, errorId) = _world.AgreeOnLoss(lossSum, fault, errorId, step);
             double norm = double.NaN;
             if (fault is null)
             {
                 FaultInjection?.Invoke(step, "backward", trainable);
+                _world.AllReduceGradients(trainable, step);
                 var grads = trainable.Where(p => p.Parameter.grad is not null).Select(p => (p.Name, Grad: p.Parameter.grad!)).ToList();
                 if (_options.MaxGradNorm > 0 && grads.Count > 0)
                 {
@@ -434,6 +445,8 @@ namespace GraLoRA.Training
         {
             string final = Path.Combine(output, $"checkpoint-{state.Step}");
             string staging = Path.Combine(output, $".checkpoint-{state.Step}.{Guid.NewGuid():N}.partial");
+            var rankStates = _world.GatherRandomStates();
+            if (!_world.IsMain) { rankStates?.Dispose(); return final; }
             try
             {
                 PeftAdapterFormat.Save(_model.Adapters, _adapter, staging);
@@ -442,6 +455,7 @@ namespace GraLoRA.Training
                 using (var rng = get_rng_state())
                     Safetensors.Write(Path.Combine(staging, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
                 Models.CheckpointWriter.WriteJson(Path.Combine(staging, "trainer_state.json"), System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(state))!);
+                _world.WriteRankState(staging, rankStates);
                 AtomicFile.ReplaceDirectory(staging, final);
                 return final;
             }
@@ -466,6 +480,7 @@ namespace GraLoRA.Training
         // Keeps the newest checkpoint and the best one always, then as many of the newest others as the limit allows.
         void Prune(string output, int? bestStep)
         {
+            if (!_world.IsMain) return;
             var all = Checkpoints(output).ToList();
             if (all.Count == 0) return;
             int newest = all[^1].Step;
@@ -518,6 +533,7 @@ namespace GraLoRA.Training
             var rng = Safetensors.Read(Path.Combine(folder, "rng_state.safetensors"));
             set_rng_state(rng["cpu"]);
             rng["cpu"].Dispose();
+            _resumeNote = _world.RestoreRankState(folder);
             return state;
         }
 

@@ -70,6 +70,12 @@ namespace GraLoRA.Training
         public NonFiniteAction OnNonFinite { get; init; } = NonFiniteAction.SkipStep;
         /// <summary>Where checkpoints, metrics.jsonl and TensorBoard events go (null: nothing is written).</summary>
         public string? OutputDirectory { get; init; }
+        /// <summary>
+        /// Data-parallel training (null: this process alone): the group of ranks this process trains with, e.g.
+        /// <see cref="Distributed.DataParallel.FromEnvironment"/> under mpirun, srun or a torchrun-style launcher. Give
+        /// the Trainer the loader of global batches (per-rank batch × ranks); each rank trains on its rows of each.
+        /// </summary>
+        public Distributed.DataParallel? Distributed { get; init; }
 
         /// <summary>Checks every value (the one place they are checked); the message names the value and the fix.</summary>
         public void Validate()
