@@ -19,7 +19,7 @@ namespace GraLoRA.Bench
     /// rank of <c>mpirun -np N</c>:
     /// <c>GraLoRA.Bench dist-child --model FOLDER --out DIR [--steps 5] [--batch 4] [--examples 40] [--accum 1] [--lr 1e-2]
     /// [--threads N] [--validation] [--save-steps N] [--stop-at N] [--resume] [--kill-at N|--hang-at N|--nan-at N --fault-rank R] [--nan-loss-at N --nan-loss-rank R]
-    /// [--seq 0] [--rank 8] [--dropout 0] [--time]</c>.
+    /// [--seq 0] [--rank 8] [--dropout 0] [--time] [--model-rank-1 FOLDER]</c>.
     /// The data: --examples counting sequences of lengths 6–17 (a third of each is prompt, label −100), batched by a
     /// BatchLoader of global batches (--batch per rank × ranks). Every rank writes its adapter weights to
     /// DIR/rank-R.safetensors and its warnings to DIR/rank-R.warnings; rank 0 prints "step N loss L" per step.
@@ -59,6 +59,7 @@ namespace GraLoRA.Bench
             int rank = world?.Rank ?? 0, size = world?.WorldSize ?? 1;
             Directory.CreateDirectory(output);
 
+            if (rank == 1 && BenchSupport.Arg(args, "--model-rank-1", "") is { Length: > 0 } other) model = other;   // a mismatch, on purpose
             using var network = BaseModel.Load(model);
             manual_seed(11);                                    // rank 0's adapter init is broadcast; the others' is overwritten
             network.AddAdapter("default", new AdapterConfig { Rank = BenchSupport.Arg(args, "--rank", 8), K = 2, Alpha = 16, Dropout = double.Parse(BenchSupport.Arg(args, "--dropout", "0"), System.Globalization.CultureInfo.InvariantCulture), TargetModules = new[] { AdapterConfig.AllLinear } });
