@@ -4,6 +4,7 @@
 #   ./build.sh quickstart  build, then run examples/01-quickstart.ps1 in pwsh
 #   ./build.sh pack        build, then pack GraLoRA.Core and GraLoRA.Scripting into artifacts/feed (a local NuGet feed)
 #   ./build.sh test        build, then run every suite (xunit, F#, Pester, notebooks); last line "N passed, N failed"
+#                          (installs Open MPI from apt first when missing, for the data-parallel tests)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -32,6 +33,31 @@ pack() {
       -p:Version="${GRALORA_PACKAGE_VERSION:-0.1.0}"
   done
   echo "packages in artifacts/feed:"; ls artifacts/feed
+}
+
+# Open MPI (mpirun and libmpi.so.40) for the data-parallel tests, from Debian when missing: quiet and idempotent (a
+# no-op once installed). Where it cannot be installed, says why and exports GRALORA_MPI_UNAVAILABLE, which the
+# multi-rank tests print and report as not run.
+openmpi() {
+  if command -v mpirun >/dev/null && ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40 '; then return 0; fi
+  local reason="" log
+  log=$(mktemp)
+  if [[ $(id -u) -ne 0 ]]; then reason="not root, so 'apt-get install openmpi-bin' cannot run; install Open MPI yourself"
+  elif ! command -v apt-get >/dev/null; then reason="no apt-get (not Debian/Ubuntu); install Open MPI yourself"
+  else
+    echo "installing Open MPI (openmpi-bin) from apt for the data-parallel tests"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq openmpi-bin >"$log" 2>&1; then
+      # Stale package lists are the usual cause: refresh once and retry.
+      apt-get update -qq >>"$log" 2>&1 && apt-get install -y -qq openmpi-bin >>"$log" 2>&1 ||
+        reason="apt-get install openmpi-bin failed: $(tail -1 "$log")"
+    fi
+  fi
+  rm -f "$log"
+  if [[ -n $reason ]]; then
+    echo "Open MPI unavailable ($reason): the multi-rank (MPI) tests will report themselves as not run"
+    export GRALORA_MPI_UNAVAILABLE="$reason"
+  fi
 }
 
 pwsh_run() { dotnet pwsh -NoProfile -NonInteractive "$@"; }
@@ -101,6 +127,7 @@ run_tests() {
   [[ $total_failed -eq 0 ]] || status=1
   # Not run = excluded by tag (GPU tests without CUDA) or skipped: neither passed nor failed.
   [[ $total_not_run -eq 0 ]] || echo "$total_not_run not run (Pester: GPU-tagged or skipped; see its summary above)"
+  [[ -z ${GRALORA_MPI_UNAVAILABLE:-} ]] || echo "data-parallel (MPI) checks not run: $GRALORA_MPI_UNAVAILABLE"
   echo "$total_passed passed, $total_failed failed"
   return $status
 }
@@ -109,6 +136,6 @@ case "${1:-build}" in
   build) build ;;
   quickstart) build; pwsh_run -File examples/01-quickstart.ps1 ;;
   pack) build; pack ;;
-  test) build; reference; run_tests ;;
+  test) build; reference; openmpi; run_tests ;;
   *) echo "usage: ./build.sh [build|quickstart|pack|test]" >&2; exit 2 ;;
 esac

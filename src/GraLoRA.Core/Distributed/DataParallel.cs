@@ -64,6 +64,9 @@ namespace GraLoRA.Distributed
         /// </summary>
         public static DataParallel? FromEnvironment(Device device) => FromLaunch(LaunchEnvironment.Current, device);
 
+        /// <summary>As <see cref="FromLaunch(LaunchInfo, Device)"/> on the device <paramref name="model"/> lives on.</summary>
+        public static DataParallel? FromLaunch(LaunchInfo launch, BaseModel model) => FromLaunch(launch, model.Transformer.Device);
+
         /// <summary>As <see cref="FromEnvironment"/> for a given launch.</summary>
         public static DataParallel? FromLaunch(LaunchInfo launch, Device device)
         {
@@ -100,6 +103,18 @@ namespace GraLoRA.Distributed
             var nccl = NcclCommunicator.Create(id, launch.Rank, launch.WorldSize, device, timeout);
             if (idFile is not null && launch.Rank == 0) NcclBootstrap.Remove(idFile);   // every rank has joined
             return new DataParallel(nccl, launch, true);
+        }
+
+        /// <summary>
+        /// Loads the weights of adapter <paramref name="adapter"/> saved in PEFT format in <paramref name="folder"/> (what rank 0
+        /// of a launched job saves) into the same adapter of <paramref name="model"/>, whose configuration must match.
+        /// </summary>
+        public static void LoadTrainedWeights(BaseModel model, string adapter, string folder)
+        {
+            string weights = Path.Combine(folder, PeftAdapterFormat.WeightsFile);
+            var tensors = Safetensors.Read(weights);
+            try { model.Adapters.LoadStateDict(adapter, tensors, weights); }
+            finally { foreach (var t in tensors.Values) t.Dispose(); }
         }
 
         static void CheckSameWorld(LaunchInfo launch, ICommunicator mpi)

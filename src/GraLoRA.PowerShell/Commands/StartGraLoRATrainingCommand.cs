@@ -27,7 +27,7 @@ namespace GraLoRA.PowerShell.Commands
     [Cmdlet(VerbsLifecycle.Start, "GraLoRATraining", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(TrainingRun))]
     [OutputType(typeof(BaseModel))]
-    public sealed class StartGraLoRATrainingCommand : TrainingSettingsCmdlet
+    public sealed partial class StartGraLoRATrainingCommand : TrainingSettingsCmdlet
     {
         const string PathSet = "Path";
         const string RecordsSet = "Records";
@@ -74,7 +74,7 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             ApplyConfig(Config);
-            string adapter = ChooseAdapter();
+            string adapter = ChooseAdapter(Model, Adapter);
             var tokenizer = DatasetInput.Tokenizer(Model, "Training");
             if (Bound(nameof(ValidationDataset)) && Bound(nameof(ValidationSplit)))
                 throw Invalid(nameof(ValidationSplit), "give either -ValidationDataset or -ValidationSplit, not both");
@@ -95,6 +95,14 @@ namespace GraLoRA.PowerShell.Commands
             }
 
             var options = ToTrainingOptions(output);
+            if (Device is { Length: > 0 })
+            {
+                new Trainer(Model, adapter, options);                  // checks every option before any rank starts
+                RunOnDevices(adapter, output, resumeFrom);
+                return;
+            }
+            using var world = JoinLaunch();                            // null unless a launcher started this process as one of several ranks
+            options = options with { Distributed = world };
             // Checks every option (and the adapter) before the data is read.
             var trainer = new Trainer(Model, adapter, options);
 
@@ -103,7 +111,7 @@ namespace GraLoRA.PowerShell.Commands
             var dataOptions = ToDataOptions() with { ClassLabels = Model.NamedClassLabels };
             var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
             if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
-            var batchOptions = ToBatchOptions();
+            var batchOptions = ToBatchOptions() with { BatchSize = BatchSize * (world?.WorldSize ?? 1) };   // global batches; each rank trains on its rows
             var trainLoader = data.CreateTrainLoader(batchOptions);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
             if ((ValidationDataset is not null || ValidationSplit > 0) && validationLoader is null)
@@ -113,7 +121,7 @@ namespace GraLoRA.PowerShell.Commands
             var stats = data.TrainStats;
             string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
             WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
-                adapter, examples, data.Format, trainLoader.BatchesPerEpoch, BatchSize,
+                adapter, examples, data.Format, trainLoader.BatchesPerEpoch, batchOptions.BatchSize,
                 validationLoader is null ? "" : $", {data.Validation.Count:N0} validation examples",
                 total, resumeFrom is null ? "" : $", resuming from {resumeFrom}",
                 stats.Truncated + stats.DroppedWithoutTargets > 0 ? $" ({stats.Truncated} truncated, {stats.DroppedWithoutTargets} dropped without targets)" : ""));
@@ -123,7 +131,7 @@ namespace GraLoRA.PowerShell.Commands
             TrainingResult result;
             try
             {
-                result = trainer.Train(trainLoader, validationLoader, reporter, _cancel.Token, resumeFrom);
+                result = trainer.Train(trainLoader, validationLoader, Observed(reporter), _cancel.Token, resumeFrom);
             }
             finally
             {
@@ -132,7 +140,7 @@ namespace GraLoRA.PowerShell.Commands
                 _cancel = null;
             }
 
-            foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
+            foreach (var warning in result.Warnings ?? Array.Empty<string>()) ReportWarning(warning);  // steps skipped for NaN/Inf
             var run = new TrainingRun
             {
                 Model = Model, Adapter = adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
@@ -141,12 +149,14 @@ namespace GraLoRA.PowerShell.Commands
                 LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
                 Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
                 TrainExamples = stats.Examples, ValidationExamples = data.Validation.Count, Format = data.Format.ToString(), History = result.History,
+                Rank = world?.Rank ?? 0, WorldSize = world?.WorldSize ?? 1,
             };
             string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
             WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
                 how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
                 result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
                 result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
+            EmitResult(run);
             if (PassThru) WriteObject(Model);
             else WriteObject(run);
         });
@@ -159,24 +169,25 @@ namespace GraLoRA.PowerShell.Commands
         static GraloraException Invalid(string name, string rule) =>
             new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"-{name}: {rule}.", name);
 
-        string ChooseAdapter()
+        /// <summary>The adapter to train: <paramref name="adapter"/> when given (it must exist), else the model's single active one.</summary>
+        internal static string ChooseAdapter(BaseModel model, string? adapter)
         {
-            if (Adapter is not null)
+            if (adapter is not null)
             {
-                if (!Model.Adapters.Names.Contains(Adapter))
+                if (!model.Adapters.Names.Contains(adapter))
                     throw new GraloraException("AdapterNotFound", GraloraErrorKind.NotFound,
-                        $"Model '{Model.Name}' has no adapter '{Adapter}'" + (Model.Adapters.Names.Count == 0 ? ": add one with Add-GraLoRAAdapter." : $"; it has {string.Join(", ", Model.Adapters.Names)}."), Adapter);
-                return Adapter;
+                        $"Model '{model.Name}' has no adapter '{adapter}'" + (model.Adapters.Names.Count == 0 ? ": add one with Add-GraLoRAAdapter." : $"; it has {string.Join(", ", model.Adapters.Names)}."), adapter);
+                return adapter;
             }
-            var active = Model.Adapters.Active;
+            var active = model.Adapters.Active;
             if (active.Count == 1) return active[0];
             if (active.Count == 0)
                 throw new GraloraException("NoActiveAdapter", GraloraErrorKind.InvalidOperation,
-                    Model.Adapters.Names.Count == 0
-                        ? $"Model '{Model.Name}' has no adapter to train: add one first, e.g. Import-BaseModel ... | Add-GraLoRAAdapter | Start-GraLoRATraining ..."
-                        : $"Model '{Model.Name}' has no active adapter: name the one to train with -Adapter ({string.Join(", ", Model.Adapters.Names)}).", Model.Name);
+                    model.Adapters.Names.Count == 0
+                        ? $"Model '{model.Name}' has no adapter to train: add one first, e.g. Import-BaseModel ... | Add-GraLoRAAdapter | Start-GraLoRATraining ..."
+                        : $"Model '{model.Name}' has no active adapter: name the one to train with -Adapter ({string.Join(", ", model.Adapters.Names)}).", model.Name);
             throw new GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidOperation,
-                $"Model '{Model.Name}' has several active adapters ({string.Join(", ", active)}): name the one to train with -Adapter.", Model.Name);
+                $"Model '{model.Name}' has several active adapters ({string.Join(", ", active)}): name the one to train with -Adapter.", model.Name);
         }
 
         /// <summary>
