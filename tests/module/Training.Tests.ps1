@@ -3,7 +3,7 @@ BeforeDiscovery {
     $script:ModelCmdlets = @(
         'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
         'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Export-BaseModel', 'Invoke-BaseModel',
-        'Invoke-GraLoRAGeneration', 'Start-GraLoRATraining', 'Invoke-GraLoRAEvaluation'
+        'Invoke-GraLoRAGeneration', 'Start-GraLoRATraining', 'Invoke-GraLoRAEvaluation', 'New-GraLoRAJobScript'
     ) | ForEach-Object { @{ Name = $_ } }
 }
 

@@ -29,10 +29,14 @@ namespace GraLoRA.Distributed
         }
 
         /// <summary>mpirun, or MpirunNotFound saying how to install it.</summary>
-        public static string RequireMpirun() => FindMpirun()
-            ?? throw new GraloraException("MpirunNotFound", GraloraErrorKind.NotAvailable,
-                "CPU ranks are started by Open MPI's mpirun, which is not on PATH: install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin), "
-                + "or set GRALORA_MPIRUN to its mpirun.", "mpirun");
+        public static string RequireMpirun()
+        {
+            string? mpirun = FindMpirun();
+            if (mpirun is not null && File.Exists(mpirun)) return mpirun;
+            throw new GraloraException("MpirunNotFound", GraloraErrorKind.NotAvailable,
+                (mpirun is null ? "CPU ranks are started by Open MPI's mpirun, which is not on PATH" : $"GRALORA_MPIRUN names '{mpirun}', which does not exist")
+                + ": install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin), or set GRALORA_MPIRUN to its mpirun.", mpirun ?? "mpirun");
+        }
 
         /// <summary>
         /// mpirun's arguments for <paramref name="ranks"/> ranks of <paramref name="program"/> on this machine (or on
