@@ -71,7 +71,7 @@ Describe 'examples/08-data-parallel.ps1' {
         $LASTEXITCODE | Should -Be 0 -Because $text
         $text | Should -Match 'Data-parallel: 2 ranks'
         $text | Should -Match '2 ranks: 5 steps, final loss [\d.]+; 1 process: 5 steps'
-        "$($output[-1])" | Should -Match '^max abs adapter weight difference: (\S+)$'
+        "$($output[-1])" -match '^max abs adapter weight difference: (\S+)$' | Should -BeTrue -Because "the last line is '$($output[-1])'"
         [double]::Parse($Matches[1], [Globalization.CultureInfo]::InvariantCulture) | Should -BeLessOrEqual 1e-5
     }
 
