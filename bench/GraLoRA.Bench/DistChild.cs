@@ -94,20 +94,21 @@ namespace GraLoRA.Bench
                 if (step == nanAt) using (no_grad()) parameters[parameters.Count / 2].Parameter.grad![0] = float.NaN;
             };
             using var cancel = new CancellationTokenSource();
+            Stopwatch? steady = null;                           // from the end of step 1 (warm-up) on
+            int firstTimedStep = 0;
             var progress = new Reporter(p =>
             {
+                if (steady is null) { steady = Stopwatch.StartNew(); firstTimedStep = p.Step; timed?.Reset(); }
                 if (rank == 0) Console.WriteLine($"step {p.Step} loss {p.Loss:R}" + (p.ValidationLoss is { } v ? $" eval {v:R}" : ""));
                 if (p.Step == stopAt && rank == 0) cancel.Cancel();     // rank 0 alone is asked; every rank must stop with it
             });
-            var clock = Stopwatch.StartNew();
             var result = trainer.Train(loader, validation, progress, cancel.Token, resume ? options.OutputDirectory : null);
-            double seconds = clock.Elapsed.TotalSeconds;
 
             var weights = network.Adapters.StateDict("default").ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
             Safetensors.Write(Path.Combine(output, $"rank-{rank}.safetensors"), weights);
             File.WriteAllLines(Path.Combine(output, $"rank-{rank}.warnings"), warnings);
             if (time && rank == 0)
-                Console.WriteLine($"TIME steps {result.Steps} seconds {seconds:R} allreduce {timed?.GradientSeconds ?? 0:R} ranks {size} threads {get_num_threads()}");
+                Console.WriteLine($"TIME steps {result.Steps - firstTimedStep} seconds {steady?.Elapsed.TotalSeconds ?? 0:R} allreduce {timed?.GradientSeconds ?? 0:R} ranks {size} threads {get_num_threads()}");
             Console.WriteLine($"rank {rank} of {size} done: {result.Steps} steps{(result.Cancelled ? ", cancelled" : "")}, final loss {result.FinalLoss:R}");
             return 0;
         }
@@ -140,6 +141,7 @@ namespace GraLoRA.Bench
         readonly ICommunicator _inner;
         public TimedCommunicator(ICommunicator inner) => _inner = inner;
         public double GradientSeconds { get; private set; }
+        public void Reset() => GradientSeconds = 0;
         public int Rank => _inner.Rank;
         public int Size => _inner.Size;
         public string Engine => _inner.Engine;

@@ -115,6 +115,10 @@ for rk in "32 2" "128 4"; do
   done
 done
 
+echo "== 5. NCCL: a one-rank communicator on the device (data-parallel training's GPU path)"
+# On the CPU this only checks that libnccl loads or says why not, and reports the stage skipped.
+[[ $net_ok == 1 ]] && run nccl "$runner" nccl --device "$device" --elements "$([[ $size == small ]] && echo 1000000 || echo 25000000)"
+
 echo "== summary (full results: $results)"
 "$py" - "$results" <<'PY'
 import json, sys
@@ -145,5 +149,11 @@ for r in ("r32", "r128"):
         name = "GraLoRA.NET" if impl == "net" else "PEFT"
         print(f"{r + (' k=2' if r == 'r32' else ' k=4'):<10} {name:<12} {lt or 0:>11.0f} {gt or 0:>14.0f} {ratio:>9} {mem(l) if l else '-':>9} {mem(g) if g else '-':>12}")
 if not by.get("peft", {}).get("Available"): print("PEFT: not importable here, comparison skipped")
+n = by.get("nccl")
+if n and n.get("Skipped"): print(f"NCCL: skipped, {n.get('Reason')} ({n.get('Loader')})")
+elif n and not n.get("Failed"):
+    bad = [k for k, ok in n.get("Checks", {}).items() if not ok]
+    print(f"{n.get('Engine')}: one-rank all-reduce/broadcast/all-gather on the device, gradient buckets, trainer hooks: {'ok' if not bad else 'FAILED ' + ', '.join(bad)}; "
+          f"all-reduce of {n.get('Elements', 0):,} floats {n.get('AllReduceSeconds', 0) * 1000:.2f} ms")
 if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
 PY

@@ -96,7 +96,8 @@ namespace GraLoRA.Distributed
             if (Get("WORLD_SIZE") is not null || Get("RANK") is not null)
             {
                 var (rank, size) = RankAndSize(Int("RANK"), Int("WORLD_SIZE"), "RANK", "WORLD_SIZE");
-                int local = Int("LOCAL_RANK") ?? (size == 1 ? 0 : throw Invalid("LOCAL_RANK is not set: a torchrun-style launch sets RANK, WORLD_SIZE and LOCAL_RANK for every process", "LOCAL_RANK"));
+                // Kubeflow's PyTorchJob runs one process per pod and sets no LOCAL_RANK: that process is local rank 0.
+                int local = Int("LOCAL_RANK") ?? 0;
                 int? localSize = Int("LOCAL_WORLD_SIZE");
                 if (localSize is { } ls && local >= ls) throw Invalid($"LOCAL_RANK={local} is not below LOCAL_WORLD_SIZE={ls}", "LOCAL_RANK");
                 string? address = Get("MASTER_ADDR");
