@@ -23,6 +23,7 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$job = Start-ThreadJob { Import-Module GraLoRA; Import-BaseModel ./m | Add-GraLoRAAdapter | Start-GraLoRATraining ./d.jsonl -MaxSteps 500 }
     /// $job.Progress[-1].StatusDescription
     /// $run = $job | Receive-Job -Wait</code><para>Trains in a thread job. While it runs, $job.Progress holds its progress records (step, loss, learning rate, time left) and $job.Information its status lines; Receive-Job returns the TrainingRun (and empties those streams).</para></example>
+    /// <example><code>$model | Start-GraLoRATraining ./data/train.jsonl -BatchSize 4 -MaxSteps 500 -OutputPath ./out -Device cuda:0, cuda:1, cuda:2, cuda:3</code><para>Data-parallel on four GPUs of this machine: one rank process per GPU, each training on 4 rows of every global batch of 16 and all-reducing the gradients through NCCL; one progress bar and one result, and the trained adapter lands in $model. -Device cpu, cpu does the same with CPU ranks over MPI (docs/distributed.md).</para></example>
     /// <example><code>$run | Save-GraLoRAAdapter ./adapters/trained</code><para>Saves the trained adapter: the run's Model property binds to -Model.</para></example>
     [Cmdlet(VerbsLifecycle.Start, "GraLoRATraining", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(TrainingRun))]

@@ -127,6 +127,19 @@ namespace GraLoRA.Tests
             Assert.Equal(new float[] { 2, 4, 6, 8 }, p.grad.to(ScalarType.Float32).data<float>().ToArray());
         }
 
+        [Fact]
+        public void TheStopFileOrAnyRanksCancellationStopsEveryRank()
+        {
+            TorchRuntime.EnsureInitialized();
+            using var tmp = new TempDirectory();
+            string stop = tmp.File("stop");
+            var world = new DataParallel(new MirrorCommunicator(1, 2)) { StopFile = stop };
+            Assert.False(world.AnyStop(false));
+            Assert.True(world.AnyStop(true));                      // this rank's Ctrl+C
+            System.IO.File.WriteAllText(stop, "");
+            Assert.True(world.AnyStop(false));                     // the launcher's stop file
+        }
+
         sealed class Source : IBatchSource
         {
             readonly DataBatch[] _batches;
