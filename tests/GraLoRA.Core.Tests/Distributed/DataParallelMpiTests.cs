@@ -28,7 +28,7 @@ namespace GraLoRA.Tests
         public DataParallelMpiTests(ITestOutputHelper output) => this.output = output;
         public void Dispose() => tmp.Dispose();
 
-        static string BenchDll => Path.Combine(TestEnvironment.RepoRoot, "bench", "GraLoRA.Bench", "bin", "Release", "net10.0", "GraLoRA.Bench.dll");
+        static string BenchDll => TestEnvironment.BenchDll;
 
         string? _model;
         string Model => _model ??= TinyModelFactory.Save(tmp.File("tiny"), new TinyModelOptions { Seed = 5 });
