@@ -6,6 +6,7 @@
 BeforeAll {
     $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
     Import-Module (Join-Path $root 'GraLoRA.psd1') -Force
+    $script:root = $root
     $script:work = Join-Path ([IO.Path]::GetTempPath()) ("gralora-dp-" + [guid]::NewGuid().ToString('N'))
     New-Item -ItemType Directory $work | Out-Null
     $script:alpaca = Join-Path $root 'examples/data/tiny-alpaca.jsonl'
@@ -55,6 +56,32 @@ Describe 'Start-GraLoRATraining -Device' {
             (Get-FileHash (Join-Path $after 'adapter_model.safetensors')).Hash | Should -Not -Be (Get-FileHash (Join-Path $before 'adapter_model.safetensors')).Hash
         }
         finally { $m.Dispose() }
+    }
+
+    It 'stops every rank at one step when the pipeline is stopped (Ctrl+C), saving a checkpoint rank 0 writes' {
+        if (-not (Test-Mpi)) { return }
+        $out = Join-Path $work 'stopped-out'
+        $job = Start-ThreadJob -ArgumentList $root, $tiny, $alpaca, $out {
+            param($root, $tiny, $alpaca, $out)
+            Import-Module (Join-Path $root 'GraLoRA.psd1')
+            $m = Import-BaseModel $tiny
+            $m | Add-GraLoRAAdapter -Rank 8 -K 2 -TargetModule all-linear -InformationAction Ignore | Out-Null
+            $m | Start-GraLoRATraining $alpaca -Device cpu, cpu -BatchSize 2 -MaxSteps 500 -LoggingSteps 1 -OutputPath $out
+        }
+        try {
+            $deadline = (Get-Date).AddMinutes(3)
+            while (-not @($job.Progress | Where-Object StatusDescription -Match '^step').Count -and $job.State -in 'NotStarted', 'Running' -and (Get-Date) -lt $deadline) { Start-Sleep -Milliseconds 200 }
+            @($job.Progress | Where-Object StatusDescription -Match '^step').Count | Should -BeGreaterThan 0 -Because "the ranks report steps ($($job.State): $($job.Error))"
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $job | Stop-Job
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 120
+        }
+        finally { $job | Remove-Job -Force }
+        $checkpoints = @(Get-ChildItem $out -Directory -Filter 'checkpoint-*')
+        $checkpoints | Should -HaveCount 1
+        [int]($checkpoints[0].Name -replace '^checkpoint-') | Should -BeLessThan 500
+        Join-Path $checkpoints[0].FullName 'rng_state_1.safetensors' | Should -Exist                # both ranks stopped at that step
+        @(Get-ChildItem $out -Directory -Force -Filter '.checkpoint-*') | Should -HaveCount 0
     }
 
     It 'refuses <Devices>: <Why>' -ForEach @(

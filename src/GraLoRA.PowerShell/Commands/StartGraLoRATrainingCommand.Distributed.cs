@@ -50,7 +50,7 @@ namespace GraLoRA.PowerShell.Commands
                 _reporting = true;                                    // its step line travels as the progress event
                 try { reporter.Report(p); }
                 finally { _reporting = false; }
-                Emit("progress", JsonSerializer.SerializeToNode(p));
+                Emit("progress", p);
             });
 
         bool _reporting;
@@ -68,11 +68,14 @@ namespace GraLoRA.PowerShell.Commands
             if (!_reporting) Emit("status", message);
         }
 
-        void EmitResult(TrainingRun run) => Emit("result", JsonSerializer.SerializeToNode(run));
+        void EmitResult(TrainingRun run) => Emit("result", run);
 
-        void Emit(string type, JsonNode? value)
+        // NaN and infinite losses (skipped steps) travel as "NaN", "Infinity".
+        static readonly JsonSerializerOptions EventJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+        void Emit(string type, object value)
         {
-            if (_eventsFile is not null) EventReader.Append(_eventsFile, type, value);
+            if (_eventsFile is not null) EventReader.Append(_eventsFile, type, JsonSerializer.SerializeToNode(value, EventJson));
         }
 
         sealed class Progress : IProgress<TrainingProgress>
@@ -111,19 +114,21 @@ namespace GraLoRA.PowerShell.Commands
             try
             {
                 var events = new EventReader(group.EventsFile);
-                bool stopping = false;
-                var failedAt = (DateTime?)null;
+                DateTime? stopAsked = null, failedAt = null;
                 while (true)
                 {
                     bool exited = group.Exited;
                     foreach (var e in events.ReadNew())
-                        result = Handle(e, reporter) ?? result;
+                        try { result = Handle(e, reporter) ?? result; }
+                        catch (PipelineStoppedException) { }            // Ctrl+C between the check and a write: keep waiting for the ranks
                     if (exited) break;
-                    if (_cancel.IsCancellationRequested && !stopping)
+                    if (_cancel.IsCancellationRequested && stopAsked is null)
                     {
                         group.RequestStop();                            // every rank stops at the same step and saves a checkpoint
-                        stopping = true;
+                        stopAsked = DateTime.UtcNow;
                     }
+                    // Ranks that do not stop within the collective timeout (and a minute) are ended.
+                    if (stopAsked < DateTime.UtcNow - LaunchEnvironment.Timeout(MpiCommunicator.DefaultTimeout) - TimeSpan.FromMinutes(1)) group.KillAll();
                     // A rank that failed while others run: give mpirun (or the others) a moment to end the job, then end it.
                     if (group.Failure is not null && (failedAt ??= DateTime.UtcNow) < DateTime.UtcNow.AddSeconds(-10)) group.KillAll();
                     Thread.Sleep(100);
@@ -155,13 +160,13 @@ namespace GraLoRA.PowerShell.Commands
         TrainingRun? Handle(JsonNode e, IProgress<TrainingProgress> reporter)
         {
             var value = e["value"];
-            if (Stopping) return (string?)e["type"] == "result" ? value.Deserialize<TrainingRun>() : null;
+            if (Stopping) return (string?)e["type"] == "result" ? value.Deserialize<TrainingRun>(EventJson) : null;
             switch ((string?)e["type"])
             {
-                case "progress" when value.Deserialize<TrainingProgress>() is { } p: reporter.Report(p); break;
+                case "progress" when value.Deserialize<TrainingProgress>(EventJson) is { } p: reporter.Report(p); break;
                 case "warning": WriteWarning((string?)value ?? ""); break;
                 case "status": WriteStatus("rank 0: " + (string?)value); break;
-                case "result": return value.Deserialize<TrainingRun>();
+                case "result": return value.Deserialize<TrainingRun>(EventJson);
             }
             return null;
         }
