@@ -82,7 +82,11 @@ namespace GraLoRA.Distributed
                         $"{launch.WorldSize} CPU ranks were started by a torchrun-style launcher, but CPU ranks all-reduce through MPI: launch them with mpirun or srun (torchrun-style launches serve CUDA ranks, through NCCL).");
                 var mpi = MpiCommunicator.World();
                 CheckSameWorld(launch, mpi);
-                return new DataParallel(mpi, launch, false);
+                // Counted as running from here: a rank that fails before its first step (its data, its checkpoint) aborts
+                // the job on exit instead of leaving the others waiting in the first collective.
+                var world = new DataParallel(mpi, launch, false);
+                world.MarkRunning();
+                return world;
             }
             if (device.type != DeviceType.CUDA)
                 throw new GraloraException("UnsupportedDistributedDevice", GraloraErrorKind.InvalidArgument, $"Data-parallel training runs on CPU (MPI) or CUDA (NCCL) devices, not {device}.", device.ToString());
@@ -150,14 +154,20 @@ namespace GraLoRA.Distributed
         internal void Begin(IReadOnlyList<(string Name, Parameter Parameter)> trainable, nn.Module network, long? seed)
         {
             if (_communicator is null) return;
-            if (_communicator is MpiCommunicator mpi) mpi.RunStarted();
-            _running = true;
+            MarkRunning();
             CheckSameFrozenWeights(network);
             GradientBuckets.Broadcast(_communicator, trainable.Select(p => (Tensor)p.Parameter).ToList(), 0, BucketCapBytes, "the broadcast of rank 0's adapter weights");
             if (seed is { } s && Rank > 0) manual_seed(s + Rank);
         }
 
         bool _running;
+
+        void MarkRunning()
+        {
+            if (_running) return;
+            _running = true;
+            if (_communicator is MpiCommunicator mpi) mpi.RunStarted();
+        }
 
         /// <summary>End of a run that finished normally (stopped early or cancelled included).</summary>
         internal void End()
