@@ -26,7 +26,12 @@ namespace GraLoRA.Models
             if (!File.Exists(System.IO.Path.Combine(Path, "tokenizer.json"))) return;
             Tokenizer = HfTokenizer.Load(Path);
             int largest = Tokenizer.VocabSize - 1;
-            if (largest >= Transformer.VocabSize)
+            // Special tokens past the embedding that text never needs are allowed (Gemma 3 1B's tokenizer has
+            // <image_soft_token> at its vocab_size, as in transformers; the forward refuses such an id if it is ever
+            // fed); ordinary tokens and bos/eos/pad/unk are not.
+            var needed = new[] { Tokenizer.BosTokenId, Tokenizer.PadTokenId, Tokenizer.UnkTokenId }.Concat(Tokenizer.EosTokenIds.Select(i => (int?)i)).ToHashSet();
+            bool fits = Enumerable.Range(Transformer.VocabSize, Math.Max(0, largest + 1 - Transformer.VocabSize)).All(id => Tokenizer.IsSpecial(id) && !needed.Contains(id));
+            if (!fits)
                 throw new GraloraException("TokenizerVocabularyMismatch", GraloraErrorKind.InvalidData,
                     $"'{Path}': the tokenizer has ids up to {largest} but the model's vocab_size is {Transformer.VocabSize}: tokenizer.json does not belong to this model.", Path);
         }
