@@ -140,6 +140,23 @@ namespace GraLoRA.Tests
             Assert.True(world.AnyStop(false));                     // the launcher's stop file
         }
 
+        [Theory]
+        [InlineData(2, 8, 4, 8, "The global batch is still 8 rows, so the data order is unchanged")]
+        [InlineData(2, 8, 4, 16, "The global batch is now 16 rows (per-rank batch × 4 ranks) instead of 8")]
+        public void ResumingWithAnotherNumberOfRanksSaysWhatChanges(int savedRanks, int savedRows, int ranks, int rows, string expected)
+        {
+            TorchRuntime.EnsureInitialized();
+            using var tmp = new TempDirectory();
+            System.IO.File.WriteAllText(tmp.File("distributed.json"), $"{{\"world_size\": {savedRanks}, \"global_batch_rows\": {savedRows}}}");
+            var world = new DataParallel(new MirrorCommunicator(1, ranks));
+            world.Shard(new Source(Numbered(rows, 2)));
+            string note = world.RestoreRankState(tmp.Path)!;
+            Assert.StartsWith($"Resuming a checkpoint written by {savedRanks} ranks with {ranks}: the step count, optimizer state and learning-rate schedule continue.", note);
+            Assert.Contains(expected, note);
+            Assert.Contains($"Ranks {savedRanks}–{ranks - 1} start their random streams (dropout) from rank 0's state", note);
+            Assert.Null(new DataParallel(new MirrorCommunicator(0, savedRanks)).RestoreRankState(tmp.Path));   // the same number: nothing changes
+        }
+
         sealed class Source : IBatchSource
         {
             readonly DataBatch[] _batches;
