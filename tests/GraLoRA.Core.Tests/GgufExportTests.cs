@@ -162,17 +162,41 @@ namespace GraLoRA.Tests
             using (var bare = BaseModel.Load(Fixture("models/llama")))
                 Assert.Equal("GgufNeedsTokenizer", Assert.Throws<GraloraException>(() => bare.ExportGguf(tmp.File("bare.gguf"))).ErrorId);
 
-            string partial = TinyModelFactory.SaveWithTokenizer(tmp.File("partial"), new TinyModelOptions());
-            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(partial, "config.json")))!;
-            config["partial_rotary_factor"] = 0.5;
-            File.WriteAllText(Path.Combine(partial, "config.json"), config.ToJsonString());
-            using (var model = BaseModel.Load(partial))
+            // llama.cpp's llama architecture reads llama3 scaling (as rope_freqs) but none of transformers' other rope types here.
+            string linear = TinyModelWithConfig("linear-rope", config => config["rope_scaling"] = new JsonObject { ["rope_type"] = "linear", ["factor"] = 2.0 });
+            using (var model = BaseModel.Load(linear))
             {
-                var ex = Assert.Throws<GraloraException>(() => model.ExportGguf(tmp.File("partial.gguf")));
+                var ex = Assert.Throws<GraloraException>(() => model.ExportGguf(tmp.File("linear.gguf")));
                 Assert.Equal("GgufUnsupportedSetting", ex.ErrorId);
-                Assert.Contains("partial_rotary_factor 0.5", ex.Message);
+                Assert.Contains("rope_scaling of type 'linear'", ex.Message);
+                Assert.False(File.Exists(tmp.File("linear.gguf")));
                 Assert.Equal("InvalidGgufType", Assert.Throws<GraloraException>(() => GgufFormat.ParseType("int4")).ErrorId);
             }
+        }
+
+        [Theory]
+        [InlineData(3, 3)]          // every layer windowed: llama.cpp (full attention) computes the same up to the window
+        [InlineData(null, 2048)]    // no window: the model's own max_position_embeddings
+        public void ASlidingWindowBecomesTheDeclaredContextLength(int? window, int expected)
+        {
+            string folder = TinyModelWithConfig("window" + window, config =>
+            {
+                config["model_type"] = "mistral";
+                config["max_position_embeddings"] = 2048;
+                config["sliding_window"] = window;
+            });
+            using var model = BaseModel.Load(folder);
+            string file = model.ExportGguf(tmp.File($"window{window}.gguf"));
+            Assert.Equal((uint)expected, GgufFile.Read(file)["llama.context_length"]);
+        }
+
+        string TinyModelWithConfig(string name, Action<JsonNode> edit)
+        {
+            string folder = TinyModelFactory.SaveWithTokenizer(tmp.File(name), new TinyModelOptions());
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!;
+            edit(config);
+            File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+            return folder;
         }
 
         [Fact]

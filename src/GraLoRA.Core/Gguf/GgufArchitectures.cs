@@ -106,7 +106,8 @@ namespace GraLoRA.Gguf
             GraloraException Unsupported(string what) => new("GgufUnsupportedSetting", GraloraErrorKind.InvalidArgument,
                 $"{config.ModelType} model: {what} cannot be written to GGUF for llama.cpp's {arch.Name} architecture here.", config.ModelType);
             if (Math.Abs(config.PartialRotaryFactor - 1.0) > 0) throw Unsupported($"partial_rotary_factor {config.PartialRotaryFactor}");
-            if (config.Llama3RopeScaling is not null && !arch.Llama3RopeScaling) throw Unsupported("llama3 rope scaling");
+            if (config.RopeScaling is { } rope && !(rope.Type == "llama3" && arch.Llama3RopeScaling))
+                throw Unsupported($"rope_scaling of type '{rope.Type}'" + (arch.Llama3RopeScaling ? " (llama3 is written as rope_freqs)" : ""));
         }
     }
 }

@@ -49,7 +49,7 @@ namespace GraLoRA.Gguf
                 Func<Tensor> values = heads > 0 && arch.InterleavedRope ? () => InterleaveRopeRows(get(), heads) : get;
                 writer.AddTensor(ggufName, source.Shape, StorageType(source.Shape, type), values);
             }
-            if (config.Llama3RopeScaling is not null)
+            if (config.RopeScaling is not null)
             {
                 var factors = RopeFrequencyFactors(config);
                 writer.AddTensor("rope_freqs.weight", factors.shape, GgmlType.F32, () => factors);
@@ -62,7 +62,7 @@ namespace GraLoRA.Gguf
         {
             string a = arch.Name;
             w.Add($"{a}.vocab_size", (uint)c.VocabSize);
-            w.Add($"{a}.context_length", (uint)c.MaxPositionEmbeddings);
+            w.Add($"{a}.context_length", (uint)ContextLength(c));
             w.Add($"{a}.embedding_length", (uint)c.HiddenSize);
             w.Add($"{a}.block_count", (uint)c.NumLayers);
             w.Add($"{a}.feed_forward_length", (uint)c.IntermediateSize);
@@ -73,6 +73,18 @@ namespace GraLoRA.Gguf
             w.Add($"{a}.attention.layer_norm_rms_epsilon", (float)c.RmsNormEps);
             w.Add($"{a}.rope.freq_base", (float)c.RopeTheta);
             w.Add($"{a}.rope.dimension_count", (uint)(c.HeadDim * c.PartialRotaryFactor));
+        }
+
+        /// <summary>
+        /// The context length written: llama.cpp's llama/qwen2/qwen3 architectures attend to every earlier token, so a
+        /// model with sliding-window layers is declared with the window as its context, where both compute the same.
+        /// </summary>
+        public static int ContextLength(DecoderConfig c)
+        {
+            int context = c.MaxPositionEmbeddings;
+            for (int layer = 0; layer < c.NumLayers; layer++)
+                if (c.WindowOf(layer) is { } window) context = Math.Min(context, window);
+            return context;
         }
 
         /// <summary>The GGUF type a tensor of <paramref name="shape"/> is stored in when the model's type is <paramref name="type"/>.</summary>
@@ -101,7 +113,7 @@ namespace GraLoRA.Gguf
         static Tensor RopeFrequencyFactors(DecoderConfig config)
         {
             var scaled = new RotaryEmbedding(config).InvFreq;
-            var plain = new RotaryEmbedding(config with { Llama3RopeScaling = null }).InvFreq;
+            var plain = new RotaryEmbedding(config with { RopeScaling = null }).InvFreq;
             return (plain / scaled).to(ScalarType.Float32);                     // [rotary_dim / 2]
         }
 
