@@ -37,9 +37,10 @@ pack() {
 
 # Open MPI (mpirun and libmpi.so.40) for the data-parallel tests, from Debian when missing: quiet and idempotent (a
 # no-op once installed). Where it cannot be installed, says why and exports GRALORA_MPI_UNAVAILABLE, which the
-# multi-rank tests print and report as not run.
+# multi-rank tests report as skipped with that reason (counted as not run).
 openmpi() {
-  if command -v mpirun >/dev/null && ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40 '; then return 0; fi
+  # (ldconfig's list read whole: grep -q closing the pipe early would fail the check under pipefail)
+  if command -v mpirun >/dev/null && [[ $(ldconfig -p 2>/dev/null) == *'libmpi.so.40 '* ]]; then return 0; fi
   local reason="" log
   log=$(mktemp)
   if [[ $(id -u) -ne 0 ]]; then reason="not root, so 'apt-get install openmpi-bin' cannot run; install Open MPI yourself"
@@ -62,15 +63,17 @@ openmpi() {
 
 pwsh_run() { dotnet pwsh -NoProfile -NonInteractive "$@"; }
 
-# Reads passed/failed from a TRX file's <Counters> element.
+# Reads passed/failed/total from a TRX file's <Counters> element, and the skipped tests (outcome NotExecuted, which
+# the counters leave out).
 trx_counts() {
   local counters
   counters=$(grep -o '<Counters [^>]*>' "$1" | head -1)
-  local passed failed total
+  local passed failed total skipped
   passed=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
   failed=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
   total=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
-  echo "$passed $failed $total"
+  skipped=$(grep -c 'outcome="NotExecuted"' "$1" || true)
+  echo "$passed $failed $total $skipped"
 }
 
 run_tests() {
@@ -87,9 +90,9 @@ run_tests() {
     if [[ ! -f "TestResults/$suite.trx" ]]; then
       echo "$suite: no results written"; status=1; continue
     fi
-    read -r p f t < <(trx_counts "TestResults/$suite.trx")
+    read -r p f t n < <(trx_counts "TestResults/$suite.trx")
     if [[ "$t" -eq 0 ]]; then echo "$suite ran no tests"; status=1; fi
-    total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+    total_passed=$((total_passed + p)); total_failed=$((total_failed + f)); total_not_run=$((total_not_run + n))
   done
 
   echo "== Pester (tests/module)"
@@ -116,7 +119,7 @@ run_tests() {
     if [[ ! -f "TestResults/notebook-$name.trx" ]]; then
       echo "$notebook: no results written"; tail -20 "TestResults/notebook-$name.log"; status=1; total_failed=$((total_failed + 1)); continue
     fi
-    read -r p f t < <(trx_counts "TestResults/notebook-$name.trx")
+    read -r p f t _ < <(trx_counts "TestResults/notebook-$name.trx")
     markdown=$(grep -c '"cell_type": "markdown"' "$notebook" || true)
     p=$((p - markdown))
     grep -o 'testName="[^"]*"[^>]*outcome="Failed"' "TestResults/notebook-$name.trx" | sed -E 's/testName="([^"]*)".*/  failed: \1/' || true
@@ -126,8 +129,8 @@ run_tests() {
   done
 
   [[ $total_failed -eq 0 ]] || status=1
-  # Not run = excluded by tag (GPU tests without CUDA) or skipped: neither passed nor failed.
-  [[ $total_not_run -eq 0 ]] || echo "$total_not_run not run (Pester: GPU-tagged or skipped; see its summary above)"
+  # Not run = excluded by tag (GPU tests without CUDA) or skipped with a reason: neither passed nor failed.
+  [[ $total_not_run -eq 0 ]] || echo "$total_not_run not run (GPU-tagged Pester tests, or skipped with the reason printed above)"
   [[ -z ${GRALORA_MPI_UNAVAILABLE:-} ]] || echo "data-parallel (MPI) checks not run: $GRALORA_MPI_UNAVAILABLE"
   echo "$total_passed passed, $total_failed failed"
   return $status

@@ -39,6 +39,17 @@ namespace GraLoRA.Distributed
         }
 
         /// <summary>
+        /// Before GPU ranks start: every device in <paramref name="cudaIndices"/> exists and CUDA is usable
+        /// (CudaNotAvailable, or InvalidDevice naming the visible ones), and libnccl.so.2 loads (NcclNotFound naming
+        /// every place tried).
+        /// </summary>
+        public static void RequireGpuRanks(IEnumerable<int> cudaIndices)
+        {
+            foreach (int index in cudaIndices) TorchRuntime.ResolveDevice($"cuda:{index}");
+            NcclCommunicator.LibraryVersion();
+        }
+
+        /// <summary>
         /// mpirun's arguments for <paramref name="ranks"/> ranks of <paramref name="program"/> on this machine (or on
         /// <paramref name="hostfile"/>'s machines): --oversubscribe (more ranks than cores is allowed, and makes idle
         /// ranks yield instead of spin), --bind-to none (each rank's libtorch threads may use any core),

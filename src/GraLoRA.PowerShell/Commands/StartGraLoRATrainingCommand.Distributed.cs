@@ -95,7 +95,10 @@ namespace GraLoRA.PowerShell.Commands
             if (launch.IsDistributed)
                 throw Invalid(nameof(Device), $"this process is already {launch} of a launched job, which started the ranks: leave -Device out");
             var plan = DevicePlan.Parse(Device!);
-            if (plan.Type == "cpu") Launchers.RequireMpirun();          // before anything is written
+            // Before anything is written or started: the launcher (CPU), or every GPU and libnccl (CUDA).
+            // (Core's checks: a TorchSharp type here would fail to load in the module's default load context.)
+            if (plan.Type == "cpu") Launchers.RequireMpirun();
+            else Launchers.RequireGpuRanks(plan.CudaIndices);
             if (Model.Device.StartsWith("cuda", StringComparison.Ordinal))
                 WriteWarning($"This session holds the model on {Model.Device} while each rank loads its own copy: load it on the CPU here (Import-BaseModel without -Device) to leave the GPU memory to the ranks.");
             var settings = JobSettings(output);

@@ -19,7 +19,7 @@ namespace GraLoRA.Tests
     /// (GraLoRA.Bench dist-child), against the same host run alone. The reference is always the one-process run of
     /// the same data and settings, so these check that distribution changes nothing but rounding. Needs Open MPI's
     /// mpirun (./build.sh installs it from Debian); where it could not be installed, build.sh says why and exports
-    /// GRALORA_MPI_UNAVAILABLE, and these tests print that reason and check nothing else.
+    /// GRALORA_MPI_UNAVAILABLE, and these tests are reported as skipped with that reason (<see cref="MpiFactAttribute"/>).
     /// </summary>
     public sealed class DataParallelMpiTests : IDisposable
     {
@@ -33,15 +33,11 @@ namespace GraLoRA.Tests
         string? _model;
         string Model => _model ??= TinyModelFactory.Save(tmp.File("tiny"), new TinyModelOptions { Seed = 5 });
 
-        /// <summary>False (after printing why) only where build.sh could not install Open MPI; a missing mpirun otherwise fails.</summary>
-        bool MpiAvailable()
+        /// <summary>What every test here needs; a missing mpirun fails unless build.sh said why (then the test is skipped).</summary>
+        static void RequireMpi()
         {
             Assert.True(File.Exists(BenchDll), $"'{BenchDll}' is missing: build the solution (./build.sh build) first.");
-            if (Launchers.FindMpirun() is not null) return true;
-            string? reason = Environment.GetEnvironmentVariable("GRALORA_MPI_UNAVAILABLE");
-            Assert.False(string.IsNullOrEmpty(reason), "mpirun is not on PATH: install Open MPI (apt-get install openmpi-bin), or run ./build.sh test, which installs it.");
-            output.WriteLine($"NOT RUN: Open MPI is unavailable here ({reason}); the multi-rank checks need it.");
-            return false;
+            Assert.True(Launchers.FindMpirun() is not null, "mpirun is not on PATH: install Open MPI (apt-get install openmpi-bin), or run ./build.sh test, which installs it.");
         }
 
         sealed record Run(int Exit, string Output, TimeSpan Elapsed)
@@ -90,10 +86,10 @@ namespace GraLoRA.Tests
             foreach (var key in a.Keys) Assert.True(TensorAssert.Identical(a[key], b[key]), $"{what}: '{key}' differs");
         }
 
-        [Fact]
+        [MpiFact]
         public void TwoRanksOfBatchFourGiveTheAdapterOfOneRankOfBatchEightAfterFiveSteps()
         {
-            if (!MpiAvailable()) return;
+            RequireMpi();
             var one = Ranks(1, "one", "--batch 8 --steps 5 --validation");
             var two = Ranks(2, "two", "--batch 4 --steps 5 --validation");
             Assert.True(one.Exit == 0 && two.Exit == 0, one.Output + two.Output);
@@ -119,10 +115,10 @@ namespace GraLoRA.Tests
             Assert.Equal(3, a1.Count(s => s.Eval is not null));
         }
 
-        [Fact]
+        [MpiFact]
         public void ANonFiniteLossOrGradientOnOneRankSkipsThatStepOnEveryRankAsInOneProcess()
         {
-            if (!MpiAvailable()) return;
+            RequireMpi();
             // Step 2: rank 1's gradient gets a NaN (one process: its only rank); step 4: rank 0's loss is NaN.
             var one = Ranks(1, "one", "--batch 8 --steps 5 --nan-at 2 --fault-rank 0 --nan-loss-at 4 --nan-loss-rank 0");
             var two = Ranks(2, "two", "--batch 4 --steps 5 --nan-at 2 --fault-rank 1 --nan-loss-at 4 --nan-loss-rank 0");
@@ -141,10 +137,10 @@ namespace GraLoRA.Tests
             Assert.True(MaxAbsDifference(Weights("two", 0), Weights("one", 0)) <= 1e-5, "the skips must match one process's");
         }
 
-        [Fact]
+        [MpiFact]
         public void StoppingOneRankStopsEveryRankAtThatStepAndResumingContinuesBitForBit()
         {
-            if (!MpiAvailable()) return;
+            RequireMpi();
             const string settings = "--batch 4 --steps 6 --dropout 0.2 --save-steps 2";
             var straight = Ranks(2, "straight", settings);
             // Only rank 0's cancellation token fires (at step 3); the stop agreement stops rank 1 at the same step.
@@ -170,13 +166,15 @@ namespace GraLoRA.Tests
             AssertIdentical(Weights("resumed", 1), Weights("straight", 1), "resumed vs uninterrupted, rank 1");
         }
 
-        [Fact]
+        [MpiFact]
         public void AKilledRankStopsTheJobWithAClearErrorAndLeavesOnlyCompleteCheckpoints()
         {
-            if (!MpiAvailable()) return;
+            RequireMpi();
             var killed = Ranks(2, "killed", "--batch 4 --steps 6 --save-steps 1 --kill-at 3");   // SIGKILL in step 3's backward
             Assert.NotEqual(0, killed.Exit);
-            Assert.True(killed.Elapsed < TimeSpan.FromMinutes(2), $"the job took {killed.Elapsed} to stop");
+            // mpirun ends the job when a rank dies: the survivor does not sit out the collective timeout (600 s here;
+            // Ranks fails a job that runs past 5 minutes).
+            Assert.DoesNotContain("DistributedTimeout", killed.Output);
             Assert.Contains("process rank 1", killed.Output);
             Assert.Contains("signal 9 (Killed)", killed.Output);
             string run = Path.Combine(tmp.File("killed"), "run");
@@ -187,25 +185,37 @@ namespace GraLoRA.Tests
             Assert.Equal(new[] { 3, 4, 5, 6 }, resumed.Steps.Select(s => s.Step));
         }
 
-        [Fact]
+        [MpiFact]
         public void AHangingRankMakesTheOthersStopWithATimeoutErrorNamingTheCollective()
         {
-            if (!MpiAvailable()) return;
+            RequireMpi();
             var hung = Ranks(2, "hung", "--batch 4 --steps 6 --hang-at 3", new Dictionary<string, string> { ["GRALORA_DIST_TIMEOUT"] = "5" });
             Assert.NotEqual(0, hung.Exit);
-            Assert.True(hung.Elapsed < TimeSpan.FromMinutes(2), $"the job took {hung.Elapsed} to stop");
             Assert.Contains("error DistributedTimeout: Rank 0 of 2 waited 5 s for the gradient all-reduce of step 3", hung.Output);
             Assert.Contains("GRALORA_DIST_TIMEOUT", hung.Output);
         }
 
-        [Fact]
+        [MpiFact]
         public void RanksHoldingDifferentBaseModelsAreRefusedBeforeTraining()
         {
-            if (!MpiAvailable()) return;
+            RequireMpi();
             string other = TinyModelFactory.Save(tmp.File("other"), new TinyModelOptions { Seed = 6 });
             var run = Ranks(2, "mismatch", $"--batch 4 --steps 2 --model-rank-1 {other}");
             Assert.NotEqual(0, run.Exit);
             Assert.Contains("error DistributedModelMismatch: Rank 1's frozen base weights differ from rank 0's", run.Output);
+        }
+    }
+
+    /// <summary>
+    /// A test that needs Open MPI: reported as skipped, with build.sh's reason, only where build.sh could not install it
+    /// (GRALORA_MPI_UNAVAILABLE set and no mpirun); otherwise it runs, and a missing mpirun fails it.
+    /// </summary>
+    public sealed class MpiFactAttribute : FactAttribute
+    {
+        public MpiFactAttribute()
+        {
+            if (Environment.GetEnvironmentVariable("GRALORA_MPI_UNAVAILABLE") is { Length: > 0 } reason && Launchers.FindMpirun() is null)
+                Skip = $"Open MPI is unavailable here ({reason}); the multi-rank checks need it.";
         }
     }
 }

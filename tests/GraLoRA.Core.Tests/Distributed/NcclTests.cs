@@ -45,6 +45,23 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void GpuRanksAreCheckedBeforeStartingThemCudaFirstThenEveryDevice()
+        {
+            string? cudaMissing = TorchRuntime.CudaUnavailableReason();
+            var ex = Assert.Throws<GraloraException>(() => Launchers.RequireGpuRanks(new[] { 0, 99 }));
+            if (cudaMissing is not null)
+            {
+                Assert.Equal("CudaNotAvailable", ex.ErrorId);                  // this machine: CUDA is named first, with why
+                Assert.Contains("'cuda:0' was requested but CUDA is not usable", ex.Message);
+            }
+            else
+            {
+                Assert.Equal("InvalidDevice", ex.ErrorId);                     // a GPU machine: the device that does not exist
+                Assert.Contains("'cuda:99' does not exist", ex.Message);
+            }
+        }
+
+        [Fact]
         public void TheUniqueIdIs128BytesAndRoundTrips()
         {
             var bytes = Enumerable.Range(0, 128).Select(i => (byte)(i * 7)).ToArray();
