@@ -50,6 +50,8 @@ namespace GraLoRA.PowerShell
         public int ValidationExamples { get; init; }
         /// <summary>The record format used.</summary>
         public string Format { get; init; } = "";
+        /// <summary>Steps of this run whose update was skipped because their loss or gradients were not finite (each also a warning).</summary>
+        public int SkippedSteps { get; init; }
         /// <summary>Every progress report (logging steps and evaluations), oldest first.</summary>
         public IReadOnlyList<TrainingProgress> History { get; init; } = Array.Empty<TrainingProgress>();
         /// <summary>This process's rank in a data-parallel job (0 when training alone); rank 0 writes the outputs.</summary>

@@ -245,7 +245,7 @@ namespace GraLoRA.Distributed
         const string StateFile = "distributed.json";
         static string RandomStateFile(int rank) => $"rng_state_{rank}.safetensors";
 
-        /// <summary>Rank 0, into a checkpoint being staged: the world size and ranks 1…'s random states (rank 0's is the checkpoint's own rng_state).</summary>
+        /// <summary>Rank 0, into a checkpoint being staged: the world size and ranks 1…'s random states (rank 0's is the checkpoint's own rng_state); the caller disposes <paramref name="states"/>.</summary>
         internal void WriteRankState(string staging, Tensor? states)
         {
             if (states is null) return;
@@ -259,7 +259,6 @@ namespace GraLoRA.Distributed
                 using var state = states[r].clone();
                 Safetensors.Write(Path.Combine(staging, RandomStateFile(r)), new Dictionary<string, Tensor> { ["cpu"] = state });
             }
-            states.Dispose();
         }
 
         /// <summary>

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Management.Automation;
 using System.Text;
 using GraLoRA.Distributed;
+using GraLoRA.Training;
 using GraLoRA.IO;
 using GraLoRA.Models;
 using GraLoRA.PowerShell.Completion;
@@ -75,9 +76,7 @@ namespace GraLoRA.PowerShell.Commands
         {
             ApplyConfig(Config);
             string folder = ResolvePath(Path);
-            string adapter = StartGraLoRATrainingCommand.ChooseAdapter(Model, Adapter);
-            string? output = OutputPath is null ? null : ResolvePath(OutputPath);
-            ToTrainingOptions(output).Validate();
+            var (adapter, output, _, _) = TrainingJob.Check(Model, ToSettings() with { Adapter = Adapter });   // the adapter rule and every option, as the ranks will apply them
             if (!Bound(nameof(OutputPath)))
                 WriteWarning("No -OutputPath in the settings: the job writes no checkpoints or metrics (the trained adapter still lands in result/).");
             bool cuda = (DeviceType ?? (Model.Device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : "cpu")) == "cuda";

@@ -23,6 +23,9 @@ namespace GraLoRA.PowerShell.Commands
         public string[]? Device { get; set; }
 
         DataParallel? _world;
+
+        static GraloraException Invalid(string name, string rule) =>
+            new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"-{name}: {rule}.", name);
         string? _eventsFile;
 
         /// <summary>
