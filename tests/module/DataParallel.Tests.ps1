@@ -172,7 +172,7 @@ Describe 'New-GraLoRAJobScript' {
         try {
             $folder = Join-Path $work 'again'
             $m | New-GraLoRAJobScript $alpaca -Path $folder -Config $config | Out-Null
-            { $m | New-GraLoRAJobScript $alpaca -Path $folder -Config $config } | Should -Throw '*give -Force*' -ErrorId 'JobExists,GraLoRA.PowerShell.Commands.NewGraLoRAJobScriptCommand'
+            { $m | New-GraLoRAJobScript $alpaca -Path $folder -Config $config } | Should -Throw '*-Force*' -ErrorId 'OutputExists,GraLoRA.PowerShell.Commands.NewGraLoRAJobScriptCommand'
             ($m | New-GraLoRAJobScript $alpaca -Path $folder -Config $config -Ranks 4 -Force).Name | Should -Be 'launch.sh'
             Get-Content -Raw (Join-Path $folder 'launch.sh') | Should -Match 'mpirun -np 4 '
             $m | New-GraLoRAJobScript $alpaca -Path (Join-Path $work 'whatif') -Config $config -WhatIf

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Threading;
 using GraLoRA.Data;
 using GraLoRA.Distributed;
+using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -76,8 +77,10 @@ namespace GraLoRA.Training
             int total = TotalSteps(train);
             var state = new TrainerState { Seed = _options.Seed, Adapter = _adapter };
             string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
+            bool replace = output is not null && CheckOutput(output, resumeFrom, _options.OverwriteOutputDirectory);   // every rank checks; rank 0 writes
             if (output is not null && _world.IsMain)
             {
+                if (replace) AtomicFile.DeleteDirectory(output);
                 Directory.CreateDirectory(output);
                 TrainingCheckpoints.RemoveLeftovers(output);
             }
@@ -211,6 +214,19 @@ namespace GraLoRA.Training
             string? chart = output is not null && history.Count > 0 && _world.IsMain ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
                 cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings, skipped);
+        }
+
+        /// <summary>
+        /// The output folder rule (<see cref="OutputTarget"/>): a fresh run writes into an empty or missing
+        /// <paramref name="output"/>, or replaces a non-empty one only with <paramref name="overwrite"/> (then returns true);
+        /// resuming continues the folder, so it does not go with <paramref name="overwrite"/>. Writes nothing.
+        /// </summary>
+        internal static bool CheckOutput(string output, string? resumeFrom, bool overwrite)
+        {
+            if (resumeFrom is not null && overwrite)
+                throw new GraloraException("InvalidTrainingOption", GraloraErrorKind.InvalidArgument,
+                    $"OverwriteOutputDirectory (-Force) starts afresh in '{output}', deleting what is there, while resuming from '{resumeFrom}' continues a run: give one of them.", output);
+            return resumeFrom is null && OutputTarget.CheckFolder(output, overwrite);
         }
 
         /// <summary>

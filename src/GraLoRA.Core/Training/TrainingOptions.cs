@@ -76,6 +76,12 @@ namespace GraLoRA.Training
         /// the Trainer the loader of global batches (per-rank batch × ranks); each rank trains on its rows of each.
         /// </summary>
         public Distributed.DataParallel? Distributed { get; init; }
+        /// <summary>
+        /// Start afresh in an <see cref="OutputDirectory"/> that already holds files (a previous run's), deleting them first;
+        /// without it such a folder is an error (<see cref="IO.OutputTarget"/>; transformers' overwrite_output_dir). Resuming
+        /// continues a folder instead, so the two do not go together.
+        /// </summary>
+        public bool OverwriteOutputDirectory { get; init; }
 
         /// <summary>Checks every value (the one place they are checked); the message names the value and the fix.</summary>
         public void Validate()

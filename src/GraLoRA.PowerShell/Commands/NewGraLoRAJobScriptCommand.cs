@@ -13,7 +13,7 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Writes a data-parallel training job for a launcher: an mpirun script, a Slurm batch script (srun) or a torchrun script, with the script every rank runs.</para>
-    /// <para type="description">Writes into -Path: train.ps1 (what every rank runs: it imports the model from its folder, loads the adapter's starting weights from adapter/, and runs Start-GraLoRATraining, which finds its rank from the launcher's variables, trains on its rows of every global batch and all-reduces the gradients; rank 0 writes checkpoints and metrics to -OutputPath and the trained adapter to result/), settings.json (the training settings — from -Config, e.g. New-GraLoRATrainingConfig output, and this command's own setting parameters, which win — plus the model folder, dataset and adapter), and the launcher script: launch.sh for -Launcher Mpirun (Open MPI; CPU ranks all-reduce over MPI, CUDA ranks over NCCL with the id sent by MPI) or TorchRun (GPUs only: torchrun as a plain launcher, the NCCL id passed through a file in GRALORA_SHARED_DIR), or job.sbatch for Slurm (srun --mpi=pmix). -BatchSize is per rank: each step takes -BatchSize × -Ranks examples. The model, the data, the job folder and the output folder must be at the same paths on every machine. Outputs the launcher script's file.</para>
+    /// <para type="description">Writes into -Path: train.ps1 (what every rank runs: it imports the model from its folder, loads the adapter's starting weights from adapter/, and runs Start-GraLoRATraining, which finds its rank from the launcher's variables, trains on its rows of every global batch and all-reduces the gradients; rank 0 writes checkpoints and metrics to -OutputPath and the trained adapter to result/), settings.json (the training settings — from -Config, e.g. New-GraLoRATrainingConfig output, and this command's own setting parameters, which win — plus the model folder, dataset and adapter), and the launcher script: launch.sh for -Launcher Mpirun (Open MPI; CPU ranks all-reduce over MPI, CUDA ranks over NCCL with the id sent by MPI) or TorchRun (GPUs only: torchrun as a plain launcher, the NCCL id passed through a file in GRALORA_SHARED_DIR), or job.sbatch for Slurm (srun --mpi=pmix). -BatchSize is per rank: each step takes -BatchSize × -Ranks examples. The model, the data, the job folder and the output folder must be at the same paths on every machine. A -Path that already holds files is an OutputExists error unless -Force, which replaces it whole — and, being the training setting of that name, also makes the job's training start afresh in -OutputPath when it runs (without it, rank 0 refuses an -OutputPath that holds a run, OutputExists). Outputs the launcher script's file.</para>
     /// </summary>
     /// <example><code>$config = New-GraLoRATrainingConfig -MaxSteps 500 -BatchSize 4 -LearningRate 2e-4 -OutputPath /shared/out
     /// $model | New-GraLoRAJobScript /shared/data/train.jsonl -Path /shared/job -Config $config -Launcher Slurm -Ranks 16 -Nodes 2 -DeviceType cuda</code><para>Writes /shared/job/job.sbatch for 2 machines of 8 GPUs each; submit it with sbatch /shared/job/job.sbatch.</para></example>
@@ -64,10 +64,6 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Adapter { get; set; }
-
-        /// <summary><para type="description">Replace the job files when -Path already holds a job.</para></summary>
-        [Parameter]
-        public SwitchParameter Force { get; set; }
         #endregion
 
         #region Overrides
@@ -83,16 +79,22 @@ namespace GraLoRA.PowerShell.Commands
             var launcher = Launcher switch { "Slurm" => Distributed.Launcher.Slurm, "TorchRun" => Distributed.Launcher.TorchRun, _ => Distributed.Launcher.OpenMpi };
             var (fileName, text) = Launchers.JobScript(launcher, Ranks, Nodes, cuda, JobFolder.WorkerCommand(folder), folder);
             string script = System.IO.Path.Combine(folder, fileName);
-            if (File.Exists(System.IO.Path.Combine(folder, JobFolder.SettingsFile)) && !Force)
-                throw new GraloraException("JobExists", GraloraErrorKind.InvalidOperation, $"'{folder}' already holds a job: give -Force to replace it, or another -Path.", folder);
+            // The -Force rule (a non-empty -Path is replaced whole only with -Force); -Force is also the job's setting:
+            // its training starts afresh in -OutputPath (checked by rank 0 when the job runs).
+            OutputTarget.CheckFolder(folder, Force);
             if (!ShouldProcess(folder, $"Write a {Ranks}-rank {Launcher} training job")) return;
 
             var settings = JobSettings(output);
             string modulePath = JobFolder.ModuleManifest(MyInvocation.MyCommand.Module);
-            JobFolder.Write(folder, new JobSpec(modulePath, Model, adapter, cuda ? "cuda" : "cpu", ResolvePath(Dataset), null, settings, null));
-            AtomicFile.Write(script, stream => stream.Write(new UTF8Encoding(false).GetBytes(text)));
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(script, File.GetUnixFileMode(script) | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            // Staged and swapped in whole; nothing written names the staging folder (the dataset is a path, not records).
+            AtomicFile.WriteDirectory(folder, staging =>
+            {
+                JobFolder.Write(staging, new JobSpec(modulePath, Model, adapter, cuda ? "cuda" : "cpu", ResolvePath(Dataset), null, settings, null));
+                string staged = System.IO.Path.Combine(staging, fileName);
+                AtomicFile.Write(staged, stream => stream.Write(new UTF8Encoding(false).GetBytes(text)));
+                if (!OperatingSystem.IsWindows())
+                    File.SetUnixFileMode(staged, File.GetUnixFileMode(staged) | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            }, ex => new GraloraException("JobWriteFailed", GraloraErrorKind.IOFailure, $"Could not write the job into '{folder}': {ex.Message}", folder, ex));
             WriteObject(new FileInfo(script));
         });
         #endregion
