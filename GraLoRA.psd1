@@ -13,7 +13,7 @@
     CmdletsToExport      = @(
         'Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Get-BaseModel', 'Invoke-BaseModel', 'Export-BaseModel', 'Invoke-GraLoRAGeneration',
         'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
-        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Start-GraLoRATraining', 'New-GraLoRATrainingConfig', 'Invoke-GraLoRAEvaluation',
+        'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Start-GraLoRATraining', 'New-GraLoRATrainingConfig', 'New-GraLoRAJobScript', 'Invoke-GraLoRAEvaluation',
         'Measure-GradientEntanglement', 'Find-GraLoRAK', 'Invoke-GraLoRAClassification', 'ConvertTo-LoRAAdapter', 'Compare-GraLoRAMethod'
     )
     FunctionsToExport    = @()

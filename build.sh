@@ -5,6 +5,7 @@
 #   ./build.sh pack        build, then pack GraLoRA.Core and GraLoRA.Scripting into artifacts/feed (a local NuGet feed)
 #                          and the PowerShell module into artifacts/psrepo (a local PSResourceGet repository; docs/install.md)
 #   ./build.sh test        build, then run every suite (xunit incl. llama.cpp checks, F#, Pester, notebooks); last line "N passed, N failed"
+#                          (installs Open MPI from apt first when missing, for the data-parallel tests)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -38,17 +39,45 @@ pack() {
   echo "module package in artifacts/psrepo:"; ls artifacts/psrepo
 }
 
+# Open MPI (mpirun and libmpi.so.40) for the data-parallel tests, from Debian when missing: quiet and idempotent (a
+# no-op once installed). Where it cannot be installed, says why and exports GRALORA_MPI_UNAVAILABLE, which the
+# multi-rank tests report as skipped with that reason (counted as not run).
+openmpi() {
+  # (ldconfig's list read whole: grep -q closing the pipe early would fail the check under pipefail)
+  if command -v mpirun >/dev/null && [[ $(ldconfig -p 2>/dev/null) == *'libmpi.so.40 '* ]]; then return 0; fi
+  local reason="" log
+  log=$(mktemp)
+  if [[ $(id -u) -ne 0 ]]; then reason="not root, so 'apt-get install openmpi-bin' cannot run; install Open MPI yourself"
+  elif ! command -v apt-get >/dev/null; then reason="no apt-get (not Debian/Ubuntu); install Open MPI yourself"
+  else
+    echo "installing Open MPI (openmpi-bin) from apt for the data-parallel tests"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq openmpi-bin >"$log" 2>&1; then
+      # Stale package lists are the usual cause: refresh once and retry.
+      apt-get update -qq >>"$log" 2>&1 && apt-get install -y -qq openmpi-bin >>"$log" 2>&1 ||
+        reason="apt-get install openmpi-bin failed: $(tail -1 "$log")"
+    fi
+  fi
+  rm -f "$log"
+  if [[ -n $reason ]]; then
+    echo "Open MPI unavailable ($reason): the multi-rank (MPI) tests will report themselves as not run"
+    export GRALORA_MPI_UNAVAILABLE="$reason"
+  fi
+}
+
 pwsh_run() { dotnet pwsh -NoProfile -NonInteractive "$@"; }
 
-# Reads passed/failed from a TRX file's <Counters> element.
+# Reads passed/failed/total from a TRX file's <Counters> element, and the skipped tests (outcome NotExecuted, which
+# the counters leave out).
 trx_counts() {
   local counters
   counters=$(grep -o '<Counters [^>]*>' "$1" | head -1)
-  local passed failed total
+  local passed failed total skipped
   passed=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
   failed=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
   total=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
-  echo "$passed $failed $total"
+  skipped=$(grep -c 'outcome="NotExecuted"' "$1" || true)
+  echo "$passed $failed $total $skipped"
 }
 
 run_tests() {
@@ -65,9 +94,9 @@ run_tests() {
     if [[ ! -f "TestResults/$suite.trx" ]]; then
       echo "$suite: no results written"; status=1; continue
     fi
-    read -r p f t < <(trx_counts "TestResults/$suite.trx")
+    read -r p f t n < <(trx_counts "TestResults/$suite.trx")
     if [[ "$t" -eq 0 ]]; then echo "$suite ran no tests"; status=1; fi
-    total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+    total_passed=$((total_passed + p)); total_failed=$((total_failed + f)); total_not_run=$((total_not_run + n))
   done
 
   echo "== Pester (tests/module)"
@@ -94,7 +123,7 @@ run_tests() {
     if [[ ! -f "TestResults/notebook-$name.trx" ]]; then
       echo "$notebook: no results written"; tail -20 "TestResults/notebook-$name.log"; status=1; total_failed=$((total_failed + 1)); continue
     fi
-    read -r p f t < <(trx_counts "TestResults/notebook-$name.trx")
+    read -r p f t _ < <(trx_counts "TestResults/notebook-$name.trx")
     markdown=$(grep -c '"cell_type": "markdown"' "$notebook" || true)
     p=$((p - markdown))
     grep -o 'testName="[^"]*"[^>]*outcome="Failed"' "TestResults/notebook-$name.trx" | sed -E 's/testName="([^"]*)".*/  failed: \1/' || true
@@ -104,8 +133,9 @@ run_tests() {
   done
 
   [[ $total_failed -eq 0 ]] || status=1
-  # Not run = excluded by tag (GPU tests without CUDA) or skipped: neither passed nor failed.
-  [[ $total_not_run -eq 0 ]] || echo "$total_not_run not run (Pester: GPU-tagged or skipped; see its summary above)"
+  # Not run = excluded by tag (GPU tests without CUDA) or skipped with a reason: neither passed nor failed.
+  [[ $total_not_run -eq 0 ]] || echo "$total_not_run not run (GPU-tagged Pester tests, or skipped with the reason printed above)"
+  [[ -z ${GRALORA_MPI_UNAVAILABLE:-} ]] || echo "data-parallel (MPI) checks not run: $GRALORA_MPI_UNAVAILABLE"
   echo "$total_passed passed, $total_failed failed"
   return $status
 }
@@ -114,6 +144,6 @@ case "${1:-build}" in
   build) build ;;
   quickstart) build; pwsh_run -File examples/01-quickstart.ps1 ;;
   pack) build; pack ;;
-  test) build; reference; run_tests ;;
+  test) build; reference; openmpi; run_tests ;;
   *) echo "usage: ./build.sh [build|quickstart|pack|test]" >&2; exit 2 ;;
 esac

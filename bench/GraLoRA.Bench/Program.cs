@@ -23,6 +23,8 @@ switch (args.Length == 0 ? "" : args[0])
     case "lab": return GraLoRA.Bench.LabBench.Run(args);
     case "methods": return GraLoRA.Bench.MethodsBench.Run(args);
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
+    case "dist-child": return GraLoRA.Bench.DistChild.Run(args);
+    case "dist": return GraLoRA.Bench.DistBench.Run(args);
     case "convert": return GraLoRA.Bench.ConvertBench.Run(args);
     case "convert-child": return GraLoRA.Bench.ConvertBench.Child(args);
     default:
@@ -32,6 +34,7 @@ switch (args.Length == 0 ? "" : args[0])
         Console.Error.WriteLine("       GraLoRA.Bench convert [--hidden 4096] [--mlp 14336]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
         Console.Error.WriteLine("       GraLoRA.Bench methods [--hidden 256] [--layers 2] [--seq 128] [--rank 32] [--steps 5] [--reps 5] [--full]");
+        Console.Error.WriteLine("       GraLoRA.Bench dist [--hidden 512] [--layers 8] [--seq 128] [--rank 64] [--steps 6] [--reps 3]");
         Console.Error.WriteLine("       GraLoRA.Bench lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]");
         return 2;
 }

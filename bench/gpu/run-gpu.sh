@@ -120,6 +120,9 @@ for method in dora mora rasa full; do
   [[ $net_ok == 1 ]] && run "net-$method-r32" "$runner" train --method "$method" --rank 32 --k 2 --device "$device" --dtype "$dtype" "${shape[@]}"
 done
 if [[ $has_peft == 1 ]]; then run "peft-dora-r32" "$py" "$kit/peft_compare.py" --method dora --rank 32 --k 2 --device "$device" --dtype "$dtype" "${shape[@]}"; fi
+echo "== 6. NCCL: a one-rank communicator on the device (data-parallel training's GPU path)"
+# On the CPU this only checks that libnccl loads or says why not, and reports the stage skipped.
+[[ $net_ok == 1 ]] && run nccl "$runner" nccl --device "$device" --elements "$([[ $size == small ]] && echo 1000000 || echo 25000000)"
 
 echo "== summary (full results: $results)"
 "$py" - "$results" <<'PY'
@@ -162,5 +165,11 @@ if ref and not ref.get("Failed"):
             ratio = f"{base['TokensPerSecond'] / r['TokensPerSecond']:.2f}" if base and base.get("TokensPerSecond") else "-"
             print(f"{m:<12} {'GraLoRA.NET' if impl == 'net' else 'PEFT':<12} {r['TokensPerSecond']:>9.0f} {ratio:>7} {paper[m]:>10} {mem(r):>6}")
 if not by.get("peft", {}).get("Available"): print("PEFT: not importable here, comparison skipped")
+n = by.get("nccl")
+if n and n.get("Skipped"): print(f"NCCL: skipped, {n.get('Reason')} ({n.get('Loader')})")
+elif n and not n.get("Failed"):
+    bad = [k for k, ok in n.get("Checks", {}).items() if not ok]
+    print(f"{n.get('Engine')}: one-rank all-reduce/broadcast/all-gather on the device, gradient buckets, trainer hooks: {'ok' if not bad else 'FAILED ' + ', '.join(bad)}; "
+          f"all-reduce of {n.get('Elements', 0):,} floats {n.get('AllReduceSeconds', 0) * 1000:.2f} ms")
 if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
 PY

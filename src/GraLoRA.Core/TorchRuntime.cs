@@ -115,6 +115,7 @@ namespace GraLoRA
         {
             EnsureInitialized();
             string spec = (name ?? "cpu").Trim().ToLowerInvariant();
+            if (spec == "cuda:local") spec = Distributed.LaunchEnvironment.Current.CudaDevice;   // a data-parallel rank's own GPU
             if (spec == "cpu") return torch.CPU;
             if (spec == "auto") return CudaUnavailableReason() == null ? new torch.Device(DeviceType.CUDA, 0) : torch.CPU;
             if (spec == "cuda" || spec.StartsWith("cuda:", StringComparison.Ordinal))
@@ -134,7 +135,7 @@ namespace GraLoRA
                 return new torch.Device(DeviceType.CUDA, index);
             }
             throw new GraloraException("InvalidDevice", GraloraErrorKind.InvalidArgument,
-                $"Device '{name}' is not recognised: use cpu, cuda, cuda:N or auto.", name);
+                $"Device '{name}' is not recognised: use cpu, cuda, cuda:N, cuda:local (a launched rank's LOCAL_RANK) or auto.", name);
         }
 
         /// <summary>Devices, versions, threads and CUDA status of this process.</summary>

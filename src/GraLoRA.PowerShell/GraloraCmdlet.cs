@@ -41,11 +41,19 @@ namespace GraLoRA.PowerShell
         /// </summary>
         protected void WriteStatus(string message, bool noNewLine = false, string? tag = null)
         {
+            if (SuppressStatus) return;
+            OnStatus(message);
             var tags = new List<string> { StatusTag };
             if (tag is not null) tags.Add(tag);
             if (ShowStatus) tags.Add("PSHOST");
             WriteInformation(new HostInformationMessage { Message = message, NoNewLine = noNewLine }, tags.ToArray());
         }
+
+        /// <summary>When set, <see cref="WriteStatus"/> writes nothing (a data-parallel rank other than 0: rank 0 speaks for the job).</summary>
+        protected bool SuppressStatus { get; set; }
+
+        /// <summary>Called with every status line written (a data-parallel rank 0 also passes them to the session that launched it).</summary>
+        protected virtual void OnStatus(string message) { }
 
         bool? _showStatus;
 

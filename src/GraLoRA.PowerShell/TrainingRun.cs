@@ -12,7 +12,8 @@ namespace GraLoRA.PowerShell
     public sealed class TrainingRun
     {
         /// <summary>The model, with the trained adapter active.</summary>
-        public BaseModel Model { get; init; } = null!;
+        [System.Text.Json.Serialization.JsonIgnore]          // a data-parallel rank 0 sends the rest to the session that launched it
+        public BaseModel Model { get; internal set; } = null!;
         /// <summary>The adapter trained.</summary>
         public string Adapter { get; init; } = "";
         /// <summary>Optimizer steps done (counting those of the checkpoint resumed from).</summary>
@@ -53,6 +54,10 @@ namespace GraLoRA.PowerShell
         public int SkippedSteps { get; init; }
         /// <summary>Every progress report (logging steps and evaluations), oldest first.</summary>
         public IReadOnlyList<TrainingProgress> History { get; init; } = Array.Empty<TrainingProgress>();
+        /// <summary>This process's rank in a data-parallel job (0 when training alone); rank 0 writes the outputs.</summary>
+        public int Rank { get; init; }
+        /// <summary>How many ranks trained together (1 when training alone).</summary>
+        public int WorldSize { get; init; } = 1;
 
         /// <inheritdoc />
         public override string ToString() => $"{Adapter}: {Steps}/{TotalSteps} steps, loss {FinalLoss:0.####}";

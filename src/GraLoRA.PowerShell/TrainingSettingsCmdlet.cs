@@ -178,6 +178,31 @@ namespace GraLoRA.PowerShell
         }
 
         /// <summary>
+        /// The settings given (on the command line or by -Config), keyed by parameter name in declaration order; switches
+        /// as $true/$false. What New-GraLoRATrainingConfig outputs and what a distributed job hands to its ranks.
+        /// </summary>
+        internal System.Collections.Specialized.OrderedDictionary BoundSettings()
+        {
+            var settings = new System.Collections.Specialized.OrderedDictionary(StringComparer.OrdinalIgnoreCase);
+            foreach (string key in Keys)
+            {
+                if (!Bound(key)) continue;
+                object? value = typeof(TrainingSettingsCmdlet).GetProperty(key)!.GetValue(this);
+                settings[key] = value is SwitchParameter s ? s.IsPresent : value;
+            }
+            return settings;
+        }
+
+        /// <summary>As <see cref="BoundSettings"/> for ranks in other processes: the output folder (<paramref name="outputPath"/>, resolved) and the validation data as full paths.</summary>
+        internal System.Collections.Specialized.OrderedDictionary JobSettings(string? outputPath)
+        {
+            var settings = BoundSettings();
+            if (outputPath is not null) settings[nameof(OutputPath)] = outputPath;
+            if (ValidationDataset is not null) settings[nameof(ValidationDataset)] = ResolvePath(ValidationDataset);
+            return settings;
+        }
+
+        /// <summary>
         /// The settings as Core's <see cref="TrainingSettings"/> (paths resolved through the provider; settings left unbound
         /// that have no value take none). Core checks them (<see cref="TrainingJob.Prepare"/>).
         /// </summary>

@@ -14,6 +14,9 @@ namespace GraLoRA.Tests
 
         public static string RepoRoot => Metadata("RepoRoot");
 
+        /// <summary>The bench program (built with the solution), which the crash-safety and data-parallel tests run as child processes.</summary>
+        public static string BenchDll => Path.Combine(RepoRoot, "bench", "GraLoRA.Bench", "bin", "Release", "net10.0", "GraLoRA.Bench.dll");
+
         /// <summary>
         /// Reference outputs of transformers and PEFT: $GRALORA_FIXTURES, else ../shared/fixtures beside the checkout.
         /// </summary>

@@ -76,6 +76,31 @@ Describe 'examples/09-method-comparison.ps1' {
     }
 }
 
+Describe 'examples/08-data-parallel.ps1' {
+    It 'trains with 2 CPU ranks and with 1 process and ends with the largest weight difference, which is rounding' {
+        if (-not (Get-Command mpirun -ErrorAction Ignore)) {
+            if (-not $env:GRALORA_MPI_UNAVAILABLE) { throw 'mpirun is not on PATH: install Open MPI (apt-get install openmpi-bin), or run ./build.sh test, which installs it.' }
+            Set-ItResult -Skipped -Because "Open MPI is unavailable here: $env:GRALORA_MPI_UNAVAILABLE"
+            return
+        }
+        $output = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'examples/08-data-parallel.ps1') 2>&1
+        $text = $output | Out-String
+        $LASTEXITCODE | Should -Be 0 -Because $text
+        $text | Should -Match 'Data-parallel: 2 ranks'
+        $text | Should -Match '2 ranks: 5 steps, final loss [\d.]+; 1 process: 5 steps'
+        "$($output[-1])" -match '^max abs adapter weight difference: (\S+)$' | Should -BeTrue -Because "the last line is '$($output[-1])'"
+        [double]::Parse($Matches[1], [Globalization.CultureInfo]::InvariantCulture) | Should -BeLessOrEqual 1e-5
+    }
+
+    It 'exits non-zero, saying why, when the ranks cannot start' {
+        $env:GRALORA_MPIRUN = '/nonexistent/mpirun'
+        try { $output = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'examples/08-data-parallel.ps1') -Steps 1 2>&1 }
+        finally { $env:GRALORA_MPIRUN = $null }
+        $LASTEXITCODE | Should -Be 2
+        $output | Out-String | Should -Match 'The ranks could not start: GRALORA_MPIRUN names'
+    }
+}
+
 Describe 'examples/10-deploy.ps1' {
     It 'writes the exact and truncated PEFT LoRA, the base and merged GGUF files, the GGUF adapter and a Modelfile' {
         $kept = Join-Path ([IO.Path]::GetTempPath()) ("gralora-deploy-example-" + [guid]::NewGuid().ToString('N'))

@@ -110,6 +110,17 @@ Describe 'GPU kit on the CPU' {
         $output | Should -Match 'r128 k=4 +GraLoRA\.NET'
     }
 
+    It 'runs the NCCL stage, which on the CPU checks the libnccl loader and reports itself skipped with the reason' {
+        $output | Should -Match '== 5\. NCCL: a one-rank communicator on the device'
+        $nccl = $results['nccl']
+        $nccl | Should -Not -BeNullOrEmpty -Because 'the stage ran'
+        $nccl.Skipped | Should -BeTrue
+        $nccl.Reason | Should -Be 'needs a CUDA device (run on cpu)'
+        # This machine has no CUDA PyTorch, so no libnccl: the loader's error names what it tried and the fix.
+        $nccl.Loader | Should -Match '^NcclNotFound: NCCL \(libnccl\.so\.2\) could not be loaded.*GRALORA_NCCL'
+        $output | Should -Match 'NCCL: skipped, needs a CUDA device'
+    }
+
     It 'reports the PEFT comparison as skipped when peft is not importable, else runs it' {
         if ($pythonHasPeft) {
             $results['peft-gralora-r32'].TokensPerSecond | Should -BeGreaterThan 0

@@ -3,7 +3,7 @@ BeforeDiscovery {
     $script:ModelCmdlets = @(
         'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
         'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Export-BaseModel', 'Invoke-BaseModel',
-        'Invoke-GraLoRAGeneration', 'Start-GraLoRATraining', 'Invoke-GraLoRAEvaluation'
+        'Invoke-GraLoRAGeneration', 'Start-GraLoRATraining', 'Invoke-GraLoRAEvaluation', 'New-GraLoRAJobScript'
     ) | ForEach-Object { @{ Name = $_ } }
 }
 
@@ -42,8 +42,8 @@ Describe 'Start-GraLoRATraining' {
         $settings = $core.GetType('GraLoRA.Training.TrainingSettings').GetProperties([Reflection.BindingFlags] 'Public, Instance').Name |
             ForEach-Object { if ($_ -eq 'OverwriteOutput') { 'Force' } else { $_ } } | Sort-Object
         $common = [Management.Automation.PSCmdlet]::CommonParameters + [Management.Automation.PSCmdlet]::OptionalCommonParameters
-        # The job's input (model, data, a configuration) and what it outputs are not settings.
-        $inputs = 'Model', 'Dataset', 'InputObject', 'Config', 'PassThru'
+        # The job's input (model, data, a configuration), where it runs (-Device: ranks) and what it outputs are not settings.
+        $inputs = 'Model', 'Dataset', 'InputObject', 'Config', 'PassThru', 'Device'
         (Get-Command Start-GraLoRATraining).Parameters.Keys | Where-Object { $_ -notin $common -and $_ -notin $inputs } | Sort-Object |
             Should -Be $settings
         # A configuration holds the reusable settings: all but which adapter and which checkpoint.

@@ -20,6 +20,8 @@ BeforeDiscovery {
         @{ Name = 'Start-GraLoRATraining'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -OutputPath $Target -Force:$Force } }
         # Its trial adapters go on down_proj, which the model's GraLoRA adapter leaves free.
         @{ Name = 'Compare-GraLoRAMethod'; Kind = 'File'; Run = { param($Target, $Force) $model | Compare-GraLoRAMethod -InputObject $records -Method GraLoRA -Rank 4 -MaxSteps 1 -BatchSize 4 -ValidationSplit 0.25 -TargetModule down_proj -ChartPath $Target -Force:$Force -ProgressAction SilentlyContinue } }
+        # The job folder (-Path); its -Force is also the job's setting (its training starts afresh in -OutputPath).
+        @{ Name = 'New-GraLoRAJobScript'; Kind = 'Folder'; Run = { param($Target, $Force) $model | New-GraLoRAJobScript $jobData -Path $Target -Force:$Force } }
         # Its -OutputPath and -Force are settings for Start-GraLoRATraining -Config: the rule holds through the configuration.
         @{ Name = 'New-GraLoRATrainingConfig'; Kind = 'Folder'; Run = { param($Target, $Force) $model | Start-GraLoRATraining @train -Config (New-GraLoRATrainingConfig -OutputPath $Target -Force:$Force) } }
     ) | ForEach-Object { $_.Case = ($_.Name, $_.Way | Where-Object { $_ }) -join ' '; $_ }
@@ -37,6 +39,8 @@ BeforeAll {
     $null = $model | Add-GraLoRAAdapter -Rank 4 -K 2 -InformationAction Ignore
     $script:records = 1..8 | ForEach-Object { @{ prompt = "Count from $($_):"; completion = " $($_ + 1)" } }
     $train = @{ InputObject = $records; MaxSteps = 1; BatchSize = 4; InformationAction = 'Ignore' }
+    $script:jobData = Join-Path $work 'job-data.jsonl'
+    $records | ForEach-Object { $_ | ConvertTo-Json -Compress } | Set-Content $jobData
 
     # A target holding something from before: a folder with old.txt, or a file with the text 'old'.
     function New-OccupiedTarget([string] $Name, [string] $Kind) {

@@ -17,6 +17,7 @@ using static TorchSharp.torch;
 //   train --method lora|gralora|dora|mora|rasa|full --rank R --k K [--device D] [--dtype bf16|fp32] [--hidden H --layers L --heads N
 //         --kv-heads N --intermediate N --vocab N --seq S --batch B --steps N]
 //   lab rank|localisation|expressiveness|teacher|all [...]   the reproduction (bench/GraLoRA.Bench/LabBench.cs), via run-lab.sh
+//   nccl [--device cuda] [--elements N]   a one-rank NCCL communicator on the device (NcclStage.cs)
 try
 {
     return (args.Length == 0 ? "" : args[0]) switch
@@ -25,6 +26,7 @@ try
         "compare" => Kit.Compare(args),
         "train" => Kit.Train(args),
         "lab" => GraLoRA.Bench.LabBench.Run(args),
+        "nccl" => NcclStage.Run(args),
         _ => Kit.Usage(),
     };
 }

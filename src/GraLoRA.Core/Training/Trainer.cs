@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 using GraLoRA.Data;
+using GraLoRA.Distributed;
 using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp;
@@ -24,6 +25,7 @@ namespace GraLoRA.Training
         readonly BaseModel _model;
         readonly string _adapter;
         readonly TrainingOptions _options;
+        readonly DataParallel _world;          // data-parallel hooks (no-ops in one process)
 
         /// <summary>Trains adapter <paramref name="adapterName"/> of <paramref name="model"/> (made the only active adapter).</summary>
         public Trainer(BaseModel model, string adapterName, TrainingOptions options)
@@ -33,6 +35,7 @@ namespace GraLoRA.Training
             _model = model;
             _adapter = adapterName;
             _options = options;
+            _world = options.Distributed ?? DataParallel.SingleProcess;
         }
 
         /// <summary>Receives warnings as they happen (e.g. a step skipped for a NaN loss); they are also in <see cref="TrainingResult.Warnings"/>.</summary>
@@ -54,6 +57,7 @@ namespace GraLoRA.Training
         {
             var host = _model.Adapters;
             host.SetActive(new[] { _adapter });
+            (train, validation) = (_world.Shard(train), validation is null ? null : _world.Shard(validation, skipEmpty: true));
             var module = _model.Network;
             var network = _model.Transformer;
             var device = network.Device;
@@ -73,18 +77,19 @@ namespace GraLoRA.Training
             int total = TotalSteps(train);
             var state = new TrainerState { Seed = _options.Seed, Adapter = _adapter };
             string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
-            if (output is not null)
+            bool replace = output is not null && CheckOutput(output, resumeFrom, _options.OverwriteOutputDirectory);   // every rank checks; rank 0 writes
+            if (output is not null && _world.IsMain)
             {
-                if (resumeFrom is not null && _options.OverwriteOutputDirectory)
-                    throw new GraloraException("InvalidTrainingOption", GraloraErrorKind.InvalidArgument,
-                        $"OverwriteOutputDirectory (-Force) starts afresh in '{output}', deleting what is there, while resuming from '{resumeFrom}' continues a run: give one of them.", output);
-                if (resumeFrom is null && OutputTarget.CheckFolder(output, _options.OverwriteOutputDirectory)) AtomicFile.DeleteDirectory(output);
+                if (replace) AtomicFile.DeleteDirectory(output);
                 Directory.CreateDirectory(output);
                 TrainingCheckpoints.RemoveLeftovers(output);
             }
-            if (resumeFrom is not null) state = TrainingCheckpoints.Resume(_model, _adapter, resumeFrom, optimizer);
+            string? resumeNote = null;
+            if (resumeFrom is not null) (state, resumeNote) = TrainingCheckpoints.Resume(_model, _adapter, resumeFrom, optimizer, _world);
             else manual_seed(_options.Seed);
             var warnings = new List<string>();
+            if (resumeNote is not null) { warnings.Add(resumeNote); Warning?.Invoke(resumeNote); }
+            _world.Begin(trainable, module, resumeFrom is null ? _options.Seed : null);
             var skipped = new List<SkippedStep>();
             var stepSeconds = new List<double>();
 
@@ -96,7 +101,7 @@ namespace GraLoRA.Training
             string? lastCheckpoint = null, bestCheckpoint = null;
             bool cancelled = false, stoppedEarly = false;
             int stepsAtStart = state.Step;
-            using var metrics = output is null ? null : new MetricsLog(output, resumeFrom is null ? null : state.Step);
+            using var metrics = output is null || !_world.IsMain ? null : new MetricsLog(output, resumeFrom is null ? null : state.Step);
 
             bool wasTraining = module.training, wasCheckpointing = network.GradientCheckpointing;
             network.GradientCheckpointing = _options.GradientCheckpointing;
@@ -106,7 +111,7 @@ namespace GraLoRA.Training
                 IEnumerator<DataBatch>? batches = null;
                 while (state.Step < total)
                 {
-                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
+                    if (_world.AnyStop(cancellation.IsCancellationRequested)) { cancelled = true; break; }
                     if (batches is null)
                     {
                         batches = train.Epoch(state.Epoch).Skip(state.MicroBatchesDone).GetEnumerator();
@@ -161,7 +166,7 @@ namespace GraLoRA.Training
                     double? validationLoss = null;
                     if (evaluate)
                     {
-                        validationLoss = Evaluate(_model, validation!).Loss;
+                        validationLoss = _world.ValidationLoss(_model, validation!);
                         module.train();
                         lastValidation = validationLoss;
                         if (state.BestValidationLoss is null || validationLoss < state.BestValidationLoss)
@@ -189,14 +194,15 @@ namespace GraLoRA.Training
                     bool stop = _options.EarlyStoppingPatience is { } patience && state.EvaluationsWithoutImprovement >= patience;
                     if (output is not null && (_options.SaveSteps is { } save && state.Step % save == 0 || state.Step == total || stop))
                     {
-                        lastCheckpoint = TrainingCheckpoints.Save(_model, _adapter, output, state, optimizer);
+                        lastCheckpoint = TrainingCheckpoints.Save(_model, _adapter, output, state, optimizer, _world);
                         if (state.BestStep == state.Step) bestCheckpoint = lastCheckpoint;
-                        TrainingCheckpoints.Prune(output, state.BestStep, _options.SaveTotalLimit);
+                        if (_world.IsMain) TrainingCheckpoints.Prune(output, state.BestStep, _options.SaveTotalLimit);
                     }
                     if (stop) { stoppedEarly = true; break; }
                 }
                 batches?.Dispose();
-                if (cancelled && output is not null) lastCheckpoint = TrainingCheckpoints.Save(_model, _adapter, output, state, optimizer);
+                if (cancelled && output is not null) lastCheckpoint = TrainingCheckpoints.Save(_model, _adapter, output, state, optimizer, _world);
+                _world.End();
             }
             finally
             {
@@ -208,9 +214,22 @@ namespace GraLoRA.Training
                 string path = Path.Combine(output, $"checkpoint-{best}");
                 bestCheckpoint = Directory.Exists(path) ? path : bestCheckpoint;
             }
-            string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
+            string? chart = output is not null && history.Count > 0 && _world.IsMain ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
                 cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings, skipped, stepSeconds);
+        }
+
+        /// <summary>
+        /// The output folder rule (<see cref="OutputTarget"/>): a fresh run writes into an empty or missing
+        /// <paramref name="output"/>, or replaces a non-empty one only with <paramref name="overwrite"/> (then returns true);
+        /// resuming continues the folder, so it does not go with <paramref name="overwrite"/>. Writes nothing.
+        /// </summary>
+        internal static bool CheckOutput(string output, string? resumeFrom, bool overwrite)
+        {
+            if (resumeFrom is not null && overwrite)
+                throw new GraloraException("InvalidTrainingOption", GraloraErrorKind.InvalidArgument,
+                    $"OverwriteOutputDirectory (-Force) starts afresh in '{output}', deleting what is there, while resuming from '{resumeFrom}' continues a run: give one of them.", output);
+            return resumeFrom is null && OutputTarget.CheckFolder(output, overwrite);
         }
 
         /// <summary>
@@ -224,7 +243,7 @@ namespace GraLoRA.Training
             using var scope = NewDisposeScope();
             // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
             // those of one batch holding every micro-batch (transformers' num_items_in_batch).
-            long tokens = group.Sum(PredictedTokens);
+            long tokens = _world.GlobalTokens(group.Sum(PredictedTokens));
             if (tokens == 0) throw NoTargets();
             double lossSum = 0;
             string? fault = null, errorId = null;
@@ -232,6 +251,7 @@ namespace GraLoRA.Training
             {
                 using var micro = NewDisposeScope();
                 FaultInjection?.Invoke(step, "forward", trainable);
+                if (group[i].BatchSize == 0) continue;            // this rank's share of a small last batch
                 var sum = LossSum(_model.Transformer, group[i], device);
                 float value = sum.item<float>();
                 if (!float.IsFinite(value))
@@ -243,6 +263,7 @@ namespace GraLoRA.Training
                 (sum / Math.Max(1, tokens)).backward();
                 lossSum += value;
             }
+            (lossSum, fault, errorId) = _world.AgreeOnLoss(lossSum, fault, errorId, step);
             double norm = double.NaN;
             if (fault is null) (norm, fault, errorId) = AfterBackward(group, trainable, step, epoch, firstMicroBatch);
             if (fault is not null)
@@ -267,6 +288,7 @@ namespace GraLoRA.Training
                                                                    int step, int epoch, int firstMicroBatch)
         {
             FaultInjection?.Invoke(step, "backward", trainable);
+            _world.AllReduceGradients(trainable, step);              // the sum over ranks, before clipping: the global norm
             var grads = trainable.Where(p => p.Parameter.grad is not null).Select(p => (p.Name, Grad: p.Parameter.grad!)).ToList();
             double norm;
             if (_options.MaxGradNorm > 0 && grads.Count > 0)

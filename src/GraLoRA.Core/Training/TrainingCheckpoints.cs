@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using GraLoRA.Distributed;
 using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp.Modules;
@@ -51,9 +52,12 @@ namespace GraLoRA.Training
             return File.Exists(Path.Combine(full, StateFile)) ? Path.GetDirectoryName(full)! : full;
         }
 
-        internal static string Save(BaseModel model, string adapter, string output, TrainerState state, AdamW optimizer)
+        // Data-parallel: every rank calls this (the random states are gathered from all), rank 0 alone writes.
+        internal static string Save(BaseModel model, string adapter, string output, TrainerState state, AdamW optimizer, DataParallel world)
         {
             string final = Path.Combine(output, $"checkpoint-{state.Step}");
+            using var rankStates = world.GatherRandomStates();
+            if (!world.IsMain) return final;
             AtomicFile.WriteDirectory(final, staging =>
             {
                 model.WriteAdapterFiles(adapter, staging);                 // full fine-tuning: a whole checkpoint
@@ -62,6 +66,7 @@ namespace GraLoRA.Training
                 using (var rng = get_rng_state())
                     Safetensors.Write(Path.Combine(staging, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
                 CheckpointWriter.WriteJson(Path.Combine(staging, StateFile), System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(state))!);
+                world.WriteRankState(staging, rankStates);
             }, ex => new GraloraException("CheckpointWriteFailed", GraloraErrorKind.IOFailure, $"Could not write checkpoint '{final}': {ex.Message}", final, ex));
             return final;
         }
@@ -91,9 +96,10 @@ namespace GraLoRA.Training
 
         /// <summary>
         /// Loads the checkpoint <paramref name="from"/> (or the latest one in the training folder <paramref name="from"/>)
-        /// into <paramref name="adapter"/> of <paramref name="model"/>, the optimizer and the global RNG; returns its state.
+        /// into <paramref name="adapter"/> of <paramref name="model"/>, the optimizer and the global RNG (this rank's, when
+        /// data-parallel); returns its state, and what changes when it was written by another number of ranks.
         /// </summary>
-        internal static TrainerState Resume(BaseModel model, string adapter, string from, AdamW optimizer)
+        internal static (TrainerState State, string? WorldChange) Resume(BaseModel model, string adapter, string from, AdamW optimizer, DataParallel world)
         {
             string folder = Path.GetFullPath(from);
             if (!File.Exists(Path.Combine(folder, StateFile)))
@@ -123,7 +129,7 @@ namespace GraLoRA.Training
             var rng = Safetensors.Read(Path.Combine(folder, "rng_state.safetensors"));
             set_rng_state(rng["cpu"]);
             rng["cpu"].Dispose();
-            return state;
+            return (state, world.RestoreRankState(folder));
         }
     }
 }

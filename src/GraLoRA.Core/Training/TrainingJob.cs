@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Threading;
 using GraLoRA.Data;
+using GraLoRA.Distributed;
 using GraLoRA.Models;
 
 namespace GraLoRA.Training
@@ -15,6 +16,13 @@ namespace GraLoRA.Training
     /// </summary>
     public sealed class TrainingJob
     {
+        /// <summary>What a job trains and where, settled (and every option checked) before any data is read.</summary>
+        /// <param name="Adapter">The adapter trained (the named one, else the current one).</param>
+        /// <param name="OutputPath">Where checkpoints go (full path), or null for nowhere.</param>
+        /// <param name="ResumeFrom">The checkpoint (or training folder) the run continues from, or null for a fresh run.</param>
+        /// <param name="Trainer">The trainer, set up with the checked options.</param>
+        public sealed record Target(string Adapter, string? OutputPath, string? ResumeFrom, Trainer Trainer);
+
         TrainingJob() { }
 
         /// <summary>The model trained.</summary>
@@ -35,6 +43,8 @@ namespace GraLoRA.Training
         public string? Task { get; private init; }
         /// <summary>What the front end should warn about (e.g. validation asked for, but no example left).</summary>
         public IReadOnlyList<string> Warnings { get; private init; } = Array.Empty<string>();
+        /// <summary>Rows of one optimizer micro-step over all ranks: <see cref="TrainingSettings.BatchSize"/> × the number of ranks (1 in one process).</summary>
+        public int GlobalBatchSize { get; private init; }
         /// <summary>Optimizer steps the run is to take.</summary>
         public int TotalSteps => Trainer.TotalSteps(TrainLoader);
 
@@ -42,17 +52,16 @@ namespace GraLoRA.Training
             new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"{name}: {rule}.", name);
 
         /// <summary>
-        /// Sets up training of <paramref name="model"/> on <paramref name="train"/> with <paramref name="settings"/>: the
-        /// adapter (<see cref="TrainingSettings.Adapter"/>, else the current one), the tokenizer, the output folder (when
-        /// resuming from a checkpoint without one: beside that checkpoint, see <see cref="TrainingCheckpoints.OutputFor"/>),
-        /// the options (checked), then the data. Throws GraloraException (AdapterNotFound, NoActiveAdapter,
-        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error); <paramref name="cancellation"/> stops the data
-        /// preparation (chat-template rendering) with OperationCanceledException.
+        /// The checks and choices of <see cref="Prepare"/> that need no data: the adapter (<see cref="TrainingSettings.Adapter"/>,
+        /// else the current one), the tokenizer's presence, the output folder (when resuming from a checkpoint without
+        /// one: beside that checkpoint, see <see cref="TrainingCheckpoints.OutputFor"/>) and the options (checked), for
+        /// <paramref name="world"/>'s ranks when data-parallel. Also what a front end checks before it starts ranks that
+        /// prepare their own data. Throws GraloraException (AdapterNotFound, NoActiveAdapter, AmbiguousAdapter,
+        /// TokenizerNotFound, InvalidTrainingOption).
         /// </summary>
-        public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default)
+        public static Target Check(BaseModel model, TrainingSettings settings, DataParallel? world = null)
         {
             ArgumentNullException.ThrowIfNull(model);
-            ArgumentNullException.ThrowIfNull(train);
             ArgumentNullException.ThrowIfNull(settings);
             string adapter = model.Adapters.Current(settings.Adapter);
             CheckData(model, settings);
@@ -68,9 +77,20 @@ namespace GraLoRA.Training
                 resumeFrom = Path.GetFullPath(settings.ResumeFrom);
                 output ??= TrainingCheckpoints.OutputFor(resumeFrom);
             }
-            // Checks every option (and the adapter) before the data is read.
-            var trainer = new Trainer(model, adapter, settings.ToTrainingOptions(output));
+            return new Target(adapter, output, resumeFrom, new Trainer(model, adapter, settings.ToTrainingOptions(output) with { Distributed = world }));
+        }
 
+        /// <summary>
+        /// Sets up training of <paramref name="model"/> on <paramref name="train"/> with <paramref name="settings"/>: first
+        /// <see cref="Check"/>, then the data. Throws GraloraException (those of <see cref="Check"/>, any data error);
+        /// <paramref name="cancellation"/> stops the data preparation (chat-template rendering) with
+        /// OperationCanceledException. With <paramref name="world"/> (data-parallel, see <see cref="DataParallel.FromEnvironment"/>)
+        /// the loaders build global batches of <see cref="TrainingSettings.BatchSize"/> × ranks rows, and each rank trains on its share.
+        /// </summary>
+        public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default, DataParallel? world = null)
+        {
+            ArgumentNullException.ThrowIfNull(train);
+            var (adapter, _, resumeFrom, trainer) = Check(model, settings, world);
             var data = PrepareData(model, train, settings, cancellation);
             string? task = null;
             if (data.Format == DatasetFormat.Classification)
@@ -78,7 +98,8 @@ namespace GraLoRA.Training
                 model.PrepareClassification(adapter, data.ClassLabels!.Labels);
                 task = $"Classification over {data.ClassLabels.Count} labels ({string.Join(", ", data.ClassLabels.Labels)}): head '{model.Transformer.ClassificationHead}' trains in full with adapter '{adapter}'";
             }
-            var batches = settings.ToBatchOptions();
+            int globalBatch = settings.BatchSize * (world?.WorldSize ?? 1);
+            var batches = settings.ToBatchOptions() with { BatchSize = globalBatch };
             var trainLoader = data.CreateTrainLoader(batches);
             var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batches) : null;
             var warnings = new List<string>();
@@ -87,7 +108,7 @@ namespace GraLoRA.Training
             return new TrainingJob
             {
                 Model = model, Adapter = adapter, Trainer = trainer, Data = data, TrainLoader = trainLoader, ValidationLoader = validationLoader,
-                ResumeFrom = resumeFrom, Task = task, Warnings = warnings,
+                ResumeFrom = resumeFrom, Task = task, Warnings = warnings, GlobalBatchSize = globalBatch,
             };
         }
 

@@ -71,6 +71,12 @@ namespace GraLoRA.Training
         /// <summary>Where checkpoints, metrics.jsonl and TensorBoard events go (null: nothing is written).</summary>
         public string? OutputDirectory { get; init; }
         /// <summary>
+        /// Data-parallel training (null: this process alone): the group of ranks this process trains with, e.g.
+        /// <see cref="Distributed.DataParallel.FromEnvironment"/> under mpirun, srun or a torchrun-style launcher. Give
+        /// the Trainer the loader of global batches (per-rank batch × ranks); each rank trains on its rows of each.
+        /// </summary>
+        public Distributed.DataParallel? Distributed { get; init; }
+        /// <summary>
         /// Start afresh in an <see cref="OutputDirectory"/> that already holds files (a previous run's), deleting them first;
         /// without it such a folder is an error (<see cref="IO.OutputTarget"/>; transformers' overwrite_output_dir). Resuming
         /// continues a folder instead, so the two do not go together.

@@ -18,16 +18,7 @@ namespace GraLoRA.PowerShell.Commands
     {
         #region Overrides
         /// <inheritdoc />
-        protected override void EndProcessing() => Invoke(() =>
-        {
-            var config = new OrderedDictionary(System.StringComparer.OrdinalIgnoreCase);
-            foreach (string key in Keys)
-            {
-                if (!MyInvocation.BoundParameters.TryGetValue(key, out object? value)) continue;
-                config[key] = value is SwitchParameter s ? s.IsPresent : value;
-            }
-            WriteObject(config);
-        });
+        protected override void EndProcessing() => Invoke(() => WriteObject(BoundSettings()));
         #endregion
     }
 }

@@ -20,12 +20,13 @@ namespace GraLoRA.PowerShell.Commands
     /// <example><code>$job = Start-ThreadJob { Import-Module GraLoRA; Import-BaseModel ./m | Add-GraLoRAAdapter | Start-GraLoRATraining ./d.jsonl -MaxSteps 500 }
     /// $job.Progress[-1].StatusDescription
     /// $run = $job | Receive-Job -Wait</code><para>Trains in a thread job. While it runs, $job.Progress holds its progress records (step, loss, learning rate, time left) and $job.Information its status lines; Receive-Job returns the TrainingRun (and empties those streams).</para></example>
+    /// <example><code>$model | Start-GraLoRATraining ./data/train.jsonl -BatchSize 4 -MaxSteps 500 -OutputPath ./out -Device cuda:0, cuda:1, cuda:2, cuda:3</code><para>Data-parallel on four GPUs of this machine: one rank process per GPU, each training on 4 rows of every global batch of 16 and all-reducing the gradients through NCCL; one progress bar and one result, and the trained adapter lands in $model. -Device cpu, cpu does the same with CPU ranks over MPI (docs/distributed.md).</para></example>
     /// <example><code>$model | Start-GraLoRATraining ./data/tokenized.parquet -MaxSteps 100 -OutputPath ./out -Force</code><para>Trains on a dataset that is already tokenized (input_ids, labels, attention_mask columns, e.g. saved by Hugging Face datasets with to_parquet), starting afresh in ./out even if an earlier run left files there.</para></example>
     /// <example><code>$run | Save-GraLoRAAdapter ./adapters/trained</code><para>Saves the trained adapter: the run's Model property binds to -Model.</para></example>
     [Cmdlet(VerbsLifecycle.Start, "GraLoRATraining", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(TrainingRun))]
     [OutputType(typeof(BaseModel))]
-    public sealed class StartGraLoRATrainingCommand : TrainingSettingsCmdlet
+    public sealed partial class StartGraLoRATrainingCommand : TrainingSettingsCmdlet
     {
         const string PathSet = "Path";
         const string RecordsSet = "Records";
@@ -74,27 +75,34 @@ namespace GraLoRA.PowerShell.Commands
             ApplyConfig(Config);
             if (ResumeFrom is null) RequireOutputForForce(Force, OutputPath, nameof(OutputPath));
             var settings = ToSettings() with { Adapter = Adapter, Resume = Resume, ResumeFrom = ResumeFrom is null ? null : ResolvePath(ResumeFrom) };
+            if (Device is { Length: > 0 })
+            {
+                var target = TrainingJob.Check(Model, settings);       // every option, before any rank starts
+                RunOnDevices(target.Adapter, target.OutputPath, target.ResumeFrom);
+                return;
+            }
             var (_, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
+            using var world = JoinLaunch();                            // null unless a launcher started this process as one of several ranks
             // Ctrl+C (StopProcessing) stops chat-template rendering while the data is prepared, then training.
             _cancel = new CancellationTokenSource();
             TrainingJob job;
             TrainingResult result;
             try
             {
-                job = TrainingJob.Prepare(Model, train, settings, _cancel.Token);
+                job = TrainingJob.Prepare(Model, train, settings, _cancel.Token, world);
                 if (job.Task is { } task) WriteStatus(task);
-                foreach (var warning in job.Warnings) WriteWarning(warning);
+                foreach (var warning in job.Warnings) ReportWarning(warning);
 
                 var prepared = job.Data.TrainStats;
                 string examples = prepared.PackedSequences > 0 ? $"{prepared.Examples:N0} examples packed into {prepared.PackedSequences:N0} sequences" : $"{prepared.Examples:N0} examples";
                 WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
-                    job.Adapter, examples, job.Data.Format, job.TrainLoader.BatchesPerEpoch, BatchSize,
+                    job.Adapter, examples, job.Data.Format, job.TrainLoader.BatchesPerEpoch, job.GlobalBatchSize,
                     job.ValidationLoader is null ? "" : $", {job.Data.Validation.Count:N0} validation examples",
                     job.TotalSteps, job.ResumeFrom is null ? "" : $", resuming from {job.ResumeFrom}",
                     prepared.Truncated + prepared.DroppedWithoutTargets > 0 ? $" ({prepared.Truncated} truncated, {prepared.DroppedWithoutTargets} dropped without targets)" : ""));
 
                 var reporter = new ProgressReporter(this, job.Adapter, _cancel.Token);
-                try { result = job.Run(reporter, _cancel.Token); }
+                try { result = job.Run(Observed(reporter), _cancel.Token); }
                 finally { reporter.Complete(); }
             }
             finally
@@ -105,7 +113,7 @@ namespace GraLoRA.PowerShell.Commands
 
             var stats = job.Data.TrainStats;
 
-            foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
+            foreach (var warning in result.Warnings ?? Array.Empty<string>()) ReportWarning(warning);  // steps skipped for NaN/Inf
             var run = new TrainingRun
             {
                 Model = Model, Adapter = job.Adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
@@ -114,13 +122,14 @@ namespace GraLoRA.PowerShell.Commands
                 LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
                 Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
                 TrainExamples = stats.Examples, ValidationExamples = job.Data.Validation.Count, Format = job.Data.Format.ToString(), History = result.History,
-                SkippedSteps = result.SkippedSteps,
+                SkippedSteps = result.SkippedSteps, Rank = world?.Rank ?? 0, WorldSize = world?.WorldSize ?? 1,
             };
             string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
             WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
                 how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
                 result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
                 result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
+            EmitResult(run);
             if (PassThru) WriteObject(Model);
             else WriteObject(run);
         });

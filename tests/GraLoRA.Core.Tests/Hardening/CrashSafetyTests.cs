@@ -24,7 +24,7 @@ namespace GraLoRA.Tests
         public CrashSafetyTests(ITestOutputHelper output) => this.output = output;
         public void Dispose() => tmp.Dispose();
 
-        static string BenchDll => Path.Combine(TestEnvironment.RepoRoot, "bench", "GraLoRA.Bench", "bin", "Release", "net10.0", "GraLoRA.Bench.dll");
+        static string BenchDll => TestEnvironment.BenchDll;
 
         static int Trials => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_KILL_TRIALS"), out int n) && n > 0 ? n : 4;
 
