@@ -144,10 +144,11 @@ namespace GraLoRA.Models
         public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderAttention needs rotary embeddings and a mask: call Forward.");
 
         /// <summary>
-        /// Attention over x [B, L, hidden] with an additive mask [B, 1, L, T] where T = cached + L keys. With a
-        /// cache, this layer's new keys and values are written into it and attention reads all T of them.
+        /// Attention over x [B, L, hidden] with an additive mask [B, 1, L, T] where T = cached + L keys, or, without a
+        /// mask, plain causal attention over T = L keys. With a cache, this layer's new keys and values are written into
+        /// it and attention reads all T of them.
         /// </summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
             long b = x.shape[0], l = x.shape[1];
             Tensor Heads(Tensor t, long n, RmsNorm? norm)
@@ -161,12 +162,19 @@ namespace GraLoRA.Models
             var v = Heads(v_proj.forward(x), _c.NumKeyValueHeads, null);
             if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);            // [B, n_kv, T, D]
             long groups = _c.NumHeads / _c.NumKeyValueHeads;
-            if (groups > 1)
+            // TorchSharp 0.107's SDPA has no enable_gqa. With one query position (a cached decoding step) the mask has one
+            // row, the same for every head, so a group's g query heads can stand as g query rows against their shared
+            // key/value head: no copy of the cache. Otherwise each key/value head is repeated for its group.
+            bool foldGroups = groups > 1 && l == 1 && mask is not null;
+            if (foldGroups) q = q.reshape(b, _c.NumKeyValueHeads, groups, _c.HeadDim);             // [B, n_kv, g, D]
+            else if (groups > 1)
             {
                 k = k.repeat_interleave(groups, 1);
                 v = v.repeat_interleave(groups, 1);
             }
-            var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask);     // [B, H, L, D]
+            // Without a mask the kernel applies causality itself (and may use flash attention).
+            var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: mask is null);
+            if (foldGroups) attended = attended.reshape(b, _c.NumHeads, l, _c.HeadDim);           // [B, H, L, D]
             return o_proj.forward(attended.transpose(1, 2).reshape(b, l, _c.NumHeads * _c.HeadDim));
         }
     }
@@ -228,8 +236,8 @@ namespace GraLoRA.Models
         /// <summary>Not used: see <see cref="Forward"/>.</summary>
         public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderLayer needs rotary embeddings and a mask: call Forward.");
 
-        /// <summary>x + attn(norm(x)), then + mlp(norm(·)).</summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
+        /// <summary>x + attn(norm(x)), then + mlp(norm(·)); a null mask means plain causal attention.</summary>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
             // Intermediates (norm temporaries, q/k/v before the heads split, MLP products) die with this scope as they
             // would in Python; autograd holds its own references to what backward needs.
@@ -411,6 +419,14 @@ namespace GraLoRA.Models
             return new DecoderOutput(lm_head.forward(h), states);
         }
 
+        /// <summary>
+        /// Whether attention needs the explicit additive mask. Padding, packed segments and a cache (keys before the
+        /// queries) make it more than plain causal attention; without them SDPA applies causality itself (is_causal, no
+        /// mask), as transformers does, which lets libtorch pick its fused kernels and builds no [B, 1, L, T] tensor.
+        /// </summary>
+        internal bool NeedsExplicitMask(Tensor? attentionMask, Tensor? segmentIds, KeyValueCache? cache) =>
+            cache is not null || segmentIds is not null || (attentionMask is not null && !attentionMask.all().item<bool>());
+
         /// <summary>The final norm's output [B, L, hidden] (and, when asked, every hidden state): Forward without the head.</summary>
         (Tensor Hidden, List<Tensor> States) Backbone(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, bool hiddenStates, KeyValueCache? cache, Tensor? segmentIds)
         {
@@ -430,19 +446,23 @@ namespace GraLoRA.Models
 
             // Additive mask [B, 1, L, T]: query i (absolute position past + i) sees keys 0..past + i, minus padding.
             // The most negative finite value (not -inf) keeps fully masked rows (left padding) finite, as
-            // transformers' eager attention does.
-            var allowed = (arange(total, device: device).unsqueeze(0) <= arange(past, total, device: device).unsqueeze(1)).unsqueeze(0).unsqueeze(0);
-            if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, total));
-            if (segmentIds is not null)
+            // transformers' eager attention does. Plain causal attention needs none (see NeedsExplicitMask).
+            Tensor? mask = null;
+            if (NeedsExplicitMask(attentionMask, segmentIds, cache))
             {
-                if (cache is not null || !segmentIds.shape.SequenceEqual(inputIds.shape))
-                    throw new GraloraException("SegmentIdsShape", GraloraErrorKind.InvalidArgument,
-                        $"segment ids must have the input's shape [{b}, {l}] and cannot be combined with a key/value cache.");
-                var same = segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1)).logical_and(segmentIds.ne(0).unsqueeze(1));   // [B, L, L]
-                allowed = allowed.logical_and(same.unsqueeze(1));
+                var allowed = (arange(total, device: device).unsqueeze(0) <= arange(past, total, device: device).unsqueeze(1)).unsqueeze(0).unsqueeze(0);
+                if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, total));
+                if (segmentIds is not null)
+                {
+                    if (cache is not null || !segmentIds.shape.SequenceEqual(inputIds.shape))
+                        throw new GraloraException("SegmentIdsShape", GraloraErrorKind.InvalidArgument,
+                            $"segment ids must have the input's shape [{b}, {l}] and cannot be combined with a key/value cache.");
+                    var same = segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1)).logical_and(segmentIds.ne(0).unsqueeze(1));   // [B, L, L]
+                    allowed = allowed.logical_and(same.unsqueeze(1));
+                }
+                double min = finfo(dtype).min;
+                mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
             }
-            double min = finfo(dtype).min;
-            var mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
 
             bool checkpoint = GradientCheckpointing && training && cache is null && is_grad_enabled();
             // Checkpointed layers only join the graph when their input requires grad (transformers' enable_input_require_grads).
