@@ -136,6 +136,14 @@ namespace GraLoRA.Adapters
         protected abstract void RemoveAdapterParameters(string name);
         /// <summary>Unscaled adapter output [M, out] for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
         protected abstract Tensor AdapterForward(string name, Tensor x);
+
+        /// <summary>
+        /// result [M, out] + scaling · adapter output for x [M, in] (as <see cref="AdapterForward"/> takes it), in the
+        /// result's dtype. A method whose output comes in another layout overrides this to add it without first
+        /// reordering it into [M, out].
+        /// </summary>
+        protected virtual Tensor AddAdapterOutput(Tensor result, string name, Tensor x, double scaling) =>
+            result.add(AdapterForward(name, x).to(result.dtype), alpha: scaling);
         /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
         protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
 
@@ -222,12 +230,10 @@ namespace GraLoRA.Adapters
             var result = _base.forward(x);
             if (_active.Count > 0)
             {
-                var flat = x.reshape(-1, InFeatures);
-                foreach (var n in _active)
-                {
-                    var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
-                    result = result.add(update, alpha: _options[n].Scaling);
-                }
+                var flat = x.reshape(-1, InFeatures);                                     // [M, in]
+                var sum = result.reshape(-1, OutFeatures);                                // [M, out]
+                foreach (var n in _active) sum = AddAdapterOutput(sum, n, PrepareInput(n, flat), _options[n].Scaling);
+                result = sum.view(result.shape);
             }
             return result.to(x.dtype).MoveToOuterDisposeScope();
         }

@@ -123,7 +123,22 @@ namespace GraLoRA.Adapters
         }
 
         /// <inheritdoc />
-        protected override Tensor AdapterForward(string name, Tensor x)
+        protected override Tensor AdapterForward(string name, Tensor x) =>
+            BlockOutputs(name, x).transpose(0, 1).reshape(x.shape[0], OutFeatures);                // [M, out]
+
+        /// <summary>
+        /// Adds the k output blocks through a [M, k, out/k] view of the result: the blocks are read in place instead of
+        /// first being copied into [M, out] order (a pass over an output-sized tensor).
+        /// </summary>
+        protected override Tensor AddAdapterOutput(Tensor result, string name, Tensor x, double scaling)
+        {
+            long k = Options(name).K, m = x.shape[0];
+            var blocks = BlockOutputs(name, x).to(result.dtype).transpose(0, 1);                   // [M, k(j), out/k], strided
+            return result.view(m, k, OutFeatures / k).add(blocks, alpha: scaling).reshape(m, OutFeatures);
+        }
+
+        /// <summary>The unscaled update as its k output blocks [k(j), M, out/k] for x [M, in].</summary>
+        Tensor BlockOutputs(string name, Tensor x)
         {
             var o = Options(name);
             long k = o.K, r = o.Rank, s = r / k, h = o.HybridRank, m = x.shape[0], inBlock = InFeatures / k, outBlock = OutFeatures / k;
@@ -145,7 +160,7 @@ namespace GraLoRA.Adapters
                 var general = t.narrow(2, r, h).sum(0, false);                                          // x·A_generalᵀ [M, h]
                 u = cat(new[] { u, general.unsqueeze(0).expand(k, m, h) }, 2);                     // [k(j), M, r + h]
             }
-            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures);                               // [M, out]
+            return u.bmm(b);                                                                        // [k(j), M, out/k]
         }
     }
 }
