@@ -16,15 +16,6 @@ namespace GraLoRA.Tests
     /// </summary>
     public class AttentionPathTests
     {
-        public static TheoryData<string, string> FixtureInputs()
-        {
-            var data = new TheoryData<string, string>();
-            foreach (var model in new[] { "llama", "mistral", "qwen2" })
-                foreach (var c in new[] { "plain", "padded" })
-                    data.Add(model, c);
-            return data;
-        }
-
         /// <summary>Logits and the gradients of every parameter for Σ logits · weights.</summary>
         static (Tensor Logits, Dictionary<string, Tensor> Gradients) Run(DecoderForCausalLM model, Tensor ids, Tensor weights, Tensor? segmentIds)
         {
@@ -34,7 +25,8 @@ namespace GraLoRA.Tests
             return (logits.detach().clone(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
         }
 
-        [Theory, MemberData(nameof(FixtureInputs))]
+        /// <summary>Every decoder fixture and the token ids of each of its cases (their masks left out: both paths see every token).</summary>
+        [Theory, MemberData(nameof(DecoderParityTests.Cases), MemberType = typeof(DecoderParityTests))]
         public void FastAndMaskedPathsGiveTheSameLogitsAndGradients(string modelName, string caseName)
         {
             using var scope = NewDisposeScope();
