@@ -138,12 +138,12 @@ namespace GraLoRA.Adapters
         protected abstract Tensor AdapterForward(string name, Tensor x);
 
         /// <summary>
-        /// result [M, out] + scaling · adapter output for x [M, in] (as <see cref="AdapterForward"/> takes it), in the
-        /// result's dtype. A method whose output comes in another layout overrides this to add it without first
-        /// reordering it into [M, out].
+        /// result [..., out] + scaling · adapter output for x [M, in] (as <see cref="AdapterForward"/> takes it; M = the
+        /// result's leading sizes), in the result's dtype. A method whose output comes in another layout overrides this to
+        /// add it without first reordering it into [M, out].
         /// </summary>
         protected virtual Tensor AddAdapterOutput(Tensor result, string name, Tensor x, double scaling) =>
-            result.add(AdapterForward(name, x).to(result.dtype), alpha: scaling);
+            result.add(AdapterForward(name, x).to(result.dtype).view(result.shape), alpha: scaling);
         /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
         protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
 
@@ -231,9 +231,7 @@ namespace GraLoRA.Adapters
             if (_active.Count > 0)
             {
                 var flat = x.reshape(-1, InFeatures);                                     // [M, in]
-                var sum = result.reshape(-1, OutFeatures);                                // [M, out]
-                foreach (var n in _active) sum = AddAdapterOutput(sum, n, PrepareInput(n, flat), _options[n].Scaling);
-                result = sum.view(result.shape);
+                foreach (var n in _active) result = AddAdapterOutput(result, n, PrepareInput(n, flat), _options[n].Scaling);
             }
             return result.to(x.dtype).MoveToOuterDisposeScope();
         }

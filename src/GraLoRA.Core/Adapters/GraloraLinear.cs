@@ -134,7 +134,7 @@ namespace GraLoRA.Adapters
         {
             long k = Options(name).K, m = x.shape[0];
             var blocks = BlockOutputs(name, x).to(result.dtype).transpose(0, 1);                   // [M, k(j), out/k], strided
-            return result.view(m, k, OutFeatures / k).add(blocks, alpha: scaling).reshape(m, OutFeatures);
+            return result.view(m, k, OutFeatures / k).add(blocks, alpha: scaling).view(result.shape);
         }
 
         /// <summary>The unscaled update as its k output blocks [k(j), M, out/k] for x [M, in].</summary>
@@ -154,7 +154,7 @@ namespace GraLoRA.Adapters
             // Every input block through its A: [k(n), M, r (+h)] — one batched matmul, no k²-block matrix.
             var t = x.view(m, k, inBlock).transpose(0, 1).bmm(a);
             // Regroup so output block j collects the s-slice j of every input block: [k(j), M, (n, s)].
-            var u = t.narrow(2, 0, r).view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r);
+            var u = (h > 0 ? t.narrow(2, 0, r) : t).view(k, m, k, s).transpose(0, 2).reshape(k, m, r);
             if (h > 0)
             {
                 var general = t.narrow(2, r, h).sum(0, false);                                          // x·A_generalᵀ [M, h]
