@@ -144,6 +144,7 @@ namespace GraLoRA.Adapters
         /// </summary>
         protected virtual Tensor AddAdapterOutput(Tensor result, string name, Tensor x, double scaling) =>
             result.add(AdapterForward(name, x).to(result.dtype).view(result.shape), alpha: scaling);
+
         /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
         protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
 
