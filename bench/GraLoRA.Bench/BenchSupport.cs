@@ -3,6 +3,9 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using GraLoRA.Data;
+using GraLoRA.Models;
+using static TorchSharp.torch;
 
 namespace GraLoRA.Bench
 {
@@ -29,6 +32,22 @@ namespace GraLoRA.Bench
         /// than the tensors (with it, peaks repeat to the MB). Not for timing: every large allocation then maps fresh pages.
         /// </summary>
         public static readonly IReadOnlyDictionary<string, string> ExactMemory = new Dictionary<string, string> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+
+        /// <summary>
+        /// Summed next-token loss of <paramref name="batch"/> as the trainer computed it before issue 21, for side-by-side
+        /// timings: attention through the explicit [B, 1, L, L] mask (one segment over every token forces it) and
+        /// cross-entropy on a float32 copy of the shifted logits. The same value as Trainer.LossSum on unpadded batches.
+        /// </summary>
+        public static Tensor BaselineLossSum(DecoderForCausalLM model, DataBatch batch, Device device)
+        {
+            Tensor Matrix(long[] values) => tensor(values, new long[] { batch.BatchSize, batch.SequenceLength }, device: device);
+            var ids = Matrix(batch.InputIds);
+            var logits = model.Forward(ids, Matrix(batch.AttentionMask), Matrix(batch.PositionIds), segmentIds: ones_like(ids)).Logits;   // [B, L, V]
+            long length = batch.SequenceLength;
+            var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.shape[2]).to(ScalarType.Float32);
+            var targets = Matrix(batch.Labels).narrow(1, 1, length - 1).reshape(-1);
+            return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingExample.IgnoreIndex, reduction: nn.Reduction.Sum);
+        }
 
         /// <summary>Runs this benchmark program with <paramref name="arguments"/> (as the app host or through `dotnet`); with extra <paramref name="environment"/> variables; returns its stdout.</summary>
         public static string RunChild(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)

@@ -20,6 +20,8 @@ switch (args.Length == 0 ? "" : args[0])
     case "generate": return GraLoRA.Bench.GenerateBench.Run(args);
     case "train": return GraLoRA.Bench.TrainBench.Run(args);
     case "train-child": return GraLoRA.Bench.TrainBench.Child(args);
+    case "train-paths": return GraLoRA.Bench.TrainBench.Paths(args);
+    case "train-paths-child": return GraLoRA.Bench.TrainBench.PathsChild(args);
     case "lab": return GraLoRA.Bench.LabBench.Run(args);
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
     default:
@@ -27,6 +29,7 @@ switch (args.Length == 0 ? "" : args[0])
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
+        Console.Error.WriteLine("       GraLoRA.Bench train-paths [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--pairs 6]");
         Console.Error.WriteLine("       GraLoRA.Bench lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]");
         return 2;
 }

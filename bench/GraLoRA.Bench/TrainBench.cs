@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using GraLoRA.Adapters;
+using GraLoRA.Data;
 using GraLoRA.Models;
 using GraLoRA.Training;
 using static TorchSharp.torch;
@@ -35,7 +36,6 @@ namespace GraLoRA.Bench
                 memRatios.Add((double)gralora.Peak / lora.Peak);
                 Console.WriteLine($"{rep,4} {frozen.Seconds,9:F3} {lora.Seconds,8:F3} {gralora.Seconds,10:F3} {gralora.Seconds / lora.Seconds,6:F3} {gralora.Seconds / frozen.Seconds,9:F3} {lora.Peak / 1e6,8:F0} {gralora.Peak / 1e6,11:F0} {(double)gralora.Peak / lora.Peak,8:F3}");
             }
-            double Median(List<double> v) => v.OrderBy(x => x).ElementAt(v.Count / 2);
             Console.WriteLine($"median GraLoRA/LoRA step time: {Median(ratios):F3}×   median GraLoRA/LoRA peak memory: {Median(memRatios):F3}×");
             return 0;
         }
@@ -49,14 +49,12 @@ namespace GraLoRA.Bench
             return (seconds, peak);
         }
 
-        /// <summary>Child: one contender; prints the median step seconds and peak RSS above the post-build baseline.</summary>
-        public static int Child(string[] args)
+        /// <summary>A contender's model (adapters on all linear layers, or none: "frozen"), its optimizer and one unpadded batch.</summary>
+        static (DecoderForCausalLM Model, optim.Optimizer Optimizer, DataBatch Batch) Setup(string method, int hidden, int layers, int seq, int rank, int k)
         {
-            string method = args[1];
-            int hidden = int.Parse(args[2]), layers = int.Parse(args[3]), seq = int.Parse(args[4]), rank = int.Parse(args[5]), k = int.Parse(args[6]), steps = int.Parse(args[7]);
             TorchRuntime.EnsureInitialized();
             var options = new TinyModelOptions { HiddenSize = hidden, IntermediateSize = hidden * 11 / 4, Layers = layers, Heads = hidden / 64, KeyValueHeads = hidden / 64, VocabSize = 4096, Seed = 1 };
-            using var model = TinyModelFactory.Create(options);
+            var model = TinyModelFactory.Create(options);
             var host = new AdapterHost(model, DecoderForCausalLM.OutputHeadName);
             if (method == "frozen")
             {
@@ -71,28 +69,88 @@ namespace GraLoRA.Bench
                     Alpha = 2 * rank, InitWeights = false, TargetModules = new[] { AdapterConfig.AllLinear },
                 });
             var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-            using var optimizer = optim.AdamW(trainable, 1e-4);
+            var optimizer = optim.AdamW(trainable, 1e-4);
             manual_seed(2);
             var ids = randint(0, 4096, new long[] { 1, seq }).data<long>().ToArray();
-            var batch = new GraLoRA.Data.DataBatch(1, seq, ids, ids, Enumerable.Repeat(1L, seq).ToArray(), Enumerable.Range(0, seq).Select(i => (long)i).ToArray(), null, null, new[] { 0 });
+            var batch = new DataBatch(1, seq, ids, ids, Enumerable.Repeat(1L, seq).ToArray(), Enumerable.Range(0, seq).Select(i => (long)i).ToArray(), null, null, new[] { 0 });
             model.train();
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
+            return (model, optimizer, batch);
+        }
+
+        /// <summary>One optimizer step on <paramref name="loss"/>'s batch; its seconds.</summary>
+        static double TimedStep(Func<Tensor> loss, optim.Optimizer optimizer)
+        {
+            var sw = Stopwatch.StartNew();
+            using (NewDisposeScope())
+            {
+                loss().backward();
+                optimizer.step();
+                optimizer.zero_grad();
+            }
+            return sw.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>Child: one contender; prints the median step seconds and peak RSS above the post-build baseline.</summary>
+        public static int Child(string[] args)
+        {
+            string method = args[1];
+            int hidden = int.Parse(args[2]), layers = int.Parse(args[3]), seq = int.Parse(args[4]), rank = int.Parse(args[5]), k = int.Parse(args[6]), steps = int.Parse(args[7]);
+            var (model, optimizer, batch) = Setup(method, hidden, layers, seq, rank, k);
+            using var _ = model;
+            using var __ = optimizer;
             long baseline = BenchSupport.StatusBytes("VmRSS");
             var times = new List<double>();
             for (int s = 0; s <= steps; s++)
             {
-                var sw = Stopwatch.StartNew();
-                using (NewDisposeScope())
-                {
-                    var loss = Trainer.LossSum(model, batch, CPU) / seq;
-                    loss.backward();
-                    optimizer.step();
-                    optimizer.zero_grad();
-                }
-                if (s > 0) times.Add(sw.Elapsed.TotalSeconds);                 // step 0 warms up
+                double seconds = TimedStep(() => Trainer.LossSum(model, batch, CPU) / seq, optimizer);
+                if (s > 0) times.Add(seconds);                                 // step 0 warms up
             }
             long peak = BenchSupport.StatusBytes("VmHWM") - baseline;
-            Console.WriteLine($"{times.OrderBy(t => t).ElementAt(times.Count / 2)} {peak}");
+            Console.WriteLine($"{Median(times)} {peak}");
+            return 0;
+        }
+
+        static double Median(List<double> values) => values.OrderBy(x => x).ElementAt(values.Count / 2);
+
+        /// <summary>
+        /// The attention and loss paths now vs before issue 21 (explicit mask, float32 logits copy), paired step by step in
+        /// one process per contender: each pair runs both back to back (alternating which goes first), so load drift
+        /// cancels in the per-pair ratio. (GraLoRA's own layer change is not toggled here: `layer` and the kit's layerops.)
+        /// </summary>
+        public static int Paths(string[] args)
+        {
+            int pairs = BenchSupport.Arg(args, "--pairs", 6);
+            string shape = $"{BenchSupport.Arg(args, "--hidden", "512")} {BenchSupport.Arg(args, "--layers", "8")} {BenchSupport.Arg(args, "--seq", "512")} {BenchSupport.Arg(args, "--rank", "64")} {BenchSupport.Arg(args, "--k", "4")} {pairs}";
+            Console.WriteLine($"attention + loss paths, now vs before issue 21, paired per step in one process: hidden/layers/seq/r/k/pairs = {shape}");
+            Console.WriteLine($"{"contender",10} {"now s",8} {"before s",9} {"now/before",11}   (medians; the ratio is the median of per-pair ratios)");
+            foreach (var method in new[] { "frozen", "lora", "gralora" })
+            {
+                var result = BenchSupport.RunChild(new[] { "train-paths-child", method }.Concat(shape.Split(' '))).Split(' ');
+                Console.WriteLine($"{method,10} {double.Parse(result[0]),8:F3} {double.Parse(result[1]),9:F3} {double.Parse(result[2]),11:F3}");
+            }
+            return 0;
+        }
+
+        /// <summary>Child of <see cref="Paths"/>: prints the median seconds now and before, and the median per-pair ratio.</summary>
+        public static int PathsChild(string[] args)
+        {
+            string method = args[1];
+            int hidden = int.Parse(args[2]), layers = int.Parse(args[3]), seq = int.Parse(args[4]), rank = int.Parse(args[5]), k = int.Parse(args[6]), pairs = int.Parse(args[7]);
+            var (model, optimizer, batch) = Setup(method, hidden, layers, seq, rank, k);
+            using var _ = model;
+            using var __ = optimizer;
+            double Now() => TimedStep(() => Trainer.LossSum(model, batch, CPU) / seq, optimizer);
+            double Before() => TimedStep(() => BenchSupport.BaselineLossSum(model, batch, CPU) / seq, optimizer);
+            Now(); Before();                                                   // warm-up
+            var now = new List<double>();
+            var before = new List<double>();
+            for (int i = 0; i < pairs; i++)
+            {
+                if (i % 2 == 0) { now.Add(Now()); before.Add(Before()); }
+                else { before.Add(Before()); now.Add(Now()); }
+            }
+            Console.WriteLine($"{Median(now)} {Median(before)} {Median(now.Zip(before, (a, b) => a / b).ToList())}");
             return 0;
         }
     }

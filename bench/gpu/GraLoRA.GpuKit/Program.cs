@@ -198,7 +198,6 @@ static class Kit
         var tokenIds = randint(0, vocab, new long[] { batch, seq }).data<long>().ToArray();
         var data = new DataBatch(batch, seq, tokenIds, tokenIds, Enumerable.Repeat(1L, batch * seq).ToArray(),
             Enumerable.Range(0, batch).SelectMany(_ => Enumerable.Range(0, seq).Select(i => (long)i)).ToArray(), null, null, Enumerable.Range(0, batch).ToArray());
-        var ids = tensor(tokenIds, new long[] { batch, seq }).to(device);
         long predicted = Trainer.PredictedTokens(data);
         model.train();
         if (cuda) cuda_synchronize();
@@ -213,7 +212,7 @@ static class Kit
             var sw = Stopwatch.StartNew();
             using (NewDisposeScope())
             {
-                var loss = (baseline ? BaselineLossSum(model, ids) : Trainer.LossSum(model, data, device)) / predicted;
+                var loss = (baseline ? GraLoRA.Bench.BenchSupport.BaselineLossSum(model, data, device) : Trainer.LossSum(model, data, device)) / predicted;
                 loss.backward();
                 optimizer.step();
                 optimizer.zero_grad();
@@ -239,15 +238,6 @@ static class Kit
             TorchPeakReservedBytes = stats?.ReservedPeak,
         });
         return 0;
-    }
-
-    /// <summary>The loss as computed before issue 21: attention through the explicit [B, 1, L, L] mask (one segment forces it), cross-entropy on a float32 copy of the shifted logits.</summary>
-    static Tensor BaselineLossSum(DecoderForCausalLM model, Tensor ids)
-    {
-        long seq = ids.shape[1];
-        var logits = model.Forward(ids, segmentIds: ones_like(ids)).Logits;                  // [B, L, V]
-        var predicted = logits.narrow(1, 0, seq - 1).reshape(-1, logits.shape[2]).to(ScalarType.Float32);
-        return nn.functional.cross_entropy(predicted, ids.narrow(1, 1, seq - 1).reshape(-1), reduction: nn.Reduction.Sum);
     }
 
     static CudaMemoryStats? OpenCudaMemoryStats(Device device, out string reason)

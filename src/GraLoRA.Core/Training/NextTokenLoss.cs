@@ -59,10 +59,10 @@ namespace GraLoRA.Training
             foreach (var (start, count) in Chunks(logits.shape[0], rows))
             {
                 using var scope = NewDisposeScope();
-                var z = logits.narrow(0, start, count).to(ScalarType.Float32);                             // [n, V]
                 var (index, valid) = Targets(targets.narrow(0, start, count));
-                var nll = z.logsumexp(1, false) - z.gather(1, index).squeeze(1);                            // [n]
-                total.add_(nll.masked_fill(valid.logical_not(), 0).sum());
+                // log_softmax as cross_entropy computes it (one fused kernel), on this chunk only.
+                var picked = logits.narrow(0, start, count).to(ScalarType.Float32).log_softmax(1).gather(1, index).squeeze(1);   // [n]
+                total.sub_(picked.masked_fill(valid.logical_not(), 0).sum());
             }
             return total.squeeze(0);
         }
@@ -71,19 +71,26 @@ namespace GraLoRA.Training
         {
             var saved = ctx.get_saved_variables();
             var (logits, targets) = (saved[0], saved[1]);
-            var grad = empty_like(logits);                                                                 // [N, V], the logits' dtype
+            long rows = (long)ctx.get_data("rows");
             var scale = gradOutput.to(ScalarType.Float32);
-            foreach (var (start, count) in Chunks(logits.shape[0], (long)ctx.get_data("rows")))
+            Tensor? grad = null;                                                                        // [N, V], the logits' dtype
+            foreach (var (start, count) in Chunks(logits.shape[0], rows))
             {
                 using var scope = NewDisposeScope();
                 var (index, valid) = Targets(targets.narrow(0, start, count));
                 var weight = valid.to(ScalarType.Float32).unsqueeze(1) * scale;                               // [n, 1]
                 // d/dz of logsumexp(z) − z[t]: softmax(z) − onehot(t), for the rows that count.
-                var g = logits.narrow(0, start, count).to(ScalarType.Float32).softmax(1);                        // [n, V]
-                g.scatter_add_(1, index, full_like(index, -1, dtype: ScalarType.Float32));
-                grad.narrow(0, start, count).copy_(g.mul_(weight));
+                var g = logits.narrow(0, start, count).to(ScalarType.Float32).softmax(1).mul_(weight);         // [n, V]
+                g.scatter_add_(1, index, weight.neg());
+                if (count == logits.shape[0] && g.dtype == logits.dtype)
+                {
+                    grad = g.MoveToOuterDisposeScope();                                                   // one chunk: no copy
+                    break;
+                }
+                grad ??= empty_like(logits).MoveToOuterDisposeScope();
+                grad.narrow(0, start, count).copy_(g);
             }
-            return new List<Tensor> { grad, null!, null! };
+            return new List<Tensor> { grad ?? zeros_like(logits), null!, null! };
         }
     }
 }
