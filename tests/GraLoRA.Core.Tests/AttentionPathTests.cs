@@ -10,9 +10,10 @@ using static TorchSharp.torch;
 namespace GraLoRA.Tests
 {
     /// <summary>
-    /// The decoder's two attention paths: plain causal attention (SDPA with is_causal, no mask) when nothing is padded,
-    /// packed or cached, and the explicit additive mask otherwise. Both must compute the same function; the fast one is
-    /// what transformers' own logits (DecoderParityTests, "plain") are now compared with.
+    /// The decoder's two attention paths: plain causal attention (SDPA with is_causal, no mask) where
+    /// AttentionMask.NeedsExplicitMask allows it, and the explicit additive mask otherwise. Both must compute the same
+    /// function; transformers' own logits (DecoderParityTests "plain", DecoderFamilyParityTests) now go through the
+    /// fast one wherever it applies.
     /// </summary>
     public class AttentionPathTests
     {
@@ -25,46 +26,66 @@ namespace GraLoRA.Tests
             return (logits.detach().clone(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
         }
 
-        /// <summary>Every decoder fixture and the token ids of each of its cases (their masks left out: both paths see every token).</summary>
-        [Theory, MemberData(nameof(DecoderParityTests.Cases), MemberType = typeof(DecoderParityTests))]
-        public void FastAndMaskedPathsGiveTheSameLogitsAndGradients(string modelName, string caseName)
+        /// <summary>Layers that take the fast path for <paramref name="length"/> unpadded, unpacked, uncached tokens.</summary>
+        static int FastLayers(DecoderConfig c, long length) =>
+            Enumerable.Range(0, c.NumLayers).Count(i => !AttentionMask.NeedsExplicitMask(0, length, null, null, c.WindowOf(i), c.EagerAttention));
+
+        /// <summary>The default path against the masked one (one segment over every token forces the mask: exactly causal), logits and every gradient.</summary>
+        static void AssertPathsAgree(DecoderForCausalLM model, Tensor ids, string what)
+        {
+            foreach (var p in model.parameters()) p.requires_grad = true;
+            manual_seed(3);
+            var weights = randn(ids.shape[0], ids.shape[1], model.Config.VocabSize);
+            var fast = Run(model, ids, weights, null);
+            var masked = Run(model, ids, weights, ones_like(ids));
+            TensorAssert.Close(fast.Logits, masked.Logits, 1e-5, what + " logits");
+            Assert.Equal(masked.Gradients.Keys.OrderBy(k => k), fast.Gradients.Keys.OrderBy(k => k));
+            Assert.Contains(masked.Gradients.Values, g => g.abs().max().item<float>() > 0);
+            foreach (var (name, gradient) in masked.Gradients)
+                TensorAssert.Close(fast.Gradients[name], gradient, 1e-5, $"{what} grad {name}");
+        }
+
+        public static TheoryData<string, string> SharedCases() => DecoderParityTests.Cases();
+
+        /// <summary>The shared transformers fixtures (llama, mistral, qwen2): every layer takes the fast path; their masks left out (both paths see every token).</summary>
+        [Theory, MemberData(nameof(SharedCases))]
+        public void FastAndMaskedPathsAgreeOnTheSharedFixtures(string modelName, string caseName)
         {
             using var scope = NewDisposeScope();
             string folder = Path.Combine(TestEnvironment.Fixtures, "models", modelName);
             var ids = Safetensors.Read(Path.Combine(folder, "reference.safetensors"))[caseName + ".input_ids"];   // [2, 7], float32 model
             using var model = CheckpointLoader.LoadDecoder(folder);
-            foreach (var p in model.parameters()) p.requires_grad = true;
-            manual_seed(3);
-            var weights = randn(ids.shape[0], ids.shape[1], model.Config.VocabSize);
+            Assert.Equal(model.Config.NumLayers, FastLayers(model.Config, ids.shape[1]));
+            AssertPathsAgree(model, ids, $"{modelName}/{caseName}");
+        }
 
-            Assert.False(model.NeedsExplicitMask(null, null, null));
-            var fast = Run(model, ids, weights, null);
-            // One segment covering every token: the masked path with exactly the causal mask.
-            var segments = ones_like(ids);
-            Assert.True(model.NeedsExplicitMask(null, segments, null));
-            var masked = Run(model, ids, weights, segments);
-
-            TensorAssert.Close(fast.Logits, masked.Logits, 1e-5, $"{modelName}/{caseName} logits");
-            Assert.Equal(masked.Gradients.Keys.OrderBy(k => k), fast.Gradients.Keys.OrderBy(k => k));
-            Assert.Contains(masked.Gradients.Values, g => g.abs().max().item<float>() > 0);
-            foreach (var (name, gradient) in masked.Gradients)
-                TensorAssert.Close(fast.Gradients[name], gradient, 1e-5, $"{modelName}/{caseName} grad {name}");
+        /// <summary>
+        /// The decoder-family fixtures: full-attention layers take the fast path, windowed layers shorter than the
+        /// sequence keep their window mask, Gemma's eager (soft-capped / rescaled) attention keeps the mask everywhere.
+        /// </summary>
+        [Theory, MemberData(nameof(DecoderFamilyParityTests.Cases), MemberType = typeof(DecoderFamilyParityTests))]
+        public void FastAndMaskedPathsAgreeOnTheDecoderFamilyFixtures(string modelName, string caseName)
+        {
+            using var scope = NewDisposeScope();
+            var ids = Safetensors.Read(Path.Combine(DecoderFamilyParityTests.Folder(modelName), "reference.safetensors"))[caseName + ".input_ids"];
+            using var model = CheckpointLoader.LoadDecoder(DecoderFamilyParityTests.Folder(modelName));
+            var c = model.Config;
+            int fullLayers = Enumerable.Range(0, c.NumLayers).Count(i => c.WindowOf(i) is null || c.WindowOf(i) >= ids.shape[1]);
+            Assert.Equal(c.EagerAttention ? 0 : fullLayers, FastLayers(c, ids.shape[1]));
+            AssertPathsAgree(model, ids, $"{modelName}/{caseName}");
         }
 
         [Fact]
-        public void OnlyPaddingSegmentsAndCachesNeedTheMask()
+        public void ASlidingWindowThatCoversTheSequenceTakesTheFastPath()
         {
+            // mistral_sw3: every layer has a window of 3 tokens; 3 tokens fit it, so plain causal attention is exact.
             using var scope = NewDisposeScope();
-            using var model = TinyModelFactory.Create(new TinyModelOptions { Seed = 1 });
-            var allOnes = ones(2, 5, dtype: ScalarType.Int64);
-            var padded = allOnes.clone();
-            padded[1, 0] = tensor(0L);
-            using var cache = new KeyValueCache(model, 2, 8);
-            Assert.False(model.NeedsExplicitMask(null, null, null));
-            Assert.False(model.NeedsExplicitMask(allOnes, null, null));            // a mask with nothing masked
-            Assert.True(model.NeedsExplicitMask(padded, null, null));
-            Assert.True(model.NeedsExplicitMask(null, allOnes, null));             // packed sequences
-            Assert.True(model.NeedsExplicitMask(null, null, cache));
+            var ids = Safetensors.Read(Path.Combine(DecoderFamilyParityTests.Folder("mistral_sw3"), "reference.safetensors"))["plain.input_ids"].narrow(1, 0, 3);
+            using var model = CheckpointLoader.LoadDecoder(DecoderFamilyParityTests.Folder("mistral_sw3"));
+            Assert.All(Enumerable.Range(0, model.Config.NumLayers), i => Assert.Equal(3, model.Config.WindowOf(i)));
+            Assert.Equal(model.Config.NumLayers, FastLayers(model.Config, 3));
+            Assert.Equal(0, FastLayers(model.Config, 4));
+            AssertPathsAgree(model, ids, "mistral_sw3, 3 tokens");
         }
 
         [Fact]

@@ -124,7 +124,7 @@ namespace GraLoRA.Tests
         {
             using var scope = NewDisposeScope();
             var plain = new DecoderConfig { HeadDim = 128, RopeTheta = 500000 };
-            var scaled = plain with { Llama3RopeScaling = (8.0, 1.0, 4.0, 8192) };
+            var scaled = plain with { RopeScaling = new RopeScaling { Type = "llama3", Factor = 8.0, LowFreqFactor = 1.0, HighFreqFactor = 4.0, OriginalMaxPositions = 8192 } };
             var basic = new RotaryEmbedding(plain).InvFreq;
             var inv = new RotaryEmbedding(scaled).InvFreq;
             var wavelen = 2 * System.Math.PI / basic;

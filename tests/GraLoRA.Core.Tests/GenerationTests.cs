@@ -12,7 +12,7 @@ namespace GraLoRA.Tests
     /// <summary>Key/value cache and generation on tiny random decoders of every architecture.</summary>
     public class GenerationTests
     {
-        public static TheoryData<string> Architectures() => new() { "llama", "mistral", "qwen2", "qwen3" };
+        public static TheoryData<string> Architectures() => new() { "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3" };
 
         static DecoderForCausalLM Tiny(string architecture, long seed = 1) =>
             TinyModelFactory.Create(new TinyModelOptions { Architecture = architecture, Seed = seed });

@@ -124,11 +124,12 @@ namespace GraLoRA.Tests
         public void ConfigWrittenByToJsonReadsBackTheSame()
         {
             var config = TinyModelFactory.Config(new TinyModelOptions { Architecture = "qwen2", TieWordEmbeddings = true, EosTokenIds = new[] { 3, 4 }, BosTokenId = 2 })
-                with { Llama3RopeScaling = (8.0, 1.0, 4.0, 8192) };
+                with { RopeScaling = new RopeScaling { Type = "llama3", Factor = 8.0, LowFreqFactor = 1.0, HighFreqFactor = 4.0, OriginalMaxPositions = 8192 } };
             using var dir = new TempDirectory();
             CheckpointWriter.WriteJson(dir.File("config.json"), config.ToJson());
             var back = DecoderConfig.Load(dir.File("config.json"));
-            Assert.Equal(config with { EosTokenIds = back.EosTokenIds }, back);
+            Assert.Equal(config with { EosTokenIds = back.EosTokenIds, LayerTypes = back.LayerTypes }, back);
+            Assert.Equal(config.LayerTypes, back.LayerTypes);
             Assert.Equal(config.EosTokenIds, back.EosTokenIds);
         }
     }

@@ -29,6 +29,11 @@ namespace GraLoRA.Tests
             }
         }
 
+        /// <summary>
+        /// Fixtures generated for this repository outside it (tests/GraLoRA.Core.Tests/Fixtures; how: the README there).
+        /// </summary>
+        public static string LocalFixtures => Path.Combine(RepoRoot, "tests", "GraLoRA.Core.Tests", "Fixtures");
+
         /// <summary>The library as shipped in the NuGet cache: never modified by anything we do.</summary>
         public static string OriginalLibTorchSharp => Path.Combine(Metadata("NuGetPackageRoot"), "torchsharp",
             Metadata("TorchSharpVersion"), "runtimes", "linux-x64", "native", "libLibTorchSharp.so");

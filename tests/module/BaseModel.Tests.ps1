@@ -35,6 +35,28 @@ Describe 'New-BaseModel' {
         New-BaseModel (Join-Path $work 'whatif') -WhatIf
         Join-Path $work 'whatif' | Should -Not -Exist
     }
+
+    It 'offers the <_> family, which imports and runs' -ForEach 'gemma2', 'gemma3_text', 'phi3' {
+        $family = Import-BaseModel (New-BaseModel (Join-Path $work "family-$_") -Architecture $_ -Seed 5).FullName
+        try {
+            $family.Architecture | Should -Be $_
+            $out = Invoke-BaseModel -Model $family -InputIds @(, @(1, 2, 3))
+            try { $out.Shape | Should -Be @(1, 3, 261) } finally { $out.Dispose() }
+        }
+        finally { $family.Dispose() }
+    }
+}
+
+Describe 'Import-BaseModel config audit' {
+    It 'refuses a config field it does not implement, naming field and value, by id' {
+        $copy = Join-Path $work 'dropout'
+        Copy-Item $folder.FullName $copy -Recurse
+        $config = Get-Content (Join-Path $copy 'config.json') -Raw | ConvertFrom-Json
+        $config | Add-Member -NotePropertyName attention_dropout -NotePropertyValue 0.1 -Force
+        $config | ConvertTo-Json -Depth 10 | Set-Content (Join-Path $copy 'config.json')
+        { Import-BaseModel $copy } | Should -Throw -ErrorId 'UnsupportedConfig,*'
+        { Import-BaseModel $copy } | Should -Throw "*'attention_dropout' is 0.1*"
+    }
 }
 
 Describe 'Import-BaseModel' {

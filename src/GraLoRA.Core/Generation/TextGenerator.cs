@@ -66,7 +66,10 @@ namespace GraLoRA.Generation
                         var mask = Matrix(maskRows, device);
                         // transformers' positions for left padding: count of real tokens so far, minus one (pads get 1).
                         var positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1);
-                        long fresh = cache is null || step == 0 ? all.shape[1] : 1;
+                        // Phi-3's longrope switches frequencies past the pretrained context: like transformers'
+                        // Phi3ForCausalLM, drop the cache once and recompute the whole sequence at that step.
+                        if (cache is not null && step > 0 && model.Config.CacheStaleAt(cache.Length, all.shape[1])) cache.Reset();
+                        long fresh = cache is null || cache.Length == 0 ? all.shape[1] : 1;
                         var input = all.narrow(1, all.shape[1] - fresh, fresh);
                         var logits = model.Forward(input, mask, positions.narrow(1, positions.shape[1] - fresh, fresh), cache: cache).Logits;
                         var scores = logits.select(1, -1).to(ScalarType.Float32);            // [B, vocab]

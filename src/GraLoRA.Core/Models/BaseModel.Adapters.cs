@@ -33,6 +33,8 @@ namespace GraLoRA.Models
         public IReadOnlyList<string> AddAdapter(string name, AdapterConfig config)
         {
             if (config.BaseModelNameOrPath is null) config = config with { BaseModelNameOrPath = Name };
+            if (_decoder is not null && config.TargetModules is null && config.TargetModulesRegex is null)
+                config = config with { TargetModules = _decoder.Config.DefaultAdapterTargets };
             if (_encoder is not null && config.TaskType == "CAUSAL_LM")
                 config = config with { TaskType = _encoder.ClassificationLabels > 0 ? "SEQ_CLS" : "FEATURE_EXTRACTION" };
             if (_encoder is { ClassificationLabels: > 0 } && config.ModulesToSave?.Contains(EncoderModel.ClassificationHeadName) != true)

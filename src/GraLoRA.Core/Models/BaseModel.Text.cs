@@ -26,7 +26,12 @@ namespace GraLoRA.Models
             if (!File.Exists(System.IO.Path.Combine(Path, "tokenizer.json"))) return;
             Tokenizer = HfTokenizer.Load(Path);
             int largest = Tokenizer.VocabSize - 1;
-            if (largest >= Transformer.VocabSize)
+            // Special tokens past the embedding that text never needs are allowed (Gemma 3 1B's tokenizer has
+            // <image_soft_token> at its vocab_size, as in transformers; the forward refuses such an id if it is ever
+            // fed); ordinary tokens and bos/eos/pad/unk are not.
+            var needed = new[] { Tokenizer.BosTokenId, Tokenizer.PadTokenId, Tokenizer.UnkTokenId }.Concat(Tokenizer.EosTokenIds.Select(i => (int?)i)).ToHashSet();
+            bool fits = Enumerable.Range(Transformer.VocabSize, Math.Max(0, largest + 1 - Transformer.VocabSize)).All(id => Tokenizer.IsSpecial(id) && !needed.Contains(id));
+            if (!fits)
                 throw new GraloraException("TokenizerVocabularyMismatch", GraloraErrorKind.InvalidData,
                     $"'{Path}': the tokenizer has ids up to {largest} but the model's vocab_size is {Transformer.VocabSize}: tokenizer.json does not belong to this model.", Path);
         }
@@ -52,7 +57,10 @@ namespace GraLoRA.Models
         }
 
         /// <summary>Renders the tokenizer's chat template for <paramref name="messages"/> (named template when <paramref name="templateName"/> is given).</summary>
-        public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true, IReadOnlyDictionary<string, object?>? extraVariables = null, string? templateName = null)
+        /// <exception cref="GraloraException">ChatTemplateNotFound; the template's errors (see <see cref="ChatTemplate.Render(string, IReadOnlyList{ChatMessage}, ChatTemplateOptions?, CancellationToken)"/>).</exception>
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled while rendering.</exception>
+        public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true, IReadOnlyDictionary<string, object?>? extraVariables = null, string? templateName = null,
+            CancellationToken cancellation = default)
         {
             var tokenizer = RequireTokenizer();
             string? template = templateName is null ? tokenizer.Config.ChatTemplate
@@ -68,7 +76,7 @@ namespace GraLoRA.Models
                 BosToken = tokenizer.BosToken,
                 EosToken = tokenizer.EosToken,
                 ExtraVariables = extraVariables,
-            });
+            }, cancellation);
         }
 
         /// <summary>
@@ -79,11 +87,12 @@ namespace GraLoRA.Models
             Action<int, string>? onText = null, CancellationToken cancellation = default) =>
             GenerateFromText(prompts, addSpecialTokens: true, options, onText, cancellation);
 
-        /// <summary>Answers a conversation: renders the chat template with the generation prompt, then generates.</summary>
+        /// <summary>Answers a conversation: renders the chat template with the generation prompt, then generates; <paramref name="cancellation"/> stops either.</summary>
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled while the template rendered (once generating, it returns what was generated).</exception>
         public GenerationResult Chat(IReadOnlyList<ChatMessage> messages, GenerationOptions? options = null, Action<string>? onText = null,
             CancellationToken cancellation = default, IReadOnlyDictionary<string, object?>? extraVariables = null)
         {
-            string prompt = ApplyChatTemplate(messages, addGenerationPrompt: true, extraVariables);
+            string prompt = ApplyChatTemplate(messages, addGenerationPrompt: true, extraVariables, cancellation: cancellation);
             // The template already wrote BOS and the role markers, so no special tokens are added on encoding (as transformers does).
             return GenerateFromText(new[] { prompt }, addSpecialTokens: false, options, onText is null ? null : (_, text) => onText(text), cancellation)[0];
         }

@@ -39,7 +39,7 @@ namespace GraLoRA.Models
     }
 
     /// <summary>
-    /// A Hugging Face checkpoint loaded for use — a decoder (Llama, Mistral, Qwen2, Qwen3) or an encoder (BERT, RoBERTa)
+    /// A Hugging Face checkpoint loaded for use — a decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) or an encoder (BERT, RoBERTa)
     /// — with its configuration, its generation defaults and (when the folder has one) its tokenizer. This is the
     /// object the cmdlets pass down the pipeline.
     /// </summary>
@@ -81,7 +81,7 @@ namespace GraLoRA.Models
         public long ParameterCount => Network.parameters().GroupBy(p => p.Handle).Sum(g => g.First().numel());
 
         GraloraException NotADecoder(string what) => new("NotADecoder", GraloraErrorKind.InvalidOperation,
-            $"Model '{Name}' is a {Architecture} encoder, which has no {what}: generation and causal-LM training need a decoder (Llama, Mistral, Qwen2, Qwen3); use the encoder for classification and Invoke-BaseModel.", Name);
+            $"Model '{Name}' is a {Architecture} encoder, which has no {what}: generation and causal-LM training need a decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3); use the encoder for classification and Invoke-BaseModel.", Name);
 
         BaseModel(string name, string path, DecoderForCausalLM? decoder, EncoderModel? encoder, GenerationOptions defaults)
         {

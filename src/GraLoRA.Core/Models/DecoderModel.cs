@@ -8,270 +8,11 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Models
 {
-    /// <summary>How a decoder's parameters start: randomly initialised, or uninitialised memory that a loader fills.</summary>
-    internal readonly record struct ParameterInit(ScalarType? DType, Device? Device, bool Random)
-    {
-        public Linear Linear(long inFeatures, long outFeatures, bool bias) => Random
-            ? nn.Linear(inFeatures, outFeatures, hasBias: bias, device: Device, dtype: DType)
-            : nn.Linear(new Parameter(empty(outFeatures, inFeatures, dtype: DType, device: Device)),
-                        bias ? new Parameter(empty(outFeatures, dtype: DType, device: Device)) : null);
-
-        // Always initialised: an Embedding built from a given tensor did not use the memory a loader later filled.
-        public Embedding Embedding(long count, long width) => nn.Embedding(count, width, device: Device, dtype: DType);
-    }
-
-    /// <summary>RMSNorm as transformers computes it: normalise in float32, scale in the input dtype.</summary>
-    public sealed class RmsNorm : nn.Module<Tensor, Tensor>
-    {
-        readonly Parameter weight;
-        readonly double _eps;
-
-        /// <summary>Creates the norm over the last dimension of size <paramref name="size"/>.</summary>
-        public RmsNorm(long size, double eps, ScalarType? dtype = null, Device? device = null) : base(nameof(RmsNorm))
-        {
-            weight = new Parameter(ones(size, dtype: dtype, device: device));
-            _eps = eps;
-            RegisterComponents();
-        }
-
-        /// <inheritdoc />
-        public override Tensor forward(Tensor x)
-        {
-            var dtype = x.dtype;
-            var h = x.to(ScalarType.Float32);
-            h = h * rsqrt(h.pow(2).mean(new long[] { -1 }, keepdim: true) + _eps);
-            return weight * h.to(dtype);
-        }
-    }
-
-    /// <summary>Rotary position embedding (transformers' default and llama3 rope types).</summary>
-    public sealed class RotaryEmbedding
-    {
-        /// <summary>Inverse frequencies [rotary_dim / 2] (float32).</summary>
-        public Tensor InvFreq { get; }
-        /// <summary>Rotated width of each head.</summary>
-        public long RotaryDim { get; }
-
-        /// <summary>Builds the frequencies for <paramref name="config"/>.</summary>
-        public RotaryEmbedding(DecoderConfig config, Device? device = null)
-        {
-            RotaryDim = (long)(config.HeadDim * config.PartialRotaryFactor);
-            var exponents = arange(0, RotaryDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / RotaryDim;
-            var inv = 1.0f / pow(config.RopeTheta, exponents);
-            if (config.Llama3RopeScaling is { } s)
-            {
-                // transformers' _compute_llama3_parameters
-                double lowWavelen = s.OriginalMaxPositions / s.LowFreqFactor, highWavelen = s.OriginalMaxPositions / s.HighFreqFactor;
-                var wavelen = 2 * Math.PI / inv;
-                var scaled = where(wavelen > lowWavelen, inv / s.Factor, inv);
-                var smooth = (s.OriginalMaxPositions / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
-                var smoothed = (1 - smooth) * scaled / s.Factor + smooth * scaled;
-                var medium = (wavelen >= highWavelen).logical_and(wavelen <= lowWavelen);
-                inv = where(medium, smoothed, scaled);
-            }
-            InvFreq = (device is null ? inv : inv.to(device)).DetachFromDisposeScope();
-        }
-
-        /// <summary>cos and sin [B, L, rotary_dim] for position ids [B, L], in <paramref name="dtype"/>.</summary>
-        public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, ScalarType dtype)
-        {
-            var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * InvFreq.to(positionIds.device);   // [B, L, dim/2]
-            var emb = cat(new[] { freqs, freqs }, -1);
-            return (emb.cos().to(dtype), emb.sin().to(dtype));
-        }
-
-        static Tensor RotateHalf(Tensor x)
-        {
-            long half = x.shape[^1] / 2;
-            return cat(new[] { -x.narrow(-1, half, half), x.narrow(-1, 0, half) }, -1);
-        }
-
-        /// <summary>Applies the rotation to x [B, H, L, D] (the first rotary_dim features).</summary>
-        public Tensor Apply(Tensor x, Tensor cos, Tensor sin)
-        {
-            cos = cos.unsqueeze(1);
-            sin = sin.unsqueeze(1);
-            if (RotaryDim == x.shape[^1]) return x * cos + RotateHalf(x) * sin;
-            var rot = x.narrow(-1, 0, RotaryDim);
-            var pass = x.narrow(-1, RotaryDim, x.shape[^1] - RotaryDim);
-            return cat(new[] { rot * cos + RotateHalf(rot) * sin, pass }, -1);
-        }
-    }
-
-    /// <summary>Self-attention with grouped-query heads; projections are replaceable by adapters.</summary>
-    public sealed class DecoderAttention : nn.Module<Tensor, Tensor>, ILinearSlots
-    {
-        static readonly string[] SlotNames = { "q_proj", "k_proj", "v_proj", "o_proj" };
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "q_proj" => q_proj, "k_proj" => k_proj, "v_proj" => v_proj, "o_proj" => o_proj,
-            _ => throw Slots.Unknown(name, SlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "q_proj" => m => q_proj = m, "k_proj" => m => k_proj = m, "v_proj" => m => v_proj = m, "o_proj" => m => o_proj = m,
-            _ => throw Slots.Unknown(name, SlotNames),
-        });
-
-        internal nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
-        internal RmsNorm? q_norm, k_norm;
-        readonly DecoderConfig _c;
-
-        /// <summary>Creates the projections for <paramref name="c"/>.</summary>
-        internal DecoderAttention(DecoderConfig c, ParameterInit p) : base(nameof(DecoderAttention))
-        {
-            _c = c;
-            q_proj = p.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, c.QkvBias);
-            k_proj = p.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.QkvBias);
-            v_proj = p.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.QkvBias);
-            o_proj = p.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, c.OutputBias);
-            if (c.QkNorm)
-            {
-                q_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, p.DType, p.Device);
-                k_norm = new RmsNorm(c.HeadDim, c.RmsNormEps, p.DType, p.Device);
-            }
-            RegisterComponents();
-        }
-
-        /// <summary>Not used: attention needs positions and a mask (see <see cref="Forward"/>).</summary>
-        public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderAttention needs rotary embeddings and a mask: call Forward.");
-
-        /// <summary>
-        /// Attention over x [B, L, hidden] with an additive mask [B, 1, L, T] where T = cached + L keys, or, without a
-        /// mask, plain causal attention over T = L keys. With a cache, this layer's new keys and values are written into
-        /// it and attention reads all T of them.
-        /// </summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
-        {
-            long b = x.shape[0], l = x.shape[1];
-            Tensor Heads(Tensor t, long n, RmsNorm? norm)
-            {
-                var h = t.view(b, l, n, _c.HeadDim);
-                if (norm != null) h = norm.forward(h);
-                return h.transpose(1, 2);                                             // [B, n, L, D]
-            }
-            var q = rope.Apply(Heads(q_proj.forward(x), _c.NumHeads, q_norm), cos, sin);
-            var k = rope.Apply(Heads(k_proj.forward(x), _c.NumKeyValueHeads, k_norm), cos, sin);
-            var v = Heads(v_proj.forward(x), _c.NumKeyValueHeads, null);
-            if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);            // [B, n_kv, T, D]
-            long groups = _c.NumHeads / _c.NumKeyValueHeads;
-            // TorchSharp 0.107's SDPA has no enable_gqa. With one query position (a cached decoding step) the mask has one
-            // row, the same for every head, so a group's g query heads can stand as g query rows against their shared
-            // key/value head: no copy of the cache. Otherwise each key/value head is repeated for its group.
-            bool foldGroups = groups > 1 && l == 1 && mask is not null;
-            if (foldGroups) q = q.reshape(b, _c.NumKeyValueHeads, groups, _c.HeadDim);             // [B, n_kv, g, D]
-            else if (groups > 1)
-            {
-                k = k.repeat_interleave(groups, 1);
-                v = v.repeat_interleave(groups, 1);
-            }
-            // Without a mask the kernel applies causality itself (and may use flash attention).
-            var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: mask is null);
-            if (foldGroups) attended = attended.reshape(b, _c.NumHeads, l, _c.HeadDim);           // [B, H, L, D]
-            return o_proj.forward(attended.transpose(1, 2).reshape(b, l, _c.NumHeads * _c.HeadDim));
-        }
-    }
-
-    /// <summary>SwiGLU MLP: down(silu(gate(x)) · up(x)).</summary>
-    public sealed class DecoderMlp : nn.Module<Tensor, Tensor>, ILinearSlots
-    {
-        static readonly string[] SlotNames = { "gate_proj", "up_proj", "down_proj" };
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "gate_proj" => gate_proj, "up_proj" => up_proj, "down_proj" => down_proj,
-            _ => throw Slots.Unknown(name, SlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "gate_proj" => m => gate_proj = m, "up_proj" => m => up_proj = m, "down_proj" => m => down_proj = m,
-            _ => throw Slots.Unknown(name, SlotNames),
-        });
-
-        internal nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
-
-        /// <summary>Creates the projections for <paramref name="c"/>.</summary>
-        internal DecoderMlp(DecoderConfig c, ParameterInit p) : base(nameof(DecoderMlp))
-        {
-            gate_proj = p.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias);
-            up_proj = p.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias);
-            down_proj = p.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias);
-            RegisterComponents();
-        }
-
-        /// <inheritdoc />
-        public override Tensor forward(Tensor x) => down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
-    }
-
-    /// <summary>One pre-norm decoder layer.</summary>
-    public sealed class DecoderLayer : nn.Module<Tensor, Tensor>
-    {
-        internal DecoderAttention self_attn;
-        internal DecoderMlp mlp;
-        internal RmsNorm input_layernorm, post_attention_layernorm;
-
-        /// <summary>Creates the layer for <paramref name="c"/>.</summary>
-        internal DecoderLayer(DecoderConfig c, ParameterInit p) : base(nameof(DecoderLayer))
-        {
-            self_attn = new DecoderAttention(c, p);
-            mlp = new DecoderMlp(c, p);
-            input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, p.DType, p.Device);
-            post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, p.DType, p.Device);
-            RegisterComponents();
-        }
-
-        /// <summary>Not used: see <see cref="Forward"/>.</summary>
-        public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderLayer needs rotary embeddings and a mask: call Forward.");
-
-        /// <summary>x + attn(norm(x)), then + mlp(norm(·)); a null mask means plain causal attention.</summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
-        {
-            // Intermediates (norm temporaries, q/k/v before the heads split, MLP products) die with this scope as they
-            // would in Python; autograd holds its own references to what backward needs.
-            using var scope = NewDisposeScope();
-            var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, rope, cache, layerIndex);
-            return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
-        }
-    }
-
-    /// <summary>The "model." part of a causal LM: embeddings, layers, final norm.</summary>
-    public sealed class DecoderBackbone : nn.Module<Tensor, Tensor>
-    {
-        internal Embedding embed_tokens;
-        internal ModuleList<DecoderLayer> layers;
-        internal RmsNorm norm;
-
-        /// <summary>Creates the backbone for <paramref name="c"/>.</summary>
-        internal DecoderBackbone(DecoderConfig c, ParameterInit p) : base(nameof(DecoderBackbone))
-        {
-            embed_tokens = p.Embedding(c.VocabSize, c.HiddenSize);
-            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c, p)).ToArray());
-            norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, p.DType, p.Device);
-            RegisterComponents();
-        }
-
-        /// <summary>Not used: see <see cref="DecoderForCausalLM.Forward"/>.</summary>
-        public override Tensor forward(Tensor x) => throw new NotSupportedException("Call DecoderForCausalLM.Forward.");
-    }
-
     /// <summary>Outputs of one forward pass.</summary>
     public sealed record DecoderOutput(Tensor Logits, IReadOnlyList<Tensor> HiddenStates);
 
     /// <summary>
-    /// A Llama-family causal LM (Llama, Mistral, Qwen2, Qwen3) with transformers' module names
+    /// A decoder-only causal LM (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) with transformers' module names
     /// (model.layers.N.self_attn.q_proj, …, lm_head), so checkpoint keys and adapter targets line up.
     /// </summary>
     public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>, ILinearSlots, ITransformerNetwork
@@ -355,6 +96,7 @@ namespace GraLoRA.Models
         /// <summary>The output head's name: PEFT's all-linear never targets it.</summary>
         public const string OutputHeadName = "lm_head";
         readonly RotaryEmbedding _rope;
+        readonly RotaryEmbedding? _localRope;
 
         /// <summary>The configuration the model was built from.</summary>
         public DecoderConfig Config { get; }
@@ -379,6 +121,8 @@ namespace GraLoRA.Models
             if (config.TieWordEmbeddings) head.weight = model.embed_tokens.weight!;
             lm_head = head;
             _rope = new RotaryEmbedding(config, device);
+            // Gemma 3's sliding-window layers rotate with their own base and no scaling.
+            if (config.LocalRopeTheta is { } local) _localRope = new RotaryEmbedding(config, local, null, device);
             RegisterComponents();
         }
 
@@ -416,16 +160,10 @@ namespace GraLoRA.Models
                                      Tensor? segmentIds = null)
         {
             var (h, states) = Backbone(inputIds, attentionMask, positionIds, hiddenStates, cache, segmentIds);
-            return new DecoderOutput(lm_head.forward(h), states);
+            var logits = lm_head.forward(h);                                                              // [B, L, vocab]
+            if (Config.FinalLogitSoftcapping is { } cap) logits = (logits / cap).tanh() * cap;             // Gemma 2
+            return new DecoderOutput(logits, states);
         }
-
-        /// <summary>
-        /// Whether attention needs the explicit additive mask. Padding, packed segments and a cache (keys before the
-        /// queries) make it more than plain causal attention; without them SDPA applies causality itself (is_causal, no
-        /// mask), as transformers does, which lets libtorch pick its fused kernels and builds no [B, 1, L, T] tensor.
-        /// </summary>
-        internal bool NeedsExplicitMask(Tensor? attentionMask, Tensor? segmentIds, KeyValueCache? cache) =>
-            cache is not null || segmentIds is not null || (attentionMask is not null && !attentionMask.all().item<bool>());
 
         /// <summary>The final norm's output [B, L, hidden] (and, when asked, every hidden state): Forward without the head.</summary>
         (Tensor Hidden, List<Tensor> States) Backbone(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, bool hiddenStates, KeyValueCache? cache, Tensor? segmentIds)
@@ -441,39 +179,34 @@ namespace GraLoRA.Models
             var device = inputIds.device;
             var h = model.embed_tokens.forward(inputIds);
             var dtype = h.dtype;
+            // Gemma scales embeddings by √hidden, the factor rounded to the model's dtype first (as transformers does).
+            if (Config.IsGemma) h = h * tensor(Math.Sqrt(Config.HiddenSize), dtype: ScalarType.Float32).to(dtype);
             positionIds ??= arange(past, total, device: device).unsqueeze(0).expand(b, l);
             var (cos, sin) = _rope.Compute(positionIds, dtype);
-
-            // Additive mask [B, 1, L, T]: query i (absolute position past + i) sees keys 0..past + i, minus padding.
-            // The most negative finite value (not -inf) keeps fully masked rows (left padding) finite, as
-            // transformers' eager attention does. Plain causal attention needs none (see NeedsExplicitMask).
-            Tensor? mask = null;
-            if (NeedsExplicitMask(attentionMask, segmentIds, cache))
-            {
-                var allowed = (arange(total, device: device).unsqueeze(0) <= arange(past, total, device: device).unsqueeze(1)).unsqueeze(0).unsqueeze(0);
-                if (attentionMask is not null) allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(b, 1, 1, total));
-                if (segmentIds is not null)
-                {
-                    if (cache is not null || !segmentIds.shape.SequenceEqual(inputIds.shape))
-                        throw new GraloraException("SegmentIdsShape", GraloraErrorKind.InvalidArgument,
-                            $"segment ids must have the input's shape [{b}, {l}] and cannot be combined with a key/value cache.");
-                    var same = segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1)).logical_and(segmentIds.ne(0).unsqueeze(1));   // [B, L, L]
-                    allowed = allowed.logical_and(same.unsqueeze(1));
-                }
-                double min = finfo(dtype).min;
-                mask = where(allowed, zeros(1, dtype: dtype, device: device), full(1, min, dtype: dtype, device: device));
-            }
+            var (localCos, localSin) = _localRope is null ? (cos, sin) : _localRope.Compute(positionIds, dtype);
+            if (segmentIds is not null && (cache is not null || !segmentIds.shape.SequenceEqual(inputIds.shape)))
+                throw new GraloraException("SegmentIdsShape", GraloraErrorKind.InvalidArgument,
+                    $"segment ids must have the input's shape [{b}, {l}] and cannot be combined with a key/value cache.");
+            // One mask per distinct window (most models have one or two): full layers see every earlier key. None
+            // (plain causal attention) where AttentionMask.NeedsExplicitMask says it would change nothing.
+            var masks = new Dictionary<int, Tensor?>();
+            Tensor? MaskFor(int? window) => masks.TryGetValue(window ?? 0, out var m) ? m
+                : masks[window ?? 0] = AttentionMask.NeedsExplicitMask(past, l, attentionMask, segmentIds, window, Config.EagerAttention)
+                    ? AttentionMask.Build(b, past, l, attentionMask, segmentIds, window, dtype, device)
+                    : null;
 
             bool checkpoint = GradientCheckpointing && training && cache is null && is_grad_enabled();
             // Checkpointed layers only join the graph when their input requires grad (transformers' enable_input_require_grads).
             if (checkpoint && !h.requires_grad) h = h.detach().requires_grad_(true);
             var states = new List<Tensor>();
-            int index = 0;
-            foreach (var layer in model.layers)
+            for (int index = 0; index < model.layers.Count; index++)
             {
+                var layer = model.layers[index];
                 if (hiddenStates) states.Add(h);
-                h = checkpoint ? LayerCheckpoint.apply(layer, h, cos, sin, mask, _rope) : layer.Forward(h, cos, sin, mask, _rope, cache, index);
-                index++;
+                int? window = Config.WindowOf(index);
+                var mask = MaskFor(window);
+                var (layerCos, layerSin, rope) = window is not null && _localRope is not null ? (localCos, localSin, _localRope) : (cos, sin, _rope);
+                h = checkpoint ? LayerCheckpoint.apply(layer, h, layerCos, layerSin, mask, rope) : layer.Forward(h, layerCos, layerSin, mask, rope, cache, index);
             }
             cache?.Advance(l);
             h = model.norm.forward(h);

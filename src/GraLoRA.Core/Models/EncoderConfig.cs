@@ -122,41 +122,34 @@ namespace GraLoRA.Models
             return json;
         }
 
-        static GraloraException Bad(string path, string field, string problem) =>
-            new("InvalidModelConfig", GraloraErrorKind.InvalidData, $"'{path}': field '{field}' {problem}.", path);
+        /// <summary>Reads config.json of a BERT or RoBERTa checkpoint; missing or mistyped fields and unimplemented settings name the field.</summary>
+        public static EncoderConfig Load(string path) => Load(path, out _);
 
-        /// <summary>Reads config.json of a BERT or RoBERTa checkpoint; missing or mistyped fields name the field.</summary>
-        public static EncoderConfig Load(string path)
+        /// <summary>Reads config.json, also returning every field consulted (the audit in docs/models.md is checked against it).</summary>
+        internal static EncoderConfig Load(string path, out IReadOnlySet<string> fieldsRead)
         {
-            if (!File.Exists(path))
-                throw new GraloraException("ModelConfigNotFound", GraloraErrorKind.NotFound, $"Model config '{path}' does not exist: a Hugging Face model folder has a config.json.", path);
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            var root = doc.RootElement;
-            int Int(string name, int? fallback = null)
-            {
-                if (root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null)
-                    return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : throw Bad(path, name, "is not a whole number");
-                return fallback ?? throw Bad(path, name, "is missing");
-            }
-            double Num(string name, double fallback) =>
-                root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null
-                    ? (v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(path, name, "is not a number")) : fallback;
-            int? OptionalInt(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : null;
+            using var f = ConfigFields.Open(path);
+            fieldsRead = f.Read;
+            int Int(string name, int? fallback = null) => f.Int(name, fallback);
+            double Num(string name, double fallback) => f.Num(name, fallback);
+            int? OptionalInt(string name) => f.TryGet(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : null;
 
-            string type = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : throw Bad(path, "model_type", "is missing");
+            string type = f.String("model_type") ?? throw f.Bad("model_type", "is missing");
             if (!SupportedModelTypes.Contains(type))
                 throw new GraloraException("UnsupportedArchitecture", GraloraErrorKind.InvalidData,
                     $"'{path}': model_type '{type}' is not an encoder this toolkit implements (bert, roberta).", type);
-            string act = root.TryGetProperty("hidden_act", out var ha) && ha.ValueKind == JsonValueKind.String ? ha.GetString()! : "gelu";
+            string act = f.String("hidden_act") ?? "gelu";
             if (act is not ("gelu" or "gelu_new" or "gelu_pytorch_tanh" or "relu"))
-                throw Bad(path, "hidden_act", $"is '{act}', which is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu are)");
-            if (root.TryGetProperty("position_embedding_type", out var pe) && pe.ValueKind == JsonValueKind.String && pe.GetString() != "absolute")
-                throw Bad(path, "position_embedding_type", $"is '{pe.GetString()}'; only absolute position embeddings are supported");
-            if (root.TryGetProperty("problem_type", out var pt) && pt.ValueKind == JsonValueKind.String && pt.GetString() != "single_label_classification")
-                throw Bad(path, "problem_type", $"is '{pt.GetString()}'; only single_label_classification is supported");
+                throw f.Unsupported("hidden_act", $"'{act}'", "gelu, gelu_new, gelu_pytorch_tanh and relu are");
+            f.RefuseUnless("position_embedding_type", v => v.ValueKind == JsonValueKind.String && v.GetString() == "absolute", "only absolute position embeddings are");
+            f.RefuseUnless("problem_type", v => v.ValueKind == JsonValueKind.String && v.GetString() == "single_label_classification",
+                "only single_label_classification (cross-entropy over one label) is");
+            f.RefuseUnless("is_decoder", ConfigFields.IsFalse, "only the bidirectional encoder (false) is");
+            f.RefuseUnless("add_cross_attention", ConfigFields.IsFalse, "cross-attention is not implemented (false)");
+            GraloraException Bad(string _, string field, string problem) => f.Bad(field, problem);
 
             var labels = new List<string>();
-            if (root.TryGetProperty("id2label", out var id2label) && id2label.ValueKind == JsonValueKind.Object)
+            if (f.TryGet("id2label", out var id2label) && id2label.ValueKind == JsonValueKind.Object)
             {
                 var pairs = new SortedDictionary<int, string>();
                 foreach (var p in id2label.EnumerateObject())
@@ -171,7 +164,7 @@ namespace GraLoRA.Models
             }
             int numLabels = OptionalInt("num_labels") ?? (labels.Count > 0 ? labels.Count : 2);
             if (labels.Count == 0) labels.AddRange(Enumerable.Range(0, numLabels).Select(i => "LABEL_" + i));
-            bool classification = root.TryGetProperty("architectures", out var arch) && arch.ValueKind == JsonValueKind.Array
+            bool classification = f.TryGet("architectures", out var arch) && arch.ValueKind == JsonValueKind.Array
                 && arch.EnumerateArray().Any(a => a.ValueKind == JsonValueKind.String && a.GetString()!.EndsWith("ForSequenceClassification", StringComparison.Ordinal));
             int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
             if (hidden % heads != 0) throw Bad(path, "num_attention_heads", $"({heads}) does not divide hidden_size {hidden}");
@@ -190,11 +183,10 @@ namespace GraLoRA.Models
                 PadTokenId = Int("pad_token_id", type == "roberta" ? 1 : 0),
                 HiddenDropout = Num("hidden_dropout_prob", 0.1),
                 AttentionDropout = Num("attention_probs_dropout_prob", 0.1),
-                ClassifierDropout = root.TryGetProperty("classifier_dropout", out var cd) && cd.ValueKind == JsonValueKind.Number ? cd.GetDouble() : null,
+                ClassifierDropout = f.OptionalNum("classifier_dropout"),
                 Labels = labels,
                 IsSequenceClassification = classification,
-                TorchDtype = root.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString()!
-                    : root.TryGetProperty("dtype", out var d2) && d2.ValueKind == JsonValueKind.String ? d2.GetString()! : null,
+                TorchDtype = f.DType(),
                 BosTokenId = OptionalInt("bos_token_id"),
                 EosTokenId = OptionalInt("eos_token_id"),
             };

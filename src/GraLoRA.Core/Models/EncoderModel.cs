@@ -184,12 +184,7 @@ namespace GraLoRA.Models
         public override Tensor forward(Tensor x)
         {
             var h = dense.forward(x);
-            return _act switch
-            {
-                "relu" => nn.functional.relu(h),
-                "gelu_new" or "gelu_pytorch_tanh" => 0.5 * h * (1.0 + tanh(Math.Sqrt(2.0 / Math.PI) * (h + 0.044715 * h.pow(3)))),
-                _ => nn.functional.gelu(h),                 // exact (erf) GELU, transformers' "gelu"
-            };
+            return Activations.Apply(_act, h);
         }
     }
 

@@ -10,7 +10,7 @@ namespace GraLoRA.Models
     /// <summary>Sizes of a tiny random decoder (defaults: a 2-layer, 64-wide model with grouped-query attention).</summary>
     public sealed record TinyModelOptions
     {
-        /// <summary>model_type: llama, mistral, qwen2 or qwen3.</summary>
+        /// <summary>model_type: llama, mistral, qwen2, qwen3, gemma2, gemma3_text or phi3.</summary>
         public string Architecture { get; init; } = "llama";
         /// <summary>hidden_size.</summary>
         public int HiddenSize { get; init; } = 64;
@@ -61,6 +61,17 @@ namespace GraLoRA.Models
                 throw new GraloraException("InvalidModelSize", GraloraErrorKind.InvalidArgument,
                     $"HiddenSize {options.HiddenSize}, Heads {options.Heads}, KeyValueHeads {options.KeyValueHeads}: hidden size must split into heads of even width, and heads into key/value groups.");
             string type = options.Architecture;
+            bool gemma = type is "gemma2" or "gemma3_text";
+            int headDim = options.HiddenSize / options.Heads;
+            // Each family's own layout as its released checkpoints have it: Gemma 2 alternates local and global
+            // layers (Gemma 3: five local, one global), Mistral and the rest attend to every earlier token.
+            int? window = gemma ? 4096 : null;
+            var layerTypes = Enumerable.Range(0, options.Layers).Select(i => type switch
+            {
+                "gemma2" => (i + 1) % 2 != 0,
+                "gemma3_text" => (i + 1) % 6 != 0,
+                _ => false,
+            } ? DecoderConfig.SlidingAttention : DecoderConfig.FullAttention).ToArray();
             return new DecoderConfig
             {
                 ModelType = type,
@@ -70,13 +81,21 @@ namespace GraLoRA.Models
                 NumLayers = options.Layers,
                 NumHeads = options.Heads,
                 NumKeyValueHeads = options.KeyValueHeads,
-                HeadDim = options.HiddenSize / options.Heads,
-                RmsNormEps = 1e-6,
-                RopeTheta = type == "llama" ? 500000 : 1000000,
+                HeadDim = headDim,
+                RmsNormEps = type == "phi3" ? 1e-5 : 1e-6,
+                HiddenAct = gemma ? "gelu_pytorch_tanh" : "silu",
+                RopeTheta = type switch { "llama" => 500000, "gemma2" or "phi3" => 10000, _ => 1000000 },
+                LocalRopeTheta = type == "gemma3_text" ? 10000 : null,
+                OriginalMaxPositionEmbeddings = type == "phi3" ? 2048 : null,
+                SlidingWindow = window,
+                LayerTypes = layerTypes,
+                QueryPreAttnScalar = gemma ? headDim : null,
+                AttnLogitSoftcapping = type == "gemma2" ? 50.0 : null,
+                FinalLogitSoftcapping = type == "gemma2" ? 30.0 : null,
                 MaxPositionEmbeddings = 2048,
                 TieWordEmbeddings = options.TieWordEmbeddings,
                 QkvBias = type == "qwen2",
-                QkNorm = type == "qwen3",
+                QkNorm = type is "qwen3" or "gemma3_text",
                 TorchDtype = ModelDType.Name(ModelDType.Parse(options.DType)),
                 BosTokenId = options.BosTokenId,
                 EosTokenIds = options.EosTokenIds,

@@ -6,7 +6,7 @@ using GraLoRA.Models;
 namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
-    /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3) or encoder (BERT, RoBERTa) from a folder or from the Hugging Face Hub.</para>
+    /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) or encoder (BERT, RoBERTa) from a folder or from the Hugging Face Hub.</para>
     /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there. -Task SequenceClassification loads transformers' classification model (BertForSequenceClassification, RobertaForSequenceClassification; a decoder gets a fresh "score" head): the checkpoint's head when it has one of the asked size, else a fresh one; -NumLabels and -Labels set its size and label names.</para>
     /// </summary>
     /// <example><code>$bert = Import-BaseModel ./models/bert-base-uncased -Task SequenceClassification -Labels negative,positive</code><para>Loads a BERT checkpoint as BertForSequenceClassification with a fresh two-label head named negative and positive, ready for Start-GraLoRATraining on text + label data.</para></example>

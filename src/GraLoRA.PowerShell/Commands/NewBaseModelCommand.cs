@@ -5,11 +5,12 @@ using GraLoRA.Models;
 namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
-    /// <para type="synopsis">Creates a tiny random decoder (Llama, Mistral, Qwen2 or Qwen3) or encoder (BERT, RoBERTa) and saves it as a real Hugging Face folder with its tokenizer.</para>
+    /// <para type="synopsis">Creates a tiny random decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text or Phi-3) or encoder (BERT, RoBERTa) and saves it as a real Hugging Face folder with its tokenizer.</para>
     /// <para type="description">For trying the pipeline without downloads and for tests: the folder loads exactly like a downloaded checkpoint. Decoders get a byte-level tokenizer and a chat template; encoders a WordPiece tokenizer (printable ASCII characters plus the -Words given; -KeyValueHeads, -TieWordEmbeddings, -DType and -MaxShardSize do not apply) and, with -Labels, transformers' classification head (…ForSequenceClassification). Emits the folder, which pipes into Import-BaseModel.</para>
     /// </summary>
     /// <example><code>New-BaseModel ./models/tiny-bert -Architecture bert -Labels ham,spam -Words free,money,meeting</code><para>Writes a tiny random BertForSequenceClassification with a two-label head and a WordPiece vocabulary that knows three whole words.</para></example>
     /// <example><code>New-BaseModel ./models/tiny -Architecture qwen2 -Seed 1</code><para>Writes a tiny random Qwen2 checkpoint (config, safetensors weights and a byte-level tokenizer) for tests and experiments, and outputs its folder.</para></example>
+    /// <example><code>New-BaseModel ./models/tiny-phi3 -Architecture phi3 | Import-BaseModel</code><para>A tiny Phi-3 (fused qkv_proj and gate_up_proj): adapters added without -TargetModule go on qkv_proj, as PEFT's default for phi3.</para></example>
     /// <example><code>New-BaseModel ./models/tiny-llama | Import-BaseModel</code><para>Creates a tiny Llama and loads it.</para></example>
     [Cmdlet(VerbsCommon.New, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
@@ -22,7 +23,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">model_type of the new model.</para></summary>
         [Parameter]
-        [ValidateSet("llama", "mistral", "qwen2", "qwen3", "bert", "roberta")]
+        [ValidateSet("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3", "bert", "roberta")]
         public string Architecture { get; set; } = "llama";
 
         /// <summary><para type="description">hidden_size (default 64).</para></summary>

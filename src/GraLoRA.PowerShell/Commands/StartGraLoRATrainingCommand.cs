@@ -101,54 +101,61 @@ namespace GraLoRA.PowerShell.Commands
             var (trainName, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
             var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
             var dataOptions = ToDataOptions() with { ClassLabels = Model.NamedClassLabels };
-            var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
-            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
-            var batchOptions = ToBatchOptions();
-            var trainLoader = data.CreateTrainLoader(batchOptions);
-            var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
-            if ((ValidationDataset is not null || ValidationSplit > 0) && validationLoader is null)
-                WriteWarning("No validation example is left (every one was dropped or the split was empty): training without validation.");
-
-            int total = trainer.TotalSteps(trainLoader);
-            var stats = data.TrainStats;
-            string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
-            WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
-                adapter, examples, data.Format, trainLoader.BatchesPerEpoch, BatchSize,
-                validationLoader is null ? "" : $", {data.Validation.Count:N0} validation examples",
-                total, resumeFrom is null ? "" : $", resuming from {resumeFrom}",
-                stats.Truncated + stats.DroppedWithoutTargets > 0 ? $" ({stats.Truncated} truncated, {stats.DroppedWithoutTargets} dropped without targets)" : ""));
-
+            // Ctrl+C (StopProcessing) stops chat-template rendering while the data is prepared, then training.
             _cancel = new CancellationTokenSource();
-            var reporter = new ProgressReporter(this, adapter, _cancel.Token);
-            TrainingResult result;
             try
             {
-                result = trainer.Train(trainLoader, validationLoader, reporter, _cancel.Token, resumeFrom);
+                var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions, _cancel.Token);
+                if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
+                var batchOptions = ToBatchOptions();
+                var trainLoader = data.CreateTrainLoader(batchOptions);
+                var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
+                if ((ValidationDataset is not null || ValidationSplit > 0) && validationLoader is null)
+                    WriteWarning("No validation example is left (every one was dropped or the split was empty): training without validation.");
+
+                int total = trainer.TotalSteps(trainLoader);
+                var stats = data.TrainStats;
+                string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
+                WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
+                    adapter, examples, data.Format, trainLoader.BatchesPerEpoch, BatchSize,
+                    validationLoader is null ? "" : $", {data.Validation.Count:N0} validation examples",
+                    total, resumeFrom is null ? "" : $", resuming from {resumeFrom}",
+                    stats.Truncated + stats.DroppedWithoutTargets > 0 ? $" ({stats.Truncated} truncated, {stats.DroppedWithoutTargets} dropped without targets)" : ""));
+
+                var reporter = new ProgressReporter(this, adapter, _cancel.Token);
+                TrainingResult result;
+                try
+                {
+                    result = trainer.Train(trainLoader, validationLoader, reporter, _cancel.Token, resumeFrom);
+                }
+                finally
+                {
+                    reporter.Complete();
+                }
+
+                foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
+                var run = new TrainingRun
+                {
+                    Model = Model, Adapter = adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
+                    ValidationLoss = result.ValidationLoss, BestValidationLoss = result.BestValidationLoss, BestStep = result.BestStep,
+                    Perplexity = result.ValidationLoss is { } v ? Math.Exp(v) : null, OutputPath = result.OutputDirectory,
+                    LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
+                    Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
+                    TrainExamples = stats.Examples, ValidationExamples = data.Validation.Count, Format = data.Format.ToString(), History = result.History,
+                };
+                string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
+                WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
+                    how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
+                    result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
+                    result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
+                if (PassThru) WriteObject(Model);
+                else WriteObject(run);
             }
             finally
             {
-                reporter.Complete();
                 _cancel.Dispose();
                 _cancel = null;
             }
-
-            foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
-            var run = new TrainingRun
-            {
-                Model = Model, Adapter = adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
-                ValidationLoss = result.ValidationLoss, BestValidationLoss = result.BestValidationLoss, BestStep = result.BestStep,
-                Perplexity = result.ValidationLoss is { } v ? Math.Exp(v) : null, OutputPath = result.OutputDirectory,
-                LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
-                Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
-                TrainExamples = stats.Examples, ValidationExamples = data.Validation.Count, Format = data.Format.ToString(), History = result.History,
-            };
-            string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
-            WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
-                how, result.Steps, result.TotalSteps, result.Elapsed, result.FinalLoss ?? double.NaN,
-                result.ValidationLoss is { } vl ? string.Format(CultureInfo.InvariantCulture, ", validation loss {0:0.0000} (perplexity {1:0.###})", vl, Math.Exp(vl)) : "",
-                result.LastCheckpoint is null ? "" : $", checkpoint {result.LastCheckpoint}"));
-            if (PassThru) WriteObject(Model);
-            else WriteObject(run);
         });
 
         /// <inheritdoc />
