@@ -114,25 +114,34 @@ namespace GraLoRA.Bench
         static double Median(List<double> values) => values.OrderBy(x => x).ElementAt(values.Count / 2);
 
         /// <summary>
-        /// The attention and loss paths now vs before issue 21 (explicit mask, float32 logits copy), paired step by step in
-        /// one process per contender: each pair runs both back to back (alternating which goes first), so load drift
-        /// cancels in the per-pair ratio. (GraLoRA's own layer change is not toggled here: `layer` and the kit's layerops.)
+        /// The attention and loss paths now vs before issue 21 (explicit mask, float32 logits copy). Time: paired step by
+        /// step in one process per contender, each pair running both back to back (alternating which goes first), so load
+        /// drift cancels in the per-pair ratio. Peak memory: one process per contender and path (VmHWM is a high-water
+        /// mark), with the exact-memory allocator setting. (GraLoRA's own layer change is not toggled here: `layer` and
+        /// the kit's layerops.)
         /// </summary>
         public static int Paths(string[] args)
         {
             int pairs = BenchSupport.Arg(args, "--pairs", 6);
             string shape = $"{BenchSupport.Arg(args, "--hidden", "512")} {BenchSupport.Arg(args, "--layers", "8")} {BenchSupport.Arg(args, "--seq", "512")} {BenchSupport.Arg(args, "--rank", "64")} {BenchSupport.Arg(args, "--k", "4")} {pairs}";
-            Console.WriteLine($"attention + loss paths, now vs before issue 21, paired per step in one process: hidden/layers/seq/r/k/pairs = {shape}");
-            Console.WriteLine($"{"contender",10} {"now s",8} {"before s",9} {"now/before",11}   (medians; the ratio is the median of per-pair ratios)");
+            Console.WriteLine($"attention + loss paths, now vs before issue 21: hidden/layers/seq/r/k/pairs = {shape}, batch 1, vocab 4096");
+            Console.WriteLine("time: medians, paired per step in one process (ratio = median of per-pair ratios); peak: RSS above the post-setup baseline, one process per path (fixed mmap threshold)");
+            Console.WriteLine($"{"contender",10} {"now s",8} {"before s",9} {"now/before",11} {"now MB",8} {"before MB",10} {"now/before",11}");
             foreach (var method in new[] { "frozen", "lora", "gralora" })
             {
-                var result = BenchSupport.RunChild(new[] { "train-paths-child", method }.Concat(shape.Split(' '))).Split(' ');
-                Console.WriteLine($"{method,10} {double.Parse(result[0]),8:F3} {double.Parse(result[1]),9:F3} {double.Parse(result[2]),11:F3}");
+                var child = new[] { "train-paths-child", method }.Concat(shape.Split(' ')).ToArray();
+                var time = BenchSupport.RunChild(child).Split(' ');
+                long Peak(string path) => long.Parse(BenchSupport.RunChild(child.Append(path).ToArray(), BenchSupport.ExactMemory));
+                long now = Peak("now"), before = Peak("before");
+                Console.WriteLine($"{method,10} {double.Parse(time[0]),8:F3} {double.Parse(time[1]),9:F3} {double.Parse(time[2]),11:F3} {now / 1e6,8:F0} {before / 1e6,10:F0} {(double)now / before,11:F3}");
             }
             return 0;
         }
 
-        /// <summary>Child of <see cref="Paths"/>: prints the median seconds now and before, and the median per-pair ratio.</summary>
+        /// <summary>
+        /// Child of <see cref="Paths"/>: prints the median seconds now and before and the median per-pair ratio; or, with a
+        /// ninth argument "now" / "before", the peak RSS (bytes above the post-setup baseline) of two steps on that path.
+        /// </summary>
         public static int PathsChild(string[] args)
         {
             string method = args[1];
@@ -142,6 +151,14 @@ namespace GraLoRA.Bench
             using var __ = optimizer;
             double Now() => TimedStep(() => Trainer.LossSum(model, batch, CPU) / seq, optimizer);
             double Before() => TimedStep(() => BenchSupport.BaselineLossSum(model, batch, CPU) / seq, optimizer);
+            if (args.Length > 8)
+            {
+                long baseline = BenchSupport.StatusBytes("VmRSS");
+                Func<double> step = args[8] == "now" ? Now : Before;
+                step(); step();
+                Console.WriteLine(BenchSupport.StatusBytes("VmHWM") - baseline);
+                return 0;
+            }
             Now(); Before();                                                   // warm-up
             var now = new List<double>();
             var before = new List<double>();

@@ -172,7 +172,9 @@ if lo:
     for c in lo["Configs"]:
         ops = c["Ops"]
         lora, gra = ops.get("layer: LoRA, forward + backward"), ops.get("layer: GraLoRA, forward + backward")
-        if lora and gra: print(f"layer r={c['Rank']} k={c['K']} on {lo['Device']}: LoRA {lora:.3f} ms, GraLoRA {gra:.3f} ms forward + backward ({gra/lora:.2f}x); per-op table in run.log")
+        before = ops.get("layer: GraLoRA before issue 21, forward + backward")
+        if lora and gra: print(f"layer r={c['Rank']} k={c['K']} on {lo['Device']}: LoRA {lora:.3f} ms, GraLoRA {gra:.3f} ms forward + backward ({gra/lora:.2f}x)"
+                               + (f", GraLoRA before issue 21 {before:.3f} ms" if before else "") + "; per-op table in run.log")
 if not by.get("peft", {}).get("Available"): print("PEFT: not importable here, comparison skipped")
 if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
 PY

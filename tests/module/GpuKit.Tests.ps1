@@ -129,11 +129,12 @@ Describe 'GPU kit on the CPU' {
         $ops | Should -Not -BeNullOrEmpty
         @($ops.Configs) | Should -HaveCount 2
         foreach ($config in $ops.Configs) {
-            foreach ($name in 'layer: LoRA, forward + backward', 'layer: GraLoRA, forward + backward', 'fwd: GraLoRA regroup copy [k, M, r]', 'bwd: GraLoRA dx blocks to [M, in] copy') {
+            foreach ($name in 'layer: LoRA, forward + backward', 'layer: GraLoRA, forward + backward', 'layer: GraLoRA before issue 21, forward + backward',
+                              'launch: GraLoRA, 64 tokens, forward + backward', 'fwd: GraLoRA regroup copy [k, M, r]', 'bwd: GraLoRA dx blocks to [M, in] copy') {
                 $config.Ops.$name | Should -BeGreaterThan 0 -Because "$name is timed for r=$($config.Rank)"
             }
         }
-        $output | Should -Match 'layer r=128 k=4 on cpu: LoRA [\d.]+ ms, GraLoRA [\d.]+ ms'
+        $output | Should -Match 'layer r=128 k=4 on cpu: LoRA [\d.]+ ms, GraLoRA [\d.]+ ms forward \+ backward \([\d.]+x\), GraLoRA before issue 21 [\d.]+ ms'
     }
 
     It 'checks the CUDA allocator-statistics reader on the CPU allocator, and reports the statistics unavailable without CUDA' {

@@ -12,7 +12,8 @@ using static TorchSharp.torch;
 /// (autograd), then each tensor operation GraloraLinear's forward runs and the ones its backward runs, replayed one by
 /// one on tensors of the same shapes (base in --dtype, adapters in float32 as in training). The op list mirrors
 /// GraloraLinear.BlockOutputs / AddAdapterOutput; "regroup" is the one copy between the two batched matmuls, and the
-/// "[M, out] order" rows are the copies the layer avoids (kept for comparison).
+/// "[M, out] order" rows are the copies the layer avoids (kept for comparison). Also: the layer as computed before issue
+/// 21 (BenchSupport.BaselineGraloraForward), both layers on 64 tokens (launch cost), and "alt" rows for layouts not used.
 /// </summary>
 static class LayerOps
 {
@@ -67,19 +68,27 @@ static class LayerOps
         var gralora = new GraloraLinear(baseLayer, "default", new GraloraOptions { Rank = r, K = k, Alpha = 2 * r, InitWeights = false });
         var x = randn(new long[] { m, features }, device: device).to(dtype).requires_grad_(true);
         var gy = randn(new long[] { m, features }, device: device).to(dtype);
-        Tensor Backward(Func<Tensor> layer, IEnumerable<Tensor> parameters)
+        // Forward + backward of one layer on `input` with upstream gradient `gradient` (the adapters' grads cleared first).
+        Tensor Backward(Tensor input, Tensor gradient, Func<Tensor, Tensor> layer, IEnumerable<Tensor> parameters)
         {
             foreach (var p in parameters) p.grad = null;
-            x.grad = null;
-            var y = layer();
-            y.backward(new[] { gy });
+            input.grad = null;
+            var y = layer(input);
+            y.backward(new[] { gradient });
             return y;
         }
-        Time("layer: base only, forward + backward", () => Backward(() => baseLayer.forward(x), Array.Empty<Tensor>()));
-        Time("layer: LoRA, forward + backward", () => Backward(() => lora.forward(x), lora.AdapterParameters("default")));
-        Time("layer: GraLoRA, forward + backward", () => Backward(() => gralora.forward(x), gralora.AdapterParameters("default")));
+        Tensor GraloraBefore(Tensor input) => GraLoRA.Bench.BenchSupport.BaselineGraloraForward(gralora, "default", input);
+        Time("layer: base only, forward + backward", () => Backward(x, gy, baseLayer.forward, Array.Empty<Tensor>()));
+        Time("layer: LoRA, forward + backward", () => Backward(x, gy, lora.forward, lora.AdapterParameters("default")));
+        Time("layer: GraLoRA, forward + backward", () => Backward(x, gy, gralora.forward, gralora.AdapterParameters("default")));
+        Time("layer: GraLoRA before issue 21, forward + backward", () => Backward(x, gy, GraloraBefore, gralora.AdapterParameters("default")));
         Time("layer: LoRA, forward", () => lora.forward(x));
         Time("layer: GraLoRA, forward", () => gralora.forward(x));
+        // The same layers on 64 tokens: the kernels are tiny, so this is what launching them costs (host-side dispatch).
+        var xSmall = x.detach().narrow(0, 0, Math.Min(64, m)).clone().requires_grad_(true);
+        var gySmall = gy.narrow(0, 0, Math.Min(64, m)).clone();
+        Time("launch: LoRA, 64 tokens, forward + backward", () => Backward(xSmall, gySmall, lora.forward, lora.AdapterParameters("default")));
+        Time("launch: GraLoRA, 64 tokens, forward + backward", () => Backward(xSmall, gySmall, gralora.forward, gralora.AdapterParameters("default")));
 
         using var _ = no_grad();
         var a = gralora.A("default").detach();                                                 // [k, in/k, r]
@@ -99,6 +108,7 @@ static class LayerOps
         Time("fwd: base x·Wᵀ", () => x.detach().matmul(baseLayer.weight!.t()));
         Time("fwd: x to float32 (both methods)", () => x.detach().to(ScalarType.Float32));
         Time("fwd: GraLoRA x blocks · A (bmm)", () => xBlocks.bmm(a));
+        Time("fwd alt: x blocks copied contiguous, then · A (bmm)", () => xBlocks.contiguous().bmm(a));
         Time("fwd: GraLoRA regroup copy [k, M, r]", () => t.view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r));
         Time("fwd: GraLoRA u · B (bmm)", () => u.bmm(b));
         Time("fwd: GraLoRA add blocks in place order", () => result.view(m, k, outBlock).add(blocks.to(dtype).transpose(0, 1), alpha: scaling));
