@@ -99,10 +99,12 @@ namespace GraLoRA.Models
         /// <summary>
         /// Writes the model as a Hugging Face checkpoint with its active adapters merged in: the source config.json with
         /// torch_dtype updated, safetensors (sharded above <paramref name="maxShardBytes"/>), and the generation and
-        /// tokenizer files copied. The folder appears only when complete. Returns its full path.
+        /// tokenizer files copied. The folder appears only when complete; an existing non-empty one is replaced only with
+        /// <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>). Returns its full path.
         /// </summary>
-        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false)
         {
+            IO.OutputTarget.CheckFolder(folder, overwrite);
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
             JsonObject config;
@@ -126,7 +128,7 @@ namespace GraLoRA.Models
                     File.Copy(source, copy);
                     IO.AtomicFile.SyncFile(copy);
                 }
-            });
+            }, overwrite);
             return System.IO.Path.GetFullPath(folder);
         }
     }
