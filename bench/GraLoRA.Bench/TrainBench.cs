@@ -49,9 +49,14 @@ namespace GraLoRA.Bench
             return (seconds, peak);
         }
 
-        /// <summary>A contender's model (adapters on all linear layers, or none: "frozen"), its optimizer and one unpadded batch.</summary>
-        static (DecoderForCausalLM Model, optim.Optimizer Optimizer, DataBatch Batch) Setup(string method, int hidden, int layers, int seq, int rank, int k)
+        /// <summary>
+        /// A child's contender from its arguments (method hidden layers seq rank k, from index 1): the model (adapters on
+        /// all linear layers, or none: "frozen"), its optimizer, one unpadded batch and its sequence length.
+        /// </summary>
+        static (DecoderForCausalLM Model, optim.Optimizer Optimizer, DataBatch Batch, int Seq) Setup(string[] args)
         {
+            string method = args[1];
+            int hidden = int.Parse(args[2]), layers = int.Parse(args[3]), seq = int.Parse(args[4]), rank = int.Parse(args[5]), k = int.Parse(args[6]);
             TorchRuntime.EnsureInitialized();
             var options = new TinyModelOptions { HiddenSize = hidden, IntermediateSize = hidden * 11 / 4, Layers = layers, Heads = hidden / 64, KeyValueHeads = hidden / 64, VocabSize = 4096, Seed = 1 };
             var model = TinyModelFactory.Create(options);
@@ -75,7 +80,7 @@ namespace GraLoRA.Bench
             var batch = new DataBatch(1, seq, ids, ids, Enumerable.Repeat(1L, seq).ToArray(), Enumerable.Range(0, seq).Select(i => (long)i).ToArray(), null, null, new[] { 0 });
             model.train();
             using (var warm = ones(2, 2)) _ = warm.sum().item<float>();
-            return (model, optimizer, batch);
+            return (model, optimizer, batch, seq);
         }
 
         /// <summary>One optimizer step on <paramref name="loss"/>'s batch; its seconds.</summary>
@@ -94,9 +99,8 @@ namespace GraLoRA.Bench
         /// <summary>Child: one contender; prints the median step seconds and peak RSS above the post-build baseline.</summary>
         public static int Child(string[] args)
         {
-            string method = args[1];
-            int hidden = int.Parse(args[2]), layers = int.Parse(args[3]), seq = int.Parse(args[4]), rank = int.Parse(args[5]), k = int.Parse(args[6]), steps = int.Parse(args[7]);
-            var (model, optimizer, batch) = Setup(method, hidden, layers, seq, rank, k);
+            var (model, optimizer, batch, seq) = Setup(args);
+            int steps = int.Parse(args[7]);
             using var _ = model;
             using var __ = optimizer;
             long baseline = BenchSupport.StatusBytes("VmRSS");
@@ -144,9 +148,8 @@ namespace GraLoRA.Bench
         /// </summary>
         public static int PathsChild(string[] args)
         {
-            string method = args[1];
-            int hidden = int.Parse(args[2]), layers = int.Parse(args[3]), seq = int.Parse(args[4]), rank = int.Parse(args[5]), k = int.Parse(args[6]), pairs = int.Parse(args[7]);
-            var (model, optimizer, batch) = Setup(method, hidden, layers, seq, rank, k);
+            var (model, optimizer, batch, seq) = Setup(args);
+            int pairs = int.Parse(args[7]);
             using var _ = model;
             using var __ = optimizer;
             double Now() => TimedStep(() => Trainer.LossSum(model, batch, CPU) / seq, optimizer);

@@ -1,10 +1,6 @@
 using System.Collections.Generic;
-using System.IO;
-using System.Linq;
 using GraLoRA.IO;
-using GraLoRA.Models;
 using TorchSharp;
-using Xunit;
 using static TorchSharp.torch;
 
 namespace GraLoRA.Tests
