@@ -3,6 +3,10 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using GraLoRA.Adapters;
+using GraLoRA.Data;
+using GraLoRA.Models;
+using static TorchSharp.torch;
 
 namespace GraLoRA.Bench
 {
@@ -60,6 +64,41 @@ namespace GraLoRA.Bench
         /// than the tensors (with it, peaks repeat to the MB). Not for timing: every large allocation then maps fresh pages.
         /// </summary>
         public static readonly IReadOnlyDictionary<string, string> ExactMemory = new Dictionary<string, string> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+
+        /// <summary>
+        /// Summed next-token loss of <paramref name="batch"/> as the trainer computed it before issue 21, for side-by-side
+        /// timings: attention through the explicit [B, 1, L, L] mask (one segment over every token forces it) and
+        /// cross-entropy on a float32 copy of the shifted logits. The same value as Trainer.LossSum on unpadded batches.
+        /// </summary>
+        public static Tensor BaselineLossSum(DecoderForCausalLM model, DataBatch batch, Device device)
+        {
+            Tensor Matrix(long[] values) => tensor(values, new long[] { batch.BatchSize, batch.SequenceLength }, device: device);
+            var ids = Matrix(batch.InputIds);
+            var logits = model.Forward(ids, Matrix(batch.AttentionMask), Matrix(batch.PositionIds), segmentIds: ones_like(ids)).Logits;   // [B, L, V]
+            long length = batch.SequenceLength;
+            var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.shape[2]).to(ScalarType.Float32);
+            var targets = Matrix(batch.Labels).narrow(1, 1, length - 1).reshape(-1);
+            return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingExample.IgnoreIndex, reduction: nn.Reduction.Sum);
+        }
+
+        /// <summary>
+        /// A GraLoRA layer's output (no hybrid part) the way GraloraLinear computed it before issue 21, for side-by-side
+        /// timings: the regroup through a four-way permute, and the k output blocks copied into [M, out] order before
+        /// the add. The same value as <paramref name="layer"/>.forward(x).
+        /// </summary>
+        public static Tensor BaselineGraloraForward(GraloraLinear layer, string name, Tensor x)
+        {
+            var o = layer.Options(name);
+            if (o.HybridRank > 0) throw new ArgumentException("the baseline layout is kept for GraLoRA without a hybrid part only");
+            long k = o.K, r = o.Rank, s = r / k, m = x.numel() / layer.InFeatures;
+            var result = layer.BaseLayer.forward(x);                                                        // [..., out]
+            var a = layer.A(name);                                                                          // [k, in/k, r]
+            var flat = x.reshape(m, layer.InFeatures).to(a.dtype);                                           // [M, in]
+            var t = flat.view(m, k, layer.InFeatures / k).transpose(0, 1).bmm(a);                           // [k(n), M, r]
+            var u = t.view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r);                               // [k(j), M, r]
+            var update = u.bmm(layer.B(name)).transpose(0, 1).reshape(m, layer.OutFeatures);               // [M, out]
+            return result.add(update.to(result.dtype).view(result.shape), alpha: o.Scaling);
+        }
 
         /// <summary>Runs this benchmark program with <paramref name="arguments"/> (as the app host or through `dotnet`); with extra <paramref name="environment"/> variables; returns its stdout.</summary>
         public static string RunChild(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)

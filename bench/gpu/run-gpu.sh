@@ -25,11 +25,13 @@ if [[ $size == small ]]; then
   dtype=${KIT_DTYPE:-fp32}     # CPU bfloat16 kernels are slow; KIT_DTYPE=bf16 runs the GPU's path here too
   shape=(--hidden 128 --layers 2 --heads 2 --kv-heads 1 --intermediate 256 --vocab 512 --seq 32 --batch 2 --steps 1)
   layer=(--features 128 --tokens 32)
+  layerops=(--features 128 --tokens 64 --reps 3)
 else
   dtype=${KIT_DTYPE:-bf16}
   # ~0.86B parameters, Llama-shaped (TinyLlama-like widths, 16 layers), batch 4 × 1024 tokens.
   shape=(--hidden 2048 --layers 16 --heads 16 --kv-heads 4 --intermediate 5632 --vocab 32000 --seq 1024 --batch 4 --steps 5)
   layer=(--features 2048 --tokens 2048)
+  layerops=(--features 2048 --tokens 4096 --reps 20)    # the training run's token count per step
 fi
 
 echo "== GraLoRA GPU kit: device $device, size $size, $(date -u +%FT%TZ)"
@@ -98,8 +100,19 @@ fi
 # Without a working runner the PEFT side still runs, so a GPU call is never wasted; the summary then fails.
 [[ $net_ok == 1 ]] || echo "FAIL: the runner could not load libtorch from $GRALORA_LIBTORCH; running the PEFT side only"
 
+# libtorch's own allocator statistics (torch.cuda.max_memory_allocated's numbers), read through its C++ allocator
+# object (CudaMemoryStats.cs); the train runs report them only when this check passed. Not a failure when unreadable;
+# without CUDA it checks the reader's layout and type checks on the CPU allocator.
+if [[ $net_ok == 1 ]]; then
+  run cudamem "$runner" cudamem
+  grep -q 'statistics: readable' "$work/cudamem.txt" && export KIT_TORCH_STATS=1
+fi
+
 echo "== 3. layers on $device vs CPU (relative errors)"
 [[ $net_ok == 1 ]] && run compare "$runner" compare --device "$device" "${layer[@]}"
+
+echo "== 3b. where a layer's time goes: GraLoRA and LoRA ops on $device ($dtype base, fp32 adapters)"
+[[ $net_ok == 1 ]] && run layerops "$runner" layerops --device "$device" --dtype "$dtype" "${layerops[@]}"
 
 echo "== 4. training steps, $dtype base, fp32 adapters"
 has_peft=0
@@ -113,6 +126,11 @@ for rk in "32 2" "128 4"; do
       run "peft-$method-r$1" "$py" "$kit/peft_compare.py" --method "$method" --rank "$1" --k "$2" --device "$device" --dtype "$dtype" "${shape[@]}"
     fi
   done
+done
+# The same r=32 runs with attention through the explicit mask and the loss on a float32 copy of the logits (the code
+# before issue 21): what those two changes bring, measured in this run.
+for method in lora gralora; do
+  [[ $net_ok == 1 ]] && run "net-$method-r32-baseline" "$runner" train --method "$method" --rank 32 --k 2 --device "$device" --dtype "$dtype" "${shape[@]}" --baseline
 done
 
 echo "== 5. baselines at r 32 (the paper's time table): DoRA, MoRA, RaSA, Full vs LoRA, same shape and dtype"
@@ -129,7 +147,7 @@ echo "== summary (full results: $results)"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {r.get("Name"): r for r in rows}
-failed = [r["Name"] for r in rows if r.get("Failed") and not (r["Name"] == "probe" and "probe-lazy" in by and not by["probe-lazy"].get("Failed"))]
+failed = [r["Name"] for r in rows if r.get("Failed") and r["Name"] != "cudamem" and not (r["Name"] == "probe" and "probe-lazy" in by and not by["probe-lazy"].get("Failed"))]
 probe = by.get("probe-lazy") or by.get("probe", {})
 print(f"libtorch {probe.get('LibTorchVersion')} from {probe.get('LibTorchSource')} ({probe.get('LibTorchDirectory')}); CUDA available: {probe.get('CudaAvailable')}")
 if probe.get("LibTorchWarning"): print("warning:", probe["LibTorchWarning"])
@@ -139,20 +157,33 @@ if cmp_:
     for row in cmp_["Rows"]:
         worst[row["DType"]] = max(worst.get(row["DType"], 0), row["Y"], row["Dx"], row["DA"], row["DB"])
     print(f"layer {cmp_['Device']} vs CPU, worst relative error: " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+cm = by.get("cudamem")
+if cm: print("libtorch allocator statistics: " + ("read" if cm.get("Available") else f"not available ({cm.get('Reason') or 'the check failed'})"))
 def mem(r):
     b = r.get("GpuPeakBytes", -1)
     if b is None or b < 0: b = r.get("PeakRssBytes", r.get("PeakBytes", -1))
     return f"{b/2**30:.2f}" if b and b > 0 else "-"
-print(f"{'config':<10} {'impl':<12} {'LoRA tok/s':>11} {'GraLoRA tok/s':>14} {'G/L time':>9} {'LoRA GiB':>9} {'GraLoRA GiB':>12}")
+def alloc(r):
+    b = r.get("TorchPeakAllocatedBytes") if r else None
+    return f"{b/2**30:.2f}" if b else "-"
+# GiB = nvidia-smi's peak above the GPU's use before the process; alloc = libtorch's peak allocated above the set-up model.
+print(f"{'config':<10} {'impl':<20} {'LoRA tok/s':>11} {'GraLoRA tok/s':>14} {'G/L time':>9} {'LoRA GiB':>9} {'GraLoRA GiB':>12} {'LoRA alloc':>11} {'GraLoRA alloc':>14}")
 for r in ("r32", "r128"):
-    for impl in ("net", "peft"):
-        l, g = by.get(f"{impl}-lora-{r}"), by.get(f"{impl}-gralora-{r}")
+    for impl, suffix, name in (("net", "", "GraLoRA.NET"), ("peft", "", "PEFT"), ("net", "-baseline", "GraLoRA.NET before")):
+        l, g = by.get(f"{impl}-lora-{r}{suffix}"), by.get(f"{impl}-gralora-{r}{suffix}")
         if not l and not g: continue
         lt = l.get("TokensPerSecond") if l and not l.get("Failed") else None
         gt = g.get("TokensPerSecond") if g and not g.get("Failed") else None
         ratio = f"{lt/gt:.2f}" if lt and gt else "-"
-        name = "GraLoRA.NET" if impl == "net" else "PEFT"
-        print(f"{r + (' k=2' if r == 'r32' else ' k=4'):<10} {name:<12} {lt or 0:>11.0f} {gt or 0:>14.0f} {ratio:>9} {mem(l) if l else '-':>9} {mem(g) if g else '-':>12}")
+        print(f"{r + (' k=2' if r == 'r32' else ' k=4'):<10} {name:<20} {lt or 0:>11.0f} {gt or 0:>14.0f} {ratio:>9} {mem(l) if l else '-':>9} {mem(g) if g else '-':>12} {alloc(l):>11} {alloc(g):>14}")
+lo = by.get("layerops")
+if lo:
+    for c in lo["Configs"]:
+        ops = c["Ops"]
+        lora, gra = ops.get("layer: LoRA, forward + backward"), ops.get("layer: GraLoRA, forward + backward")
+        before = ops.get("layer: GraLoRA before issue 21, forward + backward")
+        if lora and gra: print(f"layer r={c['Rank']} k={c['K']} on {lo['Device']}: LoRA {lora:.3f} ms, GraLoRA {gra:.3f} ms forward + backward ({gra/lora:.2f}x)"
+                               + (f", GraLoRA before issue 21 {before:.3f} ms" if before else "") + "; per-op table in run.log")
 paper = {"lora": "1.00", "gralora": "1.06-1.10", "mora": "1.40-1.45", "rasa": "1.03-1.09", "dora": "-", "full": "-"}
 ref = by.get("net-lora-r32")
 if ref and not ref.get("Failed"):

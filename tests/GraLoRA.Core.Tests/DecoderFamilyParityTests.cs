@@ -160,13 +160,14 @@ namespace GraLoRA.Tests
             using var scope = NewDisposeScope();
             var noPadding = ones(2, 6, dtype: ScalarType.Int64);
             var padding = noPadding.clone(); padding[0, 0] = 0;
-            Assert.False(AttentionMask.NeedsExplicitMask(0, 6, null, null, null));
-            Assert.False(AttentionMask.NeedsExplicitMask(0, 6, noPadding, null, null));
-            Assert.False(AttentionMask.NeedsExplicitMask(0, 6, null, null, 6));           // the window covers every earlier token
-            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, null, null, 5));
-            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, padding, null, null));
-            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, null, ones(2, 6, dtype: ScalarType.Int64), null));
-            Assert.True(AttentionMask.NeedsExplicitMask(3, 1, null, null, null));
+            Assert.False(AttentionMask.NeedsExplicitMask(0, 6, null, null, null, false));
+            Assert.False(AttentionMask.NeedsExplicitMask(0, 6, noPadding, null, null, false));
+            Assert.False(AttentionMask.NeedsExplicitMask(0, 6, null, null, 6, false));           // the window covers every earlier token
+            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, null, null, 5, false));
+            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, padding, null, null, false));
+            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, null, ones(2, 6, dtype: ScalarType.Int64), null, false));
+            Assert.True(AttentionMask.NeedsExplicitMask(3, 1, null, null, null, false));
+            Assert.True(AttentionMask.NeedsExplicitMask(0, 6, null, null, null, true));           // eager (soft-capped) attention applies the mask itself
             // and where no explicit mask is needed, the built one is exactly the causal triangle
             var built = AttentionMask.Build(1, 0, 6, null, null, 6, ScalarType.Float32, CPU);
             Assert.True(built.eq(0).squeeze().eq(ones(6, 6, dtype: ScalarType.Bool).tril()).all().item<bool>());

@@ -111,7 +111,7 @@ Describe 'GPU kit on the CPU' {
     }
 
     It 'runs the NCCL stage, which on the CPU checks the libnccl loader and reports itself skipped with the reason' {
-        $output | Should -Match '== 5\. NCCL: a one-rank communicator on the device'
+        $output | Should -Match '== 6\. NCCL: a one-rank communicator on the device'
         $nccl = $results['nccl']
         $nccl | Should -Not -BeNullOrEmpty -Because 'the stage ran'
         $nccl.Skipped | Should -BeTrue
@@ -119,6 +119,47 @@ Describe 'GPU kit on the CPU' {
         # This machine has no CUDA PyTorch, so no libnccl: the loader's error names what it tried and the fix.
         $nccl.Loader | Should -Match '^NcclNotFound: NCCL \(libnccl\.so\.2\) could not be loaded.*GRALORA_NCCL'
         $output | Should -Match 'NCCL: skipped, needs a CUDA device'
+    }
+
+    It 'times the same r=32 runs the way the code before issue 21 computed them, with the same losses' {
+        foreach ($method in 'lora', 'gralora') {
+            $now = $results["net-$method-r32"]
+            $before = $results["net-$method-r32-baseline"]
+            $before | Should -Not -BeNullOrEmpty -Because "net-$method-r32-baseline ran"
+            $before.Baseline | Should -BeTrue
+            $now.Baseline | Should -BeFalse
+            $before.TokensPerSecond | Should -BeGreaterThan 0
+            # Same seeds, same model: the explicit mask and the float32 logits copy compute the same loss as the fast paths.
+            [math]::Abs($now.LastLoss - $before.LastLoss) / [math]::Abs($before.LastLoss) | Should -BeLessThan 1e-5
+        }
+        $output | Should -Match 'r32 k=2 +GraLoRA\.NET before'
+    }
+
+    It 'times the GraLoRA and LoRA layers and their operations' {
+        $ops = $results['layerops']
+        $ops | Should -Not -BeNullOrEmpty
+        @($ops.Configs) | Should -HaveCount 2
+        foreach ($config in $ops.Configs) {
+            foreach ($name in 'layer: LoRA, forward + backward', 'layer: GraLoRA, forward + backward', 'layer: GraLoRA before issue 21, forward + backward',
+                              'launch: GraLoRA, 64 tokens, forward + backward', 'fwd: GraLoRA regroup copy [k, M, r]', 'bwd: GraLoRA dx blocks to [M, in] copy') {
+                $config.Ops.$name | Should -BeGreaterThan 0 -Because "$name is timed for r=$($config.Rank)"
+            }
+        }
+        $output | Should -Match 'layer r=128 k=4 on cpu: LoRA [\d.]+ ms, GraLoRA [\d.]+ ms forward \+ backward \([\d.]+x\), GraLoRA before issue 21 [\d.]+ ms'
+    }
+
+    It 'checks the CUDA allocator-statistics reader on the CPU allocator, and reports the statistics unavailable without CUDA' {
+        $memory = $results['cudamem']
+        $memory.Available | Should -BeFalse
+        $memory.Reason | Should -Be 'no CUDA device'
+        # c10::Allocator has six virtual slots in libtorch 2.10 (two destructors, allocate, is_simple_data_ptr,
+        # raw_deleter, copy_data: read by hand from libc10.so's vtable relocations with readelf -r), so
+        # c10::DeviceAllocator's own functions start at slot 6.
+        $memory.FirstDeviceAllocatorSlot | Should -Be 6
+        $memory.CpuAllocatorType | Should -Be 'N3c1019DefaultCPUAllocatorE'
+        $memory.CpuAllocatorIsAllocator | Should -BeTrue
+        $memory.CpuAllocatorIsDeviceAllocator | Should -BeFalse
+        $output | Should -Match 'libtorch allocator statistics: not available \(no CUDA device\)'
     }
 
     It 'reports the PEFT comparison as skipped when peft is not importable, else runs it' {

@@ -6,7 +6,9 @@ using System.Linq;
 using System.Text.Json;
 using GraLoRA;
 using GraLoRA.Adapters;
+using GraLoRA.Data;
 using GraLoRA.Models;
+using GraLoRA.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +17,12 @@ using static TorchSharp.torch;
 //   probe                      where libtorch came from, the libtorch files mapped into this process, a checksum
 //   compare [--device cuda]    GraLoRA and LoRA layers, forward + backward on the device vs the CPU in float32
 //   train --method lora|gralora|dora|mora|rasa|full --rank R --k K [--device D] [--dtype bf16|fp32] [--hidden H --layers L --heads N
-//         --kv-heads N --intermediate N --vocab N --seq S --batch B --steps N]
+//         --kv-heads N --intermediate N --vocab N --seq S --batch B --steps N] [--baseline]
+//                              (--baseline: attention through the explicit mask and the loss on a float32 copy of the
+//                              logits, as before issue 21, for a side-by-side measure of both changes)
+//   layerops [--device cuda] [--dtype bf16] [--features 2048] [--tokens 4096] [--configs 32:2,128:4]
+//                              per-op timings of the GraLoRA and LoRA layers (LayerOps.cs)
+//   cudamem                    checks that libtorch's CUDA allocator statistics can be read (CudaMemoryStats.cs)
 //   lab rank|localisation|expressiveness|teacher|all [...]   the reproduction (bench/GraLoRA.Bench/LabBench.cs), via run-lab.sh
 //   nccl [--device cuda] [--elements N]   a one-rank NCCL communicator on the device (NcclStage.cs)
 try
@@ -25,6 +32,8 @@ try
         "probe" => Kit.Probe(),
         "compare" => Kit.Compare(args),
         "train" => Kit.Train(args),
+        "layerops" => LayerOps.Run(args),
+        "cudamem" => Kit.CudaMemory(),
         "lab" => GraLoRA.Bench.LabBench.Run(args),
         "nccl" => NcclStage.Run(args),
         _ => Kit.Usage(),
@@ -40,21 +49,21 @@ static class Kit
 {
     public static int Usage()
     {
-        Console.Error.WriteLine("usage: GraLoRA.GpuKit probe | compare [--device cuda] [--features 1024] [--tokens 512] | train --method lora|gralora --rank R --k K [--device cuda] [--dtype bf16] [--hidden 2048] [--layers 16] [--seq 1024] [--batch 4] [--steps 5]");
+        Console.Error.WriteLine("usage: GraLoRA.GpuKit probe | compare [--device cuda] [--features 1024] [--tokens 512] | train --method lora|gralora --rank R --k K [--device cuda] [--dtype bf16] [--hidden 2048] [--layers 16] [--seq 1024] [--batch 4] [--steps 5] [--baseline] | layerops [--device cuda] [--dtype bf16] [--features 2048] [--tokens 4096] [--configs 32:2,128:4] | cudamem");
         return 2;
     }
 
-    static string Arg(string[] args, string name, string fallback)
+    internal static string Arg(string[] args, string name, string fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
-    static int Arg(string[] args, string name, int fallback) => int.Parse(Arg(args, name, fallback.ToString()));
+    internal static int Arg(string[] args, string name, int fallback) => int.Parse(Arg(args, name, fallback.ToString()));
 
-    static void Result(object value) => Console.WriteLine("RESULT " + JsonSerializer.Serialize(value));
+    internal static void Result(object value) => Console.WriteLine("RESULT " + JsonSerializer.Serialize(value));
 
-    static ScalarType DType(string name) => name switch
+    internal static ScalarType DType(string name) => name switch
     {
         "bf16" or "bfloat16" => ScalarType.BFloat16,
         "fp32" or "float32" => ScalarType.Float32,
@@ -164,9 +173,12 @@ static class Kit
         int hidden = Arg(args, "--hidden", 2048), layers = Arg(args, "--layers", 16), heads = Arg(args, "--heads", hidden / 128);
         int kvHeads = Arg(args, "--kv-heads", Math.Max(1, heads / 4)), intermediate = Arg(args, "--intermediate", hidden * 11 / 4);
         int vocab = Arg(args, "--vocab", 32000), seq = Arg(args, "--seq", 1024), batch = Arg(args, "--batch", 4), steps = Arg(args, "--steps", 5);
+        bool baseline = args.Contains("--baseline");
         var device = TorchRuntime.ResolveDevice(Arg(args, "--device", "cuda"));
         var dtype = DType(Arg(args, "--dtype", "bf16"));
         bool cuda = device.type == DeviceType.CUDA;
+        // libtorch's allocator statistics, when run-gpu.sh's cudamem stage found them readable (KIT_TORCH_STATS=1).
+        var torchStats = cuda && Environment.GetEnvironmentVariable("KIT_TORCH_STATS") == "1" ? OpenCudaMemoryStats(device, out _) : null;
 
         var buildWatch = Stopwatch.StartNew();
         var options = new TinyModelOptions { HiddenSize = hidden, IntermediateSize = intermediate, Layers = layers, Heads = heads, KeyValueHeads = kvHeads, VocabSize = vocab, Seed = 1 };
@@ -184,11 +196,17 @@ static class Kit
         string adapterDType = trainable[0].dtype.ToString();
         using var optimizer = optim.AdamW(trainable, 1e-4);
         manual_seed(2);
-        var ids = randint(0, vocab, new long[] { batch, seq }).to(device);
+        // The trainer's own loss path (Trainer.LossSum): a full batch with attention mask and positions, no padding.
+        var tokenIds = randint(0, vocab, new long[] { batch, seq }).data<long>().ToArray();
+        var data = new DataBatch(batch, seq, tokenIds, tokenIds, Enumerable.Repeat(1L, batch * seq).ToArray(),
+            Enumerable.Range(0, batch).SelectMany(_ => Enumerable.Range(0, seq).Select(i => (long)i)).ToArray(), null, null, Enumerable.Range(0, batch).ToArray());
+        long predicted = Trainer.PredictedTokens(data);
         model.train();
         if (cuda) cuda_synchronize();
-        Console.WriteLine($"{GraLoRA.Training.MethodComparison.Describe(config)}: {baseParameters / 1e6:F0}M base parameters in {dtype} on {device}, {adapterParameters / 1e6:F2}M adapter parameters in {adapterDType}, built in {buildWatch.Elapsed.TotalSeconds:F1} s; batch {batch} × {seq} tokens");
-        long baseline = StatusBytes("VmRSS");
+        Console.WriteLine($"{GraLoRA.Training.MethodComparison.Describe(config)}{(baseline ? " (baseline: explicit attention mask, float32 logits copy)" : "")}: {baseParameters / 1e6:F0}M base parameters in {dtype} on {device}, {adapterParameters / 1e6:F2}M adapter parameters in {adapterDType}, built in {buildWatch.Elapsed.TotalSeconds:F1} s; batch {batch} × {seq} tokens");
+        long rssBefore = StatusBytes("VmRSS");
+        torchStats?.ResetPeak();
+        long allocatedBefore = torchStats?.Read().Allocated ?? 0;
         var times = new List<double>();
         double lastLoss = double.NaN;
         for (int s = 0; s <= steps; s++)
@@ -196,10 +214,7 @@ static class Kit
             var sw = Stopwatch.StartNew();
             using (NewDisposeScope())
             {
-                var logits = model.Forward(ids).Logits;                                   // [B, L, V]
-                var predicted = logits.narrow(1, 0, seq - 1).reshape(-1, vocab).to(ScalarType.Float32);
-                var targets = ids.narrow(1, 1, seq - 1).reshape(-1);
-                var loss = nn.functional.cross_entropy(predicted, targets);
+                var loss = (baseline ? GraLoRA.Bench.BenchSupport.BaselineLossSum(model, data, device) : Trainer.LossSum(model, data, device)) / predicted;
                 loss.backward();
                 optimizer.step();
                 optimizer.zero_grad();
@@ -210,14 +225,61 @@ static class Kit
             Console.WriteLine($"  step {s}: {sw.Elapsed.TotalSeconds:F3} s, loss {lastLoss:F4}");
         }
         double median = times.OrderBy(t => t).ElementAt(times.Count / 2);
-        long peakRss = StatusBytes("VmHWM") - baseline;
-        Console.WriteLine($"median step {median:F3} s = {batch * seq / median:F0} tokens/s; peak RSS above baseline {peakRss / 1e6:F0} MB");
+        long peakRss = StatusBytes("VmHWM") - rssBefore;
+        var stats = torchStats?.Read();
+        Console.WriteLine($"median step {median:F3} s = {batch * seq / median:F0} tokens/s; peak RSS above baseline {peakRss / 1e6:F0} MB"
+            + (stats is { } st ? $"; libtorch peak allocated {(st.AllocatedPeak - allocatedBefore) / 1073741824.0:F2} GiB above the model, peak reserved {st.ReservedPeak / 1073741824.0:F2} GiB" : ""));
         Result(new
         {
             Implementation = "GraLoRA.NET", Method = method, Rank = rank, K = config.K ?? config.RasaK ?? 0, Settings = GraLoRA.Training.MethodComparison.Describe(config), Device = device.ToString(), DType = dtype.ToString(),
             AdapterDType = adapterDType, BaseParameters = baseParameters, AdapterParameters = adapterParameters, Hidden = hidden, Layers = layers,
             Seq = seq, Batch = batch, Steps = steps, StepSeconds = times, MedianStepSeconds = median, TokensPerSecond = batch * seq / median,
-            PeakRssBytes = peakRss, LastLoss = lastLoss,
+            PeakRssBytes = peakRss, LastLoss = lastLoss, Baseline = baseline,
+            // As peft_compare.py: peak allocated above what was allocated before the first step, peak reserved in all.
+            TorchPeakAllocatedBytes = stats is { } a ? a.AllocatedPeak - allocatedBefore : (long?)null,
+            TorchPeakReservedBytes = stats?.ReservedPeak,
+        });
+        return 0;
+    }
+
+    static CudaMemoryStats? OpenCudaMemoryStats(Device device, out string reason)
+    {
+        var directory = TorchRuntime.GetDeviceInfo().LibTorchDirectory;
+        if (directory is null)
+        {
+            reason = "libtorch is not loaded from a folder (GRALORA_LIBTORCH)";
+            return null;
+        }
+        return CudaMemoryStats.Open(directory, floats => empty(floats, device: device), out reason);
+    }
+
+    /// <summary>
+    /// Whether libtorch's CUDA allocator statistics can be read here (run-gpu.sh then passes them to train). The layout
+    /// and type checks also run without CUDA, on the CPU allocator, so the CPU run checks the reader's parts.
+    /// </summary>
+    public static int CudaMemory()
+    {
+        TorchRuntime.EnsureInitialized();
+        var info = TorchRuntime.GetDeviceInfo();
+        var directory = info.LibTorchDirectory;
+        if (directory is null)
+        {
+            Console.WriteLine("libtorch CUDA allocator statistics: not available (libtorch is not loaded from a folder: set GRALORA_LIBTORCH)");
+            Result(new { Available = false, Reason = "no GRALORA_LIBTORCH" });
+            return 0;
+        }
+        int firstSlot = CudaMemoryStats.FirstDeviceAllocatorSlot(directory, out string layout);
+        var cpu = CudaMemoryStats.DescribeCpuAllocator(directory);
+        Console.WriteLine(firstSlot >= 0 ? $"c10::DeviceAllocator vtable: its own functions from slot {firstSlot}" : $"c10::DeviceAllocator vtable: {layout}");
+        Console.WriteLine($"CPU allocator {cpu.Type}: c10::Allocator {cpu.IsAllocator}, c10::DeviceAllocator {cpu.IsDeviceAllocator}");
+        string reason = info.CudaAvailable ? "" : "no CUDA device";
+        var stats = info.CudaAvailable ? OpenCudaMemoryStats(TorchRuntime.ResolveDevice("cuda"), out reason) : null;
+        Console.WriteLine(stats is null ? $"libtorch CUDA allocator statistics: not available ({reason})"
+            : $"libtorch CUDA allocator statistics: readable ({stats.AllocatorType}); a 64 MiB tensor checked");
+        Result(new
+        {
+            Available = stats is not null, Reason = reason, stats?.AllocatorType, FirstDeviceAllocatorSlot = firstSlot,
+            CpuAllocatorType = cpu.Type, CpuAllocatorIsAllocator = cpu.IsAllocator, CpuAllocatorIsDeviceAllocator = cpu.IsDeviceAllocator,
         });
         return 0;
     }

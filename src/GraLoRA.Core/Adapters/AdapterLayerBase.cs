@@ -186,6 +186,14 @@ namespace GraLoRA.Adapters
         }
 
         /// <summary>
+        /// result [..., out] + adapter <paramref name="name"/>'s scaled output for x [M, in] (as <see cref="AdapterForward"/>
+        /// takes it; M = the result's leading sizes), in the result's dtype. A method whose output comes in another layout overrides this to
+        /// add it without first reordering it into [M, out].
+        /// </summary>
+        protected virtual Tensor AddAdapterOutput(Tensor result, string name, Tensor x) =>
+            result.add(AdapterForward(name, x).to(result.dtype).view(result.shape));
+
+        /// <summary>
         /// The dtype of adapter <paramref name="name"/>'s parameters. Read on every forward: subclasses answer from a
         /// parameter they hold (a dictionary lookup) instead of walking the registered names.
         /// </summary>
@@ -304,12 +312,8 @@ namespace GraLoRA.Adapters
             var result = _base.forward(x);
             if (_active.Count > 0)
             {
-                var flat = x.reshape(-1, InFeatures);
-                foreach (var n in _active)
-                {
-                    var update = AdapterForward(n, PrepareInput(n, flat)).to(result.dtype).view(result.shape);
-                    result = result.add(update);
-                }
+                var flat = x.reshape(-1, InFeatures);                                     // [M, in]
+                foreach (var n in _active) result = AddAdapterOutput(result, n, PrepareInput(n, flat));
             }
             return result.to(x.dtype).MoveToOuterDisposeScope();
         }

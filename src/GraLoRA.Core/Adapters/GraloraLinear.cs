@@ -120,7 +120,23 @@ namespace GraLoRA.Adapters
         }
 
         /// <inheritdoc />
-        protected override Tensor AdapterForward(string name, Tensor x)
+        protected override Tensor AdapterForward(string name, Tensor x) =>
+            BlockOutputs(name, x).transpose(0, 1).reshape(x.shape[0], OutFeatures).mul(Options(name).Scaling);   // [M, out]
+
+        /// <summary>
+        /// Adds the k output blocks through a [M, k, out/k] view of the result: the blocks are read in place instead of
+        /// first being copied into [M, out] order (a pass over an output-sized tensor).
+        /// </summary>
+        protected override Tensor AddAdapterOutput(Tensor result, string name, Tensor x)
+        {
+            var o = Options(name);
+            long k = o.K, m = x.shape[0];
+            var blocks = BlockOutputs(name, x).to(result.dtype).transpose(0, 1);                   // [M, k(j), out/k], strided
+            return result.view(m, k, OutFeatures / k).add(blocks, alpha: o.Scaling).view(result.shape);
+        }
+
+        /// <summary>The unscaled update as its k output blocks [k(j), M, out/k] for x [M, in].</summary>
+        Tensor BlockOutputs(string name, Tensor x)
         {
             var o = Options(name);
             long k = o.K, r = o.Rank, s = r / k, h = o.HybridRank, m = x.shape[0], inBlock = InFeatures / k, outBlock = OutFeatures / k;
@@ -136,13 +152,13 @@ namespace GraLoRA.Adapters
             // Every input block through its A: [k(n), M, r (+h)] — one batched matmul, no k²-block matrix.
             var t = x.view(m, k, inBlock).transpose(0, 1).bmm(a);
             // Regroup so output block j collects the s-slice j of every input block: [k(j), M, (n, s)].
-            var u = t.narrow(2, 0, r).view(k, m, k, s).permute(2, 1, 0, 3).reshape(k, m, r);
+            var u = (h > 0 ? t.narrow(2, 0, r) : t).view(k, m, k, s).transpose(0, 2).reshape(k, m, r);
             if (h > 0)
             {
                 var general = t.narrow(2, r, h).sum(0, false);                                          // x·A_generalᵀ [M, h]
                 u = cat(new[] { u, general.unsqueeze(0).expand(k, m, h) }, 2);                     // [k(j), M, r + h]
             }
-            return u.bmm(b).transpose(0, 1).reshape(m, OutFeatures).mul(o.Scaling);                // [M, out]
+            return u.bmm(b);                                                                        // [k(j), M, out/k]
         }
     }
 }

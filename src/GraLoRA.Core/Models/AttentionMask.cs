@@ -11,16 +11,20 @@ namespace GraLoRA.Models
     {
         /// <summary>
         /// True when the layer needs an explicit mask: plain causal attention (scaled_dot_product_attention with
-        /// is_causal and no mask) computes the same only when no key is padding, nothing is packed, no keys come from
-        /// a cache, and the window (if any) covers every earlier token.
+        /// is_causal and no mask, which builds no [B, 1, L, T] tensor and lets libtorch pick its fused kernels, as
+        /// transformers does) computes the same only when no key is padding, nothing is packed, no keys come from a
+        /// cache, the window (if any) covers every earlier token, and the layer's attention is not computed eagerly
+        /// (Gemma's soft-capping and score scale: see <see cref="DecoderConfig.EagerAttention"/>).
         /// </summary>
         /// <param name="pastLength">Keys already in the key/value cache.</param>
         /// <param name="newLength">Query tokens of this step.</param>
         /// <param name="attentionMask">1 = token, 0 = padding, [B, past + new]; null: no padding.</param>
         /// <param name="segmentIds">Packed segment ids [B, new]; null: not packed.</param>
         /// <param name="window">The layer's sliding window, or null for full attention.</param>
-        public static bool NeedsExplicitMask(long pastLength, long newLength, Tensor? attentionMask, Tensor? segmentIds, int? window) =>
-            pastLength > 0
+        /// <param name="eagerAttention">The model computes attention eagerly, which always applies an explicit mask.</param>
+        public static bool NeedsExplicitMask(long pastLength, long newLength, Tensor? attentionMask, Tensor? segmentIds, int? window, bool eagerAttention) =>
+            eagerAttention
+            || pastLength > 0
             || segmentIds is not null
             || window is { } w && pastLength + newLength > w
             || attentionMask is not null && !attentionMask.to(ScalarType.Bool).all().item<bool>();

@@ -86,6 +86,11 @@ namespace GraLoRA.Models
         public int RotaryDim => (int)(HeadDim * PartialRotaryFactor);
         /// <summary>The attention score scale: query_pre_attn_scalar^-½ (Gemma), else head_dim^-½.</summary>
         public double AttentionScale => 1.0 / Math.Sqrt(QueryPreAttnScalar ?? HeadDim);
+        /// <summary>
+        /// Attention computed eagerly (scores, soft-cap, mask, softmax) rather than by scaled_dot_product_attention, whose
+        /// TorchSharp 0.107 binding takes neither a scale nor a soft-cap: Gemma's query_pre_attn_scalar or soft-capping.
+        /// </summary>
+        public bool EagerAttention => AttnLogitSoftcapping is not null || QueryPreAttnScalar is not null;
 
         /// <summary>
         /// True when keys cached for <paramref name="cachedLength"/> positions no longer fit a sequence of

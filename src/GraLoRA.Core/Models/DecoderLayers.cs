@@ -87,10 +87,11 @@ namespace GraLoRA.Models
         public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderAttention needs rotary embeddings and a mask: call Forward.");
 
         /// <summary>
-        /// Attention over x [B, L, hidden] with an additive mask [B, 1, L, T] where T = cached + L keys. With a
+        /// Attention over x [B, L, hidden] with an additive mask [B, 1, L, T] where T = cached + L keys, or, without a
+        /// mask (see <see cref="AttentionMask.NeedsExplicitMask"/>), plain causal attention over T = L keys. With a
         /// cache, this layer's new keys and values are written into it and attention reads all T of them.
         /// </summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
             long b = x.shape[0], l = x.shape[1], qWidth = _c.NumHeads * _c.HeadDim, kvWidth = _c.NumKeyValueHeads * _c.HeadDim;
             Tensor Heads(Tensor t, long n, RmsNorm? norm)
@@ -111,14 +112,21 @@ namespace GraLoRA.Models
             var v = Heads(values, _c.NumKeyValueHeads, null);
             if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);            // [B, n_kv, T, D]
             long groups = _c.NumHeads / _c.NumKeyValueHeads;
-            if (groups > 1)
+            // TorchSharp 0.107's SDPA has no enable_gqa. With one query position (a cached decoding step) the mask has one
+            // row, the same for every head, so a group's g query heads can stand as g query rows against their shared
+            // key/value head: no copy of the cache. Otherwise each key/value head is repeated for its group.
+            bool foldGroups = groups > 1 && l == 1 && mask is not null;
+            if (foldGroups) q = q.reshape(b, _c.NumKeyValueHeads, groups, _c.HeadDim);        // [B, n_kv, g, D]
+            else if (groups > 1)
             {
                 k = k.repeat_interleave(groups, 1);
                 v = v.repeat_interleave(groups, 1);
             }
-            var attended = _c.AttnLogitSoftcapping is null && _c.QueryPreAttnScalar is null
-                ? nn.functional.scaled_dot_product_attention(q, k, v, mask)            // [B, H, L, D]
-                : EagerAttention(q, k, v, mask);
+            // Without a mask the kernel applies causality itself (and may pick flash attention).
+            var attended = _c.EagerAttention
+                ? EagerAttention(q, k, v, mask ?? throw new InvalidOperationException("Eager attention always takes an explicit mask (AttentionMask.NeedsExplicitMask)."))
+                : nn.functional.scaled_dot_product_attention(q, k, v, mask, is_casual: mask is null);
+            if (foldGroups) attended = attended.reshape(b, _c.NumHeads, l, _c.HeadDim);      // [B, H, L, D]
             return o_proj!.forward(attended.transpose(1, 2).reshape(b, l, qWidth));
         }
 
@@ -194,8 +202,8 @@ namespace GraLoRA.Models
         /// <summary>Not used: see <see cref="Forward"/>.</summary>
         public override Tensor forward(Tensor x) => throw new NotSupportedException("DecoderLayer needs rotary embeddings and a mask: call Forward.");
 
-        /// <summary>x + attn(norm(x)), then + mlp(norm(·)); Gemma also normalises each sublayer's output.</summary>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
+        /// <summary>x + attn(norm(x)), then + mlp(norm(·)); Gemma also normalises each sublayer's output. A null mask means plain causal attention.</summary>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, RotaryEmbedding rope, KeyValueCache? cache = null, int layerIndex = 0)
         {
             // Intermediates (norm temporaries, q/k/v before the heads split, MLP products) die with this scope as they
             // would in Python; autograd holds its own references to what backward needs.

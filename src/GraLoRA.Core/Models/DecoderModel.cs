@@ -168,10 +168,13 @@ namespace GraLoRA.Models
             if (segmentIds is not null && (cache is not null || !segmentIds.shape.SequenceEqual(inputIds.shape)))
                 throw new GraloraException("SegmentIdsShape", GraloraErrorKind.InvalidArgument,
                     $"segment ids must have the input's shape [{b}, {l}] and cannot be combined with a key/value cache.");
-            // One mask per distinct window (most models have one or two): full layers see every earlier key.
-            var masks = new Dictionary<int, Tensor>();
-            Tensor MaskFor(int? window) => masks.TryGetValue(window ?? 0, out var m) ? m
-                : masks[window ?? 0] = AttentionMask.Build(b, past, l, attentionMask, segmentIds, window, dtype, device);
+            // One mask per distinct window (most models have one or two): full layers see every earlier key. None
+            // (plain causal attention) where AttentionMask.NeedsExplicitMask says it would change nothing.
+            var masks = new Dictionary<int, Tensor?>();
+            Tensor? MaskFor(int? window) => masks.TryGetValue(window ?? 0, out var m) ? m
+                : masks[window ?? 0] = AttentionMask.NeedsExplicitMask(past, l, attentionMask, segmentIds, window, Config.EagerAttention)
+                    ? AttentionMask.Build(b, past, l, attentionMask, segmentIds, window, dtype, device)
+                    : null;
 
             bool checkpoint = GradientCheckpointing && training && cache is null && is_grad_enabled();
             // Checkpointed layers only join the graph when their input requires grad (transformers' enable_input_require_grads).

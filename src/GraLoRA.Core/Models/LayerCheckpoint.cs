@@ -15,11 +15,13 @@ namespace GraLoRA.Models
         /// <summary>How many layer forwards have been replayed in backward (diagnostics and tests).</summary>
         internal static int Replays;
 
-        /// <summary>vars: layer, input, cos, sin, mask, rope.</summary>
+        /// <summary>vars: layer, input, cos, sin, mask (null: plain causal attention), rope.</summary>
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
-            var (layer, x, cos, sin, mask, rope) = ((DecoderLayer)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (Tensor)vars[4], (RotaryEmbedding)vars[5]);
-            ctx.save_for_backward(new List<Tensor> { x, cos, sin, mask });
+            var (layer, x, cos, sin, mask, rope) = ((DecoderLayer)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (Tensor?)vars[4], (RotaryEmbedding)vars[5]);
+            var saved = new List<Tensor> { x, cos, sin };
+            if (mask is not null) saved.Add(mask);
+            ctx.save_for_backward(saved);
             ctx.save_data("layer", layer);
             ctx.save_data("rope", rope);
             using (var state = get_rng_state()) ctx.save_data("rng", state.bytes.ToArray());   // bytes: the context keeps tensors only via save_for_backward
@@ -40,7 +42,7 @@ namespace GraLoRA.Models
             using (enable_grad())
             {
                 input = saved[0].detach().requires_grad_(true);
-                var output = layer.Forward(input, saved[1], saved[2], saved[3], rope);
+                var output = layer.Forward(input, saved[1], saved[2], saved.Count > 3 ? saved[3] : null, rope);
                 output.backward(new[] { gradOutput });
             }
             set_rng_state(current);

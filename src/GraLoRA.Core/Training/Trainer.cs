@@ -388,10 +388,7 @@ namespace GraLoRA.Training
                     $"This data trains next-token prediction, which a {module.ModelType} encoder cannot do: give text + label records (classification) for encoders.");
             var segments = batch.SegmentIds is null ? null : Matrix(batch.SegmentIds);
             var logits = decoder.Forward(ids, mask, positions, segmentIds: segments).Logits;         // [B, L, V]
-            long vocab = logits.shape[2], length = batch.SequenceLength;
-            var predicted = logits.narrow(1, 0, length - 1).reshape(-1, vocab).to(ScalarType.Float32);
-            var targets = Matrix(batch.Labels).narrow(1, 1, length - 1).reshape(-1);
-            return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingExample.IgnoreIndex, reduction: nn.Reduction.Sum);
+            return NextTokenLoss.Sum(logits, Matrix(batch.Labels));
         }
 
         /// <summary>Checkpoint folders under <paramref name="output"/>, oldest first (<see cref="TrainingCheckpoints.List"/>).</summary>
