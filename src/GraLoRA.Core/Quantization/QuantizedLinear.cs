@@ -27,7 +27,7 @@ namespace GraLoRA.Quantization
 
         /// <summary>A layer holding <paramref name="weight"/> (owned from now on).</summary>
         public QuantizedLinear(QuantizedWeight weight, Parameter? bias, ScalarType computeDType) : this(weight.Shape[1], weight.Shape[0], bias, computeDType)
-            => _weight = weight;
+            => Load(weight);
 
         /// <summary>
         /// Quantises <paramref name="linear"/>'s weight; the bias is shared (not copied). Compute dtype: the weight's own
@@ -61,6 +61,7 @@ namespace GraLoRA.Quantization
                 throw new GraloraException("QuantizedShapeMismatch", GraloraErrorKind.InvalidData,
                     $"A quantised weight of shape [{string.Join(", ", weight.Shape)}] does not fit a layer [{OutFeatures} × {InFeatures}].", weight.Shape);
             if (ReferenceEquals(weight, _weight)) return;
+            foreach (var t in weight.Storage) t.DetachFromDisposeScope();     // owned by the layer from now on, as Linear owns its weight
             _weight?.Dispose();
             _weight = weight;
         }

@@ -214,7 +214,7 @@ namespace GraLoRA.Quantization
             using var _ = no_grad();
             var half = weight.detach().to(ScalarType.Float16);                                            // [out, in]
             var rowAbsmax = half.abs().amax(new long[] { 1 }).to(ScalarType.Float32);                    // [out]
-            var factor = ones_like(rowAbsmax).mul(127.0).div(rowAbsmax).unsqueeze(1);                        // 127 / SCB [out, 1]
+            var factor = rowAbsmax.reciprocal().mul(127.0).unsqueeze(1);                                  // 127.0 / SCB as torch computes it (reciprocal, then ×) [out, 1]
             factor = where(rowAbsmax.unsqueeze(1).eq(0), zeros_like(factor), factor);
             var codes = half.to(ScalarType.Float32).mul(factor).round().to(ScalarType.Int8);              // [out, in]
             return new Int8Weight(codes.MoveToOuterDisposeScope(), rowAbsmax.MoveToOuterDisposeScope());
