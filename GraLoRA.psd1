@@ -14,7 +14,7 @@
         'Get-TorchDevice', 'New-BaseModel', 'Import-BaseModel', 'Get-BaseModel', 'Invoke-BaseModel', 'Export-BaseModel', 'Invoke-GraLoRAGeneration',
         'Add-GraLoRAAdapter', 'Get-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Save-GraLoRAAdapter',
         'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter', 'Split-GraLoRAAdapter', 'Start-GraLoRATraining', 'New-GraLoRATrainingConfig', 'Invoke-GraLoRAEvaluation',
-        'Measure-GradientEntanglement', 'Find-GraLoRAK', 'Invoke-GraLoRAClassification'
+        'Measure-GradientEntanglement', 'Find-GraLoRAK', 'Invoke-GraLoRAClassification', 'ConvertTo-LoRAAdapter'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -3,7 +3,7 @@
 #   ./build.sh build       restore tools, build everything (module payload in module/bin)
 #   ./build.sh quickstart  build, then run examples/01-quickstart.ps1 in pwsh
 #   ./build.sh pack        build, then pack GraLoRA.Core and GraLoRA.Scripting into artifacts/feed (a local NuGet feed)
-#   ./build.sh test        build, then run every suite (xunit, F#, Pester, notebooks); last line "N passed, N failed"
+#   ./build.sh test        build, then run every suite (xunit incl. llama.cpp checks, F#, Pester, notebooks); last line "N passed, N failed"
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -51,7 +51,8 @@ run_tests() {
   rm -rf TestResults
   mkdir -p TestResults
   local total_passed=0 total_failed=0 total_not_run=0 status=0 suite
-  for suite in GraLoRA.Core.Tests GraLoRA.Scripting.Tests; do
+  # GraLoRA.LlamaCpp.Tests loads the GGUF exports into a real llama.cpp (LLamaSharp, test-only).
+  for suite in GraLoRA.Core.Tests GraLoRA.Scripting.Tests GraLoRA.LlamaCpp.Tests; do
     echo "== $suite"
     if ! dotnet test "tests/$suite" -c Release --no-build --nologo \
          --logger "trx;LogFileName=$suite.trx" --logger "console;verbosity=normal" --results-directory TestResults; then

@@ -22,10 +22,13 @@ switch (args.Length == 0 ? "" : args[0])
     case "train-child": return GraLoRA.Bench.TrainBench.Child(args);
     case "lab": return GraLoRA.Bench.LabBench.Run(args);
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
+    case "convert": return GraLoRA.Bench.ConvertBench.Run(args);
+    case "convert-child": return GraLoRA.Bench.ConvertBench.Child(args);
     default:
         Console.Error.WriteLine("usage: GraLoRA.Bench layer [--features N] [--tokens N] [--reps N] [--device cpu|cuda]");
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
+        Console.Error.WriteLine("       GraLoRA.Bench convert [--hidden 4096] [--mlp 14336]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
         Console.Error.WriteLine("       GraLoRA.Bench lab rank|localisation|expressiveness|all [--out docs/reproduction] [--scale small|large] [--device cpu|cuda] [--threads 1]");
         return 2;

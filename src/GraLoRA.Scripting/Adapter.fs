@@ -72,6 +72,15 @@ type ParameterCounts =
       /// All parameters, base and adapters.
       Total: int64 }
 
+/// How `Adapter.toLora` keeps each layer's ΔW.
+type LoraTruncation =
+    /// Exact: rank k·r + hybrid_r, ΔW reproduced to float32 rounding.
+    | Exact
+    /// The n strongest directions in every layer (at most the exact rank).
+    | KeepRank of int
+    /// Per layer, the fewest directions holding this share, in (0, 1], of ΔW's squared singular values.
+    | KeepEnergy of float
+
 /// Adding, switching, merging, saving and loading adapters. Every function takes the model last and returns it.
 [<RequireQualifiedAccess>]
 module Adapter =
@@ -195,6 +204,23 @@ module Adapter =
 
     /// Loads a PEFT adapter folder as adapter "default" and makes it active.
     let import (folder: string) (model: BaseModel) : BaseModel = importNamed DefaultName folder model
+
+    let private convert (truncation: LoraTruncation) (gguf: bool) (path: string) (model: BaseModel) : LoraConversionResult =
+        let options =
+            match truncation with
+            | Exact -> LoraConversionOptions()
+            | KeepRank n -> LoraConversionOptions(Rank = Nullable n)
+            | KeepEnergy e -> LoraConversionOptions(Energy = Nullable e)
+        model.ConvertToLora(current model, path, options, gguf, true)
+
+    /// Writes the current GraLoRA adapter as a PEFT LoRA adapter folder (vLLM, TGI, PEFT load it), replacing it;
+    /// returns each layer's exact rank, kept rank and relative error. The model is not changed.
+    let toLora (truncation: LoraTruncation) (folder: string) (model: BaseModel) : LoraConversionResult =
+        convert truncation false folder model
+
+    /// Writes the current GraLoRA adapter as a GGUF LoRA adapter file (llama.cpp --lora, Ollama ADAPTER), replacing it.
+    let toGgufLora (truncation: LoraTruncation) (path: string) (model: BaseModel) : LoraConversionResult =
+        convert truncation true path model
 
     /// One row per adapter: name, method, rank, k, α, targets, parameters, active, merged, disabled.
     let list (model: BaseModel) : AdapterInfo list = List.ofSeq (model.Adapters.List())

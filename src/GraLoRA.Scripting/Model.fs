@@ -71,6 +71,12 @@ module BaseModel =
         model.Export folder |> ignore
         model
 
+    /// Writes the model (active adapters merged in) as one GGUF file for llama.cpp, Ollama and LM Studio, stored as
+    /// `dtype`: "float32", "float16", "bfloat16" or "q8_0". The file must not exist.
+    let exportGguf (dtype: string) (path: string) (model: BaseModel) : BaseModel =
+        model.ExportGguf(path, dtype) |> ignore
+        model
+
     /// One forward pass over rectangular token ids (one list per row) with the active adapters;
     /// returns the logits as [row][position][vocabulary entry].
     let forward (inputIds: int list list) (model: BaseModel) : float32[][][] =

@@ -58,3 +58,21 @@ Describe 'examples/05-hybrid-low-rank.ps1' {
         { & (Join-Path $root 'examples/05-hybrid-low-rank.ps1') -Rank 8 -HybridRank 3 } | Should -Throw '*-HybridRank 3 must leave an even GraLoRA rank*'
     }
 }
+
+Describe 'examples/10-deploy.ps1' {
+    It 'writes the exact and truncated PEFT LoRA, the base and merged GGUF files, the GGUF adapter and a Modelfile' {
+        $kept = Join-Path ([IO.Path]::GetTempPath()) ("gralora-deploy-example-" + [guid]::NewGuid().ToString('N'))
+        try {
+            $rows = @(& (Join-Path $root 'examples/10-deploy.ps1') -Steps 2 -OutputFolder $kept 6>$null)
+            $rows.Artifact | Should -Be @('lora', 'lora-e99', 'base-f16.gguf', 'adapter.gguf', 'merged-q8_0.gguf', 'Modelfile')
+            $rows[0].Rank | Should -Be 36                                   # k·r + hybrid_r = 2·16 + 4
+            $rows[0].MaxRelativeError | Should -BeLessThan 1e-6
+            $rows[1].MaxRelativeError | Should -BeLessOrEqual 0.1           # 99 % energy: at most √0.01
+            $rows | ForEach-Object { $_.Bytes | Should -BeGreaterThan 0 }
+            $rows[4].Bytes | Should -BeLessThan $rows[2].Bytes              # q8_0 below float16
+            Get-Content (Join-Path $kept 'Modelfile') | Should -Contain 'ADAPTER ./adapter.gguf'
+            (Get-Content (Join-Path $kept 'lora/adapter_config.json') -Raw | ConvertFrom-Json).peft_type | Should -Be 'LORA'
+        }
+        finally { Remove-Item $kept -Recurse -Force -ErrorAction SilentlyContinue }
+    }
+}

@@ -6,7 +6,7 @@ BeforeDiscovery {
     # Cmdlets that change a model or write files: each supports -WhatIf/-Confirm (Start-GraLoRATraining, whose whole
     # job is the change, and Invoke-BaseModel -OutFile, a side output, are left out).
     $script:Mutators = 'Add-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter',
-        'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel' | ForEach-Object { @{ Name = $_ } }
+        'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel', 'ConvertTo-LoRAAdapter' | ForEach-Object { @{ Name = $_ } }
     $script:SetRemoveCmdlets = Get-Command -Module GraLoRA -Verb Set, Remove | ForEach-Object { @{ Name = $_.Name } }
 }
 

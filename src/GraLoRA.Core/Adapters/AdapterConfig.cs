@@ -45,6 +45,8 @@ namespace GraLoRA.Adapters
         public string Bias { get; init; } = "none";
         /// <summary>Per-module rank: regex (matched against the end of the module name, as PEFT's rank_pattern) → r.</summary>
         public IReadOnlyDictionary<string, int>? RankPattern { get; init; }
+        /// <summary>LoRA only: per-module alpha, regex → α (PEFT's alpha_pattern, matched like <see cref="RankPattern"/>).</summary>
+        public IReadOnlyDictionary<string, double>? AlphaPattern { get; init; }
         /// <summary>Per-module k: regex → k (an extension: the paper leaves adaptive k to future work).</summary>
         public IReadOnlyDictionary<string, int>? KPattern { get; init; }
         /// <summary>True: A kaiming-uniform, B zero (starts as a no-op). False: both random (tests).</summary>
@@ -94,7 +96,8 @@ namespace GraLoRA.Adapters
             if (TargetModules is { Count: 0 })
                 throw Bad("NoTargetModules", "TargetModules is empty: name at least one module (e.g. q_proj, v_proj) or use all-linear.", null);
             foreach (var (name, pattern) in new[] { ("TargetModulesRegex", TargetModulesRegex) }.Concat((RankPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("RankPattern", (string?)k)))
-                                                                                                  .Concat((KPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("KPattern", (string?)k))))
+                                                                                                  .Concat((KPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("KPattern", (string?)k)))
+                                                                                                  .Concat((AlphaPattern?.Keys ?? Enumerable.Empty<string>()).Select(k => ("AlphaPattern", (string?)k))))
             {
                 if (pattern is null) continue;
                 try { _ = new Regex(pattern); }
@@ -106,6 +109,11 @@ namespace GraLoRA.Adapters
                     : $"LayersToTransform has a negative index ({string.Join(", ", layers.Where(i => i < 0))}).", layers);
             if (Method == AdapterMethod.GraLoRA && UseRsLora)
                 throw Bad("NotForGraLoRA", "UseRsLora applies to LoRA only (GraLoRA scales by alpha/(r + hybrid_r), as PEFT); drop it or use -Method LoRA.", Method);
+            if (Method == AdapterMethod.GraLoRA && AlphaPattern is { Count: > 0 })
+                throw Bad("NotForGraLoRA", "AlphaPattern applies to LoRA only (PEFT's GraloraConfig has no alpha_pattern); drop it or use -Method LoRA.", Method);
+            foreach (var (pattern, alpha) in AlphaPattern ?? new Dictionary<string, double>())
+                if (!double.IsFinite(alpha))
+                    throw Bad("InvalidAlpha", $"AlphaPattern '{pattern}' has the value {alpha}; every alpha must be a finite number.", alpha);
             if (Method == AdapterMethod.LoRA && (HybridRank != 0 || KPattern is { Count: > 0 } || K is not null))
                 throw Bad("NotForLoRA", "K, KPattern and HybridRank apply to GraLoRA only; drop them for -Method LoRA.", Method);
             // Shape-independent option checks (rank, dropout, alpha, k vs r) through the layer options of a nominal module.
@@ -120,13 +128,13 @@ namespace GraLoRA.Adapters
         {
             int rank = PatternValue(RankPattern, moduleName) ?? EffectiveRank;
             if (Method == AdapterMethod.LoRA)
-                return new LoraOptions { Rank = rank, Alpha = EffectiveAlpha, Dropout = Dropout, UseRsLora = UseRsLora, InitWeights = InitWeights };
+                return new LoraOptions { Rank = rank, Alpha = PatternValue(AlphaPattern, moduleName) ?? EffectiveAlpha, Dropout = Dropout, UseRsLora = UseRsLora, InitWeights = InitWeights };
             int k = PatternValue(KPattern, moduleName) ?? EffectiveK;
             return new GraloraOptions { Rank = rank, K = k, HybridRank = HybridRank, Alpha = EffectiveAlpha, Dropout = Dropout, InitWeights = InitWeights };
         }
 
         // PEFT's get_pattern_key: a pattern matches a module when the name ends with it at a dot boundary.
-        static int? PatternValue(IReadOnlyDictionary<string, int>? patterns, string moduleName)
+        static T? PatternValue<T>(IReadOnlyDictionary<string, T>? patterns, string moduleName) where T : struct
         {
             if (patterns is null) return null;
             foreach (var (pattern, value) in patterns)

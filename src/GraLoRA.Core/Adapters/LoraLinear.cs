@@ -11,14 +11,19 @@ namespace GraLoRA.Adapters
     /// </summary>
     public sealed class LoraLinear : AdapterLayerBase
     {
+        /// <summary>PEFT's module name of the A factors (its checkpoint key is &lt;module&gt;.lora_A.weight).</summary>
+        public const string AModuleName = "lora_A";
+        /// <summary>PEFT's module name of the B factors (&lt;module&gt;.lora_B.weight).</summary>
+        public const string BModuleName = "lora_B";
+
         readonly ParameterDict _a = new();   // "name.weight" -> [r, in]
         readonly ParameterDict _b = new();   // "name.weight" -> [out, r]
 
         /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
         public LoraLinear(Linear baseLayer) : base(nameof(LoraLinear), baseLayer)
         {
-            register_module("lora_A", _a);
-            register_module("lora_B", _b);
+            register_module(AModuleName, _a);
+            register_module(BModuleName, _b);
         }
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>

@@ -21,10 +21,11 @@ namespace GraLoRA.IO
         public const string WeightsFile = "adapter_model.safetensors";
 
         /// <summary>adapter_config.json for adapter <paramref name="name"/> of <paramref name="host"/>.</summary>
-        public static JsonObject ConfigJson(AdapterHost host, string name)
+        public static JsonObject ConfigJson(AdapterHost host, string name) => ConfigJson(host.Config(name), host.Targets(name));
+
+        /// <summary>adapter_config.json for an adapter with config <paramref name="c"/> that adapts the modules <paramref name="targets"/>.</summary>
+        public static JsonObject ConfigJson(AdapterConfig c, IReadOnlyList<string> targets)
         {
-            var c = host.Config(name);
-            var targets = host.Targets(name);
             // Without exclusions, the user's target spec travels as is; with them, the resolved module names do
             // (GraloraConfig has no exclude_modules, and full names match exactly in PEFT).
             JsonNode? targetModules = c.TargetModulesRegex is { } regex ? JsonValue.Create(regex)
@@ -70,7 +71,7 @@ namespace GraLoRA.IO
                 json["use_rslora"] = c.UseRsLora;
                 json["use_dora"] = false;
                 json["rank_pattern"] = ToObject(c.RankPattern ?? new Dictionary<string, int>());
-                json["alpha_pattern"] = new JsonObject();
+                json["alpha_pattern"] = ToObject(c.AlphaPattern ?? new Dictionary<string, double>());
                 json["exclude_modules"] = c.ExcludeModules is { } e ? ToArray(e) : null;
                 json["lora_bias"] = false;
                 json["layer_replication"] = null;
@@ -94,6 +95,7 @@ namespace GraLoRA.IO
         static JsonArray ToArray(IEnumerable<object> items) => new(items.Select(i => JsonValue.Create(i) as JsonNode).ToArray());
         static JsonArray ToArray(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
         static JsonObject ToObject(IReadOnlyDictionary<string, int> map) { var o = new JsonObject(); foreach (var (k, v) in map) o[k] = v; return o; }
+        static JsonObject ToObject(IReadOnlyDictionary<string, double> map) { var o = new JsonObject(); foreach (var (k, v) in map) o[k] = Number(v); return o; }
 
         /// <summary>
         /// Writes adapter <paramref name="name"/> into <paramref name="folder"/>. The files are staged in a sibling
@@ -103,11 +105,16 @@ namespace GraLoRA.IO
         public static string Save(AdapterHost host, string name, string folder, bool overwrite = false) => Save(host, name, folder, overwrite, null);
 
         /// <summary><paramref name="afterStaging"/> runs on the staged folder before the swap (tests inject failures there).</summary>
-        internal static string Save(AdapterHost host, string name, string folder, bool overwrite, Action<string>? afterStaging)
+        internal static string Save(AdapterHost host, string name, string folder, bool overwrite, Action<string>? afterStaging) =>
+            Save(host.StateDict(name), ConfigJson(host, name), name, folder, overwrite, afterStaging);
+
+        /// <summary>
+        /// Writes an adapter given as PEFT-keyed <paramref name="tensors"/> and its <paramref name="config"/> into
+        /// <paramref name="folder"/>, staged and swapped in as <see cref="Save(AdapterHost, string, string, bool)"/> does.
+        /// </summary>
+        public static string Save(IReadOnlyDictionary<string, Tensor> tensors, JsonObject config, string name, string folder, bool overwrite, Action<string>? afterStaging = null)
         {
             string target = Path.GetFullPath(folder);
-            var tensors = host.StateDict(name);
-            var config = ConfigJson(host, name);
             if (File.Exists(target))
                 throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{target}' is a file: give a folder for the adapter.", target);
             bool replacing = Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any();
@@ -169,7 +176,8 @@ namespace GraLoRA.IO
                 };
                 if (Get("fan_in_fan_out") is { ValueKind: JsonValueKind.True }) throw Bad("fan_in_fan_out", "is true (Conv1D models such as GPT-2 are not supported)");
                 if (Get("use_dora") is { ValueKind: JsonValueKind.True }) throw Bad("use_dora", "is true (DoRA is not supported)");
-                if (Get("alpha_pattern") is { ValueKind: JsonValueKind.Object } ap && ap.EnumerateObject().Any()) throw Bad("alpha_pattern", "is set (per-module alpha is not supported)");
+                if (method == AdapterMethod.GraLoRA && Get("alpha_pattern") is { ValueKind: JsonValueKind.Object } ap && ap.EnumerateObject().Any())
+                    throw Bad("alpha_pattern", "is set on a GRALORA adapter (PEFT's GraloraConfig has no per-module alpha)");
                 int Int(string field, int fallback) => Get(field) is { } v ? UntrustedFiles.Int(v, field, Bad) : fallback;
                 double Num(string field, double fallback) => Get(field) is { } v ? (v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw Bad(field, "is not a number")) : fallback;
                 IReadOnlyList<string>? Strings(string field) => Get(field) is { } v
@@ -183,6 +191,15 @@ namespace GraLoRA.IO
                     if (v.ValueKind != JsonValueKind.Object) throw Bad(field, "is not an object of module name → whole number");
                     UntrustedFiles.RefuseDuplicateKeys(v, key => Bad(field + "." + key, "appears twice"));
                     return v.EnumerateObject().Any() ? v.EnumerateObject().ToDictionary(p => p.Name, p => UntrustedFiles.Int(p.Value, field + "." + p.Name, Bad)) : null;
+                }
+                IReadOnlyDictionary<string, double>? Alphas(string field)
+                {
+                    if (Get(field) is not { } v) return null;
+                    if (v.ValueKind != JsonValueKind.Object) throw Bad(field, "is not an object of module name → number");
+                    UntrustedFiles.RefuseDuplicateKeys(v, key => Bad(field + "." + key, "appears twice"));
+                    return v.EnumerateObject().Any()
+                        ? v.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.ValueKind == JsonValueKind.Number && double.IsFinite(p.Value.GetDouble()) ? p.Value.GetDouble() : throw Bad(field + "." + p.Name, "is not a number"))
+                        : null;
                 }
                 var targets = Get("target_modules");
                 IReadOnlyList<int>? layers = Get("layers_to_transform") is { } lt
@@ -211,6 +228,7 @@ namespace GraLoRA.IO
                     Bias = Str("bias") ?? "none",
                     RankPattern = Map("rank_pattern"),
                     KPattern = method == AdapterMethod.GraLoRA ? Map("k_pattern") : null,
+                    AlphaPattern = method == AdapterMethod.LoRA ? Alphas("alpha_pattern") : null,
                     InitWeights = initWeights,
                     UseRsLora = Get("use_rslora") is { ValueKind: JsonValueKind.True },
                     BaseModelNameOrPath = Str("base_model_name_or_path"),

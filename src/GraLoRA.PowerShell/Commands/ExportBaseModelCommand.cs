@@ -5,12 +5,15 @@ using GraLoRA.Models;
 namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
-    /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, with its active adapters merged in.</para>
-    /// <para type="description">Writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
+    /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, or as one GGUF file for llama.cpp and Ollama, with its active adapters merged in.</para>
+    /// <para type="description">-Format safetensors (default) writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
+    /// <para type="description">-Format gguf writes one GGUF v3 file (Path is the file, which must not exist) that llama.cpp, Ollama and LM Studio load: llama.cpp's tensor names and hyperparameter keys for llama, mistral, qwen2 and qwen3, the tokenizer (byte-level BPE: vocabulary, merges, token types, special ids, BOS/EOS insertion, chat template), in -DType float32, float16, bfloat16 or q8_0 (norms and biases stay float32). Architectures, tokenizers and settings llama.cpp would run differently are refused by name (GgufUnsupportedArchitecture, GgufUnsupportedTokenizer, GgufUnsupportedSetting). To serve an adapter on its own with llama.cpp --lora or Ollama's ADAPTER, export the base model without adapters and write the adapter with ConvertTo-LoRAAdapter -Format gguf.</para>
     /// </summary>
     /// <example><code>$model | Export-BaseModel ./merged -DType bfloat16</code><para>Writes the model, with its active adapters merged in, as a bfloat16 Hugging Face checkpoint that transformers and this module can load.</para></example>
+    /// <example><code>$model | Export-BaseModel ./tiny-q8.gguf -Format gguf -DType q8_0</code><para>Writes the model, its active adapters merged in, as a q8_0 GGUF file: `llama-cli -m ./tiny-q8.gguf` or an Ollama Modelfile's FROM line takes it.</para></example>
     [Cmdlet(VerbsData.Export, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
+    [OutputType(typeof(FileInfo))]
     [OutputType(typeof(BaseModel))]
     public sealed class ExportBaseModelCommand : GraloraCmdlet
     {
@@ -19,16 +22,21 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
 
-        /// <summary><para type="description">Folder to create (must not exist or be empty).</para></summary>
+        /// <summary><para type="description">Folder to create (must not exist or be empty); with -Format gguf, the .gguf file to create (must not exist).</para></summary>
         [Parameter(Mandatory = true, Position = 0)]
         public string Path { get; set; } = "";
 
-        /// <summary><para type="description">dtype to store the weights in (default: the model's own).</para></summary>
+        /// <summary><para type="description">safetensors (default): a Hugging Face checkpoint folder. gguf: one GGUF file for llama.cpp, Ollama and LM Studio.</para></summary>
         [Parameter]
-        [ValidateSet("float32", "bfloat16", "float16")]
+        [ValidateSet("safetensors", "gguf")]
+        public string Format { get; set; } = "safetensors";
+
+        /// <summary><para type="description">dtype to store the weights in (default: the model's own). q8_0 (8-bit blocks) only with -Format gguf.</para></summary>
+        [Parameter]
+        [ValidateSet("float32", "bfloat16", "float16", "q8_0")]
         public string? DType { get; set; }
 
-        /// <summary><para type="description">Split the weights into shards of at most this many bytes (default 5 GB).</para></summary>
+        /// <summary><para type="description">Split the weights into shards of at most this many bytes (default 5 GB); safetensors only.</para></summary>
         [Parameter, ValidateRange(1, long.MaxValue)]
         public long MaxShardSize { get; set; } = CheckpointWriter.DefaultMaxShardBytes;
 
@@ -41,8 +49,14 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            string folder = ResolvePath(Path);
-            DirectoryInfo? written = ShouldProcess(folder, $"Export model '{Model.Name}'") ? new DirectoryInfo(Model.Export(folder, DType, MaxShardSize)) : null;
+            string target = ResolvePath(Path);
+            bool gguf = Format == "gguf";
+            if (gguf && MyInvocation.BoundParameters.ContainsKey(nameof(MaxShardSize)))
+                throw new GraloraException("NotForGguf", GraloraErrorKind.InvalidArgument, "-MaxShardSize splits safetensors checkpoints; a GGUF export is one file: drop -MaxShardSize.", MaxShardSize);
+            if (!gguf && DType == "q8_0")
+                throw new GraloraException("NotForSafetensors", GraloraErrorKind.InvalidArgument, "-DType q8_0 is a GGUF storage type: add -Format gguf, or use float32, bfloat16 or float16 for a checkpoint folder.", DType);
+            FileSystemInfo? written = !ShouldProcess(target, $"Export model '{Model.Name}' as {Format}") ? null
+                : gguf ? new FileInfo(Model.ExportGguf(target, DType)) : new DirectoryInfo(Model.Export(target, DType, MaxShardSize));
             if (PassThru) WriteObject(Model);
             else if (written is not null) WriteObject(written);
         });
