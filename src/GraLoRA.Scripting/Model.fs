@@ -12,7 +12,12 @@ type LoadSettings =
     { /// "float32", "bfloat16" or "float16"; `None` keeps the checkpoint's own dtype.
       DType: string option
       /// "cpu", "cuda", "cuda:N" or "auto".
-      Device: string }
+      Device: string
+      /// Quantise the decoder layers' linear weights while loading: "nf4" or "int8" (`DType` is then the compute
+      /// dtype); `None` loads as stored (a checkpoint saved quantised by bitsandbytes loads quantised either way).
+      Quantize: string option
+      /// With "nf4": also quantise the per-block absmax values to 8 bits (bitsandbytes' double quantisation).
+      DoubleQuant: bool }
 
 /// A summary of a model, as `BaseModel.info` reports it.
 type ModelInfo =
@@ -22,8 +27,10 @@ type ModelInfo =
       Path: string
       /// model_type, e.g. "llama" or "qwen2".
       Architecture: string
-      /// The dtype the weights are held in.
+      /// The dtype the weights are held in (the compute dtype of quantised layers).
       DType: string
+      /// "nf4" or "int8" when the decoder layers' linear weights are held quantised, else `None`.
+      Quantization: string option
       /// The device the weights live on.
       Device: string
       /// Number of parameters (a tied head counted once), adapters included.
@@ -40,13 +47,22 @@ type ModelInfo =
 module BaseModel =
 
     /// `LoadSettings` that keep the checkpoint's dtype and load onto the CPU.
-    let defaults : LoadSettings = { DType = None; Device = "cpu" }
+    let defaults : LoadSettings = { DType = None; Device = "cpu"; Quantize = None; DoubleQuant = false }
 
     /// Loads a Hugging Face model folder (config.json, *.safetensors, tokenizer when present) with `settings`.
     /// A missing folder raises `GraloraException` with ErrorId "ModelFolderNotFound".
     let loadWith (settings: LoadSettings) (folder: string) : BaseModel =
         Runtime.init ()
         let options = BaseModelLoadOptions(DType = Option.toObj settings.DType, Device = settings.Device)
+        let options =
+            match settings.Quantize, settings.DoubleQuant with
+            | Some scheme, doubleQuant ->
+                let quantize = GraLoRA.Quantization.QuantizationOptions(Scheme = GraLoRA.Quantization.QuantizationOptions.ParseScheme scheme, DoubleQuant = doubleQuant)
+                BaseModelLoadOptions(DType = options.DType, Device = options.Device, Quantize = quantize)
+            | None, true ->
+                raise (GraLoRA.GraloraException("InvalidQuantization", GraLoRA.GraloraErrorKind.InvalidArgument,
+                                                "DoubleQuant applies to NF4 quantisation: set Quantize = Some \"nf4\" as well."))
+            | None, false -> options
         GraLoRA.Models.BaseModel.Load(folder, options)
 
     /// Loads a Hugging Face model folder onto the CPU in its own dtype (`loadWith BaseModel.defaults`).
@@ -90,6 +106,7 @@ module BaseModel =
           Path = model.Path
           Architecture = model.Architecture
           DType = model.DType
+          Quantization = model.Quantization |> Option.ofNullable |> Option.map GraLoRA.Quantization.QuantizationOptions.Name
           Device = model.Device
           Parameters = model.ParameterCount
           Layers = (match model.EncoderConfig with
