@@ -31,18 +31,6 @@ namespace GraLoRA.PowerShell
             model.Tokenizer ?? throw new GraloraException("TokenizerNotFound", GraloraErrorKind.NotFound,
                 $"{what} needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path);
 
-        /// <summary>
-        /// Text + label data trains a sequence-classification head (decoders: "score", read at the last real token;
-        /// encoders: their "classifier") as a module to save of the adapter; returns a line saying so, or null for
-        /// language-modelling data.
-        /// </summary>
-        public static string? PrepareTask(BaseModel model, string adapter, PreparedDataset data)
-        {
-            if (data.Format != DatasetFormat.Classification) return null;
-            model.PrepareClassification(adapter, data.ClassLabels!.Labels);
-            return $"Classification over {data.ClassLabels.Count} labels ({string.Join(", ", data.ClassLabels.Labels)}): head '{model.Transformer.ClassificationHead}' trains in full with adapter '{adapter}'";
-        }
-
         /// <summary>One record: null stays null (the reader reports it); dictionaries and objects become string-keyed dictionaries.</summary>
         static IReadOnlyDictionary<string, object?>? ToRecord(object? item) => Plain(item) switch
         {

@@ -49,6 +49,8 @@ namespace GraLoRA.PowerShell
         public int ValidationExamples { get; init; }
         /// <summary>The record format used.</summary>
         public string Format { get; init; } = "";
+        /// <summary>Steps of this run whose update was skipped because their loss or gradients were not finite (each also a warning).</summary>
+        public int SkippedSteps { get; init; }
         /// <summary>Every progress report (logging steps and evaluations), oldest first.</summary>
         public IReadOnlyList<TrainingProgress> History { get; init; } = Array.Empty<TrainingProgress>();
 

@@ -12,8 +12,7 @@ namespace GraLoRA.PowerShell
 {
     /// <summary>
     /// The optimisation, data and output parameters Start-GraLoRATraining takes and New-GraLoRATrainingConfig
-    /// collects, declared once, with the one mapping onto Core's <see cref="TrainingOptions"/>,
-    /// <see cref="DataOptions"/> and <see cref="BatchOptions"/>.
+    /// collects, declared once, named and defaulted as Core's <see cref="TrainingSettings"/>, with the one mapping onto it.
     /// </summary>
     public abstract class TrainingSettingsCmdlet : GraloraCmdlet
     {
@@ -33,7 +32,7 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Longest example in tokens (default 1024); longer ones are cut at the end. Also the length of packed sequences.</para></summary>
         [Parameter]
-        public int MaxLength { get; set; } = 1024;
+        public int MaxLength { get; set; } = TrainingSettings.Default.MaxLength;
 
         /// <summary><para type="description">Concatenate examples into sequences of up to -MaxLength tokens (attention does not cross example boundaries).</para></summary>
         [Parameter]
@@ -45,7 +44,7 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Examples per batch (default 8).</para></summary>
         [Parameter]
-        public int BatchSize { get; set; } = 8;
+        public int BatchSize { get; set; } = TrainingSettings.Default.BatchSize;
 
         /// <summary><para type="description">Batch examples of similar length together (less padding).</para></summary>
         [Parameter]
@@ -53,11 +52,11 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Peak learning rate (default 2e-4).</para></summary>
         [Parameter]
-        public double LearningRate { get; set; } = 2e-4;
+        public double LearningRate { get; set; } = TrainingSettings.Default.LearningRate;
 
         /// <summary><para type="description">Passes over the training data (default 1; ignored with -MaxSteps).</para></summary>
         [Parameter]
-        public int Epochs { get; set; } = 1;
+        public int Epochs { get; set; } = TrainingSettings.Default.Epochs;
 
         /// <summary><para type="description">Optimizer steps to run (instead of -Epochs).</para></summary>
         [Parameter]
@@ -65,7 +64,7 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Batches per optimizer step (default 1).</para></summary>
         [Parameter]
-        public int GradientAccumulation { get; set; } = 1;
+        public int GradientAccumulation { get; set; } = TrainingSettings.Default.GradientAccumulation;
 
         /// <summary><para type="description">Steps of linear warmup from 0 (overrides -WarmupRatio).</para></summary>
         [Parameter]
@@ -78,7 +77,7 @@ namespace GraLoRA.PowerShell
         /// <summary><para type="description">Learning rate after warmup: Constant, Linear (default, to 0) or Cosine.</para></summary>
         [Parameter]
         [ValidateSet("Constant", "Linear", "Cosine")]
-        public string Schedule { get; set; } = "Linear";
+        public string Schedule { get; set; } = TrainingSettings.Default.Schedule.ToString();
 
         /// <summary><para type="description">AdamW weight decay (default 0; never on biases and norms).</para></summary>
         [Parameter]
@@ -86,11 +85,11 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Clip the gradient norm to this (default 1; 0 = off).</para></summary>
         [Parameter]
-        public double MaxGradNorm { get; set; } = 1.0;
+        public double MaxGradNorm { get; set; } = TrainingSettings.Default.MaxGradNorm;
 
         /// <summary><para type="description">Seed of the data order, the validation split, packing and training randomness (default 42).</para></summary>
         [Parameter]
-        public int Seed { get; set; } = 42;
+        public int Seed { get; set; } = TrainingSettings.Default.Seed;
 
         /// <summary><para type="description">Folder for checkpoints, metrics.jsonl, TensorBoard events (runs/) and training.png (default: nothing is written).</para></summary>
         [Parameter]
@@ -106,7 +105,7 @@ namespace GraLoRA.PowerShell
 
         /// <summary><para type="description">Checkpoints kept (default 3; the newest and the best are always kept).</para></summary>
         [Parameter]
-        public int SaveTotalLimit { get; set; } = 3;
+        public int SaveTotalLimit { get; set; } = TrainingSettings.Default.SaveTotalLimit;
 
         /// <summary><para type="description">Stop after this many evaluations without a better validation loss.</para></summary>
         [Parameter]
@@ -119,11 +118,11 @@ namespace GraLoRA.PowerShell
         /// <summary><para type="description">When a step's loss or a gradient is NaN or infinite: SkipStep (default: the update is skipped and a warning names the step, the parameter and the batch) or Stop (a terminating NonFiniteLoss/NonFiniteGradient error; checkpoints already written stay).</para></summary>
         [Parameter]
         [ValidateSet("SkipStep", "Stop")]
-        public string OnNonFinite { get; set; } = "SkipStep";
+        public string OnNonFinite { get; set; } = TrainingSettings.Default.OnNonFinite.ToString();
 
         /// <summary><para type="description">Report progress and write a line every this many steps (default 10).</para></summary>
         [Parameter]
-        public int LoggingSteps { get; set; } = 10;
+        public int LoggingSteps { get; set; } = TrainingSettings.Default.LoggingSteps;
         #endregion
 
         /// <summary>The settings' parameter names, in declaration order: the keys a training configuration may hold.</summary>
@@ -174,27 +173,21 @@ namespace GraLoRA.PowerShell
             }
         }
 
-        /// <summary>The optimisation and output settings as Core's options (checked by the Trainer).</summary>
-        protected TrainingOptions ToTrainingOptions(string? outputDirectory) => new()
+        /// <summary>
+        /// The settings as Core's <see cref="TrainingSettings"/> (paths resolved through the provider; settings left unbound
+        /// that have no value take none). Core checks them (<see cref="TrainingJob.Prepare"/>).
+        /// </summary>
+        protected TrainingSettings ToSettings() => new()
         {
-            LearningRate = LearningRate, Epochs = Epochs, MaxSteps = Bound(nameof(MaxSteps)) ? MaxSteps : null,
-            GradientAccumulationSteps = GradientAccumulation, WarmupSteps = WarmupSteps, WarmupRatio = WarmupRatio,
-            Schedule = (LearningRateSchedule)Enum.Parse(typeof(LearningRateSchedule), Schedule, ignoreCase: true),
-            WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm, Seed = Seed, LoggingSteps = LoggingSteps,
-            EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
-            SaveTotalLimit = SaveTotalLimit, EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null,
-            OutputDirectory = outputDirectory, GradientCheckpointing = GradientCheckpointing,
-            OnNonFinite = (NonFiniteAction)Enum.Parse(typeof(NonFiniteAction), OnNonFinite, ignoreCase: true),
+            Format = DatasetInput.ParseFormat(Format), ValidationDataset = ValidationDataset is null ? null : ResolvePath(ValidationDataset),
+            ValidationSplit = ValidationSplit, MaxLength = MaxLength, Packing = Packing, TrainOnPrompt = TrainOnPrompt, BatchSize = BatchSize,
+            GroupByLength = GroupByLength, LearningRate = LearningRate, Epochs = Epochs, MaxSteps = Bound(nameof(MaxSteps)) ? MaxSteps : null,
+            GradientAccumulation = GradientAccumulation, WarmupSteps = WarmupSteps, WarmupRatio = WarmupRatio,
+            Schedule = Enum.Parse<LearningRateSchedule>(Schedule, ignoreCase: true), WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm, Seed = Seed,
+            OutputPath = OutputPath is null ? null : ResolvePath(OutputPath), SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
+            EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveTotalLimit = SaveTotalLimit,
+            EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null, GradientCheckpointing = GradientCheckpointing,
+            OnNonFinite = Enum.Parse<NonFiniteAction>(OnNonFinite, ignoreCase: true), LoggingSteps = LoggingSteps,
         };
-
-        /// <summary>The data settings as Core's options.</summary>
-        protected DataOptions ToDataOptions() => new()
-        {
-            Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength, TrainOnPrompt = TrainOnPrompt, Packing = Packing,
-            ValidationFraction = ValidationSplit, Seed = Seed,
-        };
-
-        /// <summary>The batching settings as Core's options.</summary>
-        protected BatchOptions ToBatchOptions() => new() { BatchSize = BatchSize, GroupByLength = GroupByLength, Seed = Seed };
     }
 }

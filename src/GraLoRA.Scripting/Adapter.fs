@@ -8,8 +8,8 @@ open GraLoRA.Adapters
 type K =
     /// Exactly k (must divide the rank and the module's in/out sizes).
     | Fixed of int
-    /// The paper's rule of thumb r/k² ≈ 8 (`AdapterConfig.AutoK`): k 2 for r 16–32, k 4 for r 64–128.
-    /// For LoRA settings `Auto` means "no k" (LoRA has none).
+    /// The paper's rule of thumb r/k² ≈ 8 (`AdapterConfig.AutoK`): k 2 for r 16–32, k 4 for r 64–128, applied by Core
+    /// to each module's own rank. For LoRA settings `Auto` means "no k" (LoRA has none).
     | Auto
 
 /// One adapter's settings: GraLoRA or LoRA, rank, k, alpha, dropout and which modules it adapts.
@@ -47,12 +47,12 @@ module GraLoRA =
     /// GraLoRA with r 32, k `Auto` (2 for r 32), α 64, no dropout, on q_proj and v_proj, initial weights seeded with 42.
     let defaults : AdapterSettings =
         { Method = AdapterMethod.GraLoRA
-          Rank = 32
+          Rank = AdapterDefaults.GraloraRank
           K = Auto
           HybridRank = 0
           Alpha = None
           Dropout = 0.0
-          Targets = [ "q_proj"; "v_proj" ]
+          Targets = List.ofSeq AdapterDefaults.TargetModules
           Exclude = []
           ModulesToSave = []
           Bias = "none"
@@ -63,7 +63,7 @@ module GraLoRA =
 [<RequireQualifiedAccess>]
 module LoRA =
     /// LoRA with r 8, α 8, no dropout, on q_proj and v_proj, initial weights seeded with 42.
-    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.LoRA; Rank = 8 }
+    let defaults : AdapterSettings = { GraLoRA.defaults with Method = AdapterMethod.LoRA; Rank = AdapterDefaults.LoraRank }
 
 /// Trainable and total parameter counts of a model (shared tensors counted once).
 type ParameterCounts =
@@ -94,8 +94,8 @@ module Adapter =
     let toConfig (settings: AdapterSettings) : AdapterConfig =
         let k =
             match settings.K, settings.Method with
-            | Fixed k, _ -> Nullable k
-            | Auto, AdapterMethod.GraLoRA when settings.Rank > 0 -> Nullable(AdapterConfig.AutoK settings.Rank)
+            | Fixed k, _ -> Nullable(KChoice.Fixed k)
+            | Auto, AdapterMethod.GraLoRA -> Nullable KChoice.Auto       // Core resolves it per module
             | Auto, _ -> Nullable()
         // Core reads null as "not given"; these init-only properties are not annotated as nullable.
         let listOrNull (items: string list) : Collections.Generic.IReadOnlyList<string> =
@@ -114,12 +114,17 @@ module Adapter =
             UseRsLora = settings.UseRsLora)
 
     /// The settings an existing Core `AdapterConfig` describes: the inverse of `toConfig` for configs that `toConfig`
-    /// makes (`K` comes back as `Fixed k` for GraLoRA and `Auto` for LoRA; `Seed` as `None`, since a config carries no seed).
+    /// makes (`K` comes back as `Auto` for an Auto config and for LoRA, else `Fixed k` — an adapter's stored config has
+    /// its k resolved; `Seed` as `None`, since a config carries no seed).
     let ofConfig (config: AdapterConfig) : AdapterSettings =
         let listOf (items: Collections.Generic.IReadOnlyList<string> | null) = match items with null -> [] | items -> List.ofSeq items
         { Method = config.Method
           Rank = config.EffectiveRank
-          K = (if config.Method = AdapterMethod.GraLoRA then Fixed config.EffectiveK else Auto)
+          K =
+            (match config.Method, Option.ofNullable config.K with
+             | AdapterMethod.GraLoRA, Some k when k.IsAuto -> Auto
+             | AdapterMethod.GraLoRA, _ -> Fixed config.EffectiveK
+             | _ -> Auto)
           HybridRank = config.HybridRank
           Alpha = Option.ofNullable config.Alpha
           Dropout = config.Dropout
@@ -176,18 +181,9 @@ module Adapter =
         model.Adapters.Unload()
         model
 
-    /// The adapter a single-adapter operation means: the only active one, else the only one; otherwise
-    /// a `GraloraException` "AmbiguousAdapter" (or "NoAdapter").
-    let current (model: BaseModel) : string =
-        let host = model.Adapters
-        if host.Active.Count = 1 then host.Active[0]
-        elif host.Names.Count = 1 then host.Names[0]
-        elif host.Names.Count = 0 then
-            raise (GraloraException("NoAdapter", GraloraErrorKind.InvalidOperation, $"Model '{model.Name}' has no adapter: add one first (Adapter.add).", model.Name))
-        else
-            let names = String.Join(", ", host.Names)
-            raise (GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidArgument,
-                                    $"Model '{model.Name}' has adapters {names} and {host.Active.Count} active: name the one you mean (Adapter.saveNamed, Train settings Adapter).", model.Name))
+    /// The adapter a single-adapter operation means — Core's one rule (`AdapterHost.Current`), as the cmdlets use it:
+    /// the only active one, else the only one; otherwise a `GraloraException` "AmbiguousAdapter" (or "NoActiveAdapter").
+    let current (model: BaseModel) : string = model.Adapters.Current()
 
     /// Saves adapter `name` in PEFT's format (adapter_config.json, adapter_model.safetensors) into `folder`, replacing it.
     let saveNamed (name: string) (folder: string) (model: BaseModel) : BaseModel =

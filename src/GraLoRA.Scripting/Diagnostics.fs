@@ -37,7 +37,7 @@ type EntanglementSettings =
 module Diagnostics =
     /// Every down_proj, 4 batches of 4 examples up to 512 tokens, fresh factors at r 32, k Auto, threshold 6, no charts.
     let defaults : EntanglementSettings =
-        { Layers = []; Batches = 4; BatchSize = 4; MaxLength = 512; Rank = 32; K = Auto; HybridRank = 0; Adapter = None; ZeroB = false
+        { Layers = []; Batches = 4; BatchSize = 4; MaxLength = 512; Rank = GraLoRA.Adapters.AdapterDefaults.GraloraRank; K = Auto; HybridRank = 0; Adapter = None; ZeroB = false
           OutlierThreshold = ChannelStatistics.DefaultOutlierThreshold; InjectOutliers = []; Seed = 0L; OutDirectory = None }
 
     let private tokenizer (what: string) (model: BaseModel) =
@@ -58,7 +58,7 @@ module Diagnostics =
             EntanglementOptions(
                 Layers = (if List.isEmpty settings.Layers then null else Array.ofList settings.Layers),
                 Batches = settings.Batches, Rank = settings.Rank,
-                K = (match settings.K with Fixed k -> System.Nullable k | Auto -> System.Nullable()),
+                K = (match settings.K with Fixed k -> GraLoRA.Adapters.KChoice.Fixed k | Auto -> GraLoRA.Adapters.KChoice.Auto),
                 HybridRank = settings.HybridRank, Adapter = Option.toObj settings.Adapter, Seed = settings.Seed, ZeroB = settings.ZeroB,
                 OutlierThreshold = settings.OutlierThreshold,
                 InjectOutliers = inject)

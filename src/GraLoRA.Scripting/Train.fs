@@ -15,130 +15,158 @@ type Schedule =
     /// Half a cosine from the peak to 0.
     | Cosine
 
-/// A fine-tuning run: the data, its preparation and the optimizer settings (the same knobs, defaults and
-/// seeding as `Start-GraLoRATraining`). Start from `Train.defaults`.
+/// A fine-tuning run: the data, its preparation, the optimizer and output settings — every setting of
+/// `Start-GraLoRATraining` (Core's `TrainingSettings`; a test keeps the lists equal), with the same defaults and seeding.
+/// Start from `Train.defaults`.
 type TrainSettings =
     { /// Training data file (.jsonl, .json, .csv, .parquet): chat, alpaca, prompt/completion, text, or text + label.
       Dataset: string
       /// The record format; `None` detects it from the first record.
       Format: DatasetFormat option
-      /// Validation data file; `None` uses `ValidationSplit` (or no validation).
+      /// Validation data file; `None` uses `ValidationSplit` (or no validation). (`-ValidationDataset`)
       Validation: string option
       /// Fraction of the training records held out for validation when `Validation` is `None` (0 = none).
       ValidationSplit: float
       /// Longest example in tokens; longer ones are cut at the end.
       MaxLength: int
+      /// Concatenate examples into sequences of up to `MaxLength` tokens.
+      Packing: bool
+      /// Learn the prompt tokens too (default: only responses).
+      TrainOnPrompt: bool
       /// Examples per micro-batch.
       BatchSize: int
-      /// Micro-batches per optimizer step.
-      GradientAccumulation: int
+      /// Batch examples of similar length together (less padding).
+      GroupByLength: bool
       /// Peak learning rate.
       LearningRate: float
       /// Passes over the training data (ignored when `MaxSteps` is set).
       Epochs: int
       /// Optimizer steps to run; `None` runs `Epochs`.
       MaxSteps: int option
-      /// Linear warmup steps.
+      /// Micro-batches per optimizer step.
+      GradientAccumulation: int
+      /// Linear warmup steps (overrides `WarmupRatio`). (`-WarmupSteps`)
       Warmup: int
+      /// Warmup as a fraction of all steps.
+      WarmupRatio: float
       /// Schedule after warmup.
       Schedule: Schedule
       /// AdamW weight decay.
       WeightDecay: float
+      /// Clip the gradient norm to this (0 = off).
+      MaxGradNorm: float
       /// Seed of the data order, the validation split, packing and training randomness.
       Seed: int
-      /// Learn the prompt tokens too (default: only responses).
-      TrainOnPrompt: bool
-      /// Concatenate examples into sequences of up to `MaxLength` tokens.
-      Packing: bool
-      /// Report progress every this many steps.
-      LoggingSteps: int
       /// Where checkpoints, metrics.jsonl and TensorBoard events go; `None` writes nothing.
       OutputPath: string option
       /// Save a checkpoint every this many steps (needs `OutputPath`); `None` saves only at the end and on cancellation.
       SaveSteps: int option
-      /// A checkpoint folder (or an `OutputPath` folder, meaning its latest checkpoint) to continue from where that
-      /// run stopped: adapter weights, optimizer state, step and data position; `None` starts afresh.
-      ResumeFrom: string option
+      /// Evaluate on the validation data every this many steps; `None` evaluates at the end only.
+      EvalSteps: int option
+      /// Checkpoints kept (the newest and the best by validation loss always are).
+      SaveTotalLimit: int
+      /// Stop after this many evaluations without a better validation loss; `None` never stops early.
+      EarlyStoppingPatience: int option
+      /// Recompute each decoder layer's activations in backward (less memory for long sequences).
+      GradientCheckpointing: bool
+      /// What a NaN or infinite loss or gradient does: skip that step (with a warning in the result) or stop.
+      OnNonFinite: NonFiniteAction
+      /// Report progress every this many steps.
+      LoggingSteps: int
       /// The adapter to train; `None` trains `Adapter.current` (the only active, or only, adapter).
-      Adapter: string option }
+      Adapter: string option
+      /// Continue from the latest checkpoint in `OutputPath`.
+      Resume: bool
+      /// A checkpoint folder (or an `OutputPath` folder, meaning its latest checkpoint) to continue from where that
+      /// run stopped: adapter weights, optimizer state, step and data position; without `OutputPath`, new checkpoints
+      /// go beside it. `None` starts afresh.
+      ResumeFrom: string option }
 
 /// Fine-tuning the current adapter of a model.
 [<RequireQualifiedAccess>]
 module Train =
 
-    /// One epoch over no dataset yet (set `Dataset`): max length 1024, batch 8, learning rate 2e-4, linear schedule,
-    /// no warmup, seed 42, logging every 10 steps, nothing written.
+    let private core = TrainingSettings.Default
+
+    /// Core's defaults (`TrainingSettings.Default`) and no dataset yet (set `Dataset`): one epoch, max length 1024,
+    /// batch 8, learning rate 2e-4, linear schedule, no warmup, seed 42, logging every 10 steps, nothing written.
     let defaults : TrainSettings =
         { Dataset = ""
-          Format = None
-          Validation = None
-          ValidationSplit = 0.0
-          MaxLength = 1024
-          BatchSize = 8
-          GradientAccumulation = 1
-          LearningRate = 2e-4
-          Epochs = 1
-          MaxSteps = None
-          Warmup = 0
-          Schedule = Linear
-          WeightDecay = 0.0
-          Seed = 42
-          TrainOnPrompt = false
-          Packing = false
-          LoggingSteps = 10
-          OutputPath = None
-          SaveSteps = None
-          ResumeFrom = None
-          Adapter = None }
+          Format = Option.ofNullable core.Format
+          Validation = Option.ofObj core.ValidationDataset
+          ValidationSplit = core.ValidationSplit
+          MaxLength = core.MaxLength
+          Packing = core.Packing
+          TrainOnPrompt = core.TrainOnPrompt
+          BatchSize = core.BatchSize
+          GroupByLength = core.GroupByLength
+          LearningRate = core.LearningRate
+          Epochs = core.Epochs
+          MaxSteps = Option.ofNullable core.MaxSteps
+          GradientAccumulation = core.GradientAccumulation
+          Warmup = core.WarmupSteps
+          WarmupRatio = core.WarmupRatio
+          Schedule =
+            (match core.Schedule with
+             | LearningRateSchedule.Constant -> Constant
+             | LearningRateSchedule.Cosine -> Cosine
+             | _ -> Linear)
+          WeightDecay = core.WeightDecay
+          MaxGradNorm = core.MaxGradNorm
+          Seed = core.Seed
+          OutputPath = Option.ofObj core.OutputPath
+          SaveSteps = Option.ofNullable core.SaveSteps
+          EvalSteps = Option.ofNullable core.EvalSteps
+          SaveTotalLimit = core.SaveTotalLimit
+          EarlyStoppingPatience = Option.ofNullable core.EarlyStoppingPatience
+          GradientCheckpointing = core.GradientCheckpointing
+          OnNonFinite = core.OnNonFinite
+          LoggingSteps = core.LoggingSteps
+          Adapter = Option.ofObj core.Adapter
+          Resume = core.Resume
+          ResumeFrom = Option.ofObj core.ResumeFrom }
 
-    /// Core's `TrainingOptions` for `settings`.
+    /// Core's `TrainingSettings` for `settings` (everything but the dataset): the one place they are mapped.
+    let toSettings (settings: TrainSettings) : TrainingSettings =
+        let schedule =
+            match settings.Schedule with
+            | Constant -> LearningRateSchedule.Constant
+            | Linear -> LearningRateSchedule.Linear
+            | Cosine -> LearningRateSchedule.Cosine
+        TrainingSettings(
+            // data
+            Format = Option.toNullable settings.Format, ValidationDataset = Option.toObj settings.Validation,
+            ValidationSplit = settings.ValidationSplit, MaxLength = settings.MaxLength, Packing = settings.Packing,
+            TrainOnPrompt = settings.TrainOnPrompt, BatchSize = settings.BatchSize, GroupByLength = settings.GroupByLength,
+            // optimisation
+            LearningRate = settings.LearningRate, Epochs = settings.Epochs, MaxSteps = Option.toNullable settings.MaxSteps,
+            GradientAccumulation = settings.GradientAccumulation, WarmupSteps = settings.Warmup, WarmupRatio = settings.WarmupRatio,
+            Schedule = schedule, WeightDecay = settings.WeightDecay, MaxGradNorm = settings.MaxGradNorm, Seed = settings.Seed,
+            // output and control
+            OutputPath = Option.toObj settings.OutputPath, SaveSteps = Option.toNullable settings.SaveSteps,
+            EvalSteps = Option.toNullable settings.EvalSteps, SaveTotalLimit = settings.SaveTotalLimit,
+            EarlyStoppingPatience = Option.toNullable settings.EarlyStoppingPatience, GradientCheckpointing = settings.GradientCheckpointing,
+            OnNonFinite = settings.OnNonFinite, LoggingSteps = settings.LoggingSteps,
+            // the job
+            Adapter = Option.toObj settings.Adapter, Resume = settings.Resume, ResumeFrom = Option.toObj settings.ResumeFrom)
+
+    /// Core's `TrainingOptions` for `settings` (what the Trainer gets, writing to `OutputPath`).
     let toOptions (settings: TrainSettings) : TrainingOptions =
-        TrainingOptions(
-            LearningRate = settings.LearningRate,
-            Epochs = settings.Epochs,
-            MaxSteps = Option.toNullable settings.MaxSteps,
-            GradientAccumulationSteps = settings.GradientAccumulation,
-            WarmupSteps = settings.Warmup,
-            Schedule =
-                (match settings.Schedule with
-                 | Constant -> LearningRateSchedule.Constant
-                 | Linear -> LearningRateSchedule.Linear
-                 | Cosine -> LearningRateSchedule.Cosine),
-            WeightDecay = settings.WeightDecay,
-            Seed = int64 settings.Seed,
-            LoggingSteps = settings.LoggingSteps,
-            SaveSteps = Option.toNullable settings.SaveSteps,
-            OutputDirectory = Option.toObj settings.OutputPath)
+        (toSettings settings).ToTrainingOptions(Option.toObj settings.OutputPath)
+
+    /// Core's `TrainingJob` for `settings` on `model`: adapter, tokenizer, data, classification head and loaders, checked
+    /// and ready to run (Core's errors, such as "NoActiveAdapter" or "InvalidTrainingOption", before any data is read).
+    let prepare (settings: TrainSettings) (model: BaseModel) : TrainingJob =
+        TrainingJob.Prepare(model, DatasetSource.FromFile settings.Dataset, toSettings settings)
 
     /// Trains as `Train.run` does, calling `onProgress` synchronously on every logging step and stopping at the next
     /// step boundary once `cancellation` is cancelled (then `Cancelled` is true and, with `OutputPath`, a resumable
     /// checkpoint is written; continue with `ResumeFrom`). Returns Core's `TrainingResult` (steps, losses, history) and the model.
     let runWith (onProgress: TrainingProgress -> unit) (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel)
         : TrainingResult * BaseModel =
-        let adapter = settings.Adapter |> Option.defaultWith (fun () -> Adapter.current model)
-        // Options and adapter are checked before the data is read, as the cmdlet does.
-        let trainer = Trainer(model, adapter, toOptions settings)
-        let tokenizer =
-            match model.Tokenizer with
-            | null -> raise (GraLoRA.GraloraException("TokenizerNotFound", GraLoRA.GraloraErrorKind.NotFound,
-                                                      $"Training needs the model's tokenizer, and '{model.Path}' has no tokenizer.json.", model.Path))
-            | t -> t
-        let train = DatasetSource.FromFile settings.Dataset
-        let validation = settings.Validation |> Option.map DatasetSource.FromFile |> Option.toObj
-        let dataOptions =
-            DataOptions(Format = Option.toNullable settings.Format, MaxLength = settings.MaxLength, TrainOnPrompt = settings.TrainOnPrompt,
-                        Packing = settings.Packing, ValidationFraction = settings.ValidationSplit, Seed = settings.Seed,
-                        ClassLabels = model.NamedClassLabels)
-        let data = TrainingData.Prepare(tokenizer, train, validation, dataOptions)
-        match data.ClassLabels with
-        | null -> ()
-        | labels -> model.PrepareClassification(adapter, labels.Labels)
-        let batchOptions = BatchOptions(BatchSize = settings.BatchSize, Seed = settings.Seed)
-        let trainLoader = data.CreateTrainLoader batchOptions
+        let job = prepare settings model
         let progress = { new System.IProgress<TrainingProgress> with member _.Report p = onProgress p }
-        let result =
-            let validation : IBatchSource | null = if data.Validation.Count > 0 then data.CreateValidationLoader batchOptions else null
-            trainer.Train(trainLoader, validation, progress, cancellation, Option.toObj settings.ResumeFrom)
+        let result = job.Run(progress, cancellation)
         result, model
 
     /// Trains the current adapter (or `settings.Adapter`) on `settings.Dataset` and returns the model, so a pipeline

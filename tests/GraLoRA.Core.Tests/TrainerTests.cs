@@ -135,6 +135,22 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void AResumedRunLogsEachStepOnceInOrder()
+        {
+            TrainingOptions Options(string dir) => new() { LearningRate = 3e-3, MaxSteps = 6, LoggingSteps = 1, SaveSteps = 3, SaveTotalLimit = 5, OutputDirectory = tmp.File(dir) };
+            using (var model = Model()) new Trainer(model, "default", Options("log")).Train(Data(4));
+            string metrics = Path.Combine(tmp.File("log"), "metrics.jsonl");
+            var first = File.ReadAllLines(metrics);
+            using (var model = Model())
+                new Trainer(model, "default", Options("log")).Train(Data(4), resumeFrom: Path.Combine(tmp.File("log"), "checkpoint-3"));
+            var lines = File.ReadAllLines(metrics);
+            Assert.Equal(Enumerable.Range(1, 6), lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32()));
+            Assert.Equal(first.Take(3), lines.Take(3));                               // steps before the checkpoint untouched
+            static double Loss(string line) => System.Text.Json.JsonDocument.Parse(line).RootElement.GetProperty("loss").GetDouble();
+            Assert.Equal(first.Skip(3).Select(Loss), lines.Skip(3).Select(Loss));   // and the steps after it logged again, as before
+        }
+
+        [Fact]
         public void EarlyStoppingKeepsTheBestCheckpoint()
         {
             // Validation asks for "+2" where training teaches "+1": it gets worse as training succeeds.

@@ -109,6 +109,15 @@ Describe 'Add-GraLoRAAdapter' {
         ($info.MessageData.Message -join "`n") | Should -Match "r $Rank → k $K \(r/k² = "
     }
 
+    It '-K Auto gives a -RankPattern module the k of its own rank (resolved in Core, kept when saved)' {
+        $m | Add-GraLoRAAdapter -Rank 16 -K Auto -TargetModule q_proj, down_proj -RankPattern @{ down_proj = 64 } 6>$null | Out-Null
+        $saved = Save-GraLoRAAdapter -Model $m (Join-Path $work 'auto-k-pattern')
+        $header = Get-SafetensorsHeader (Join-Path $saved.FullName 'adapter_model.safetensors')
+        $header['base_model.model.model.layers.0.self_attn.q_proj.gralora_A'].shape | Should -Be @(2, 32, 16)   # [k, in/k, r]: r 16 → k 2
+        $header['base_model.model.model.layers.0.mlp.down_proj.gralora_A'].shape | Should -Be @(4, 32, 64)     # r 64 → k 4 (in 128)
+        (Get-Content (Join-Path $saved.FullName 'adapter_config.json') | ConvertFrom-Json).k_pattern.down_proj | Should -Be 4
+    }
+
     It 'all-linear adapts the 7 linear modules of every layer, never lm_head' {
         $m | Add-GraLoRAAdapter -Rank 8 -K 2 -TargetModule all-linear 6>$null | Out-Null
         $targets = (Get-GraLoRAAdapter -Model $m).Targets

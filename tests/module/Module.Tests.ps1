@@ -8,6 +8,15 @@ BeforeDiscovery {
     $script:Mutators = 'Add-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter',
         'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel', 'ConvertTo-LoRAAdapter' | ForEach-Object { @{ Name = $_ } }
     $script:SetRemoveCmdlets = Get-Command -Module GraLoRA -Verb Set, Remove | ForEach-Object { @{ Name = $_.Name } }
+    # Cmdlets that work on one adapter and may be left to choose it: an optional single adapter name (a string parameter
+    # completed with adapter names). Without it they take "the current adapter" by Core's one rule (AdapterHost.Current).
+    $script:CurrentAdapterCmdlets = Get-Command -Module GraLoRA | ForEach-Object {
+        $command = $_
+        $command.Parameters.Values | Where-Object {
+            $_.ParameterType -eq [string] -and
+            ($_.Attributes | Where-Object { $_ -is [System.Management.Automation.ArgumentCompleterAttribute] -and $_.Type.Name -eq 'AdapterNameCompleter' })
+        } | ForEach-Object { @{ Name = $command.Name; Parameter = $_.Name } }
+    }
 }
 
 BeforeAll {
@@ -51,6 +60,42 @@ Describe 'The module as a whole' {
         $torch = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'TorchSharp' }
         $torch | Should -Not -BeNullOrEmpty
         $torch | ForEach-Object { [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).Name } | Should -Be 'GraLoRA'
+    }
+}
+
+Describe 'The current adapter: one rule for every cmdlet that works on a single adapter' {
+    BeforeAll {
+        $script:work = Join-Path ([IO.Path]::GetTempPath()) ("gralora-module-" + [guid]::NewGuid().ToString('N'))
+        $script:tinyFolder = (New-BaseModel (Join-Path $work 'tiny') -Architecture llama -Seed 3).FullName
+        $records = @(@{ prompt = 'a'; completion = 'b' }, @{ prompt = 'c'; completion = 'd' })
+        # A call of each such cmdlet (extra parameters in $with); the test below fails for a cmdlet missing here.
+        $script:withoutName = @{
+            'Save-GraLoRAAdapter'   = { param($m, $with = @{}) $m | Save-GraLoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
+            'Start-GraLoRATraining' = { param($m, $with = @{}) $m | Start-GraLoRATraining -InputObject $records -MaxSteps 1 -InformationAction Ignore @with }
+        }
+    }
+    AfterAll { Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue }
+
+    It 'found the cmdlets (Save-GraLoRAAdapter and Start-GraLoRATraining at least)' {
+        $CurrentAdapterCmdlets.Name | Should -Contain 'Save-GraLoRAAdapter'
+        $CurrentAdapterCmdlets.Name | Should -Contain 'Start-GraLoRATraining'
+    }
+
+    It '<Name>: no adapter is NoActiveAdapter, two active are AmbiguousAdapter, an unknown -<Parameter> is AdapterNotFound, one active is used' -ForEach $CurrentAdapterCmdlets {
+        $withoutName.Keys | Should -Contain $Name
+        $m = Import-BaseModel $tinyFolder
+        try {
+            { & $withoutName[$Name] $m } | Should -Throw -ErrorId "NoActiveAdapter,*"
+            $m | Add-GraLoRAAdapter -Name first -Rank 8 -K 2 -InformationAction Ignore | Out-Null
+            $m | Add-GraLoRAAdapter -Name second -Rank 8 -K 2 -TargetModule k_proj -InformationAction Ignore | Out-Null
+            $m | Set-GraLoRAAdapter -Active first, second
+            $err = { & $withoutName[$Name] $m } | Should -Throw -ErrorId "AmbiguousAdapter,*" -PassThru
+            "$($err.CategoryInfo.Category)" | Should -Be 'InvalidOperation'
+            { & $withoutName[$Name] $m @{ $Parameter = 'ghost' } } | Should -Throw -ErrorId "AdapterNotFound,*"
+            $m | Set-GraLoRAAdapter -Active second
+            { & $withoutName[$Name] $m } | Should -Not -Throw
+        }
+        finally { $m.Dispose() }
     }
 }
 

@@ -36,6 +36,19 @@ AfterAll {
 }
 
 Describe 'Start-GraLoRATraining' {
+    It 'takes every setting of Core''s TrainingSettings under its name, and New-GraLoRATrainingConfig those a configuration holds' {
+        $core = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'GraLoRA.Core' } | Select-Object -First 1
+        $settings = $core.GetType('GraLoRA.Training.TrainingSettings').GetProperties([Reflection.BindingFlags] 'Public, Instance').Name | Sort-Object
+        $common = [Management.Automation.PSCmdlet]::CommonParameters + [Management.Automation.PSCmdlet]::OptionalCommonParameters
+        # The job's input (model, data, a configuration) and what it outputs are not settings.
+        $inputs = 'Model', 'Dataset', 'InputObject', 'Config', 'PassThru'
+        (Get-Command Start-GraLoRATraining).Parameters.Keys | Where-Object { $_ -notin $common -and $_ -notin $inputs } | Sort-Object |
+            Should -Be $settings
+        # A configuration holds the reusable settings: all but which adapter and which checkpoint.
+        (Get-Command New-GraLoRATrainingConfig).Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object |
+            Should -Be ($settings | Where-Object { $_ -notin 'Adapter', 'Resume', 'ResumeFrom' })
+    }
+
     It 'lowers the loss, writes one line per logging step and emits one TrainingRun carrying the model' {
         $m = New-TrainableModel
         try {

@@ -19,17 +19,20 @@ namespace GraLoRA.Adapters
 
         /// <summary>GraLoRA (default) or the LoRA baseline.</summary>
         public AdapterMethod Method { get; init; } = AdapterMethod.GraLoRA;
-        /// <summary>Rank r (default: GraLoRA 32, LoRA 8 — PEFT's defaults).</summary>
+        /// <summary>Rank r (default: <see cref="AdapterDefaults"/>, GraLoRA 32, LoRA 8).</summary>
         public int? Rank { get; init; }
-        /// <summary>GraLoRA grid size k (default 2); ignored for LoRA. See <see cref="AutoK"/>.</summary>
-        public int? K { get; init; }
+        /// <summary>
+        /// GraLoRA grid size k: a whole number, or <see cref="KChoice.Auto"/> (the rule of thumb per module rank, RankPattern
+        /// included). Null: PEFT's default (<see cref="AdapterDefaults.GraloraK"/>). GraLoRA only.
+        /// </summary>
+        public KChoice? K { get; init; }
         /// <summary>Hybrid LoRA rank (GraLoRA only; 0 = none).</summary>
         public int HybridRank { get; init; }
-        /// <summary>Scale numerator α (default: GraLoRA 64, LoRA 8 — PEFT's defaults).</summary>
+        /// <summary>Scale numerator α (default: <see cref="AdapterDefaults"/>, GraLoRA 64, LoRA 8).</summary>
         public double? Alpha { get; init; }
         /// <summary>Dropout on the adapter input.</summary>
         public double Dropout { get; init; }
-        /// <summary>Module-name suffixes to adapt (PEFT: exact name or ".suffix"); "all-linear" for every linear but the head. Null: q_proj, v_proj.</summary>
+        /// <summary>Module-name suffixes to adapt (PEFT: exact name or ".suffix"); "all-linear" for every linear but the head. Null: the model's defaults (<see cref="AdapterDefaults.TargetModulesFor"/>).</summary>
         public IReadOnlyList<string>? TargetModules { get; init; }
         /// <summary>A regular expression the whole module name must match (PEFT's string target_modules); replaces <see cref="TargetModules"/>.</summary>
         public string? TargetModulesRegex { get; init; }
@@ -59,11 +62,11 @@ namespace GraLoRA.Adapters
         public string TaskType { get; init; } = "CAUSAL_LM";
 
         /// <summary>The rank in effect.</summary>
-        public int EffectiveRank => Rank ?? (Method == AdapterMethod.GraLoRA ? 32 : 8);
-        /// <summary>The k in effect (GraLoRA).</summary>
-        public int EffectiveK => K ?? 2;
+        public int EffectiveRank => Rank ?? AdapterDefaults.Rank(Method);
+        /// <summary>The k in effect (GraLoRA) for a module of the default rank (RankPattern and KPattern modules may differ).</summary>
+        public int EffectiveK => K?.For(EffectiveRank) ?? AdapterDefaults.GraloraK;
         /// <summary>The alpha in effect.</summary>
-        public double EffectiveAlpha => Alpha ?? (Method == AdapterMethod.GraLoRA ? 64 : 8);
+        public double EffectiveAlpha => Alpha ?? AdapterDefaults.Alpha(Method);
         /// <summary>The bias mode suffix PEFT uses for this method ("gralora_only" or "lora_only").</summary>
         public string OnlyBias => Method == AdapterMethod.GraLoRA ? "gralora_only" : "lora_only";
 
@@ -129,8 +132,27 @@ namespace GraLoRA.Adapters
             int rank = PatternValue(RankPattern, moduleName) ?? EffectiveRank;
             if (Method == AdapterMethod.LoRA)
                 return new LoraOptions { Rank = rank, Alpha = PatternValue(AlphaPattern, moduleName) ?? EffectiveAlpha, Dropout = Dropout, UseRsLora = UseRsLora, InitWeights = InitWeights };
-            int k = PatternValue(KPattern, moduleName) ?? EffectiveK;
+            int k = PatternValue(KPattern, moduleName) ?? K?.For(rank) ?? AdapterDefaults.GraloraK;
             return new GraloraOptions { Rank = rank, K = k, HybridRank = HybridRank, Alpha = EffectiveAlpha, Dropout = Dropout, InitWeights = InitWeights };
+        }
+
+        /// <summary>
+        /// This config with an Auto k written out, as it is stored and saved (adapter_config.json needs a number):
+        /// K = k of the default rank and, when a RankPattern rank gets another k, a KPattern entry per RankPattern (after
+        /// the KPatterns given, which win). <see cref="OptionsFor"/> gives every module the same options before and after.
+        /// A config without Auto k is returned as it is.
+        /// </summary>
+        public AdapterConfig Resolved()
+        {
+            if (Method != AdapterMethod.GraLoRA || K is not { IsAuto: true } auto) return this;
+            int k = auto.For(EffectiveRank);
+            var ranks = RankPattern ?? new Dictionary<string, int>();
+            if (ranks.Values.All(r => auto.For(r) == k)) return this with { K = k };
+            // Every rank pattern, in order, so a module takes its k from the same pattern it takes its rank from. A
+            // Dictionary keeps insertion order here (nothing is removed), which "first matching pattern wins" needs.
+            var kPattern = new Dictionary<string, int>(KPattern ?? new Dictionary<string, int>(), StringComparer.Ordinal);
+            foreach (var (pattern, rank) in ranks) kPattern.TryAdd(pattern, auto.For(rank));
+            return this with { K = k, KPattern = kPattern };
         }
 
         // PEFT's get_pattern_key: a pattern matches a module when the name ends with it at a dot boundary.

@@ -19,12 +19,12 @@ namespace GraLoRA.Adapters
     /// </summary>
     public sealed class AdapterHost
     {
-        /// <summary>PEFT's prefix of every saved key.</summary>
-        public const string KeyPrefix = "base_model.model.";
+        /// <summary>PEFT's prefix of every saved key of a module (<see cref="PeftKeys.ModelPrefix"/>).</summary>
+        public const string KeyPrefix = PeftKeys.ModelPrefix;
 
         readonly nn.Module _root;
         readonly string _outputHead;
-        readonly IReadOnlyList<string>? _defaultTargets;
+        readonly IReadOnlyList<string> _defaultTargets;
         readonly List<string> _names = new();
         readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<string>> _targets = new(StringComparer.Ordinal);
@@ -33,13 +33,13 @@ namespace GraLoRA.Adapters
         /// <summary>
         /// Manages adapters on <paramref name="root"/>; <paramref name="outputHead"/> is excluded from all-linear;
         /// <paramref name="defaultTargets"/> replaces a config without target modules (PEFT's per-architecture mapping;
-        /// null: q_proj, v_proj).
+        /// null: <see cref="AdapterDefaults.TargetModules"/>).
         /// </summary>
         public AdapterHost(nn.Module root, string outputHead, IReadOnlyList<string>? defaultTargets = null)
         {
             _root = root;
             _outputHead = outputHead;
-            _defaultTargets = defaultTargets;
+            _defaultTargets = defaultTargets ?? AdapterDefaults.TargetModules;
         }
 
         /// <summary>
@@ -60,6 +60,25 @@ namespace GraLoRA.Adapters
         public AdapterConfig Config(string name) => _configs.TryGetValue(name, out var c) ? c : throw Unknown(name);
         /// <summary>Full names of the modules adapter <paramref name="name"/> adapts.</summary>
         public IReadOnlyList<string> Targets(string name) => _targets.TryGetValue(name, out var t) ? t : throw Unknown(name);
+
+        /// <summary>
+        /// The one rule for "which adapter do you mean" in an operation on a single adapter (saving, training): the
+        /// adapter <paramref name="name"/> when given (it must exist: AdapterNotFound), else the only active adapter, else
+        /// the only adapter. The model having none is NoActiveAdapter; several, not exactly one of them active, is
+        /// AmbiguousAdapter. Every front end (cmdlets, F#) asks here.
+        /// </summary>
+        public string Current(string? name = null)
+        {
+            if (name is not null) return _configs.ContainsKey(name) ? name : throw Unknown(name);
+            if (_active.Count == 1) return _active[0];
+            if (_names.Count == 1) return _names[0];
+            if (_names.Count == 0)
+                throw new GraloraException("NoActiveAdapter", GraloraErrorKind.InvalidOperation,
+                    "The model has no adapter: add one first (Add-GraLoRAAdapter, Adapter.add).", null);
+            throw new GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidOperation,
+                $"The model has adapters {string.Join(", ", _names)}, {(_active.Count == 0 ? "none" : string.Join(" and ", _active))} active: name the one you mean (-Adapter / -Name, or the F# Adapter setting).",
+                string.Join(", ", _active.Count == 0 ? _names : _active));
+        }
 
         GraloraException Unknown(string name) => new("AdapterNotFound", GraloraErrorKind.NotFound,
             $"No adapter named '{name}'; the model has: {(_names.Count == 0 ? "none" : string.Join(", ", _names))}.", name);
@@ -102,8 +121,9 @@ namespace GraLoRA.Adapters
             if (_configs.ContainsKey(name))
                 throw new GraloraException("AdapterExists", GraloraErrorKind.InvalidOperation,
                     $"The model already has an adapter named '{name}': remove it first (Remove-GraLoRAAdapter) or choose another -Name.", name);
-            if (_defaultTargets is not null && config.TargetModules is null && config.TargetModulesRegex is null)
+            if (config.TargetModules is null && config.TargetModulesRegex is null)
                 config = config with { TargetModules = _defaultTargets };
+            config = config.Resolved();                               // Auto k per module rank, written out as it is saved
             config.Validate();
             var slots = SlotsOf().ToList();
             var plan = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options)>();
@@ -129,7 +149,7 @@ namespace GraLoRA.Adapters
             if (plan.Count == 0)
             {
                 var available = slots.Select(s => s.Name.Split('.').Last()).Distinct();
-                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules ?? new[] { "q_proj", "v_proj" });
+                string asked = config.TargetModulesRegex ?? string.Join(", ", config.TargetModules!);
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }
@@ -354,38 +374,20 @@ namespace GraLoRA.Adapters
         {
             var config = Config(name);
             var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            foreach (var (full, layer) in Layers())
-            {
-                if (!layer.AdapterNames.Contains(name)) continue;
-                foreach (var (suffix, tensor) in AdapterTensors(layer, name)) result[KeyPrefix + full + "." + suffix] = tensor;
-            }
-            foreach (var (full, wrapper) in SavedModules())
-                if (wrapper.AdapterNames.Contains(name))
-                    foreach (var (p, t) in wrapper.Copy(name).named_parameters()) result[KeyPrefix + full + "." + p] = t;
+            // Keys come from the names the slot modules register (PeftKeys): adapter layers and modules to save alike.
+            foreach (var (full, owner, slot) in SlotsOf())
+                if (owner.GetSlot(slot) is IAdapterTensors holder && holder.HasAdapter(name))
+                    foreach (var (key, tensor) in holder.AdapterStateDict(name)) result[PeftKeys.ModuleKey(full, key)] = tensor;
+            string copies = "." + ModulesToSaveLinear.CopiesName + ".";
             if (config.Bias == "all")
                 foreach (var (p, t) in _root.named_parameters())
-                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(".modules_to_save.", StringComparison.Ordinal))
-                        result[KeyPrefix + p] = t;
+                    if ((p == "bias" || p.EndsWith(".bias", StringComparison.Ordinal)) && !p.Contains(copies, StringComparison.Ordinal))
+                        result[PeftKeys.ModuleKey("", p)] = t;
             if (config.Bias == config.OnlyBias)
                 foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b) result[KeyPrefix + full + ".base_layer.bias"] = b;
+                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
+                        result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
             return result;
-        }
-
-        static IEnumerable<(string Suffix, Tensor Tensor)> AdapterTensors(AdapterLayerBase layer, string name)
-        {
-            if (layer is GraloraLinear g)
-            {
-                yield return ("gralora_A", g.A(name));
-                yield return ("gralora_B", g.B(name));
-                if (g.AGeneral(name) is { } ag) yield return ("gralora_A_general.weight", ag);
-                if (g.BGeneral(name) is { } bg) yield return ("gralora_B_general.weight", bg);
-            }
-            else if (layer is LoraLinear l)
-            {
-                yield return ("lora_A.weight", l.A(name));
-                yield return ("lora_B.weight", l.B(name));
-            }
         }
 
         /// <summary>
@@ -411,9 +413,10 @@ namespace GraLoRA.Adapters
             using var _ = no_grad();
             foreach (var (key, tensor) in tensors) targets[key].copy_(tensor);
         }
-            /// <summary>
+
+        /// <summary>
         /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
-        /// (W + ΔW computed one tensor at a time while writing) and modules to save replaced by the active copy:
+        /// (<see cref="AdapterLayerBase.MergedWeight"/>, computed one tensor at a time while writing) and modules to save replaced by the active copy:
         /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
         /// </summary>
         public IReadOnlyList<TensorSource> MergedWeights(Func<string, bool>? skip = null)
@@ -432,14 +435,7 @@ namespace GraLoRA.Adapters
                 // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
                 var pending = Disabled || layer.Merged ? new List<string>() : layer.ActiveAdapters.ToList();
                 if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () =>
-                {
-                    using var scope = NewDisposeScope();
-                    using var _ = no_grad();
-                    var sum = weight.to(ScalarType.Float32);
-                    foreach (var a in pending) sum = sum + layer.GetDeltaWeight(a).to(ScalarType.Float32);
-                    return sum.to(weight.dtype).MoveToOuterDisposeScope();
-                });
+                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
                 if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
             }
             foreach (var (full, wrapper) in SavedModules())

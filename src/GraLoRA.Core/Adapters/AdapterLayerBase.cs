@@ -12,19 +12,22 @@ namespace GraLoRA.Adapters
     /// the active set, merged and disabled state, merge/unmerge, and the forward skeleton.
     /// Subclasses add only the math: parameters, <see cref="GetDeltaWeight"/> and <see cref="AdapterForward"/>.
     /// </summary>
-    public abstract class AdapterLayerBase : nn.Module<Tensor, Tensor>
+    public abstract class AdapterLayerBase : nn.Module<Tensor, Tensor>, IAdapterTensors
     {
+        /// <summary>The name the wrapped layer is registered under (PEFT's).</summary>
+        public const string BaseLayerName = "base_layer";
+
         readonly Linear _base;
         readonly List<string> _adapters = new();
         readonly List<string> _active = new();
         readonly List<string> _merged = new();
         readonly Dictionary<string, IAdapterOptions> _options = new(StringComparer.Ordinal);
 
-        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child "base_layer" (PEFT's name).</summary>
+        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child <see cref="BaseLayerName"/>.</summary>
         protected AdapterLayerBase(string name, Linear baseLayer) : base(name)
         {
             _base = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
-            register_module("base_layer", _base);
+            register_module(BaseLayerName, _base);
             OutFeatures = baseLayer.weight!.shape[0];
             InFeatures = baseLayer.weight!.shape[1];
         }
@@ -118,8 +121,21 @@ namespace GraLoRA.Adapters
                     p.requires_grad = _active.Contains(n);
         }
 
-        /// <summary>Parameters of adapter <paramref name="name"/>.</summary>
-        public abstract IEnumerable<Parameter> AdapterParameters(string name);
+        /// <summary>
+        /// Parameters of adapter <paramref name="name"/>: what the subclass registered for it, in registration order
+        /// (each parameter lives in a container child as <c>&lt;container&gt;.&lt;adapter&gt;[.rest]</c>; see <see cref="PeftKeys"/>).
+        /// </summary>
+        public IEnumerable<Parameter> AdapterParameters(string name) => PeftKeys.AdapterParameters(this, name, BaseLayerName).Select(p => p.Parameter);
+
+        /// <inheritdoc />
+        public bool HasAdapter(string adapter) => _options.ContainsKey(adapter);
+
+        /// <inheritdoc />
+        public IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter)
+        {
+            GetOptions(adapter);
+            return PeftKeys.AdapterParameters(this, adapter, BaseLayerName).Select(p => (PeftKeys.LayerKey(p.Path, adapter), p.Parameter)).ToList();
+        }
 
         /// <summary>Number of parameters adapter <paramref name="name"/> adds.</summary>
         public long AdapterParameterCount(string name) => AdapterParameters(name).Sum(p => p.numel());
@@ -130,14 +146,17 @@ namespace GraLoRA.Adapters
         /// </summary>
         public abstract Tensor GetDeltaWeight(string name);
 
-        /// <summary>Creates and registers the adapter's parameters.</summary>
+        /// <summary>Creates and registers the adapter's parameters, each in a container child keyed by the adapter name (as PEFT).</summary>
         protected abstract void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device);
         /// <summary>Unregisters and disposes the adapter's parameters.</summary>
         protected abstract void RemoveAdapterParameters(string name);
         /// <summary>Unscaled adapter output [M, out] for x [M, in] (already in the adapter's dtype, dropout applied).</summary>
         protected abstract Tensor AdapterForward(string name, Tensor x);
-        /// <summary>The dtype of adapter <paramref name="name"/>'s parameters.</summary>
-        protected ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
+        /// <summary>
+        /// The dtype of adapter <paramref name="name"/>'s parameters. Read on every forward: subclasses answer from a
+        /// parameter they hold (a dictionary lookup) instead of walking the registered names.
+        /// </summary>
+        protected virtual ScalarType AdapterDType(string name) => AdapterParameters(name).First().dtype;
 
         /// <summary>
         /// Numerical rank of ΔW: singular values (computed in float64) above max(out, in) · ε · σ_max, with ε
@@ -161,11 +180,10 @@ namespace GraLoRA.Adapters
             foreach (var n in toMerge) GetOptions(n);
             using var _ = no_grad();
             var weight = _base.weight!;
-            var work = WidenHalf(weight.dtype);
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var merged = weight.to(work).add(GetDeltaWeight(n).to(work));
+                var merged = WithDelta(weight, n, +1);
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
@@ -181,14 +199,38 @@ namespace GraLoRA.Adapters
         {
             using var _ = no_grad();
             var weight = _base.weight!;
-            var work = WidenHalf(weight.dtype);
             while (_merged.Count > 0)
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                weight.copy_(weight.to(work).sub(GetDeltaWeight(n).to(work)));
+                weight.copy_(WithDelta(weight, n, -1));
                 _merged.RemoveAt(_merged.Count - 1);
             }
+        }
+
+        /// <summary>
+        /// The base weight [out, in] as <see cref="Merge"/> would leave it after merging <paramref name="names"/> (in that
+        /// order), without changing the layer: a new tensor in the weight's dtype. Exports use it, so an exported
+        /// checkpoint holds exactly what a merge holds (a float64 weight keeps float64 precision).
+        /// </summary>
+        public Tensor MergedWeight(IEnumerable<string> names)
+        {
+            var list = names.ToList();
+            foreach (var n in list) GetOptions(n);
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var weight = _base.weight!;
+            var merged = weight.detach().clone();
+            foreach (var n in list) merged = WithDelta(merged, n, +1).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
+            return merged.MoveToOuterDisposeScope();
+        }
+
+        // The one merge rule: W ± ΔW in the merge dtype (float16/bfloat16 widened to float32; float32/float64 as they are).
+        Tensor WithDelta(Tensor weight, string name, int sign)
+        {
+            var work = WidenHalf(weight.dtype);
+            var delta = GetDeltaWeight(name).to(work);
+            return sign > 0 ? weight.to(work).add(delta) : weight.to(work).sub(delta);
         }
 
         /// <summary>

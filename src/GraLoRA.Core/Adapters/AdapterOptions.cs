@@ -39,13 +39,13 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         public AdapterMethod Method => AdapterMethod.GraLoRA;
         /// <summary>Total GraLoRA rank r; each of the k×k blocks gets rank r/k. PEFT default 32.</summary>
-        public int Rank { get; init; } = 32;
+        public int Rank { get; init; } = AdapterDefaults.GraloraRank;
         /// <summary>Grid size k (PEFT's gralora_k). Rule of thumb: r/k² ≈ 8. PEFT default 2.</summary>
-        public int K { get; init; } = 2;
+        public int K { get; init; } = AdapterDefaults.GraloraK;
         /// <summary>Rank of the plain LoRA pair added in hybrid mode (0 = none).</summary>
         public int HybridRank { get; init; }
         /// <inheritdoc />
-        public double Alpha { get; init; } = 64;
+        public double Alpha { get; init; } = AdapterDefaults.GraloraAlpha;
         /// <inheritdoc />
         public double Dropout { get; init; }
         /// <inheritdoc />
@@ -77,9 +77,9 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         public AdapterMethod Method => AdapterMethod.LoRA;
         /// <summary>Rank r. PEFT default 8.</summary>
-        public int Rank { get; init; } = 8;
+        public int Rank { get; init; } = AdapterDefaults.LoraRank;
         /// <inheritdoc />
-        public double Alpha { get; init; } = 8;
+        public double Alpha { get; init; } = AdapterDefaults.LoraAlpha;
         /// <inheritdoc />
         public double Dropout { get; init; }
         /// <summary>rsLoRA: scale by alpha/√r instead of alpha/r.</summary>

@@ -48,13 +48,7 @@ namespace GraLoRA.Adapters
         public Parameter? BGeneral(string name) => _bGeneral.TryGetValue(name + ".weight", out var p) ? p : null;
 
         /// <inheritdoc />
-        public override IEnumerable<Parameter> AdapterParameters(string name)
-        {
-            yield return A(name);
-            yield return B(name);
-            if (AGeneral(name) is { } ag) yield return ag;
-            if (BGeneral(name) is { } bg) yield return bg;
-        }
+        protected override ScalarType AdapterDType(string name) => A(name).dtype;
 
         /// <inheritdoc />
         protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)

@@ -42,11 +42,7 @@ namespace GraLoRA.Adapters
         public Parameter B(string name) => _b.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
 
         /// <inheritdoc />
-        public override IEnumerable<Parameter> AdapterParameters(string name)
-        {
-            yield return A(name);
-            yield return B(name);
-        }
+        protected override ScalarType AdapterDType(string name) => A(name).dtype;
 
         /// <inheritdoc />
         protected override void CreateAdapterParameters(string name, IAdapterOptions options, ScalarType dtype, Device device)

@@ -12,8 +12,13 @@ namespace GraLoRA.Adapters
     /// adapter trains its own full copy ("modules_to_save.&lt;adapter&gt;"); forward uses the active adapter's copy, or
     /// the original when adapters are disabled or none of its adapters is active.
     /// </summary>
-    public sealed class ModulesToSaveLinear : nn.Module<Tensor, Tensor>
+    public sealed class ModulesToSaveLinear : nn.Module<Tensor, Tensor>, IAdapterTensors
     {
+        /// <summary>The name the untouched layer is registered under (PEFT's).</summary>
+        public const string OriginalName = "original_module";
+        /// <summary>The name of the per-adapter copies' container (PEFT's).</summary>
+        public const string CopiesName = "modules_to_save";
+
         readonly Linear original_module;
         readonly ModuleDict<Linear> modules_to_save = new();
         readonly Dictionary<string, Linear> _copies = new(StringComparer.Ordinal);
@@ -22,8 +27,8 @@ namespace GraLoRA.Adapters
         public ModulesToSaveLinear(Linear original) : base(nameof(ModulesToSaveLinear))
         {
             original_module = original;
-            register_module("original_module", original_module);
-            register_module("modules_to_save", modules_to_save);
+            register_module(OriginalName, original_module);
+            register_module(CopiesName, modules_to_save);
         }
 
         /// <summary>The untouched layer.</summary>
@@ -55,6 +60,13 @@ namespace GraLoRA.Adapters
 
         /// <summary>The copy belonging to <paramref name="adapter"/>.</summary>
         public Linear Copy(string adapter) => _copies[adapter];
+
+        /// <inheritdoc />
+        public bool HasAdapter(string adapter) => _copies.ContainsKey(adapter);
+
+        /// <inheritdoc />
+        public IEnumerable<(string Key, Parameter Tensor)> AdapterStateDict(string adapter) =>
+            PeftKeys.AdapterParameters(this, adapter, OriginalName).Select(p => (PeftKeys.CopyKey(p.Path, adapter), p.Parameter)).ToList();
 
         /// <summary>Uses the first of <paramref name="activeAdapters"/> that has a copy (null or none: the original); only that copy trains.</summary>
         public void SetActive(IEnumerable<string>? activeAdapters)

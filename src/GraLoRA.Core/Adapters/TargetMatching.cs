@@ -18,7 +18,7 @@ namespace GraLoRA.Adapters
             if (config.ExcludeModules is { } exclude && exclude.Any(e => NameOrSuffix(key, e))) return false;
             if (config.ModulesToSave is { } save && save.Any(m => Regex.IsMatch(key, $"(^|.*\\.){Regex.Escape(m)}($|\\..*)"))) return false;
             if (config.TargetModulesRegex is { } regex) return Regex.IsMatch(key, $"^(?:{regex})$");
-            var targets = config.TargetModules ?? new[] { "q_proj", "v_proj" };
+            var targets = config.TargetModules ?? AdapterDefaults.TargetModules;
             bool found = targets.Count == 1 && targets[0] == AdapterConfig.AllLinear
                 ? key != outputHead
                 : targets.Any(t => NameOrSuffix(key, t));

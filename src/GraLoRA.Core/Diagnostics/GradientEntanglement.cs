@@ -18,9 +18,9 @@ namespace GraLoRA.Diagnostics
         /// <summary>Batches of the data to run (default 4); G and the statistics sum over them.</summary>
         public int Batches { get; init; } = 4;
         /// <summary>Rank of the fresh adapters analysed when <see cref="Adapter"/> is null (default 32). LoRA gets Rank + HybridRank, so both have the same parameter count.</summary>
-        public int Rank { get; init; } = 32;
-        /// <summary>GraLoRA k of the fresh adapter (default: <see cref="AdapterConfig.AutoK"/> of the rank).</summary>
-        public int? K { get; init; }
+        public int Rank { get; init; } = AdapterDefaults.GraloraRank;
+        /// <summary>GraLoRA k of the fresh adapter, and the grid a LoRA update is measured on (default Auto: <see cref="AdapterConfig.AutoK"/> of the rank).</summary>
+        public KChoice K { get; init; } = KChoice.Auto;
         /// <summary>Hybrid rank of the fresh GraLoRA adapter (default 0).</summary>
         public int HybridRank { get; init; }
         /// <summary>Analyse this adapter of the model (its current, possibly trained, factors) instead of fresh ones.</summary>
@@ -172,7 +172,7 @@ namespace GraLoRA.Diagnostics
                         var a = l.A(name).detach().to(ScalarType.Float64);
                         var (b, substituted) = NonZeroB(l.B(name).detach().to(ScalarType.Float64), inFeatures, generator, options.ZeroB);
                         var (at, bt) = ImpliedUpdate.Lora(g, a, b);
-                        int k = options.K ?? AdapterConfig.AutoK(l.Options(name).Rank);
+                        int k = options.K.For(l.Options(name).Rank);
                         lora = UpdateDeviation.Compare(AdapterMethod.LoRA, l.Options(name).Rank, 1, 0, substituted, g, at, bt, GridFor(k, outFeatures, inFeatures), outliers);
                         break;
                     }
@@ -196,7 +196,7 @@ namespace GraLoRA.Diagnostics
             }
             else
             {
-                int k = options.K ?? AdapterConfig.AutoK(options.Rank);
+                int k = options.K.For(options.Rank);
                 var go = new GraloraOptions { Rank = options.Rank, K = k, HybridRank = options.HybridRank };
                 go.Validate(inFeatures, outFeatures, layer);
                 int loraRank = options.Rank + options.HybridRank;

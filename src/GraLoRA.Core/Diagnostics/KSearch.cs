@@ -26,7 +26,7 @@ namespace GraLoRA.Diagnostics
     public sealed record KSearchOptions
     {
         /// <summary>Total rank to spend (default 32); every candidate has this total, so all have the same parameter count.</summary>
-        public int Rank { get; init; } = 32;
+        public int Rank { get; init; } = AdapterDefaults.GraloraRank;
         /// <summary>Optimizer steps for the whole sweep (default 200), shared equally by the candidates (at least 1 step each).</summary>
         public int StepBudget { get; init; } = 200;
         /// <summary>The k values to try (default: <see cref="KSearch.DefaultKs"/> of the rank).</summary>

@@ -65,6 +65,31 @@ namespace GraLoRA.IO
         }
 
         /// <summary>
+        /// Builds folder <paramref name="target"/> whole: <paramref name="fill"/> writes into a hidden staging sibling
+        /// (".name.guid.partial") that <see cref="ReplaceDirectory"/> then swaps in. An I/O failure becomes
+        /// <paramref name="fail"/>(exception); the staging folder never outlives the call.
+        /// </summary>
+        public static void WriteDirectory(string target, Action<string> fill, Func<Exception, GraloraException> fail)
+        {
+            string full = Path.GetFullPath(target);
+            string staging = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.partial");
+            try
+            {
+                Directory.CreateDirectory(staging);
+                fill(staging);
+                ReplaceDirectory(staging, full);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw fail(ex);
+            }
+            finally
+            {
+                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
+            }
+        }
+
+        /// <summary>
         /// Moves the finished folder <paramref name="staging"/> to <paramref name="target"/> (replacing a folder there: the
         /// old one is moved aside first and deleted only once the new one is in place), fsyncing the staging folder's
         /// entries and the parent folder, so after a crash either the old or the new folder is found under the name.

@@ -31,7 +31,7 @@ namespace GraLoRA.IO
             JsonNode? targetModules = c.TargetModulesRegex is { } regex ? JsonValue.Create(regex)
                 : c.ExcludeModules is { Count: > 0 } || c.TargetModules is [AdapterConfig.AllLinear]
                     ? ToArray(c.ExcludeModules is { Count: > 0 } ? targets : targets.Select(t => t.Split('.').Last()).Distinct())
-                    : ToArray(c.TargetModules ?? new[] { "q_proj", "v_proj" });
+                    : ToArray(c.TargetModules ?? AdapterDefaults.TargetModules);
             JsonNode? layers = c.LayersToTransform is { } l && !(c.ExcludeModules is { Count: > 0 }) ? ToArray(l.Select(i => (object)i)) : null;
             JsonNode? pattern = c.LayersPattern is { } p && layers is not null ? ToArray(p) : null;
             JsonNode? save = c.ModulesToSave is { } m ? ToArray(m) : null;
@@ -127,25 +127,21 @@ namespace GraLoRA.IO
             {
                 throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not create '{parent}': {ex.Message}", parent, ex);
             }
-            string stamp = Guid.NewGuid().ToString("N");
-            string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{stamp}.partial");
-            try
+            AtomicFile.WriteDirectory(target, staging =>
             {
-                Directory.CreateDirectory(staging);
-                Safetensors.Write(Path.Combine(staging, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-                Models.CheckpointWriter.WriteJson(Path.Combine(staging, ConfigFile), config);
+                WriteFiles(tensors, config, staging);
                 afterStaging?.Invoke(staging);
-                AtomicFile.ReplaceDirectory(staging, target);
-                return target;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not save adapter '{name}' to '{target}': {ex.Message}", target, ex);
-            }
-            finally
-            {
-                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
-            }
+            }, ex => new GraloraException("WriteFailed", GraloraErrorKind.IOFailure, $"Could not save adapter '{name}' to '{target}': {ex.Message}", target, ex));
+            return target;
+        }
+
+        /// <summary>Writes adapter <paramref name="name"/>'s two files into the existing folder <paramref name="folder"/> (a caller's staging folder).</summary>
+        internal static void WriteFiles(AdapterHost host, string name, string folder) => WriteFiles(host.StateDict(name), ConfigJson(host, name), folder);
+
+        static void WriteFiles(IReadOnlyDictionary<string, Tensor> tensors, JsonObject config, string folder)
+        {
+            Safetensors.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            Models.CheckpointWriter.WriteJson(Path.Combine(folder, ConfigFile), config);
         }
 
         /// <summary>Reads adapter_config.json into an <see cref="AdapterConfig"/> (GRALORA or LORA); unsupported settings are named.</summary>
@@ -213,10 +209,10 @@ namespace GraLoRA.IO
                 return new AdapterConfig
                 {
                     Method = method,
-                    Rank = Int("r", method == AdapterMethod.GraLoRA ? 32 : 8),
-                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", 2) : null,
+                    Rank = Int("r", AdapterDefaults.Rank(method)),
+                    K = method == AdapterMethod.GraLoRA ? Int("gralora_k", AdapterDefaults.GraloraK) : null,
                     HybridRank = method == AdapterMethod.GraLoRA ? Int("hybrid_r", 0) : 0,
-                    Alpha = Num(method == AdapterMethod.GraLoRA ? "alpha" : "lora_alpha", method == AdapterMethod.GraLoRA ? 64 : 8),
+                    Alpha = Num(method == AdapterMethod.GraLoRA ? "alpha" : "lora_alpha", AdapterDefaults.Alpha(method)),
                     Dropout = Num(method == AdapterMethod.GraLoRA ? "gralora_dropout" : "lora_dropout", 0),
                     TargetModulesRegex = targets is { ValueKind: JsonValueKind.String } t && t.GetString() != AdapterConfig.AllLinear ? t.GetString() : null,
                     TargetModules = targets is { ValueKind: JsonValueKind.String } t2 && t2.GetString() == AdapterConfig.AllLinear ? new[] { AdapterConfig.AllLinear }

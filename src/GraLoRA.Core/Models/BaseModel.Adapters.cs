@@ -14,9 +14,9 @@ namespace GraLoRA.Models
 
         /// <summary>The model's adapters (inject, switch, merge, save).</summary>
         public AdapterHost Adapters => _adapters ??= _encoder is not null
-            // PEFT's target_modules mapping for bert/roberta is query, value; all-linear leaves the head alone.
-            ? new AdapterHost(_encoder, EncoderModel.ClassificationHeadName, new[] { "query", "value" })
-            : new AdapterHost(Module, DecoderForCausalLM.OutputHeadName);
+            // all-linear leaves the head alone: the classifier of an encoder, lm_head of a decoder.
+            ? new AdapterHost(_encoder, EncoderModel.ClassificationHeadName, AdapterDefaults.TargetModulesFor(_encoder.ModelType))
+            : new AdapterHost(Module, DecoderForCausalLM.OutputHeadName, AdapterDefaults.TargetModulesFor(Module.ModelType));
 
         /// <summary>Files copied beside an exported checkpoint when the source folder has them.</summary>
         public static readonly string[] CompanionFiles =
@@ -33,8 +33,6 @@ namespace GraLoRA.Models
         public IReadOnlyList<string> AddAdapter(string name, AdapterConfig config)
         {
             if (config.BaseModelNameOrPath is null) config = config with { BaseModelNameOrPath = Name };
-            if (_decoder is not null && config.TargetModules is null && config.TargetModulesRegex is null)
-                config = config with { TargetModules = _decoder.Config.DefaultAdapterTargets };
             if (_encoder is not null && config.TaskType == "CAUSAL_LM")
                 config = config with { TaskType = _encoder.ClassificationLabels > 0 ? "SEQ_CLS" : "FEATURE_EXTRACTION" };
             if (_encoder is { ClassificationLabels: > 0 } && config.ModulesToSave?.Contains(EncoderModel.ClassificationHeadName) != true)

@@ -102,8 +102,8 @@ namespace GraLoRA.Models
             return totalLength >= original + 1 && cachedLength <= original;
         }
 
-        /// <summary>PEFT's default target modules for this model type (its TRANSFORMERS_MODELS_TO_GRALORA_TARGET_MODULES_MAPPING).</summary>
-        public IReadOnlyList<string> DefaultAdapterTargets => FusedProjections ? new[] { "qkv_proj" } : new[] { "q_proj", "v_proj" };
+        /// <summary>PEFT's default target modules for this model type (<see cref="Adapters.AdapterDefaults.TargetModulesFor"/>).</summary>
+        public IReadOnlyList<string> DefaultAdapterTargets => Adapters.AdapterDefaults.TargetModulesFor(ModelType);
 
         /// <summary>The sliding window of layer <paramref name="layer"/>, or null when it attends to every earlier token.</summary>
         public int? WindowOf(int layer) => layer < LayerTypes.Count && LayerTypes[layer] == SlidingAttention ? SlidingWindow : null;

@@ -61,46 +61,13 @@ namespace GraLoRA.Models
     }
 
     /// <summary>
-    /// Linear slots by name, for modules whose set of projections depends on the architecture: each slot is the field
-    /// of the same name (which is also the module name TorchSharp registers, and so the checkpoint key).
-    /// </summary>
-    public abstract class SlotModule : nn.Module<Tensor, Tensor>, ILinearSlots
-    {
-        /// <summary>Creates the module.</summary>
-        protected SlotModule(string name) : base(name) { }
-
-        /// <inheritdoc />
-        public abstract IReadOnlyList<string> LinearSlotNames { get; }
-
-        System.Reflection.FieldInfo Field(string name) => LinearSlotNames.Contains(name)
-            ? GetType().GetField(name, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
-            : throw Slots.Unknown(name, LinearSlotNames);
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => (nn.Module<Tensor, Tensor>)Field(name).GetValue(this)!;
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module)
-        {
-            var field = Field(name);
-            Slots.Replace(this, name, module, m => field.SetValue(this, m));
-        }
-    }
-
-    /// <summary>
     /// Self-attention with grouped-query heads; projections (q/k/v/o, or Phi-3's fused qkv_proj and o_proj) are
     /// replaceable by adapters.
     /// </summary>
-    public sealed class DecoderAttention : SlotModule
+    public sealed class DecoderAttention : LinearSlotModule
     {
-        static readonly string[] SeparateSlots = { "q_proj", "k_proj", "v_proj", "o_proj" };
-        static readonly string[] FusedSlots = { "qkv_proj", "o_proj" };
-
-        /// <inheritdoc />
-        public override IReadOnlyList<string> LinearSlotNames => _c.FusedProjections ? FusedSlots : SeparateSlots;
-
-
-        internal nn.Module<Tensor, Tensor>? q_proj, k_proj, v_proj, qkv_proj, o_proj;
+        // Slots are the projections the config builds (the others stay null): q/k/v/o, or qkv_proj and o_proj.
+        [LinearSlot] internal nn.Module<Tensor, Tensor>? q_proj, k_proj, v_proj, qkv_proj, o_proj;
         internal RmsNorm? q_norm, k_norm;
         readonly DecoderConfig _c;
 
@@ -178,16 +145,10 @@ namespace GraLoRA.Models
     }
 
     /// <summary>Gated MLP: down(act(gate(x)) · up(x)), with gate and up fused in Phi-3's gate_up_proj.</summary>
-    public sealed class DecoderMlp : SlotModule
+    public sealed class DecoderMlp : LinearSlotModule
     {
-        static readonly string[] SeparateSlots = { "gate_proj", "up_proj", "down_proj" };
-        static readonly string[] FusedSlots = { "gate_up_proj", "down_proj" };
-
-        /// <inheritdoc />
-        public override IReadOnlyList<string> LinearSlotNames => _c.FusedProjections ? FusedSlots : SeparateSlots;
-
-
-        internal nn.Module<Tensor, Tensor>? gate_proj, up_proj, gate_up_proj, down_proj;
+        // Slots are the projections the config builds (the others stay null): gate/up/down, or gate_up_proj and down_proj.
+        [LinearSlot] internal nn.Module<Tensor, Tensor>? gate_proj, up_proj, gate_up_proj, down_proj;
         readonly DecoderConfig _c;
 
         /// <summary>Creates the projections for <paramref name="c"/>.</summary>

@@ -15,30 +15,11 @@ namespace GraLoRA.Models
     /// A decoder-only causal LM (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) with transformers' module names
     /// (model.layers.N.self_attn.q_proj, …, lm_head), so checkpoint keys and adapter targets line up.
     /// </summary>
-    public sealed class DecoderForCausalLM : nn.Module<Tensor, Tensor>, ILinearSlots, ITransformerNetwork
+    public sealed class DecoderForCausalLM : LinearSlotModule, ITransformerNetwork
     {
         internal DecoderBackbone model;
-        internal nn.Module<Tensor, Tensor> lm_head;
-        internal nn.Module<Tensor, Tensor>? score;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => score is null ? new[] { "lm_head" } : new[] { "lm_head", "score" };
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "lm_head" => lm_head,
-            "score" when score is not null => score,
-            _ => throw Slots.Unknown(name, LinearSlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "lm_head" => m => lm_head = m,
-            "score" when score is not null => m => score = m,
-            _ => throw Slots.Unknown(name, LinearSlotNames),
-        });
+        [LinearSlot] internal nn.Module<Tensor, Tensor> lm_head;
+        [LinearSlot] internal nn.Module<Tensor, Tensor>? score;
 
         /// <summary>The classification head's name (transformers' *ForSequenceClassification "score").</summary>
         public const string ClassificationHeadName = "score";

@@ -55,28 +55,10 @@ namespace GraLoRA.Models
     }
 
     /// <summary>BertSelfAttention: query, key, value.</summary>
-    public sealed class EncoderSelfAttention : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class EncoderSelfAttention : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "query", "key", "value" };
-        internal nn.Module<Tensor, Tensor> query, key, value;
+        [LinearSlot] internal nn.Module<Tensor, Tensor> query, key, value;
         readonly EncoderConfig _c;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "query" => query, "key" => key, "value" => value,
-            _ => throw Slots.Unknown(name, SlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "query" => m => query = m, "key" => m => key = m, "value" => m => value = m,
-            _ => throw Slots.Unknown(name, SlotNames),
-        });
 
         internal EncoderSelfAttention(EncoderConfig c, ParameterInit p) : base(nameof(EncoderSelfAttention))
         {
@@ -102,22 +84,11 @@ namespace GraLoRA.Models
     }
 
     /// <summary>A dense projection, dropout, residual and LayerNorm (BertSelfOutput, BertOutput).</summary>
-    public sealed class EncoderResidualOutput : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class EncoderResidualOutput : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "dense" };
-        internal nn.Module<Tensor, Tensor> dense;
+        [LinearSlot] internal nn.Module<Tensor, Tensor> dense;
         internal LayerNorm LayerNorm;
         readonly double _dropout;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name == "dense" ? dense : throw Slots.Unknown(name, SlotNames);
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) =>
-            Slots.Replace(this, name, module, name == "dense" ? m => dense = m : throw Slots.Unknown(name, SlotNames));
 
         internal EncoderResidualOutput(EncoderConfig c, long inFeatures, ParameterInit p) : base(nameof(EncoderResidualOutput))
         {
@@ -157,21 +128,10 @@ namespace GraLoRA.Models
     }
 
     /// <summary>BertIntermediate: dense then the activation.</summary>
-    public sealed class EncoderIntermediate : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class EncoderIntermediate : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "dense" };
-        internal nn.Module<Tensor, Tensor> dense;
+        [LinearSlot] internal nn.Module<Tensor, Tensor> dense;
         readonly string _act;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name == "dense" ? dense : throw Slots.Unknown(name, SlotNames);
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) =>
-            Slots.Replace(this, name, module, name == "dense" ? m => dense = m : throw Slots.Unknown(name, SlotNames));
 
         internal EncoderIntermediate(EncoderConfig c, ParameterInit p) : base(nameof(EncoderIntermediate))
         {
@@ -230,20 +190,9 @@ namespace GraLoRA.Models
     }
 
     /// <summary>BertPooler: tanh(dense(first token)).</summary>
-    public sealed class EncoderPooler : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class EncoderPooler : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "dense" };
-        internal nn.Module<Tensor, Tensor> dense;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name == "dense" ? dense : throw Slots.Unknown(name, SlotNames);
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) =>
-            Slots.Replace(this, name, module, name == "dense" ? m => dense = m : throw Slots.Unknown(name, SlotNames));
+        [LinearSlot] internal nn.Module<Tensor, Tensor> dense;
 
         internal EncoderPooler(EncoderConfig c, ParameterInit p) : base(nameof(EncoderPooler))
         {
@@ -256,28 +205,10 @@ namespace GraLoRA.Models
     }
 
     /// <summary>RobertaClassificationHead: dropout, dense, tanh, dropout, out_proj on the &lt;s&gt; token.</summary>
-    public sealed class RobertaClassificationHead : nn.Module<Tensor, Tensor>, ILinearSlots
+    public sealed class RobertaClassificationHead : LinearSlotModule
     {
-        static readonly string[] SlotNames = { "dense", "out_proj" };
-        internal nn.Module<Tensor, Tensor> dense, out_proj;
+        [LinearSlot] internal nn.Module<Tensor, Tensor> dense, out_proj;
         readonly double _dropout;
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => SlotNames;
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name switch
-        {
-            "dense" => dense, "out_proj" => out_proj,
-            _ => throw Slots.Unknown(name, SlotNames),
-        };
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module) => Slots.Replace(this, name, module, name switch
-        {
-            "dense" => m => dense = m, "out_proj" => m => out_proj = m,
-            _ => throw Slots.Unknown(name, SlotNames),
-        });
 
         internal RobertaClassificationHead(EncoderConfig c, int labels, ParameterInit p) : base(nameof(RobertaClassificationHead))
         {
@@ -306,12 +237,13 @@ namespace GraLoRA.Models
     /// roberta.* without pooler + classifier.dense/classifier.out_proj on the &lt;s&gt; token), so checkpoint keys and
     /// PEFT adapter keys line up.
     /// </summary>
-    public sealed class EncoderModel : nn.Module<Tensor, Tensor>, ILinearSlots, ITransformerNetwork
+    public sealed class EncoderModel : LinearSlotModule, ITransformerNetwork
     {
         readonly EncoderEmbeddings _embeddings;
         readonly EncoderStack _encoder;
         readonly EncoderPooler? _pooler;
-        nn.Module<Tensor, Tensor>? _classifier;      // BERT: a Linear slot "classifier"; RoBERTa: a RobertaClassificationHead
+        [LinearSlot(ClassificationHeadName)]
+        nn.Module<Tensor, Tensor>? _classifier;      // BERT: a Linear slot "classifier"; RoBERTa: a RobertaClassificationHead (slots of its own)
         readonly ParameterInit _init;
 
         /// <summary>The classification head's module name.</summary>
@@ -384,20 +316,6 @@ namespace GraLoRA.Models
                 if (name.EndsWith("bias", StringComparison.Ordinal)) param.zero_();
                 else param.copy_(normal(0, 0.02, param.shape, generator: generator).to(param.dtype, param.device));
             }
-        }
-
-        /// <inheritdoc />
-        public IReadOnlyList<string> LinearSlotNames => _classifier is Linear or AdapterLayerBase or ModulesToSaveLinear ? new[] { ClassificationHeadName } : Array.Empty<string>();
-
-        /// <inheritdoc />
-        public nn.Module<Tensor, Tensor> GetSlot(string name) => name == ClassificationHeadName && LinearSlotNames.Count == 1
-            ? _classifier! : throw Slots.Unknown(name, LinearSlotNames);
-
-        /// <inheritdoc />
-        public void SetSlot(string name, nn.Module<Tensor, Tensor> module)
-        {
-            if (name != ClassificationHeadName || LinearSlotNames.Count == 0) throw Slots.Unknown(name, LinearSlotNames);
-            Slots.Replace(this, name, module, m => _classifier = m);
         }
 
         /// <inheritdoc />

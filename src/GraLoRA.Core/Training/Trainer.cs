@@ -3,11 +3,8 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Text.Json;
 using System.Threading;
-using GraLoRA.Adapters;
 using GraLoRA.Data;
-using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -15,32 +12,13 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Training
 {
-    /// <summary>One progress report (every logging step, and after evaluations).</summary>
-    public sealed record TrainingProgress(int Step, int TotalSteps, int Epoch, double Loss, double LearningRate, double GradNorm,
-        double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining, long MemoryBytes, double? ValidationLoss);
-
-    /// <summary>What a run produced.</summary>
-    public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? ValidationLoss, double? BestValidationLoss, int? BestStep,
-        string? OutputDirectory, string? LastCheckpoint, string? BestCheckpoint, bool Cancelled, bool StoppedEarly, TimeSpan Elapsed,
-        IReadOnlyList<TrainingProgress> History, string? Chart = null, IReadOnlyList<string>? Warnings = null)
-    {
-        /// <summary>Steps whose update was skipped because their loss or gradients were not finite.</summary>
-        public int SkippedSteps => Warnings?.Count(w => w.Contains("skipped", StringComparison.Ordinal)) ?? 0;
-    }
-
-    /// <summary>
-    /// Loss and perplexity of a model on held-out data; for classification data (Tokens then counts examples) also the
-    /// accuracy and the full <see cref="ClassificationMetrics"/> (macro-F1, Matthews correlation, confusion matrix).
-    /// </summary>
-    public sealed record EvaluationResult(double Loss, double Perplexity, long Tokens, double? Accuracy = null, ClassificationMetrics? Classification = null);
-
     /// <summary>
     /// Trains one adapter of a model (everything else frozen) with AdamW: gradient accumulation normalised by the
     /// predicted tokens of the whole step (so 4 × 2 equals 8 × 1), clipping, warmup and schedules, evaluation,
     /// resumable checkpoints in PEFT format, early stopping and cancellation at step boundaries. Each step runs in
     /// its own dispose scope, so nothing accumulates across steps.
     /// </summary>
-    public sealed class Trainer
+    public sealed partial class Trainer
     {
         readonly BaseModel _model;
         readonly string _adapter;
@@ -65,18 +43,6 @@ namespace GraLoRA.Training
         /// <summary>Optimizer steps a run over <paramref name="data"/> takes.</summary>
         public int TotalSteps(IBatchSource data) =>
             _options.MaxSteps ?? _options.Epochs * (int)Math.Ceiling((double)data.BatchesPerEpoch / _options.GradientAccumulationSteps);
-
-        sealed class State
-        {
-            public int Step { get; set; }
-            public int Epoch { get; set; }
-            public int MicroBatchesDone { get; set; }
-            public double? BestValidationLoss { get; set; }
-            public int? BestStep { get; set; }
-            public int EvaluationsWithoutImprovement { get; set; }
-            public long Seed { get; set; }
-            public string Adapter { get; set; } = "";
-        }
 
         /// <summary>
         /// Runs training. <paramref name="resumeFrom"/>: a checkpoint folder (or the output folder, meaning its latest
@@ -104,16 +70,17 @@ namespace GraLoRA.Training
             using var optimizer = optim.AdamW(groups, _options.LearningRate, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon, _options.WeightDecay);
 
             int total = TotalSteps(train);
-            var state = new State { Seed = _options.Seed, Adapter = _adapter };
+            var state = new TrainerState { Seed = _options.Seed, Adapter = _adapter };
             string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
             if (output is not null)
             {
                 Directory.CreateDirectory(output);
-                RemoveLeftovers(output);
+                TrainingCheckpoints.RemoveLeftovers(output);
             }
-            if (resumeFrom is not null) state = Resume(resumeFrom, optimizer);
+            if (resumeFrom is not null) state = TrainingCheckpoints.Resume(_model, _adapter, resumeFrom, optimizer);
             else manual_seed(_options.Seed);
             var warnings = new List<string>();
+            var skipped = new List<SkippedStep>();
 
             var history = new List<TrainingProgress>();
             var clock = Stopwatch.StartNew();
@@ -159,6 +126,7 @@ namespace GraLoRA.Training
                         (loss, gradNorm, tokens, fault) = Step(group, optimizer, trainable, device, state.Step + 1, state.Epoch, state.MicroBatchesDone);
                         if (fault is not null)
                         {
+                            skipped.Add(new SkippedStep(state.Step + 1, fault));
                             string message = $"Step {state.Step + 1} skipped (no update): {fault}.";
                             warnings.Add(message);
                             Warning?.Invoke(message);
@@ -213,14 +181,14 @@ namespace GraLoRA.Training
                     bool stop = _options.EarlyStoppingPatience is { } patience && state.EvaluationsWithoutImprovement >= patience;
                     if (output is not null && (_options.SaveSteps is { } save && state.Step % save == 0 || state.Step == total || stop))
                     {
-                        lastCheckpoint = SaveCheckpoint(output, state, optimizer);
+                        lastCheckpoint = TrainingCheckpoints.Save(_model, _adapter, output, state, optimizer);
                         if (state.BestStep == state.Step) bestCheckpoint = lastCheckpoint;
-                        Prune(output, state.BestStep);
+                        TrainingCheckpoints.Prune(output, state.BestStep, _options.SaveTotalLimit);
                     }
                     if (stop) { stoppedEarly = true; break; }
                 }
                 batches?.Dispose();
-                if (cancelled && output is not null) lastCheckpoint = SaveCheckpoint(output, state, optimizer);
+                if (cancelled && output is not null) lastCheckpoint = TrainingCheckpoints.Save(_model, _adapter, output, state, optimizer);
             }
             finally
             {
@@ -234,7 +202,7 @@ namespace GraLoRA.Training
             }
             string? chart = output is not null && history.Count > 0 ? TrainingChart.Save(history, Path.Combine(output, "training.png")) : null;
             return new TrainingResult(state.Step, total, lastLoss, lastValidation, state.BestValidationLoss, state.BestStep, output, lastCheckpoint, bestCheckpoint,
-                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings);
+                cancelled, stoppedEarly, clock.Elapsed, history, chart, warnings, skipped);
         }
 
         /// <summary>
@@ -246,7 +214,6 @@ namespace GraLoRA.Training
                                                                         Device device, int step, int epoch, int firstMicroBatch)
         {
             using var scope = NewDisposeScope();
-            var parameters = trainable.Select(p => p.Parameter).ToList();
             // Normalise by the predicted tokens of the whole accumulation group: the summed gradients then equal
             // those of one batch holding every micro-batch (transformers' num_items_in_batch).
             long tokens = group.Sum(PredictedTokens);
@@ -269,34 +236,7 @@ namespace GraLoRA.Training
                 lossSum += value;
             }
             double norm = double.NaN;
-            if (fault is null)
-            {
-                FaultInjection?.Invoke(step, "backward", trainable);
-                var grads = trainable.Where(p => p.Parameter.grad is not null).Select(p => (p.Name, Grad: p.Parameter.grad!)).ToList();
-                if (_options.MaxGradNorm > 0 && grads.Count > 0)
-                {
-                    // As torch.nn.utils.clip_grad_norm_ (2-norm of the per-parameter norms, coefficient max/(norm + 1e-6)
-                    // clamped to 1), but the gradients are scaled only when the norm is finite, so a fault can still be
-                    // traced to the parameter it came from.
-                    var total = stack(grads.Select(g => g.Grad.norm().to(ScalarType.Float32)).ToArray()).norm();
-                    norm = total.item<float>();
-                    if (double.IsFinite(norm))
-                    {
-                        var coefficient = (_options.MaxGradNorm / (total + 1e-6)).clamp_max(1.0);
-                        foreach (var (_, g) in grads) g.mul_(coefficient);
-                    }
-                }
-                else norm = GradNorm(parameters);
-                if (!double.IsFinite(norm))
-                {
-                    // Only on a fault: find the first parameter whose gradient holds a NaN or an infinity.
-                    string culprit = grads.FirstOrDefault(g => !g.Grad.isfinite().all().item<bool>()).Name ?? "(none found)";
-                    string batches = group.Count == 1 ? DescribeBatch(group[0], epoch, firstMicroBatch)
-                        : $"micro-batches {firstMicroBatch}–{firstMicroBatch + group.Count - 1} of epoch {epoch} (examples {Examples(group.SelectMany(b => b.ExampleIndices))})";
-                    fault = $"the gradient norm is {norm}: parameter '{culprit}' has a non-finite gradient, from {batches}";
-                    errorId = "NonFiniteGradient";
-                }
-            }
+            if (fault is null) (norm, fault, errorId) = AfterBackward(group, trainable, step, epoch, firstMicroBatch);
             if (fault is not null)
             {
                 optimizer.zero_grad();
@@ -308,6 +248,39 @@ namespace GraLoRA.Training
             optimizer.step();
             optimizer.zero_grad();
             return (lossSum / Math.Max(1, tokens), norm, tokens, null);
+        }
+
+        /// <summary>
+        /// Everything between the last backward of a step and the optimizer update: clip the accumulated gradients to
+        /// <see cref="TrainingOptions.MaxGradNorm"/> and measure their norm; a non-finite norm is a fault naming the first
+        /// parameter whose gradient is not finite (then the caller skips the update or stops).
+        /// </summary>
+        (double Norm, string? Fault, string? ErrorId) AfterBackward(List<DataBatch> group, List<(string Name, Parameter Parameter)> trainable,
+                                                                   int step, int epoch, int firstMicroBatch)
+        {
+            FaultInjection?.Invoke(step, "backward", trainable);
+            var grads = trainable.Where(p => p.Parameter.grad is not null).Select(p => (p.Name, Grad: p.Parameter.grad!)).ToList();
+            double norm;
+            if (_options.MaxGradNorm > 0 && grads.Count > 0)
+            {
+                // As torch.nn.utils.clip_grad_norm_ (2-norm of the per-parameter norms, coefficient max/(norm + 1e-6)
+                // clamped to 1), but the gradients are scaled only when the norm is finite, so a fault can still be
+                // traced to the parameter it came from.
+                var total = stack(grads.Select(g => g.Grad.norm().to(ScalarType.Float32)).ToArray()).norm();
+                norm = total.item<float>();
+                if (double.IsFinite(norm))
+                {
+                    var coefficient = (_options.MaxGradNorm / (total + 1e-6)).clamp_max(1.0);
+                    foreach (var (_, g) in grads) g.mul_(coefficient);
+                }
+            }
+            else norm = GradNorm(trainable.Select(p => p.Parameter).ToList());
+            if (double.IsFinite(norm)) return (norm, null, null);
+            // Only on a fault: find the first parameter whose gradient holds a NaN or an infinity.
+            string culprit = grads.FirstOrDefault(g => !g.Grad.isfinite().all().item<bool>()).Name ?? "(none found)";
+            string batches = group.Count == 1 ? DescribeBatch(group[0], epoch, firstMicroBatch)
+                : $"micro-batches {firstMicroBatch}–{firstMicroBatch + group.Count - 1} of epoch {epoch} (examples {Examples(group.SelectMany(b => b.ExampleIndices))})";
+            return (norm, $"the gradient norm is {norm}: parameter '{culprit}' has a non-finite gradient, from {batches}", "NonFiniteGradient");
         }
 
         static string DescribeBatch(DataBatch batch, int epoch, int microBatch) =>
@@ -360,7 +333,10 @@ namespace GraLoRA.Training
             return n;
         }
 
-        /// <summary>Summed cross-entropy of the next-token predictions of one batch (float32), labels −100 ignored.</summary>
+        /// <summary>
+        /// The loss site (training, evaluation and the diagnostics all come here): summed cross-entropy of the next-token
+        /// predictions of one batch (float32), labels −100 ignored.
+        /// </summary>
         internal static Tensor LossSum(ITransformerNetwork module, DataBatch batch, Device device) => LossSum(module, batch, device, out _);
 
         /// <summary>As above; for classification batches also the class logits [B, labels] the loss was computed from.</summary>
@@ -388,191 +364,7 @@ namespace GraLoRA.Training
             return nn.functional.cross_entropy(predicted, targets, ignore_index: TrainingExample.IgnoreIndex, reduction: nn.Reduction.Sum);
         }
 
-        /// <summary>Mean next-token loss and perplexity of <paramref name="model"/> (with its active adapters) on <paramref name="data"/> (epoch 0 order).</summary>
-        public static EvaluationResult Evaluate(BaseModel model, IBatchSource data)
-        {
-            var module = model.Network;
-            var network = model.Transformer;
-            bool wasTraining = module.training;
-            module.eval();
-            try
-            {
-                double sum = 0;
-                long tokens = 0;
-                var actual = new List<int>();
-                var predictions = new List<int>();
-                bool classification = false;
-                int classes = 0;
-                using var _ = no_grad();
-                foreach (var batch in data.Epoch(0))
-                {
-                    using var scope = NewDisposeScope();
-                    sum += LossSum(network, batch, network.Device, out var classLogits).item<float>();
-                    tokens += PredictedTokens(batch);
-                    if (classLogits is not null)
-                    {
-                        classification = true;
-                        classes = (int)classLogits.shape[1];
-                        predictions.AddRange(classLogits.argmax(-1).cpu().data<long>().ToArray().Select(v => (int)v));
-                        actual.AddRange(batch.ClassLabels!.Select(v => (int)v));
-                    }
-                }
-                if (tokens == 0) throw NoTargets();
-                double loss = sum / tokens;
-                if (!classification) return new EvaluationResult(loss, Math.Exp(loss), tokens);
-                var names = model.ClassLabels is { } known && known.Count == classes ? known : Enumerable.Range(0, classes).Select(i => "LABEL_" + i).ToArray();
-                var metrics = ClassificationMetrics.Compute(actual, predictions, names);
-                return new EvaluationResult(loss, Math.Exp(loss), tokens, metrics.Accuracy, metrics);
-            }
-            finally
-            {
-                if (wasTraining) module.train();
-            }
-        }
-
-        string SaveCheckpoint(string output, State state, AdamW optimizer)
-        {
-            string final = Path.Combine(output, $"checkpoint-{state.Step}");
-            string staging = Path.Combine(output, $".checkpoint-{state.Step}.{Guid.NewGuid():N}.partial");
-            try
-            {
-                PeftAdapterFormat.Save(_model.Adapters, _adapter, staging);
-                optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
-                AtomicFile.SyncFile(Path.Combine(staging, "optimizer.bin"));
-                using (var rng = get_rng_state())
-                    Safetensors.Write(Path.Combine(staging, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
-                Models.CheckpointWriter.WriteJson(Path.Combine(staging, "trainer_state.json"), System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(state))!);
-                AtomicFile.ReplaceDirectory(staging, final);
-                return final;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new GraloraException("CheckpointWriteFailed", GraloraErrorKind.IOFailure, $"Could not write checkpoint '{final}': {ex.Message}", final, ex);
-            }
-            finally
-            {
-                try { if (Directory.Exists(staging)) Directory.Delete(staging, true); } catch (IOException) { }
-            }
-        }
-
-        /// <summary>Checkpoint folders under <paramref name="output"/>, oldest first.</summary>
-        public static IReadOnlyList<(int Step, string Path)> Checkpoints(string output) =>
-            Directory.Exists(output)
-                ? Directory.GetDirectories(output, "checkpoint-*")
-                    .Select(d => (Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out int s), Step: s, Path: d))
-                    .Where(c => c.Ok && File.Exists(Path.Combine(c.Path, "trainer_state.json"))).OrderBy(c => c.Step).Select(c => (c.Step, c.Path)).ToList()
-                : Array.Empty<(int, string)>();
-
-        // Keeps the newest checkpoint and the best one always, then as many of the newest others as the limit allows.
-        void Prune(string output, int? bestStep)
-        {
-            var all = Checkpoints(output).ToList();
-            if (all.Count == 0) return;
-            int newest = all[^1].Step;
-            var keep = new HashSet<int> { newest };
-            if (bestStep is { } best) keep.Add(best);
-            foreach (var (step, _) in all.AsEnumerable().Reverse())
-                if (keep.Count < _options.SaveTotalLimit) keep.Add(step);
-            foreach (var (step, path) in all)
-                if (!keep.Contains(step)) AtomicFile.DeleteDirectory(path);
-        }
-
-        // What a run killed while saving or pruning leaves: hidden staging, backup and half-deleted folders (never a
-        // checkpoint-N folder, which only ever appears complete).
-        static void RemoveLeftovers(string output)
-        {
-            foreach (var dir in Directory.GetDirectories(output, ".checkpoint-*"))
-                if (dir.EndsWith(".partial", StringComparison.Ordinal) || dir.EndsWith(".deleting", StringComparison.Ordinal) || dir.EndsWith(".previous", StringComparison.Ordinal))
-                    try { Directory.Delete(dir, true); } catch (IOException) { }
-        }
-
-        State Resume(string from, AdamW optimizer)
-        {
-            string folder = Path.GetFullPath(from);
-            if (!File.Exists(Path.Combine(folder, "trainer_state.json")))
-            {
-                var latest = Checkpoints(folder).LastOrDefault();
-                if (latest.Path is null)
-                    throw new GraloraException("CheckpointNotFound", GraloraErrorKind.NotFound,
-                        $"'{folder}' is neither a checkpoint (trainer_state.json) nor a training folder with checkpoint-N subfolders.", folder);
-                folder = latest.Path;
-            }
-            string statePath = Path.Combine(folder, "trainer_state.json");
-            State state;
-            try
-            {
-                state = JsonSerializer.Deserialize<State>(File.ReadAllText(statePath))
-                        ?? throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}' is empty.", folder);
-            }
-            catch (JsonException ex)
-            {
-                throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData,
-                    $"'{statePath}' is not a valid trainer state: field '{ex.Path ?? "$"}' {(ex.Path is null ? "is not valid JSON" : "has the wrong type")} ({ex.Message}).", statePath, ex);
-            }
-            if (state.Step < 0 || state.Epoch < 0 || state.MicroBatchesDone < 0)
-                throw new GraloraException("InvalidCheckpoint", GraloraErrorKind.InvalidData, $"'{statePath}': Step, Epoch and MicroBatchesDone must be 0 or more.", statePath);
-            var tensors = Safetensors.Read(Path.Combine(folder, PeftAdapterFormat.WeightsFile));
-            try { _model.Adapters.LoadStateDict(_adapter, tensors, Path.Combine(folder, PeftAdapterFormat.WeightsFile)); }
-            finally { foreach (var t in tensors.Values) t.Dispose(); }
-            optimizer.load_state_dict(Path.Combine(folder, "optimizer.bin"));
-            var rng = Safetensors.Read(Path.Combine(folder, "rng_state.safetensors"));
-            set_rng_state(rng["cpu"]);
-            rng["cpu"].Dispose();
-            return state;
-        }
-
-        /// <summary>
-        /// metrics.jsonl, rewritten atomically (temp file + rename + fsync) on each report, so a kill never leaves a torn
-        /// line; a resumed run drops the lines of steps after its checkpoint, which the resumed run logs again.
-        /// </summary>
-        sealed class MetricsLog : IDisposable
-        {
-            readonly string _path;
-            readonly List<string> _lines = new();
-            readonly TorchSharp.Modules.SummaryWriter _tensorboard;
-
-            public MetricsLog(string output, int? resumedAtStep)
-            {
-                _path = Path.Combine(output, "metrics.jsonl");
-                if (File.Exists(_path))
-                    foreach (var line in File.ReadAllLines(_path))
-                    {
-                        if (resumedAtStep is { } resumed && StepOf(line) is { } step && step > resumed) continue;
-                        if (line.Length > 0) _lines.Add(line);
-                    }
-                _tensorboard = utils.tensorboard.SummaryWriter(Path.Combine(output, "runs"));
-            }
-
-            static int? StepOf(string line)
-            {
-                try
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("step", out var s) && s.TryGetInt32(out int step) ? step : null;
-                }
-                catch (JsonException) { return null; }
-            }
-
-            public void Write(TrainingProgress p)
-            {
-                _lines.Add(JsonSerializer.Serialize(new
-                {
-                    step = p.Step, epoch = p.Epoch, loss = double.IsFinite(p.Loss) ? p.Loss : (double?)null, learning_rate = p.LearningRate,
-                    grad_norm = double.IsFinite(p.GradNorm) ? p.GradNorm : (double?)null,
-                    tokens_per_second = p.TokensPerSecond, memory_bytes = p.MemoryBytes, eval_loss = p.ValidationLoss,
-                }));
-                AtomicFile.Write(_path, stream =>
-                {
-                    using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
-                    foreach (var line in _lines) writer.WriteLine(line);
-                });
-                _tensorboard.add_scalar("train/loss", (float)p.Loss, p.Step);
-                _tensorboard.add_scalar("train/learning_rate", (float)p.LearningRate, p.Step);
-                _tensorboard.add_scalar("train/grad_norm", (float)p.GradNorm, p.Step);
-                if (p.ValidationLoss is { } v) _tensorboard.add_scalar("eval/loss", (float)v, p.Step);
-            }
-
-            public void Dispose() { }
-        }
+        /// <summary>Checkpoint folders under <paramref name="output"/>, oldest first (<see cref="TrainingCheckpoints.List"/>).</summary>
+        public static IReadOnlyList<(int Step, string Path)> Checkpoints(string output) => TrainingCheckpoints.List(output);
     }
 }

@@ -37,7 +37,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public int Rank { get; set; }
 
-        /// <summary><para type="description">GraLoRA grid size k (a whole number, default 2), or Auto: the power of two k dividing r with r/k² nearest 8.</para></summary>
+        /// <summary><para type="description">GraLoRA grid size k (a whole number, default 2), or Auto: the power of two k dividing r with r/k² nearest 8, for each module's own rank (a -RankPattern rank gets its own k).</para></summary>
         [Parameter]
         public string K { get; set; } = "";
 
@@ -129,7 +129,7 @@ namespace GraLoRA.PowerShell.Commands
             var method = Method.Equals("LoRA", StringComparison.OrdinalIgnoreCase) ? AdapterMethod.LoRA : AdapterMethod.GraLoRA;
             var config = new AdapterConfig { Method = method };
             if (Bound(nameof(Rank))) config = config with { Rank = Rank };
-            if (Bound(nameof(K))) config = config with { K = ParseK(config.EffectiveRank) };
+            if (Bound(nameof(K))) config = config with { K = KChoice.Parse(K) };
             if (Bound(nameof(HybridRank))) config = config with { HybridRank = HybridRank };
             if (Bound(nameof(Alpha))) config = config with { Alpha = Alpha };
             if (Bound(nameof(Dropout))) config = config with { Dropout = Dropout };
@@ -144,21 +144,13 @@ namespace GraLoRA.PowerShell.Commands
             if (Bound(nameof(KPattern))) config = config with { KPattern = ToPatternMap(KPattern, nameof(KPattern)) };
             if (Bound(nameof(UseRsLora))) config = config with { UseRsLora = UseRsLora.IsPresent };
             if (RandomInit) config = config with { InitWeights = false };
-            return config;
-        }
-
-        int ParseK(int rank)
-        {
-            string text = K.Trim();
-            if (text.Equals("Auto", StringComparison.OrdinalIgnoreCase))
+            if (config.K is { IsAuto: true } && config.Method == AdapterMethod.GraLoRA && config.EffectiveRank > 0)
             {
-                int k = AdapterConfig.AutoK(rank);
-                WriteStatus(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###})", rank, k, (double)rank / (k * k)));
-                return k;
+                int k = config.EffectiveK;        // Core's rule; modules a -RankPattern gives another rank get their own k
+                WriteStatus(string.Format(CultureInfo.InvariantCulture, "-K Auto: r {0} → k {1} (r/k² = {2:0.###}){3}", config.EffectiveRank, k,
+                    (double)config.EffectiveRank / (k * k), config.RankPattern is { Count: > 0 } ? "; -RankPattern modules get the k of their own rank" : ""));
             }
-            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)) return value;
-            throw new GraloraException("InvalidK", GraloraErrorKind.InvalidArgument,
-                $"-K '{K}' is neither a whole number nor Auto. Use 2 for r 16–32, 4 for r 64–128, or Auto.", K);
+            return config;
         }
 
         static Dictionary<string, int>? ToPatternMap(IDictionary? table, string parameter)

@@ -35,7 +35,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Total rank of every candidate (default 32).</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
-        public int Rank { get; set; } = 32;
+        public int Rank { get; set; } = AdapterDefaults.GraloraRank;
 
         /// <summary><para type="description">The k values to try (default: powers of two dividing r with k² ≤ r).</para></summary>
         [Parameter]

@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Management.Automation;
+using GraLoRA.Adapters;
 using GraLoRA.Data;
 using GraLoRA.Diagnostics;
 using GraLoRA.Models;
@@ -42,7 +43,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Rank of the fresh adapters analysed (default 32); ignored with -Adapter.</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
-        public int Rank { get; set; } = 32;
+        public int Rank { get; set; } = AdapterDefaults.GraloraRank;
 
         /// <summary><para type="description">GraLoRA k of the fresh adapter, also the block grid LoRA's deviation is reported on (default: the r/k² ≈ 8 rule, as -K Auto).</para></summary>
         [Parameter, ValidateRange(1, int.MaxValue)]
@@ -87,7 +88,7 @@ namespace GraLoRA.PowerShell.Commands
             var loader = new BatchLoader(data.Train, data.PadTokenId, new BatchOptions { BatchSize = BatchSize, Shuffle = false });
             var options = new EntanglementOptions
             {
-                Layers = Layer, Batches = Batches, Rank = Rank, K = MyInvocation.BoundParameters.ContainsKey(nameof(K)) ? K : null,
+                Layers = Layer, Batches = Batches, Rank = Rank, K = MyInvocation.BoundParameters.ContainsKey(nameof(K)) ? K : KChoice.Auto,
                 HybridRank = HybridRank, Adapter = Adapter, Seed = Seed, ZeroB = ZeroB, OutlierThreshold = OutlierThreshold, InjectOutliers = ToInjection(InjectOutlier),
             };
             var results = GradientEntanglement.Measure(Model, loader, options);

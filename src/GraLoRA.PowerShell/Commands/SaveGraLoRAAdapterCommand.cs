@@ -27,7 +27,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter(Mandatory = true, Position = 0)]
         public string Path { get; set; } = "";
 
-        /// <summary><para type="description">The adapter to save (default: the active adapter when exactly one is active, else 'default').</para></summary>
+        /// <summary><para type="description">The adapter to save (default: the current adapter: the only active one, else the only one; several → AmbiguousAdapter, none → NoActiveAdapter).</para></summary>
         [Parameter]
         [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Name { get; set; }
@@ -45,7 +45,7 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            string name = Name ?? (Model.Adapters.Active.Count == 1 ? Model.Adapters.Active.Single() : AdapterConfig.DefaultName);
+            string name = Model.Adapters.Current(Name);
             string folder = ResolvePath(Path);
             DirectoryInfo? written = ShouldProcess(folder, $"Save adapter '{name}'") ? new DirectoryInfo(Model.SaveAdapter(name, folder, Force)) : null;
             if (PassThru) WriteObject(Model);

@@ -1,9 +1,6 @@
 using System;
 using System.Collections;
-using System.Collections.Generic;
 using System.Globalization;
-using System.IO;
-using System.Linq;
 using System.Management.Automation;
 using GraLoRA.PowerShell.Completion;
 using System.Threading;
@@ -15,7 +12,7 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Fine-tunes a model's adapter on a dataset (file or records), with progress, checkpoints, evaluation and resume.</para>
-    /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the single active one unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Every write happens on the pipeline thread, so training also runs in Start-ThreadJob, whose Progress and Information streams receive the records. With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun (whose Model property also pipes into the -Model cmdlets), or with -PassThru the model itself.</para>
+    /// <para type="description">Reads the dataset (.jsonl, .json, .csv/.tsv, .parquet, or -InputObject records), detects its format from the first record (messages → Chat, instruction → Alpaca, prompt → PromptCompletion, text+label → Classification, text → Text) unless -Format names it, tokenises it with the model's tokenizer and chat template (only responses are learned unless -TrainOnPrompt), and trains the adapter (the current one — the only active, else the only adapter — unless -Adapter names it; everything else stays frozen) with AdamW, warmup and a learning-rate schedule. Shows Write-Progress (step, loss, learning rate, tokens/s, time left) and writes one line per logging step to the information stream, tagged GraLoRA (at an interactive prompt shown like Write-Host; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' only with -InformationAction Continue; silence with -InformationAction Ignore). Every write happens on the pipeline thread, so training also runs in Start-ThreadJob, whose Progress and Information streams receive the records. With -OutputPath it writes resumable checkpoints (checkpoint-N: adapter in PEFT format, optimizer and RNG state), metrics.jsonl, TensorBoard events under runs/ and training.png. Ctrl+C stops at the next step boundary and saves a checkpoint that -Resume continues from. Outputs one TrainingRun (whose Model property also pipes into the -Model cmdlets), or with -PassThru the model itself.</para>
     /// </summary>
     /// <example><code>$run = Import-BaseModel ./models/tiny | Add-GraLoRAAdapter -Rank 16 | Start-GraLoRATraining ./data/train.jsonl -MaxSteps 200 -LearningRate 2e-4 -OutputPath ./out</code><para>Adds an adapter and trains it for 200 steps, writing checkpoints, metrics.jsonl, TensorBoard events and training.png under ./out.</para></example>
     /// <example><code>$model | Start-GraLoRATraining ./data/train.jsonl -ValidationSplit 0.1 -EvalSteps 50 -EarlyStoppingPatience 3 -OutputPath ./out -Resume</code><para>Continues an interrupted run from its latest checkpoint, evaluating on a tenth of the data every 50 steps and stopping after 3 evaluations without improvement.</para></example>
@@ -55,7 +52,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public string? ResumeFrom { get; set; }
 
-        /// <summary><para type="description">The adapter to train (default: the model's single active adapter).</para></summary>
+        /// <summary><para type="description">The adapter to train (default: the current adapter: the only active one, else the only one; several → AmbiguousAdapter, none → NoActiveAdapter).</para></summary>
         [Parameter]
         [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Adapter { get; set; }
@@ -74,56 +71,26 @@ namespace GraLoRA.PowerShell.Commands
         protected override void ProcessRecord() => Invoke(() =>
         {
             ApplyConfig(Config);
-            string adapter = ChooseAdapter();
-            var tokenizer = DatasetInput.Tokenizer(Model, "Training");
-            if (Bound(nameof(ValidationDataset)) && Bound(nameof(ValidationSplit)))
-                throw Invalid(nameof(ValidationSplit), "give either -ValidationDataset or -ValidationSplit, not both");
-            if (Resume && ResumeFrom is not null)
-                throw Invalid(nameof(ResumeFrom), "give either -Resume (the latest checkpoint in -OutputPath) or -ResumeFrom <checkpoint>, not both");
+            var settings = ToSettings() with { Adapter = Adapter, Resume = Resume, ResumeFrom = ResumeFrom is null ? null : ResolvePath(ResumeFrom) };
+            var (_, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
+            var job = TrainingJob.Prepare(Model, train, settings);
+            if (job.Task is { } task) WriteStatus(task);
+            foreach (var warning in job.Warnings) WriteWarning(warning);
 
-            string? output = OutputPath is null ? null : ResolvePath(OutputPath);
-            string? resumeFrom = null;
-            if (Resume)
-            {
-                resumeFrom = output ?? throw Invalid(nameof(Resume), "-Resume continues from the latest checkpoint in -OutputPath: give -OutputPath (or -ResumeFrom <checkpoint folder>)");
-            }
-            else if (ResumeFrom is not null)
-            {
-                resumeFrom = ResolvePath(ResumeFrom);
-                // A checkpoint-N folder writes on beside itself; a training folder into itself.
-                output ??= File.Exists(System.IO.Path.Combine(resumeFrom, "trainer_state.json")) ? System.IO.Path.GetDirectoryName(resumeFrom) : resumeFrom;
-            }
-
-            var options = ToTrainingOptions(output);
-            // Checks every option (and the adapter) before the data is read.
-            var trainer = new Trainer(Model, adapter, options);
-
-            var (trainName, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
-            var validationSource = ValidationDataset is null ? null : DatasetInput.FromPath(ResolvePath(ValidationDataset));
-            var dataOptions = ToDataOptions() with { ClassLabels = Model.NamedClassLabels };
-            var data = TrainingData.Prepare(tokenizer, train, validationSource, dataOptions);
-            if (DatasetInput.PrepareTask(Model, adapter, data) is { } task) WriteStatus(task);
-            var batchOptions = ToBatchOptions();
-            var trainLoader = data.CreateTrainLoader(batchOptions);
-            var validationLoader = data.Validation.Count > 0 ? data.CreateValidationLoader(batchOptions) : null;
-            if ((ValidationDataset is not null || ValidationSplit > 0) && validationLoader is null)
-                WriteWarning("No validation example is left (every one was dropped or the split was empty): training without validation.");
-
-            int total = trainer.TotalSteps(trainLoader);
-            var stats = data.TrainStats;
+            var stats = job.Data.TrainStats;
             string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
             WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
-                adapter, examples, data.Format, trainLoader.BatchesPerEpoch, BatchSize,
-                validationLoader is null ? "" : $", {data.Validation.Count:N0} validation examples",
-                total, resumeFrom is null ? "" : $", resuming from {resumeFrom}",
+                job.Adapter, examples, job.Data.Format, job.TrainLoader.BatchesPerEpoch, BatchSize,
+                job.ValidationLoader is null ? "" : $", {job.Data.Validation.Count:N0} validation examples",
+                job.TotalSteps, job.ResumeFrom is null ? "" : $", resuming from {job.ResumeFrom}",
                 stats.Truncated + stats.DroppedWithoutTargets > 0 ? $" ({stats.Truncated} truncated, {stats.DroppedWithoutTargets} dropped without targets)" : ""));
 
             _cancel = new CancellationTokenSource();
-            var reporter = new ProgressReporter(this, adapter, _cancel.Token);
+            var reporter = new ProgressReporter(this, job.Adapter, _cancel.Token);
             TrainingResult result;
             try
             {
-                result = trainer.Train(trainLoader, validationLoader, reporter, _cancel.Token, resumeFrom);
+                result = job.Run(reporter, _cancel.Token);
             }
             finally
             {
@@ -135,12 +102,13 @@ namespace GraLoRA.PowerShell.Commands
             foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
             var run = new TrainingRun
             {
-                Model = Model, Adapter = adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
+                Model = Model, Adapter = job.Adapter, Steps = result.Steps, TotalSteps = result.TotalSteps, FinalLoss = result.FinalLoss,
                 ValidationLoss = result.ValidationLoss, BestValidationLoss = result.BestValidationLoss, BestStep = result.BestStep,
                 Perplexity = result.ValidationLoss is { } v ? Math.Exp(v) : null, OutputPath = result.OutputDirectory,
                 LastCheckpoint = result.LastCheckpoint, BestCheckpoint = result.BestCheckpoint, Chart = result.Chart,
                 Cancelled = result.Cancelled, StoppedEarly = result.StoppedEarly, Elapsed = result.Elapsed,
-                TrainExamples = stats.Examples, ValidationExamples = data.Validation.Count, Format = data.Format.ToString(), History = result.History,
+                TrainExamples = stats.Examples, ValidationExamples = job.Data.Validation.Count, Format = job.Data.Format.ToString(), History = result.History,
+                SkippedSteps = result.SkippedSteps,
             };
             string how = result.Cancelled ? "stopped" : result.StoppedEarly ? "stopped early" : "done";
             WriteStatus(string.Format(CultureInfo.InvariantCulture, "{0}: {1:N0}/{2:N0} steps in {3:hh\\:mm\\:ss}, final loss {4:0.0000}{5}{6}",
@@ -156,29 +124,6 @@ namespace GraLoRA.PowerShell.Commands
         #endregion
 
         #region Private methods
-        static GraloraException Invalid(string name, string rule) =>
-            new("InvalidTrainingOption", GraloraErrorKind.InvalidArgument, $"-{name}: {rule}.", name);
-
-        string ChooseAdapter()
-        {
-            if (Adapter is not null)
-            {
-                if (!Model.Adapters.Names.Contains(Adapter))
-                    throw new GraloraException("AdapterNotFound", GraloraErrorKind.NotFound,
-                        $"Model '{Model.Name}' has no adapter '{Adapter}'" + (Model.Adapters.Names.Count == 0 ? ": add one with Add-GraLoRAAdapter." : $"; it has {string.Join(", ", Model.Adapters.Names)}."), Adapter);
-                return Adapter;
-            }
-            var active = Model.Adapters.Active;
-            if (active.Count == 1) return active[0];
-            if (active.Count == 0)
-                throw new GraloraException("NoActiveAdapter", GraloraErrorKind.InvalidOperation,
-                    Model.Adapters.Names.Count == 0
-                        ? $"Model '{Model.Name}' has no adapter to train: add one first, e.g. Import-BaseModel ... | Add-GraLoRAAdapter | Start-GraLoRATraining ..."
-                        : $"Model '{Model.Name}' has no active adapter: name the one to train with -Adapter ({string.Join(", ", Model.Adapters.Names)}).", Model.Name);
-            throw new GraloraException("AmbiguousAdapter", GraloraErrorKind.InvalidOperation,
-                $"Model '{Model.Name}' has several active adapters ({string.Join(", ", active)}): name the one to train with -Adapter.", Model.Name);
-        }
-
         /// <summary>
         /// Turns the trainer's reports into Write-Progress and one information line each. The trainer reports on the
         /// pipeline thread, so writing directly is allowed; once the pipeline is stopping, writes are skipped so the trainer

@@ -72,6 +72,9 @@ namespace GraLoRA.Tests
 
             Assert.Equal(5, result.Steps);
             Assert.Equal(1, result.SkippedSteps);
+            var skipped = Assert.Single(result.Skipped!);                               // counted as data, not from the text
+            Assert.Equal(3, skipped.Step);
+            Assert.Contains($"parameter '{poisoned}'", skipped.Reason);
             var warning = Assert.Single(warnings);
             Assert.Equal(warning, Assert.Single(result.Warnings!));
             Assert.Contains("Step 3 skipped", warning);
