@@ -8,6 +8,12 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Adapters
 {
+    /// <summary>
+    /// The rounding a merge into quantised module <paramref name="Module"/> added by re-quantising: the largest entry of
+    /// Q(W + ΔW) − (W + ΔW), and its norm relative to ‖ΔW‖ (1 means as large as the update itself).
+    /// </summary>
+    public sealed record LayerRequantization(string Module, double MaxAbsError, double RelativeToUpdate);
+
     /// <summary>One adapter as <see cref="AdapterHost.List"/> reports it.</summary>
     public sealed record AdapterInfo(string Name, AdapterMethod Method, int Rank, int? K, int HybridRank, double Alpha,
         IReadOnlyList<string> Targets, long Parameters, bool Active, bool Merged, bool Disabled);
@@ -101,10 +107,11 @@ namespace GraLoRA.Adapters
         IEnumerable<(string Name, ModulesToSaveLinear Wrapper)> SavedModules() =>
             SlotsOf().Select(s => (s.Name, Module: s.Owner.GetSlot(s.Slot))).Where(s => s.Module is ModulesToSaveLinear).Select(s => (s.Name, (ModulesToSaveLinear)s.Module));
 
-        static Linear? BaseLinear(nn.Module<Tensor, Tensor> module) => module switch
+        // The frozen layer a slot's adapters wrap (or would wrap): a Linear or a quantised layer.
+        static nn.Module<Tensor, Tensor>? BaseLinear(nn.Module<Tensor, Tensor> module) => module switch
         {
             AdapterLayerBase a => a.BaseLayer,
-            Linear l => l,
+            _ when FrozenLinear.Is(module) => module,
             _ => null,
         };
 
@@ -126,7 +133,7 @@ namespace GraLoRA.Adapters
             config = config.Resolved();                               // Auto k per module rank, written out as it is saved
             config.Validate();
             var slots = SlotsOf().ToList();
-            var plan = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options)>();
+            var plan = new List<(string Name, ILinearSlots Owner, string Slot, nn.Module<Tensor, Tensor> Base, IAdapterOptions Options)>();
             foreach (var (full, owner, slot) in slots)
             {
                 if (!TargetMatching.IsTarget(config, full, _outputHead)) continue;
@@ -143,7 +150,7 @@ namespace GraLoRA.Adapters
                 var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
                     $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
                 var options = config.OptionsFor(full);
-                options.Validate(baseLinear.weight!.shape[1], baseLinear.weight!.shape[0], full);
+                options.Validate(FrozenLinear.InFeatures(baseLinear), FrozenLinear.OutFeatures(baseLinear), full);
                 plan.Add((full, owner, slot, baseLinear, options));
             }
             if (plan.Count == 0)
@@ -164,7 +171,7 @@ namespace GraLoRA.Adapters
                 {
                     var current = owner.GetSlot(slot);
                     var baseLinear = current is ModulesToSaveLinear w ? w.Original : current as Linear
-                        ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
+                        ?? throw SavedModuleRefused(full, current);
                     saveTargets.Add((full, owner, slot, baseLinear));
                 }
             }
@@ -213,8 +220,7 @@ namespace GraLoRA.Adapters
             foreach (var (full, owner, slot) in matches)
             {
                 var current = owner.GetSlot(slot);
-                if (current is AdapterLayerBase)
-                    throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
+                if (current is not (Linear or ModulesToSaveLinear)) throw SavedModuleRefused(full, current);
                 if (current is not ModulesToSaveLinear wrapper)
                 {
                     wrapper = new ModulesToSaveLinear((Linear)current);
@@ -225,6 +231,12 @@ namespace GraLoRA.Adapters
             _configs[name] = config with { ModulesToSave = (config.ModulesToSave ?? Array.Empty<string>()).Append(module).ToArray() };
             ApplyTrainability();
         }
+
+        // A module to save trains a full copy: it must be a plain Linear (a quantised layer has no weight to train).
+        static GraloraException SavedModuleRefused(string full, nn.Module<Tensor, Tensor> current) => current is Quantization.QuantizedLinear
+            ? new("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
+                $"Module to save '{full}' is quantised: a module to save trains a full-precision copy of its weight, which a quantised layer does not have. Adapt it instead (-TargetModule), or load the model without -Quantize.", full)
+            : new("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
 
         /// <summary>Makes exactly <paramref name="names"/> active (their outputs add up); only they and their modules to save train.</summary>
         public void SetActive(IEnumerable<string> names)
@@ -251,7 +263,7 @@ namespace GraLoRA.Adapters
                         if (n == "bias" || n.EndsWith(".bias", StringComparison.Ordinal)) p.requires_grad = true;
                 if (bias == _configs[name].OnlyBias)
                     foreach (var (_, layer) in Layers())
-                        if (layer.BaseLayer.bias is { } b) b.requires_grad = true;
+                        if (layer.BaseBias is { } b) b.requires_grad = true;
             }
         }
 
@@ -301,17 +313,25 @@ namespace GraLoRA.Adapters
         }
 
         /// <summary>Adds ΔW of <paramref name="names"/> (default: the active adapters) into the base weights; <paramref name="safe"/> checks for non-finite values first.</summary>
-        public void Merge(IEnumerable<string>? names = null, bool safe = false)
+        /// <remarks>
+        /// A quantised base is dequantised, merged and re-quantised (as PEFT merges into bitsandbytes layers): the result
+        /// lists, per such layer, the rounding that re-quantising added (empty for full-precision bases).
+        /// </remarks>
+        public IReadOnlyList<LayerRequantization> Merge(IEnumerable<string>? names = null, bool safe = false)
         {
             var list = (names ?? _active).ToList();
             foreach (var n in list) Config(n);
             if (Disabled)
                 throw new GraloraException("AdaptersDisabled", GraloraErrorKind.InvalidOperation, "Adapters are disabled: enable them before merging.");
-            foreach (var (_, layer) in Layers())
+            var rounding = new List<LayerRequantization>();
+            foreach (var (full, layer) in Layers())
             {
                 var here = list.Where(layer.AdapterNames.Contains).Where(n => !layer.MergedAdapters.Contains(n)).ToList();
-                if (here.Count > 0) layer.Merge(safe, here);
+                if (here.Count == 0) continue;
+                layer.Merge(safe, here);
+                if (layer.LastRequantization is { } r) rounding.Add(new LayerRequantization(full, r.MaxAbs, r.RelativeToChange));
             }
+            return rounding;
         }
 
         /// <summary>Subtracts every merged ΔW again.</summary>
@@ -324,9 +344,9 @@ namespace GraLoRA.Adapters
         /// PEFT's merge_and_unload: merges <paramref name="names"/> (default: active; none when <paramref name="merge"/>
         /// is false), then puts the plain layers back (active modules to save replace their originals) and forgets every adapter.
         /// </summary>
-        public void Unload(bool merge = true, IEnumerable<string>? names = null, bool safe = false)
+        public IReadOnlyList<LayerRequantization> Unload(bool merge = true, IEnumerable<string>? names = null, bool safe = false)
         {
-            if (merge) Merge(names, safe);
+            var rounding = merge ? Merge(names, safe) : Array.Empty<LayerRequantization>();
             foreach (var (owner, slot, module) in SlotsOf().Select(s => (s.Owner, s.Slot, s.Owner.GetSlot(s.Slot))).ToList())
             {
                 if (module is AdapterLayerBase layer)
@@ -346,6 +366,7 @@ namespace GraLoRA.Adapters
             _active.Clear();
             Disabled = false;
             foreach (var p in _root.parameters()) p.requires_grad = false;
+            return rounding;
         }
 
         /// <summary>One row per adapter.</summary>
@@ -385,7 +406,7 @@ namespace GraLoRA.Adapters
                         result[PeftKeys.ModuleKey("", p)] = t;
             if (config.Bias == config.OnlyBias)
                 foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
+                    if (layer.AdapterNames.Contains(name) && layer.BaseBias is { } b)
                         result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
             return result;
         }
@@ -415,7 +436,8 @@ namespace GraLoRA.Adapters
         }
 
         /// <summary>
-        /// The model's weights as a plain checkpoint would hold them, with every active, unmerged adapter folded in
+        /// The model's weights as a plain checkpoint would hold them (quantised layers dequantised to their compute dtype),
+        /// with every active, unmerged adapter folded in
         /// (<see cref="AdapterLayerBase.MergedWeight"/>, computed one tensor at a time while writing) and modules to save replaced by the active copy:
         /// transformers' key names, no adapter tensors. <paramref name="skip"/> drops keys (e.g. a tied head).
         /// </summary>
@@ -423,21 +445,28 @@ namespace GraLoRA.Adapters
         {
             var sources = new List<TensorSource>();
             var covered = new List<string>();
-            void Add(string name, Tensor t, Func<Tensor>? compute = null)
+            void Add(string name, Tensor t) { if (skip?.Invoke(name) != true) sources.Add(new TensorSource(name, t.shape, t.dtype, () => t)); }
+            void Compute(string name, nn.Module layer, Func<Tensor> compute)
             {
-                if (skip?.Invoke(name) == true) return;
-                sources.Add(compute is null ? new TensorSource(name, t.shape, t.dtype, () => t) : new TensorSource(name, t.shape, t.dtype, compute, Owned: true));
+                if (skip?.Invoke(name) != true)
+                    sources.Add(new TensorSource(name, new[] { FrozenLinear.OutFeatures(layer), FrozenLinear.InFeatures(layer) }, FrozenLinear.DType(layer), compute, Owned: true));
             }
             foreach (var (full, layer) in Layers())
             {
                 covered.Add(full + ".");
-                var weight = layer.BaseLayer.weight!;
                 // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
                 var pending = Disabled || layer.Merged ? new List<string>() : layer.ActiveAdapters.ToList();
-                if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
-                if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
+                if (pending.Count == 0 && layer.BaseLayer is Linear plain) Add(full + ".weight", plain.weight!);
+                else Compute(full + ".weight", layer.BaseLayer, () => layer.MergedWeight(pending));   // the layer's own merge rule (dequantised)
+                if (layer.BaseBias is { } bias) Add(full + ".bias", bias);
             }
+            foreach (var (full, owner, slot) in SlotsOf())
+                if (owner.GetSlot(slot) is Quantization.QuantizedLinear quantized)                  // no adapter: dequantised as is
+                {
+                    covered.Add(full + ".");
+                    Compute(full + ".weight", quantized, () => quantized.DequantizedWeight());
+                    if (quantized.Bias is { } bias) Add(full + ".bias", bias);
+                }
             foreach (var (full, wrapper) in SavedModules())
             {
                 covered.Add(full + ".");

@@ -17,23 +17,40 @@ namespace GraLoRA.Adapters
         /// <summary>The name the wrapped layer is registered under (PEFT's).</summary>
         public const string BaseLayerName = "base_layer";
 
-        readonly Linear _base;
+        readonly nn.Module<Tensor, Tensor> _base;
         readonly List<string> _adapters = new();
         readonly List<string> _active = new();
         readonly List<string> _merged = new();
         readonly Dictionary<string, IAdapterOptions> _options = new(StringComparer.Ordinal);
 
-        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child <see cref="BaseLayerName"/>.</summary>
-        protected AdapterLayerBase(string name, Linear baseLayer) : base(name)
+        /// <summary>
+        /// Wraps <paramref name="baseLayer"/> (a Linear or a <see cref="Quantization.QuantizedLinear"/>), registered as the
+        /// child <see cref="BaseLayerName"/>.
+        /// </summary>
+        protected AdapterLayerBase(string name, nn.Module<Tensor, Tensor> baseLayer) : base(name)
         {
             _base = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
+            if (!FrozenLinear.Is(baseLayer)) throw new ArgumentException($"adapters wrap linear layers, not a {baseLayer.GetType().Name}", nameof(baseLayer));
             register_module(BaseLayerName, _base);
-            OutFeatures = baseLayer.weight!.shape[0];
-            InFeatures = baseLayer.weight!.shape[1];
+            OutFeatures = FrozenLinear.OutFeatures(baseLayer);
+            InFeatures = FrozenLinear.InFeatures(baseLayer);
         }
 
-        /// <summary>The wrapped layer.</summary>
-        public Linear BaseLayer => _base;
+        /// <summary>The wrapped layer: a Linear, or a quantised layer.</summary>
+        public nn.Module<Tensor, Tensor> BaseLayer => _base;
+
+        /// <summary>
+        /// The one accessor of the base weight [out, in], as the forward uses it: a Linear's parameter, or a quantised
+        /// layer's weight dequantised to its compute dtype (a new tensor each call). Read it inside a dispose scope and never
+        /// dispose it directly. Merges, DoRA's weight norm and exports all go through it.
+        /// </summary>
+        public Tensor BaseWeight() => FrozenLinear.Weight(_base);
+        /// <summary>The base layer's bias, or null.</summary>
+        public Parameter? BaseBias => FrozenLinear.Bias(_base);
+        /// <summary>True when the base weight is held quantised (merges then re-quantise).</summary>
+        public bool BaseQuantized => _base is Quantization.QuantizedLinear;
+        /// <summary>The rounding the last merge or unmerge added by re-quantising a quantised base (null for a Linear).</summary>
+        public Requantization? LastRequantization { get; private set; }
         /// <summary>Input width of the base layer.</summary>
         public long InFeatures { get; }
         /// <summary>Output width of the base layer.</summary>
@@ -71,10 +88,9 @@ namespace GraLoRA.Adapters
                 throw new GraloraException("AdapterMethodMismatch", GraloraErrorKind.InvalidArgument,
                     $"A {Method} layer cannot hold {options.Method} adapter '{name}'.", name);
             options.Validate(InFeatures, OutFeatures);
-            var weight = _base.weight!;
-            var adapterType = dtype ?? WidenHalf(weight.dtype);
+            var adapterType = dtype ?? WidenHalf(FrozenLinear.DType(_base));      // a quantised base: from its compute dtype
             using (no_grad())
-                CreateAdapterParameters(name, options, adapterType, weight.device);
+                CreateAdapterParameters(name, options, adapterType, FrozenLinear.Device(_base));
             _options[name] = options;
             _adapters.Add(name);
             if (_active.Count == 0) _active.Add(name);
@@ -179,17 +195,17 @@ namespace GraLoRA.Adapters
             var toMerge = (names ?? _active).Where(n => !_merged.Contains(n)).ToList();
             foreach (var n in toMerge) GetOptions(n);
             using var _ = no_grad();
-            var weight = _base.weight!;
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
+                var weight = BaseWeight();
                 var merged = WithDelta(weight, n, +1);
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
                     throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
                         $"Merging adapter '{n}' would put NaN or Inf into the base weight (stored as {weight.dtype}); the adapter seems broken, or its values overflow {weight.dtype}. The weight was not changed.", n);
-                weight.copy_(merged);
+                Store(merged, weight);
                 _merged.Add(n);
             }
         }
@@ -198,12 +214,12 @@ namespace GraLoRA.Adapters
         public void Unmerge()
         {
             using var _ = no_grad();
-            var weight = _base.weight!;
             while (_merged.Count > 0)
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                weight.copy_(WithDelta(weight, n, -1));
+                var weight = BaseWeight();
+                Store(WithDelta(weight, n, -1), weight);
                 _merged.RemoveAt(_merged.Count - 1);
             }
         }
@@ -219,11 +235,14 @@ namespace GraLoRA.Adapters
             foreach (var n in list) GetOptions(n);
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var weight = _base.weight!;
+            var weight = BaseWeight();
             var merged = weight.detach().clone();
             foreach (var n in list) merged = WithDelta(merged, n, +1).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
             return merged.MoveToOuterDisposeScope();
         }
+
+        // Writes a merged weight back (a quantised base re-quantises; the rounding that adds is kept).
+        void Store(Tensor merged, Tensor before) => LastRequantization = FrozenLinear.Store(_base, merged, before);
 
         // The one merge rule: W ± ΔW in the merge dtype (float16/bfloat16 widened to float32; float32/float64 as they are).
         Tensor WithDelta(Tensor weight, string name, int sign)

@@ -19,15 +19,15 @@ namespace GraLoRA.Adapters
         readonly ParameterDict _a = new();   // "name.weight" -> [r, in]
         readonly ParameterDict _b = new();   // "name.weight" -> [out, r]
 
-        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public LoraLinear(Linear baseLayer) : base(nameof(LoraLinear), baseLayer)
+        /// <summary>Wraps <paramref name="baseLayer"/> (a Linear or a quantised layer) with no adapters yet.</summary>
+        public LoraLinear(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(LoraLinear), baseLayer)
         {
             register_module(AModuleName, _a);
             register_module(BModuleName, _b);
         }
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>
-        public LoraLinear(Linear baseLayer, string adapterName, LoraOptions options, ScalarType? dtype = null) : this(baseLayer)
+        public LoraLinear(nn.Module<Tensor, Tensor> baseLayer, string adapterName, LoraOptions options, ScalarType? dtype = null) : this(baseLayer)
             => AddAdapter(adapterName, options, dtype);
 
         /// <inheritdoc />

@@ -41,9 +41,12 @@ namespace GraLoRA.Quantization
     /// <summary>Fills a decoder's quantised layers from a checkpoint, one weight at a time.</summary>
     internal static class QuantizedLoading
     {
-        /// <summary>The quantised layers of <paramref name="root"/> by full module name.</summary>
+        /// <summary>
+        /// The quantised layers of <paramref name="root"/> by full module name, each once (TorchSharp also lists a module
+        /// under the private field that holds it, e.g. an adapter layer's "_base" beside "base_layer": the first name wins).
+        /// </summary>
         public static IEnumerable<(string Name, QuantizedLinear Layer)> Layers(nn.Module root) =>
-            root.named_modules().Where(m => m.module is QuantizedLinear).Select(m => (m.name, (QuantizedLinear)m.module));
+            root.named_modules().Where(m => m.module is QuantizedLinear).GroupBy(m => m.module).Select(g => (g.First().name, (QuantizedLinear)g.Key));
 
         /// <summary>Puts plain Linear layers back where a stored checkpoint's llm_int8_skip_modules leaves modules unquantised (sharing the bias already made).</summary>
         public static void KeepSkippedPlain(DecoderForCausalLM model, BnbQuantizationConfig stored)

@@ -6,7 +6,7 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Adds adapters' ΔW into the base weights (W += ΔW), optionally unloading the adapters (PEFT's merge_and_unload).</para>
-    /// <para type="description">Merges the named adapters (default: the active ones) so the model computes the same without the adapter branch. -SafeMerge checks the merged weights for non-finite values first. Without -Unload the adapters stay and Split-GraLoRAAdapter undoes the merge; with -Unload the plain layers are put back and every adapter is forgotten. Outputs the model.</para>
+    /// <para type="description">Merges the named adapters (default: the active ones) so the model computes the same without the adapter branch. On a quantised base (Import-BaseModel -Quantize, or a bitsandbytes checkpoint) each weight is dequantised, ΔW added and the sum re-quantised, as PEFT merges into bitsandbytes layers; a warning reports how large that rounding is next to the update. -SafeMerge checks the merged weights for non-finite values first. Without -Unload the adapters stay and Split-GraLoRAAdapter undoes the merge; with -Unload the plain layers are put back and every adapter is forgotten. Outputs the model.</para>
     /// </summary>
     /// <example><code>$model | Merge-GraLoRAAdapter -Unload | Export-BaseModel ./merged</code><para>Folds the active adapters into the base weights, drops the adapter layers, and writes the merged checkpoint.</para></example>
     /// <example><code>$model | Merge-GraLoRAAdapter -SafeMerge</code><para>Merges the active adapters, first checking the merged weights are finite; Split-GraLoRAAdapter undoes it.</para></example>
@@ -40,11 +40,20 @@ namespace GraLoRA.PowerShell.Commands
             string which = Name is null ? "the active adapters" : $"adapter(s) {string.Join(", ", Name)}";
             if (ShouldProcess($"model '{Model.Name}'", Unload ? $"Merge {which} into the base weights and unload all adapters" : $"Merge {which} into the base weights"))
             {
-                if (Unload) Model.Adapters.Unload(merge: true, Name, SafeMerge);
-                else Model.Adapters.Merge(Name, SafeMerge);
+                var rounding = Unload ? Model.Adapters.Unload(merge: true, Name, SafeMerge) : Model.Adapters.Merge(Name, SafeMerge);
+                if (rounding.Count > 0) WriteWarning(RequantizationWarning(rounding));
             }
             WriteObject(Model);
         });
         #endregion
+
+        // One line for the whole merge: how much of the update the 4-/8-bit grid kept (docs/quantization.md).
+        static string RequantizationWarning(System.Collections.Generic.IReadOnlyList<GraLoRA.Adapters.LayerRequantization> rounding)
+        {
+            var worst = System.Linq.Enumerable.First(System.Linq.Enumerable.OrderByDescending(rounding, r => r.RelativeToUpdate));
+            double mean = System.Linq.Enumerable.Average(rounding, r => r.RelativeToUpdate);
+            return System.FormattableString.Invariant(
+                $"The base is quantised: {rounding.Count} merged layer(s) were re-quantised. The rounding is on average {mean:P0} of the update ΔW (worst: {worst.Module}, {worst.RelativeToUpdate:P0}, largest error {worst.MaxAbsError:G3}), so the merged model differs from base + adapter. To keep the adapter exact, save it and keep it separate, or export a bfloat16/float16 checkpoint with the adapter folded in (Export-BaseModel -DType bfloat16 without merging first).");
+        }
     }
 }
