@@ -9,10 +9,11 @@ using static TorchSharp.torch;
 namespace GraLoRA.Adapters
 {
     /// <summary>
-    /// The rounding a merge into quantised module <paramref name="Module"/> added by re-quantising: the largest entry of
-    /// Q(W + ΔW) − (W + ΔW), and its norm relative to ‖ΔW‖ (1 means as large as the update itself).
+    /// The rounding quantising added to module <paramref name="Module"/>'s weight W': the largest entry of Q(W') − W', and
+    /// its norm relative to the update ΔW after a merge (W' = W + ΔW; 1 means as large as the update itself), or to W'
+    /// itself in a quantised export (see <see cref="Requantization"/>).
     /// </summary>
-    public sealed record LayerRequantization(string Module, double MaxAbsError, double RelativeToUpdate);
+    public sealed record LayerRequantization(string Module, double MaxAbsError, double RelativeError);
 
     /// <summary>One adapter as <see cref="AdapterHost.List"/> reports it.</summary>
     public sealed record AdapterInfo(string Name, AdapterMethod Method, int Rank, int? K, int HybridRank, double Alpha,
@@ -329,7 +330,7 @@ namespace GraLoRA.Adapters
                 var here = list.Where(layer.AdapterNames.Contains).Where(n => !layer.MergedAdapters.Contains(n)).ToList();
                 if (here.Count == 0) continue;
                 layer.Merge(safe, here);
-                if (layer.LastRequantization is { } r) rounding.Add(new LayerRequantization(full, r.MaxAbs, r.RelativeToChange));
+                if (layer.LastRequantization is { } r) rounding.Add(new LayerRequantization(full, r.MaxAbs, r.RelativeError));
             }
             return rounding;
         }

@@ -7,11 +7,23 @@ using static TorchSharp.torch;
 namespace GraLoRA.Adapters
 {
     /// <summary>
-    /// How far re-quantising moved a weight W' away from the value it was given: the largest entry of Q(W') − W', and
-    /// ‖Q(W') − W'‖ relative to the change it stored, ‖W' − W‖ (after a merge: the update ΔW; 1 means the rounding
-    /// is as large as the update itself).
+    /// How far quantising moved a weight W' away from the value it was given: the largest entry of Q(W') − W', and
+    /// ‖Q(W') − W'‖ relative to the change it stored, ‖W' − W‖ (after a merge: the update ΔW, so 1 means the rounding is
+    /// as large as the update itself), or to ‖W'‖ when there is no previous weight (a quantised export).
     /// </summary>
-    public readonly record struct Requantization(double MaxAbs, double RelativeToChange);
+    public readonly record struct Requantization(double MaxAbs, double RelativeError)
+    {
+        /// <summary>Measures <paramref name="quantized"/> against the value <paramref name="target"/> it was made from.</summary>
+        public static Requantization Measure(QuantizedWeight quantized, Tensor target, Tensor? before)
+        {
+            using var scope = NewDisposeScope();
+            var wanted = target.to(ScalarType.Float32);
+            var difference = quantized.Dequantize(ScalarType.Float32).sub(wanted);                            // [out, in]
+            var reference = before is null ? wanted : wanted.sub(before.to(ScalarType.Float32));
+            double scale = Math.Max(reference.norm().item<float>(), 1e-30);
+            return new Requantization(difference.abs().max().item<float>(), difference.norm().item<float>() / scale);
+        }
+    }
 
     /// <summary>
     /// The frozen layers adapters wrap — a <see cref="Linear"/> or a <see cref="QuantizedLinear"/> — seen through one face,
@@ -93,10 +105,7 @@ namespace GraLoRA.Adapters
                 {
                     using var scope = NewDisposeScope();
                     var requantized = q.Weight.Requantize(weight);
-                    var target = weight.to(ScalarType.Float32);
-                    var difference = requantized.Dequantize(ScalarType.Float32).sub(target);                          // [out, in]
-                    double change = Math.Max(target.sub(before.to(ScalarType.Float32)).norm().item<float>(), 1e-30);
-                    var rounding = new Requantization(difference.abs().max().item<float>(), difference.norm().item<float>() / change);
+                    var rounding = Requantization.Measure(requantized, weight, before);
                     q.Load(requantized);
                     return rounding;
                 }

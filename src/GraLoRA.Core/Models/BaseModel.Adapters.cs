@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using GraLoRA.Adapters;
 using GraLoRA.IO;
+using GraLoRA.Quantization;
 
 namespace GraLoRA.Models
 {
@@ -103,6 +104,29 @@ namespace GraLoRA.Models
         /// </summary>
         public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
         {
+            Write(folder, dtype, maxShardBytes, null, null);
+            return System.IO.Path.GetFullPath(folder);
+        }
+
+        /// <summary>
+        /// Writes the model as <see cref="Export"/> does, but with the decoder layers' linear weights (adapters merged in)
+        /// quantised as transformers saves a bitsandbytes model (<paramref name="quantize"/>: nf4 or int8; config.json gets
+        /// the matching quantization_config, the other tensors are stored as <paramref name="dtype"/>, also the compute
+        /// dtype). Returns, per quantised weight, the rounding quantising added (relative to the weight).
+        /// </summary>
+        public IReadOnlyList<LayerRequantization> ExportQuantized(string folder, QuantizationOptions quantize, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+        {
+            if (_encoder is not null)
+                throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
+                    $"Model '{Name}' is an encoder: quantised checkpoints are written for decoders only. Export it without -Quantize.", Name);
+            quantize.Validate();
+            var report = new List<LayerRequantization>();
+            Write(folder, dtype, maxShardBytes, quantize, report);
+            return report;
+        }
+
+        void Write(string folder, string? dtype, long maxShardBytes, QuantizationOptions? quantize, List<LayerRequantization>? report)
+        {
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
             JsonObject config;
@@ -115,7 +139,16 @@ namespace GraLoRA.Models
                     config[key] = fresh[key]!.DeepClone();
             }
             else config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
+            config.Remove("quantization_config");                                 // a quantised source exports dequantised unless asked
             var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight");
+            if (quantize is not null)
+            {
+                // As transformers quantises: every linear layer but the heads.
+                var projections = Adapters.SlotsOf().Select(s => s.Name)
+                    .Where(n => n is not (DecoderForCausalLM.OutputHeadName or DecoderForCausalLM.ClassificationHeadName)).Select(n => n + ".weight").ToHashSet();
+                weights = QuantizedExport.Apply(weights, projections, quantize, report!);
+                config["quantization_config"] = BnbQuantizationConfig.ToJson(quantize, storedType);
+            }
             CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, staging =>
             {
                 foreach (var file in CompanionFiles)
@@ -127,7 +160,6 @@ namespace GraLoRA.Models
                     IO.AtomicFile.SyncFile(copy);
                 }
             });
-            return System.IO.Path.GetFullPath(folder);
         }
     }
 }

@@ -127,36 +127,53 @@ namespace GraLoRA.Quantization
             }
         }
 
-        /// <summary>The checkpoint tensors of module <paramref name="module"/>'s quantised weight, bitsandbytes' keys (tensors owned by the weight).</summary>
-        public static IEnumerable<TensorSource> Write(string module, QuantizedWeight weight)
+        /// <summary>
+        /// The checkpoint tensors of a quantised weight of module <paramref name="module"/> with shape
+        /// <paramref name="shape"/> [out, in], in bitsandbytes' keys: names, shapes and dtypes known up front (what a
+        /// checkpoint writer needs before it has the values), each value picked from the quantised weight when asked.
+        /// A picked tensor that is not the weight's own storage is new (its owner disposes it after writing).
+        /// </summary>
+        public static IReadOnlyList<(string Key, long[] Shape, ScalarType DType, bool New, Func<QuantizedWeight, Tensor> Pick)> Layout(
+            string module, long[] shape, QuantizationOptions options)
         {
-            TensorSource Source(string key, Tensor t) => new(module + "." + key, t.shape, t.dtype, () => t, KeepDType: true);
-            TensorSource Owned(string key, Tensor t) => new(module + "." + key, t.shape, t.dtype, () => t, Owned: true, KeepDType: true);
-            switch (weight)
+            long n = shape[0] * shape[1];
+            var pieces = new List<(string, long[], ScalarType, bool, Func<QuantizedWeight, Tensor>)>();
+            void Add(string key, long[] s, ScalarType t, Func<QuantizedWeight, Tensor> pick, bool isNew = false) => pieces.Add((module + "." + key, s, t, isNew, pick));
+            if (options.Scheme == QuantizationScheme.Int8)
             {
-                case Int8Weight w:
-                    yield return Source("weight", w.Codes);
-                    yield return Source("SCB", w.RowAbsmax);
-                    yield return Owned("weight_format", tensor((byte)0));
-                    break;
-                case Nf4Weight w:
-                    yield return Source("weight", w.Packed);
-                    yield return Source("weight.absmax", w.Absmax);
-                    yield return Owned("weight.quant_map", Nf4Weight.Code(CPU));
-                    var state = new StringBuilder();
-                    state.Append(CultureInfo.InvariantCulture, $"{{\"quant_type\": \"nf4\", \"blocksize\": {w.BlockSize}, \"dtype\": \"{w.SourceDType}\", \"shape\": [{w.Shape[0]}, {w.Shape[1]}]");
-                    if (w.Nested is { } nested)
-                    {
-                        yield return Source("weight.nested_absmax", nested.Absmax);
-                        yield return Source("weight.nested_quant_map", nested.Code);
-                        state.Append(CultureInfo.InvariantCulture, $", \"nested_blocksize\": {nested.BlockSize}, \"nested_dtype\": \"float32\", \"nested_offset\": {((double)nested.Offset).ToString("R", CultureInfo.InvariantCulture)}");
-                    }
-                    state.Append('}');
-                    yield return Owned(QuantStateKey + "nf4", tensor(Encoding.UTF8.GetBytes(state.ToString())));
-                    break;
-                default:
-                    throw new ArgumentException($"no bitsandbytes layout for {weight.GetType().Name}", nameof(weight));
+                Add("weight", shape, ScalarType.Int8, w => ((Int8Weight)w).Codes);
+                Add("SCB", new[] { shape[0] }, ScalarType.Float32, w => ((Int8Weight)w).RowAbsmax);
+                Add("weight_format", Array.Empty<long>(), ScalarType.Byte, _ => tensor((byte)0), isNew: true);
+                return pieces;
             }
+            long blocks = BlockwiseCodes.BlockCount(n, options.BlockSize);
+            Add("weight", new[] { (n + 1) / 2, 1L }, ScalarType.Byte, w => ((Nf4Weight)w).Packed);
+            Add("weight.absmax", new[] { blocks }, options.DoubleQuant ? ScalarType.Byte : ScalarType.Float32, w => ((Nf4Weight)w).Absmax);
+            Add("weight.quant_map", new[] { 16L }, ScalarType.Float32, _ => Nf4Weight.Code(CPU), isNew: true);
+            if (options.DoubleQuant)
+            {
+                Add("weight.nested_absmax", new[] { BlockwiseCodes.BlockCount(blocks, QuantizationOptions.NestedBlockSize) }, ScalarType.Float32, w => ((Nf4Weight)w).Nested!.Absmax);
+                Add("weight.nested_quant_map", new[] { 256L }, ScalarType.Float32, w => ((Nf4Weight)w).Nested!.Code);
+            }
+            int stateLength = QuantStateJson(shape, options, null).Length;
+            Add(QuantStateKey + "nf4", new[] { (long)stateLength }, ScalarType.Byte, w => tensor(QuantStateJson(shape, options, (Nf4Weight)w)), isNew: true);
+            return pieces;
+        }
+
+        /// <summary>
+        /// QuantState.as_dict(packed=True)'s JSON, as json.dumps writes it; the nested offset in a fixed-width exponent form
+        /// and the text padded with spaces to the length <paramref name="weight"/> = null gives, so its size is known
+        /// before quantising (JSON ignores the trailing blanks).
+        /// </summary>
+        static byte[] QuantStateJson(long[] shape, QuantizationOptions options, Nf4Weight? weight)
+        {
+            string Text(string dtype, string offset) =>
+                FormattableString.Invariant($"{{\"quant_type\": \"nf4\", \"blocksize\": {options.BlockSize}, \"dtype\": \"{dtype}\", \"shape\": [{shape[0]}, {shape[1]}]") +
+                (options.DoubleQuant ? FormattableString.Invariant($", \"nested_blocksize\": {QuantizationOptions.NestedBlockSize}, \"nested_dtype\": \"float32\", \"nested_offset\": {offset}}}") : "}");
+            int length = Text("bfloat16", "-0.00000000E+000").Length;                        // the widest dtype name and offset
+            string text = weight is null ? new string(' ', length)
+                : Text(weight.SourceDType, weight.Nested?.Offset.ToString("E8", CultureInfo.InvariantCulture) ?? "").PadRight(length);
+            return Encoding.UTF8.GetBytes(text);
         }
     }
 }

@@ -41,19 +41,10 @@ namespace GraLoRA.PowerShell.Commands
             if (ShouldProcess($"model '{Model.Name}'", Unload ? $"Merge {which} into the base weights and unload all adapters" : $"Merge {which} into the base weights"))
             {
                 var rounding = Unload ? Model.Adapters.Unload(merge: true, Name, SafeMerge) : Model.Adapters.Merge(Name, SafeMerge);
-                if (rounding.Count > 0) WriteWarning(RequantizationWarning(rounding));
+                if (rounding.Count > 0) WriteWarning(GraLoRA.Quantization.QuantizationNotes.MergeWarning(rounding));
             }
             WriteObject(Model);
         });
         #endregion
-
-        // One line for the whole merge: how much of the update the 4-/8-bit grid kept (docs/quantization.md).
-        static string RequantizationWarning(System.Collections.Generic.IReadOnlyList<GraLoRA.Adapters.LayerRequantization> rounding)
-        {
-            var worst = System.Linq.Enumerable.First(System.Linq.Enumerable.OrderByDescending(rounding, r => r.RelativeToUpdate));
-            double mean = System.Linq.Enumerable.Average(rounding, r => r.RelativeToUpdate);
-            return System.FormattableString.Invariant(
-                $"The base is quantised: {rounding.Count} merged layer(s) were re-quantised. The rounding is on average {mean:P0} of the update ΔW (worst: {worst.Module}, {worst.RelativeToUpdate:P0}, largest error {worst.MaxAbsError:G3}), so the merged model differs from base + adapter. To keep the adapter exact, save it and keep it separate, or export a bfloat16/float16 checkpoint with the adapter folded in (Export-BaseModel -DType bfloat16 without merging first).");
-        }
     }
 }

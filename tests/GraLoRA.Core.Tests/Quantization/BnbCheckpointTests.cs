@@ -64,7 +64,17 @@ namespace GraLoRA.Tests.Quantization
                 Assert.Equal(stored.Nested!.Offset, ours.Nested.Offset);
             }
             // What we write reads back to the same weight.
-            var written = BnbTensors.Write(name, ours).ToDictionary(t => t.Name, t => t.Get());
+            var options = new QuantizationOptions { BlockSize = blockSize, DoubleQuant = nested };
+            var written = BnbTensors.Layout(name, new long[] { outF, inF }, options).ToDictionary(p => p.Key, p => p.Pick(ours));
+            Assert.Equal(written.Keys.Order(), reference.Keys.Where(k => k.StartsWith(name + ".weight", StringComparison.Ordinal)).Order());
+            // The quant state says what bitsandbytes' QuantState.as_dict wrote (the offset as the same float32).
+            string stateKey = name + ".weight.quant_state.bitsandbytes__nf4";
+            var ourState = System.Text.Json.JsonDocument.Parse(written[stateKey].data<byte>().ToArray()).RootElement;
+            var bnbState = System.Text.Json.JsonDocument.Parse(reference[stateKey].data<byte>().ToArray()).RootElement;
+            Assert.Equal(bnbState.EnumerateObject().Select(p => p.Name).Order(), ourState.EnumerateObject().Select(p => p.Name).Order());
+            foreach (var field in bnbState.EnumerateObject())
+                if (field.Name == "nested_offset") Assert.Equal((float)field.Value.GetDouble(), (float)ourState.GetProperty(field.Name).GetDouble());
+                else Assert.Equal(field.Value.GetRawText().Replace(" ", ""), ourState.GetProperty(field.Name).GetRawText().Replace(" ", ""));
             foreach (var (key, t) in written.Where(kv => kv.Key != name + ".weight.quant_state.bitsandbytes__nf4" && kv.Key != name + ".weight.nested_quant_map"))
                 Assert.True(TensorAssert.Identical(t.reshape(reference[key].shape).to(reference[key].dtype), reference[key]), key);
         }

@@ -100,7 +100,7 @@ namespace GraLoRA.Tests.Quantization
             var rounding = layer.LastRequantization!.Value;
             var difference = requantized.Dequantize(ScalarType.Float32).sub(expected);
             Assert.Equal(difference.abs().max().item<float>(), rounding.MaxAbs, 6);
-            Assert.Equal(difference.norm().item<float>() / layer.GetDeltaWeight("default").norm().item<float>(), rounding.RelativeToChange, 3);
+            Assert.Equal(difference.norm().item<float>() / layer.GetDeltaWeight("default").norm().item<float>(), rounding.RelativeError, 3);
             TensorAssert.Close(layer.forward(x), nn.functional.linear(x, layer.BaseWeight(), layer.BaseBias), 1e-6, "merged forward = base alone");
             TensorAssert.Close(layer.forward(x), unmerged, scheme == "int8" ? 0.02 : 0.2, "merged ≈ unmerged, within the re-quantisation");
             layer.Unmerge();
