@@ -21,6 +21,11 @@ namespace GraLoRA.PowerShell
             {
                 ThrowTerminatingError(new ErrorRecord(ex, ex.ErrorId, MapCategory(ex.Kind), ex.Target));
             }
+            catch (OperationCanceledException) when (Stopping)
+            {
+                // Ctrl+C (StopProcessing) cancelled Core's work, e.g. a chat template rendering: the pipeline stops quietly.
+                throw new PipelineStoppedException();
+            }
         }
 
         /// <summary>The information-stream tag of every status line the module writes (select them with it from 6&gt;&amp;1, -InformationVariable or a job's Information stream).</summary>

@@ -155,16 +155,20 @@ module Train =
         (toSettings settings).ToTrainingOptions(Option.toObj settings.OutputPath)
 
     /// Core's `TrainingJob` for `settings` on `model`: adapter, tokenizer, data, classification head and loaders, checked
-    /// and ready to run (Core's errors, such as "NoActiveAdapter" or "InvalidTrainingOption", before any data is read).
-    let prepare (settings: TrainSettings) (model: BaseModel) : TrainingJob =
-        TrainingJob.Prepare(model, DatasetSource.FromFile settings.Dataset, toSettings settings)
+    /// and ready to run (Core's errors, such as "NoActiveAdapter" or "InvalidTrainingOption", before any data is read);
+    /// cancelling `cancellation` stops the data preparation (chat-template rendering).
+    let prepareWith (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel) : TrainingJob =
+        TrainingJob.Prepare(model, DatasetSource.FromFile settings.Dataset, toSettings settings, cancellation)
+
+    /// `Train.prepareWith` without cancellation.
+    let prepare (settings: TrainSettings) (model: BaseModel) : TrainingJob = prepareWith CancellationToken.None settings model
 
     /// Trains as `Train.run` does, calling `onProgress` synchronously on every logging step and stopping at the next
     /// step boundary once `cancellation` is cancelled (then `Cancelled` is true and, with `OutputPath`, a resumable
     /// checkpoint is written; continue with `ResumeFrom`). Returns Core's `TrainingResult` (steps, losses, history) and the model.
     let runWith (onProgress: TrainingProgress -> unit) (cancellation: CancellationToken) (settings: TrainSettings) (model: BaseModel)
         : TrainingResult * BaseModel =
-        let job = prepare settings model
+        let job = prepareWith cancellation settings model
         let progress = { new System.IProgress<TrainingProgress> with member _.Report p = onProgress p }
         let result = job.Run(progress, cancellation)
         result, model

@@ -77,6 +77,18 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void ChatPassesItsCancellationToTheTemplate()
+        {
+            // Cancelled before it starts: the template never renders, so nothing is generated (with the token ignored,
+            // rendering would succeed and generation would return a Cancelled result instead of throwing).
+            using var cancel = new System.Threading.CancellationTokenSource();
+            cancel.Cancel();
+            var messages = new[] { new ChatMessage("user", "Hi") };
+            Assert.Throws<OperationCanceledException>(() => model.Chat(messages, new GenerationOptions { MaxNewTokens = 4 }, cancellation: cancel.Token));
+            Assert.Throws<OperationCanceledException>(() => model.ApplyChatTemplate(messages, cancellation: cancel.Token));
+        }
+
+        [Fact]
         public void StopStringsSeeTheGeneratedText()
         {
             var free = model.Generate(new[] { "xyz" }, new GenerationOptions { MaxNewTokens = 16 })[0];

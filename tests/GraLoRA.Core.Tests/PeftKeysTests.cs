@@ -85,6 +85,16 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void LoraFactorKeysForConvertedFactorsAreTheOnesALoraLayerSaves()
+        {
+            // PEFT's LoRA names (lora_A.weight, lora_B.weight, as in the fixtures' LoRA adapters); ConvertTo-LoRAAdapter
+            // writes its factors under LoraLinear.FactorKeys, so they must be what a LoRA layer itself saves.
+            using var layer = new LoraLinear(nn.Linear(8, 6), "other", new LoraOptions { Rank = 2 });
+            Assert.Equal(new[] { LoraLinear.FactorKeys.A, LoraLinear.FactorKeys.B }, layer.AdapterStateDict("other").Select(e => e.Key));
+            Assert.Equal(("lora_A.weight", "lora_B.weight"), LoraLinear.FactorKeys);
+        }
+
+        [Fact]
         public void AdapterKeysAreThePathsTheLayersRegisterUnderTheModulePrefix()
         {
             using var model = BaseModel.Load(Path.Combine(TestEnvironment.Fixtures, "models", "llama"));

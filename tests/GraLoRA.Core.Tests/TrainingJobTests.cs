@@ -125,6 +125,17 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void ACancelledTokenStopsTheDataPreparation()
+        {
+            // Start-GraLoRATraining and Train.runWith pass Ctrl+C / their token here, so a long data preparation (or a
+            // chat template that renders for long) can be stopped before training starts.
+            using var model = Model("default");
+            using var cancel = new System.Threading.CancellationTokenSource();
+            cancel.Cancel();
+            Assert.ThrowsAny<OperationCanceledException>(() => { TrainingJob.Prepare(model, DatasetSource.FromFile(PromptCompletion(4)), TrainingSettings.Default, cancel.Token); });
+        }
+
+        [Fact]
         public void ValidationAskedForButEmptyIsAWarning()
         {
             // Validation prompts longer than MaxLength: the completions are cut away, so every example is dropped.

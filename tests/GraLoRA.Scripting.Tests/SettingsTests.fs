@@ -123,7 +123,7 @@ let ``the F# training settings are every Core training setting, which the cmdlet
         Assert.False(obj.Equals(p.GetValue mapped, p.GetValue GraLoRA.Training.TrainingSettings.Default), $"{p.Name} was not mapped")
 
 [<Fact>]
-let ``Adapter.current, Adapter.save and Train use Core's current-adapter rule and its error ids`` () =
+let ``Adapter.current, Adapter.save, Adapter.toLora and Train use Core's current-adapter rule and its error ids`` () =
     use model = BaseModel.tiny (Path.Combine(tempDir (), "m"))
     let noAdapter = Assert.Throws<GraloraException>(fun () -> Adapter.current model |> ignore)
     Assert.Equal("NoActiveAdapter", noAdapter.ErrorId)
@@ -135,9 +135,10 @@ let ``Adapter.current, Adapter.save and Train use Core's current-adapter rule an
     let ids =
         [ (fun () -> Adapter.current model |> ignore)
           (fun () -> Adapter.save (Path.Combine(tempDir (), "saved")) model |> ignore)
-          (fun () -> Train.run { Train.defaults with Dataset = "no-such-file.jsonl" } model |> ignore) ]
+          (fun () -> Train.run { Train.defaults with Dataset = "no-such-file.jsonl" } model |> ignore)
+          (fun () -> Adapter.toLora Exact (Path.Combine(tempDir (), "lora")) model |> ignore) ]
         |> List.map (fun f -> (Assert.Throws<GraloraException>(f)).ErrorId)
-    Assert.Equal<string list>([ "AmbiguousAdapter"; "AmbiguousAdapter"; "AmbiguousAdapter" ], ids)
+    Assert.Equal<string list>(List.replicate 4 "AmbiguousAdapter", ids)
     model |> Adapter.activate [ "b" ] |> ignore
     Assert.Equal(model.Adapters.Current(), Adapter.current model)
     Assert.Equal("b", Adapter.current model)

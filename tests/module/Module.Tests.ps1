@@ -72,6 +72,7 @@ Describe 'The current adapter: one rule for every cmdlet that works on a single 
         $script:withoutName = @{
             'Save-GraLoRAAdapter'   = { param($m, $with = @{}) $m | Save-GraLoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
             'Start-GraLoRATraining' = { param($m, $with = @{}) $m | Start-GraLoRATraining -InputObject $records -MaxSteps 1 -InformationAction Ignore @with }
+            'ConvertTo-LoRAAdapter' = { param($m, $with = @{}) $m | ConvertTo-LoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
         }
     }
     AfterAll { Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue }

@@ -198,8 +198,8 @@ namespace GraLoRA.Adapters
                 .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             foreach (var (module, (a, b)) in _factors)
             {
-                tensors[$"{AdapterHost.KeyPrefix}{module}.{LoraLinear.AModuleName}.weight"] = a;
-                tensors[$"{AdapterHost.KeyPrefix}{module}.{LoraLinear.BModuleName}.weight"] = b;
+                tensors[PeftKeys.ModuleKey(module, LoraLinear.FactorKeys.A)] = a;
+                tensors[PeftKeys.ModuleKey(module, LoraLinear.FactorKeys.B)] = b;
             }
             var config = LoraConfig();
             return PeftAdapterFormat.Save(tensors, PeftAdapterFormat.ConfigJson(config, Layers.Select(l => l.Module).ToList()), AdapterName, folder, overwrite);

@@ -15,9 +15,22 @@ namespace GraLoRA.Adapters
         public const string AModuleName = "lora_A";
         /// <summary>PEFT's module name of the B factors (&lt;module&gt;.lora_B.weight).</summary>
         public const string BModuleName = "lora_B";
+        // PEFT's lora_A/lora_B hold an nn.Linear per adapter, so each factor is registered as <container>.<adapter>.weight.
+        const string FactorParameter = "weight";
 
-        readonly ParameterDict _a = new();   // "name.weight" -> [r, in]
-        readonly ParameterDict _b = new();   // "name.weight" -> [out, r]
+        /// <summary>
+        /// The keys, relative to the module, under which A and B are saved (<see cref="IAdapterTensors.AdapterStateDict"/>,
+        /// PEFT's lora_A.weight and lora_B.weight), derived from how the factors are registered: for writers of LoRA
+        /// factors that come from elsewhere (<see cref="LoraConversion"/>).
+        /// </summary>
+        public static (string A, string B) FactorKeys { get; } =
+            (PeftKeys.LayerKey(AModuleName + "." + Entry(AdapterConfig.DefaultName), AdapterConfig.DefaultName),
+             PeftKeys.LayerKey(BModuleName + "." + Entry(AdapterConfig.DefaultName), AdapterConfig.DefaultName));
+
+        static string Entry(string adapter) => adapter + "." + FactorParameter;
+
+        readonly ParameterDict _a = new();   // Entry(name) -> [r, in]
+        readonly ParameterDict _b = new();   // Entry(name) -> [out, r]
 
         /// <summary>Wraps <paramref name="baseLayer"/> (a Linear or a quantised layer) with no adapters yet.</summary>
         public LoraLinear(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(LoraLinear), baseLayer)
@@ -37,9 +50,9 @@ namespace GraLoRA.Adapters
         public LoraOptions Options(string name) => (LoraOptions)GetOptions(name);
 
         /// <summary>lora_A.weight of adapter <paramref name="name"/>: [r, in].</summary>
-        public Parameter A(string name) => _a.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
+        public Parameter A(string name) => _a.TryGetValue(Entry(name), out var p) ? p : throw UnknownAdapter(name);
         /// <summary>lora_B.weight of adapter <paramref name="name"/>: [out, r].</summary>
-        public Parameter B(string name) => _b.TryGetValue(name + ".weight", out var p) ? p : throw UnknownAdapter(name);
+        public Parameter B(string name) => _b.TryGetValue(Entry(name), out var p) ? p : throw UnknownAdapter(name);
 
         /// <inheritdoc />
         protected override ScalarType AdapterDType(string name) => A(name).dtype;
@@ -52,15 +65,15 @@ namespace GraLoRA.Adapters
             var b = options.InitWeights
                 ? zeros(new[] { OutFeatures, r }, dtype: dtype, device: device)
                 : empty(new[] { OutFeatures, r }, dtype: dtype, device: device).uniform_(-KaimingBound(r), KaimingBound(r));
-            _a.Add(name + ".weight", new Parameter(a));
-            _b.Add(name + ".weight", new Parameter(b));
+            _a.Add(Entry(name), new Parameter(a));
+            _b.Add(Entry(name), new Parameter(b));
         }
 
         /// <inheritdoc />
         protected override void RemoveAdapterParameters(string name)
         {
-            RemoveParameter(_a, name + ".weight");
-            RemoveParameter(_b, name + ".weight");
+            RemoveParameter(_a, Entry(name));
+            RemoveParameter(_b, Entry(name));
         }
 
         /// <inheritdoc />

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
 using GraLoRA.Text;
 using GraLoRA.Text.Jinja;
 
@@ -32,9 +33,11 @@ namespace GraLoRA.Data
         readonly string? _bos, _eos;
         readonly IReadOnlyDictionary<string, object?>? _variables;
         readonly DateTime _now;
+        readonly CancellationToken _cancellation;
 
-        public ChatExampleTokenizer(HfTokenizer tokenizer, string template, IReadOnlyDictionary<string, object?>? variables)
+        public ChatExampleTokenizer(HfTokenizer tokenizer, string template, IReadOnlyDictionary<string, object?>? variables, CancellationToken cancellation = default)
         {
+            _cancellation = cancellation;
             _tokenizer = tokenizer;
             _template = JinjaTemplate.Parse(template);
             _bos = tokenizer.BosToken;
@@ -107,7 +110,12 @@ namespace GraLoRA.Data
                     EosToken = _eos,
                     Now = _now,
                     ExtraVariables = _variables,
-                });
+                }, _cancellation);
+            }
+            catch (GraloraException ex) when (ex.ErrorId is "ChatTemplateTooDeep" or "ChatTemplateBudgetExceeded")
+            {
+                // The template's own limits: keep their ids (scripts catch them), add where it happened.
+                throw new GraloraException(ex.ErrorId, ex.Kind, $"{record.Location}: {ex.Message}", record.Source, ex);
             }
             catch (GraloraException ex)
             {

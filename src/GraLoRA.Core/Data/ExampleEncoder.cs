@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using GraLoRA.Text;
 
 namespace GraLoRA.Data
@@ -40,11 +41,13 @@ namespace GraLoRA.Data
         /// <param name="format">The record format.</param>
         /// <param name="options">Tokenisation options (null: defaults).</param>
         /// <param name="classLabels">The label set; required for <see cref="DatasetFormat.Classification"/>.</param>
+        /// <param name="cancellation">Stops chat-template rendering (OperationCanceledException from Encode).</param>
         /// <exception cref="GraloraException">
         /// <c>ChatTemplateMissing</c> (InvalidArgument) when chat rendering is needed and neither the options nor the
         /// tokenizer have a chat template; <c>InvalidDataOptions</c> for bad options or a missing label set.
         /// </exception>
-        public ExampleEncoder(HfTokenizer tokenizer, DatasetFormat format, DataOptions? options = null, ClassLabelSet? classLabels = null)
+        public ExampleEncoder(HfTokenizer tokenizer, DatasetFormat format, DataOptions? options = null, ClassLabelSet? classLabels = null,
+            CancellationToken cancellation = default)
         {
             _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
             _options = options ?? new DataOptions();
@@ -58,7 +61,7 @@ namespace GraLoRA.Data
                 || (format == DatasetFormat.Alpaca && _options.AlpacaUseChatTemplate);
             string? template = _options.ChatTemplate ?? tokenizer.Config.ChatTemplate;
             if (needsChat && template != null)
-                _chat = new ChatExampleTokenizer(tokenizer, template, _options.ChatTemplateVariables);
+                _chat = new ChatExampleTokenizer(tokenizer, template, _options.ChatTemplateVariables, cancellation);
             else if (needsChat && format != DatasetFormat.PromptCompletion)
                 throw new GraloraException("ChatTemplateMissing", GraloraErrorKind.InvalidArgument,
                     $"The tokenizer has no chat template, which {format} records need{(format == DatasetFormat.Alpaca ? " with AlpacaUseChatTemplate" : "")}: " +

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using GraLoRA.Text;
 
 namespace GraLoRA.Data
@@ -24,7 +25,9 @@ namespace GraLoRA.Data
         /// </list>
         /// </remarks>
         /// <exception cref="GraloraException">Any reader, format or encoding error (naming the file and line or row); <c>InvalidDataOptions</c>.</exception>
-        public static PreparedDataset Prepare(HfTokenizer tokenizer, DatasetSource train, DatasetSource? validation = null, DataOptions? options = null)
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between records and while chat templates render).</exception>
+        public static PreparedDataset Prepare(HfTokenizer tokenizer, DatasetSource train, DatasetSource? validation = null, DataOptions? options = null,
+            CancellationToken cancellation = default)
         {
             ArgumentNullException.ThrowIfNull(tokenizer);
             ArgumentNullException.ThrowIfNull(train);
@@ -56,9 +59,9 @@ namespace GraLoRA.Data
                     : (records, new List<DataRecord>());
             }
 
-            var encoder = new ExampleEncoder(tokenizer, format, options, labels);
-            var (trainExamples, trainStats) = Encode(encoder, trainRecords, options);
-            var (validationExamples, validationStats) = Encode(encoder, validationRecords, options);
+            var encoder = new ExampleEncoder(tokenizer, format, options, labels, cancellation);
+            var (trainExamples, trainStats) = Encode(encoder, trainRecords, options, cancellation);
+            var (validationExamples, validationStats) = Encode(encoder, validationRecords, options, cancellation);
             if (trainExamples.Count == 0)
                 throw new GraloraException("DatasetEmpty", GraloraErrorKind.InvalidData,
                     $"No training example of '{DataErrors.DisplayName(train.Name)}' has any token to learn ({trainStats.DroppedWithoutTargets} dropped): " +
@@ -72,12 +75,13 @@ namespace GraLoRA.Data
             return new PreparedDataset(format, trainExamples, validationExamples, labels, DataCollator.PadIdOf(tokenizer), trainStats, validationStats);
         }
 
-        static (List<TrainingExample>, DataPreparationStats) Encode(ExampleEncoder encoder, List<DataRecord> records, DataOptions options)
+        static (List<TrainingExample>, DataPreparationStats) Encode(ExampleEncoder encoder, List<DataRecord> records, DataOptions options, CancellationToken cancellation)
         {
             var examples = new List<TrainingExample>(records.Count);
             int truncated = 0, dropped = 0;
             foreach (var r in records)
             {
+                cancellation.ThrowIfCancellationRequested();
                 var e = encoder.Encode(r, out bool cut);
                 if (cut) truncated++;
                 if (options.DropExamplesWithoutTargets && e.ClassLabel == null && e.TargetCount == 0)

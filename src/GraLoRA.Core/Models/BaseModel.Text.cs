@@ -57,7 +57,10 @@ namespace GraLoRA.Models
         }
 
         /// <summary>Renders the tokenizer's chat template for <paramref name="messages"/> (named template when <paramref name="templateName"/> is given).</summary>
-        public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true, IReadOnlyDictionary<string, object?>? extraVariables = null, string? templateName = null)
+        /// <exception cref="GraloraException">ChatTemplateNotFound; the template's errors (see <see cref="ChatTemplate.Render(string, IReadOnlyList{ChatMessage}, ChatTemplateOptions?, CancellationToken)"/>).</exception>
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled while rendering.</exception>
+        public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true, IReadOnlyDictionary<string, object?>? extraVariables = null, string? templateName = null,
+            CancellationToken cancellation = default)
         {
             var tokenizer = RequireTokenizer();
             string? template = templateName is null ? tokenizer.Config.ChatTemplate
@@ -73,7 +76,7 @@ namespace GraLoRA.Models
                 BosToken = tokenizer.BosToken,
                 EosToken = tokenizer.EosToken,
                 ExtraVariables = extraVariables,
-            });
+            }, cancellation);
         }
 
         /// <summary>
@@ -84,11 +87,12 @@ namespace GraLoRA.Models
             Action<int, string>? onText = null, CancellationToken cancellation = default) =>
             GenerateFromText(prompts, addSpecialTokens: true, options, onText, cancellation);
 
-        /// <summary>Answers a conversation: renders the chat template with the generation prompt, then generates.</summary>
+        /// <summary>Answers a conversation: renders the chat template with the generation prompt, then generates; <paramref name="cancellation"/> stops either.</summary>
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled while the template rendered (once generating, it returns what was generated).</exception>
         public GenerationResult Chat(IReadOnlyList<ChatMessage> messages, GenerationOptions? options = null, Action<string>? onText = null,
             CancellationToken cancellation = default, IReadOnlyDictionary<string, object?>? extraVariables = null)
         {
-            string prompt = ApplyChatTemplate(messages, addGenerationPrompt: true, extraVariables);
+            string prompt = ApplyChatTemplate(messages, addGenerationPrompt: true, extraVariables, cancellation: cancellation);
             // The template already wrote BOS and the role markers, so no special tokens are added on encoding (as transformers does).
             return GenerateFromText(new[] { prompt }, addSpecialTokens: false, options, onText is null ? null : (_, text) => onText(text), cancellation)[0];
         }

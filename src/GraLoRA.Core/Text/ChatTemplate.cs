@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using System.Threading;
 using GraLoRA.Text.Jinja;
 
 namespace GraLoRA.Text
@@ -18,7 +19,7 @@ namespace GraLoRA.Text
     /// </param>
     public sealed record ChatMessage(string Role, string? Content, IReadOnlyDictionary<string, object?>? Extra = null);
 
-    /// <summary>What <see cref="ChatTemplate.Render(string, IReadOnlyList{ChatMessage}, ChatTemplateOptions?)"/> passes to the template besides the messages.</summary>
+    /// <summary>What <see cref="ChatTemplate.Render(string, IReadOnlyList{ChatMessage}, ChatTemplateOptions?, System.Threading.CancellationToken)"/> passes to the template besides the messages.</summary>
     public sealed class ChatTemplateOptions
     {
         /// <summary>End with the header of an assistant turn, so generation continues as the assistant.</summary>
@@ -38,22 +39,30 @@ namespace GraLoRA.Text
 
         /// <summary>More template variables, e.g. enable_thinking=false for Qwen3 or date_string for Llama 3.</summary>
         public IReadOnlyDictionary<string, object?>? ExtraVariables { get; init; }
+
+        /// <summary>What parsing and rendering may cost (nesting, steps, characters); null means <see cref="JinjaLimits.Default"/>.</summary>
+        public JinjaLimits? Limits { get; init; }
     }
 
     /// <summary>Renders conversations with a model's Jinja chat template, as transformers' apply_chat_template does.</summary>
     public static class ChatTemplate
     {
-        /// <summary>Parses <paramref name="template"/> and renders <paramref name="messages"/> with it.</summary>
-        /// <exception cref="GraloraException">TemplateSyntaxError, TemplateRaisedException (e.g. roles that do not alternate), TemplateRenderError.</exception>
-        public static string Render(string template, IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null) =>
-            Render(JinjaTemplate.Parse(template), messages, options);
+        /// <summary>Parses <paramref name="template"/> (within <see cref="ChatTemplateOptions.Limits"/>) and renders <paramref name="messages"/> with it.</summary>
+        /// <exception cref="GraloraException">
+        /// TemplateSyntaxError, TemplateRaisedException (e.g. roles that do not alternate), TemplateRenderError;
+        /// ChatTemplateTooDeep and ChatTemplateBudgetExceeded for templates past <see cref="JinjaLimits"/> (hostile or broken ones).
+        /// </exception>
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled while rendering.</exception>
+        public static string Render(string template, IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null, CancellationToken cancellation = default) =>
+            Render(JinjaTemplate.Parse(template, options?.Limits), messages, options, cancellation);
 
-        /// <summary>Renders <paramref name="messages"/> with an already parsed template (parse once, render many).</summary>
-        /// <exception cref="GraloraException">TemplateRaisedException (e.g. roles that do not alternate), TemplateRenderError.</exception>
-        public static string Render(JinjaTemplate template, IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
+        /// <summary>Renders <paramref name="messages"/> with an already parsed template (parse once, render many), within the limits it was parsed with.</summary>
+        /// <exception cref="GraloraException">TemplateRaisedException (e.g. roles that do not alternate), TemplateRenderError, ChatTemplateTooDeep, ChatTemplateBudgetExceeded.</exception>
+        /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled while rendering.</exception>
+        public static string Render(JinjaTemplate template, IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null, CancellationToken cancellation = default)
         {
             ArgumentNullException.ThrowIfNull(template);
-            return template.Render(BuildContext(messages, options ?? new ChatTemplateOptions()));
+            return template.Render(BuildContext(messages, options ?? new ChatTemplateOptions()), cancellation);
         }
 
         /// <summary>The variables transformers passes: messages, tools, add_generation_prompt, bos_token, eos_token, strftime_now, then the extras.</summary>

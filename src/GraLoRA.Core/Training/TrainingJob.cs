@@ -46,9 +46,10 @@ namespace GraLoRA.Training
         /// adapter (<see cref="TrainingSettings.Adapter"/>, else the current one), the tokenizer, the output folder (when
         /// resuming from a checkpoint without one: beside that checkpoint, see <see cref="TrainingCheckpoints.OutputFor"/>),
         /// the options (checked), then the data. Throws GraloraException (AdapterNotFound, NoActiveAdapter,
-        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error).
+        /// AmbiguousAdapter, TokenizerNotFound, InvalidTrainingOption, any data error); <paramref name="cancellation"/> stops the data
+        /// preparation (chat-template rendering) with OperationCanceledException.
         /// </summary>
-        public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings)
+        public static TrainingJob Prepare(BaseModel model, DatasetSource train, TrainingSettings settings, CancellationToken cancellation = default)
         {
             ArgumentNullException.ThrowIfNull(model);
             ArgumentNullException.ThrowIfNull(train);
@@ -74,7 +75,7 @@ namespace GraLoRA.Training
             var trainer = new Trainer(model, adapter, settings.ToTrainingOptions(output));
 
             var validation = settings.ValidationDataset is null ? null : DatasetSource.FromFile(settings.ValidationDataset);
-            var data = TrainingData.Prepare(tokenizer, train, validation, settings.ToDataOptions() with { ClassLabels = model.NamedClassLabels });
+            var data = TrainingData.Prepare(tokenizer, train, validation, settings.ToDataOptions() with { ClassLabels = model.NamedClassLabels }, cancellation);
             string? task = null;
             if (data.Format == DatasetFormat.Classification)
             {

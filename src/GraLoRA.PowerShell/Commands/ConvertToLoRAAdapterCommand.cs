@@ -12,7 +12,7 @@ namespace GraLoRA.PowerShell.Commands
     /// <para type="description">A GraLoRA ΔW has rank at most k·r + hybrid_r, so by default the conversion is exact: each layer's ΔW is factored (SVD, one layer at a time) into LoRA factors of that rank, reproduced to float32 rounding. -Rank n keeps the n strongest directions in every layer; -Energy e keeps, per layer, the fewest directions holding the share e of ΔW's squared singular values (layers then differ: rank_pattern and alpha_pattern are written). lora_alpha equals each layer's rank, so PEFT's scaling alpha/r is 1 everywhere, and so is the single lora_alpha/r that vLLM and TGI apply. Modules to save and trained biases travel with a PEFT adapter; a GGUF adapter refuses them (GgufUnsupportedAdapter). The model is not changed.</para>
     /// <para type="description">-Format peft (default) writes a folder (adapter_config.json, adapter_model.safetensors) that Import-GraLoRAAdapter loads back as LoRA; an existing non-empty folder is replaced only with -Force. -Format gguf writes one file for llama.cpp's --lora or Ollama's ADAPTER, to be used with the base model exported by Export-BaseModel -Format gguf without adapters. Outputs the path, the common rank and each layer's exact rank, kept rank and relative error ‖ΔW − B·A‖/‖ΔW‖ (the Layers property), or with -PassThru the model.</para>
     /// </summary>
-    /// <example><code>$model | ConvertTo-LoRAAdapter ./adapters/math-lora</code><para>Writes the active GraLoRA adapter as an exact PEFT LoRA adapter (rank k·r + hybrid_r): `vllm serve &lt;base&gt; --enable-lora --lora-modules math=./adapters/math-lora` serves it.</para></example>
+    /// <example><code>$model | ConvertTo-LoRAAdapter ./adapters/math-lora</code><para>Writes the current GraLoRA adapter as an exact PEFT LoRA adapter (rank k·r + hybrid_r): `vllm serve &lt;base&gt; --enable-lora --lora-modules math=./adapters/math-lora` serves it.</para></example>
     /// <example><code>($model | ConvertTo-LoRAAdapter ./adapters/math-e99 -Energy 0.99).Layers | Format-Table</code><para>Truncates each layer to 99 % of its ΔW energy and lists each layer's kept rank and relative error.</para></example>
     /// <example><code>$model | ConvertTo-LoRAAdapter ./math.gguf -Format gguf -Force</code><para>Writes the adapter as a GGUF LoRA adapter for `llama-cli -m base.gguf --lora ./math.gguf` or an Ollama Modelfile's ADAPTER line.</para></example>
     [Cmdlet(VerbsData.ConvertTo, "LoRAAdapter", SupportsShouldProcess = true, DefaultParameterSetName = ExactSet)]
@@ -31,7 +31,7 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter(Mandatory = true, Position = 0)]
         public string Path { get; set; } = "";
 
-        /// <summary><para type="description">The GraLoRA adapter to convert (default: the active adapter when exactly one is active, else 'default').</para></summary>
+        /// <summary><para type="description">The GraLoRA adapter to convert (default: the current adapter: the only active one, else the only one; several → AmbiguousAdapter, none → NoActiveAdapter).</para></summary>
         [Parameter]
         [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Name { get; set; }
@@ -62,7 +62,7 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
-            string name = Name ?? (Model.Adapters.Active.Count == 1 ? Model.Adapters.Active.Single() : AdapterConfig.DefaultName);
+            string name = Model.Adapters.Current(Name);
             string target = ResolvePath(Path);
             var options = new LoraConversionOptions
             {

@@ -12,7 +12,7 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Generates text with a model (and its active adapters) from prompts or from chat messages.</para>
-    /// <para type="description">Defaults come from the model's generation_config.json; each parameter given overrides one. -Temperature, -TopK or -TopP imply sampling unless -Greedy is given. With -Messages the tokenizer's chat template is applied. With -Stream each piece of text is written as it arrives (one prompt only) to the information stream, tagged GraLoRA.Stream: at an interactive prompt it shows like Write-Host -NoNewline; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' it is kept off the screen (shown with -InformationAction Continue; collected with -InformationVariable or 6&gt;&amp;1, and by a job's Information stream). The pieces are never output objects, so the output is always the GenerationResult objects, and nothing is written to the console directly. Ctrl+C stops generation and returns what was generated.</para>
+    /// <para type="description">Defaults come from the model's generation_config.json; each parameter given overrides one. -Temperature, -TopK or -TopP imply sampling unless -Greedy is given. With -Messages the tokenizer's chat template is applied. With -Stream each piece of text is written as it arrives (one prompt only) to the information stream, tagged GraLoRA.Stream: at an interactive prompt it shows like Write-Host -NoNewline; in a -NonInteractive session or with $ProgressPreference = 'SilentlyContinue' it is kept off the screen (shown with -InformationAction Continue; collected with -InformationVariable or 6&gt;&amp;1, and by a job's Information stream). The pieces are never output objects, so the output is always the GenerationResult objects, and nothing is written to the console directly. Ctrl+C stops generation and returns what was generated; during chat-template rendering it stops the command at once. A hostile or broken template fails with ChatTemplateTooDeep or ChatTemplateBudgetExceeded instead of hanging or ending the session.</para>
     /// </summary>
     /// <example><code>$model | Invoke-GraLoRAGeneration 'The capital of France is' -MaxNewTokens 20</code><para>Continues a prompt greedily for up to 20 new tokens.</para></example>
     /// <example><code>Invoke-GraLoRAGeneration -Model $model -Messages @{ role = 'user'; content = 'Add 3 and 6.' } -Stream</code><para>Answers a chat message through the model's chat template, writing the text as it is generated.</para></example>
@@ -102,6 +102,7 @@ namespace GraLoRA.PowerShell.Commands
                 {
                     var messages = Messages.Select(ToChatMessage).ToArray();
                     var variables = TemplateVariable?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => Unwrap(e.Value));
+                    WriteVerbose($"Rendering the chat template of '{Model.Name}' for {messages.Length} message(s)");
                     var result = Model.Chat(messages, options, Stream ? text => WriteStatus(text, noNewLine: true, StreamTag) : null, _cancel.Token, variables);
                     if (Stream) WriteStatus("", tag: StreamTag);
                     WriteObject(result);

@@ -73,31 +73,35 @@ namespace GraLoRA.PowerShell.Commands
             ApplyConfig(Config);
             var settings = ToSettings() with { Adapter = Adapter, Resume = Resume, ResumeFrom = ResumeFrom is null ? null : ResolvePath(ResumeFrom) };
             var (_, train) = OpenDataset(ParameterSetName == RecordsSet, Dataset, InputObject);
-            var job = TrainingJob.Prepare(Model, train, settings);
-            if (job.Task is { } task) WriteStatus(task);
-            foreach (var warning in job.Warnings) WriteWarning(warning);
-
-            var stats = job.Data.TrainStats;
-            string examples = stats.PackedSequences > 0 ? $"{stats.Examples:N0} examples packed into {stats.PackedSequences:N0} sequences" : $"{stats.Examples:N0} examples";
-            WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
-                job.Adapter, examples, job.Data.Format, job.TrainLoader.BatchesPerEpoch, BatchSize,
-                job.ValidationLoader is null ? "" : $", {job.Data.Validation.Count:N0} validation examples",
-                job.TotalSteps, job.ResumeFrom is null ? "" : $", resuming from {job.ResumeFrom}",
-                stats.Truncated + stats.DroppedWithoutTargets > 0 ? $" ({stats.Truncated} truncated, {stats.DroppedWithoutTargets} dropped without targets)" : ""));
-
+            // Ctrl+C (StopProcessing) stops chat-template rendering while the data is prepared, then training.
             _cancel = new CancellationTokenSource();
-            var reporter = new ProgressReporter(this, job.Adapter, _cancel.Token);
+            TrainingJob job;
             TrainingResult result;
             try
             {
-                result = job.Run(reporter, _cancel.Token);
+                job = TrainingJob.Prepare(Model, train, settings, _cancel.Token);
+                if (job.Task is { } task) WriteStatus(task);
+                foreach (var warning in job.Warnings) WriteWarning(warning);
+
+                var prepared = job.Data.TrainStats;
+                string examples = prepared.PackedSequences > 0 ? $"{prepared.Examples:N0} examples packed into {prepared.PackedSequences:N0} sequences" : $"{prepared.Examples:N0} examples";
+                WriteStatus(string.Format(CultureInfo.InvariantCulture, "Training adapter '{0}' on {1} ({2}, {3} batches of {4} per epoch){5}: {6:N0} steps{7}{8}",
+                    job.Adapter, examples, job.Data.Format, job.TrainLoader.BatchesPerEpoch, BatchSize,
+                    job.ValidationLoader is null ? "" : $", {job.Data.Validation.Count:N0} validation examples",
+                    job.TotalSteps, job.ResumeFrom is null ? "" : $", resuming from {job.ResumeFrom}",
+                    prepared.Truncated + prepared.DroppedWithoutTargets > 0 ? $" ({prepared.Truncated} truncated, {prepared.DroppedWithoutTargets} dropped without targets)" : ""));
+
+                var reporter = new ProgressReporter(this, job.Adapter, _cancel.Token);
+                try { result = job.Run(reporter, _cancel.Token); }
+                finally { reporter.Complete(); }
             }
             finally
             {
-                reporter.Complete();
                 _cancel.Dispose();
                 _cancel = null;
             }
+
+            var stats = job.Data.TrainStats;
 
             foreach (var warning in result.Warnings ?? Array.Empty<string>()) WriteWarning(warning);   // steps skipped for NaN/Inf
             var run = new TrainingRun

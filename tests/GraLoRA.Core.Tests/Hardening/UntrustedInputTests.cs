@@ -352,5 +352,71 @@ namespace GraLoRA.Tests
             Assert.Equal("InvalidGenerationConfig", ex.ErrorId);
             Assert.Contains(expected, ex.Message);
         }
+
+
+        // ---- How deep the JSON readers of a model folder go (config, generation config, adapter config, shard index,
+        // tokenizer.json, tokenizer_config.json): each refuses deeper nesting with its own error id, so a hostile file
+        // cannot overflow a recursive walker. config-like files: 64 levels; tokenizer files: 256 in our reader, and the
+        // Rust tokenizers library (serde_json) stops at 128 when it reads tokenizer.json itself.
+
+        static string Nested(int depth, string inner = "1") => new string('[', depth) + inner + new string(']', depth);
+
+        public static TheoryData<string, int, string> DeepJson() => new()
+        {
+            { "config.json", 65, "InvalidModelConfig" },
+            { "generation_config.json", 65, "InvalidGenerationConfig" },
+            { "adapter_config.json", 65, "InvalidAdapterConfig" },
+            { "model.safetensors.index.json", 65, "InvalidShardIndex" },
+            { "tokenizer_config.json", 257, "InvalidTokenizer" },
+            { "tokenizer.json", 257, "InvalidTokenizer" },
+            // Within our reader's 256 but past serde_json's 128: the native library refuses it, as a template error id too.
+            { "tokenizer.json", 200, "InvalidTokenizer" },
+            { "config.json (encoder)", 65, "InvalidModelConfig" },
+        };
+
+        [Theory]
+        [MemberData(nameof(DeepJson))]
+        public void JsonReadersRefuseDeepNestingWithTheirErrorIds(string file, int depth, string errorId)
+        {
+            string folder = Directory.CreateDirectory(tmp.File(file.Replace(' ', '_') + depth)).FullName;
+            Text.ByteLevelTokenizerFactory.Write(folder, new Text.ByteLevelTokenizerOptions { ChatTemplate = TinyModelFactory.ChatTemplate });
+            string deep = Nested(depth);
+            Action read;
+            switch (file)
+            {
+                case "config.json":
+                    File.WriteAllText(Path.Combine(folder, file), "{\"model_type\": \"llama\", \"x\": " + deep + "}");
+                    read = () => DecoderConfig.Load(Path.Combine(folder, file));
+                    break;
+                case "config.json (encoder)":
+                    File.WriteAllText(Path.Combine(folder, "config.json"), "{\"model_type\": \"bert\", \"x\": " + deep + "}");
+                    read = () => EncoderConfig.Load(Path.Combine(folder, "config.json"));
+                    break;
+                case "generation_config.json":
+                    File.WriteAllText(Path.Combine(folder, file), "{\"x\": " + deep + "}");
+                    read = () => GenerationConfig.Load(Path.Combine(folder, file), new DecoderConfig { VocabSize = 8, HiddenSize = 8, IntermediateSize = 8, NumLayers = 1, NumHeads = 2, NumKeyValueHeads = 2, HeadDim = 4 });
+                    break;
+                case "adapter_config.json":
+                    File.WriteAllText(Path.Combine(folder, file), "{\"peft_type\": \"GRALORA\", \"x\": " + deep + "}");
+                    read = () => PeftAdapterFormat.ReadConfig(folder);
+                    break;
+                case "model.safetensors.index.json":
+                    File.WriteAllText(Path.Combine(folder, file), "{\"weight_map\": {}, \"x\": " + deep + "}");
+                    read = () => CheckpointLoader.WeightFiles(folder);
+                    break;
+                case "tokenizer_config.json":
+                    File.WriteAllText(Path.Combine(folder, file), "{\"x\": " + deep + "}");
+                    read = () => Text.HfTokenizer.Load(folder).Dispose();
+                    break;
+                default:
+                    var tokenizer = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, file)))!.AsObject();
+                    tokenizer["x"] = System.Text.Json.Nodes.JsonNode.Parse(deep, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 1000 });
+                    File.WriteAllText(Path.Combine(folder, file), tokenizer.ToJsonString(new System.Text.Json.JsonSerializerOptions { MaxDepth = 1000 }));
+                    read = () => Text.HfTokenizer.Load(folder).Dispose();
+                    break;
+            }
+            var e = Assert.Throws<GraloraException>(read);
+            Assert.Equal(errorId, e.ErrorId);
+        }
     }
 }

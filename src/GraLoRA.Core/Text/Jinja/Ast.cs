@@ -14,7 +14,20 @@ namespace GraLoRA.Text.Jinja
     internal sealed record ForNode(int Pos, Target Target, Expr Iterable, Expr? Filter, List<Node> Body, List<Node>? Else) : Node(Pos);
     /// <summary>{% set target = value %}, or the block form {% set target %}body{% endset %} when Value is null.</summary>
     internal sealed record SetNode(int Pos, Target Target, Expr? Value, List<Node>? Body) : Node(Pos);
-    internal sealed record MacroNode(int Pos, string Name, List<(string Name, Expr? Default)> Parameters, List<Node> Body) : Node(Pos);
+    /// <summary>
+    /// {% macro name(parameters) %}body{% endmacro %}. As in Jinja, a macro whose body names caller, varargs or kwargs
+    /// takes a {% call %} block's body, extra positional arguments or extra keyword arguments under that name.
+    /// </summary>
+    internal sealed record MacroNode(int Pos, string Name, List<(string Name, Expr? Default)> Parameters, List<Node> Body, SpecialNames Uses) : Node(Pos);
+    /// <summary>{% call(parameters) macro(arguments) %}body{% endcall %}: calls the macro with the body as caller().</summary>
+    internal sealed record CallBlockNode(int Pos, List<(string Name, Expr? Default)> Parameters, CallExpr Call, List<Node> Body, SpecialNames Uses) : Node(Pos);
+    /// <summary>{% filter name(args) | ... %}body{% endfilter %}: the rendered body through the filters.</summary>
+    internal sealed record FilterBlockNode(int Pos, List<FilterCall> Filters, List<Node> Body) : Node(Pos);
+    internal sealed record FilterCall(int Pos, string Name, Arguments Args);
+
+    /// <summary>Which of Jinja's special names a macro body uses.</summary>
+    [System.Flags]
+    internal enum SpecialNames { None = 0, Caller = 1, Varargs = 2, Kwargs = 4 }
     internal sealed record BreakNode(int Pos) : Node(Pos);
     internal sealed record ContinueNode(int Pos) : Node(Pos);
 
@@ -55,8 +68,10 @@ namespace GraLoRA.Text.Jinja
     /// <summary>a if test else b; without else the result is undefined when the test fails.</summary>
     internal sealed record CondExpr(int Pos, Expr Test, Expr Then, Expr? Else) : Expr(Pos);
 
-    internal sealed record Arguments(List<Expr> Positional, List<(string Name, Expr Value)> Keywords)
+    /// <summary>Call arguments: positional, name=value, then *iterable and **mapping unpacked as Python does.</summary>
+    internal sealed record Arguments(List<Expr> Positional, List<(string Name, Expr Value)> Keywords, Expr? Unpacked = null, Expr? UnpackedKeywords = null)
     {
         public static readonly Arguments None = new(new List<Expr>(), new List<(string, Expr)>());
+        public bool IsEmpty => Positional.Count == 0 && Keywords.Count == 0 && Unpacked == null && UnpackedKeywords == null;
     }
 }

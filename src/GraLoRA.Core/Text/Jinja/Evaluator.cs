@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text;
@@ -27,8 +28,12 @@ namespace GraLoRA.Text.Jinja
         public void Set(string name, object? value) => _variables[name] = value;
     }
 
-    /// <summary>Walks the syntax tree, writing output. Errors carry the position of the innermost node that failed.</summary>
-    internal static class Evaluator
+    /// <summary>
+    /// Walks the syntax tree, writing output. Errors carry the position of the innermost node that failed. Every node
+    /// evaluated is one step and one level of depth on the rendering's <see cref="RenderBudget"/>, so runaway recursion
+    /// and endless loops end with a template error (or at the caller's cancellation) instead of taking the process down.
+    /// </summary>
+    internal static partial class Evaluator
     {
         enum Flow { Normal, Break, Continue }
 
@@ -65,15 +70,36 @@ namespace GraLoRA.Text.Jinja
             return Flow.Normal;
         }
 
+        /// <summary>Appends rendered text, charging it to the budget first.</summary>
+        static void Write(StringBuilder output, string text)
+        {
+            RenderBudget.Current.Text(text.Length);
+            output.Append(text);
+        }
+
         static Flow Execute(Node node, Scope scope, StringBuilder output)
+        {
+            var budget = RenderBudget.Current;
+            budget.Enter();
+            try
+            {
+                return ExecuteCore(node, scope, output);
+            }
+            finally
+            {
+                budget.Leave();
+            }
+        }
+
+        static Flow ExecuteCore(Node node, Scope scope, StringBuilder output)
         {
             switch (node)
             {
                 case TextNode t:
-                    output.Append(t.Text);
+                    Write(output, t.Text);
                     return Flow.Normal;
                 case OutputNode o:
-                    output.Append(Values.Str(Evaluate(o.Value, scope)));
+                    Write(output, Values.Str(Evaluate(o.Value, scope)));
                     return Flow.Normal;
                 case IfNode i:
                     foreach (var (test, body) in i.Branches)
@@ -88,7 +114,18 @@ namespace GraLoRA.Text.Jinja
                     Assign(s.Target, value, scope);
                     return Flow.Normal;
                 case MacroNode m:
-                    scope.Set(m.Name, DefineMacro(m, scope));
+                    scope.Set(m.Name, DefineMacro(m.Name, m.Parameters, m.Body, m.Uses, scope));
+                    return Flow.Normal;
+                case CallBlockNode c:
+                    // The body becomes caller(), a macro defined here (it sees this scope); the call gets it as caller=.
+                    var caller = DefineMacro("caller", c.Parameters, c.Body, c.Uses, scope);
+                    Write(output, Values.Str(Call(c.Call, scope, ("caller", caller))));
+                    return Flow.Normal;
+                case FilterBlockNode fb:
+                    object? filtered = RenderBlock(fb.Body, scope);
+                    foreach (var filter in fb.Filters)
+                        filtered = ApplyFilter(filter.Pos, filter.Name, filtered, Arguments(filter.Args, scope));
+                    Write(output, Values.Str(filtered));
                     return Flow.Normal;
                 case BreakNode:
                     return Flow.Break;
@@ -96,6 +133,18 @@ namespace GraLoRA.Text.Jinja
                     return Flow.Continue;
                 default:
                     throw new RenderException($"unsupported node {node.GetType().Name}");
+            }
+        }
+
+        static object? ApplyFilter(int pos, string name, object? value, CallArguments args)
+        {
+            try
+            {
+                return Filters.Apply(name, value, args);
+            }
+            catch (RenderException e) when (Locate(e, pos))
+            {
+                throw;
             }
         }
 
@@ -123,8 +172,10 @@ namespace GraLoRA.Text.Jinja
                 }).ToList();
             }
 
+            var budget = RenderBudget.Current;
             for (int i = 0; i < items.Count; i++)
             {
+                budget.Step();
                 var iteration = new Scope(scope);
                 Assign(f.Target, items[i], iteration);
                 iteration.Set("loop", LoopVariable(items, i));
@@ -180,32 +231,12 @@ namespace GraLoRA.Text.Jinja
             }
         }
 
-        static JinjaCallable DefineMacro(MacroNode m, Scope definedIn) => new(m.Name, args =>
-        {
-            var local = new Scope(definedIn);
-            if (args.Positional.Count > m.Parameters.Count)
-                throw new RenderException($"macro '{m.Name}' takes not more than {m.Parameters.Count} argument(s)");
-            foreach (var (name, _) in args.Keywords)
-                if (!m.Parameters.Any(p => p.Name == name))
-                    throw new RenderException($"macro '{m.Name}' takes no keyword argument '{name}'");
-            for (int i = 0; i < m.Parameters.Count; i++)
-            {
-                var (name, defaultValue) = m.Parameters[i];
-                object? value = args.Has(i, name) ? args.Get(i, name)
-                    : defaultValue != null ? Evaluate(defaultValue, local)
-                    : new Undefined(name);
-                local.Set(name, value);
-            }
-            var output = new StringBuilder();
-            if (Execute(m.Body, local, output) != Flow.Normal)
-                throw new RenderException("'break' or 'continue' outside a loop");
-            return output.ToString();
-        });
-
         // ---- Expressions ----
 
         public static object? Evaluate(Expr e, Scope scope)
         {
+            var budget = RenderBudget.Current;
+            budget.Enter();
             try
             {
                 return EvaluateCore(e, scope);
@@ -213,6 +244,10 @@ namespace GraLoRA.Text.Jinja
             catch (RenderException ex) when (Locate(ex, e.Pos))
             {
                 throw;
+            }
+            finally
+            {
+                budget.Leave();
             }
         }
 
@@ -240,7 +275,7 @@ namespace GraLoRA.Text.Jinja
                 case SliceExpr s:
                     return Operations.Slice(Evaluate(s.Object, scope), Optional(s.Start, scope), Optional(s.Stop, scope), Optional(s.Step, scope));
                 case CallExpr c:
-                    return Call(c, scope);
+                    return Call(c, scope, null);
                 case FilterExpr f:
                     return Filters.Apply(f.Name, Evaluate(f.Value, scope), Arguments(f.Args, scope));
                 case TestExpr t:
@@ -287,7 +322,7 @@ namespace GraLoRA.Text.Jinja
             {
                 return f.Invoke(args);
             }
-            catch (System.Exception e) when (e is not RenderException and not GraloraException)
+            catch (Exception e) when (e is not RenderException and not GraloraException and not OperationCanceledException)
             {
                 // A function passed in the context failed: report it as a render error at this call.
                 throw new RenderException($"{f.Name}() failed: {e.Message}");
@@ -296,21 +331,46 @@ namespace GraLoRA.Text.Jinja
 
         static object? Optional(Expr? e, Scope scope) => e == null ? null : Evaluate(e, scope);
 
-        static CallArguments Arguments(Arguments args, Scope scope)
+        /// <summary>Evaluates call arguments, unpacking *iterable and **mapping; <paramref name="extra"/> is one more keyword (caller=).</summary>
+        static CallArguments Arguments(Arguments args, Scope scope, (string Name, object? Value)? extra = null)
         {
-            if (args.Positional.Count == 0 && args.Keywords.Count == 0)
+            if (args.IsEmpty && extra == null)
                 return CallArguments.Empty;
-            return new CallArguments(
-                args.Positional.Select(x => Evaluate(x, scope)).ToList(),
-                args.Keywords.Select(k => (k.Name, Evaluate(k.Value, scope))).ToList());
+            var positional = args.Positional.Select(x => Evaluate(x, scope)).ToList();
+            var keywords = args.Keywords.Select(k => (k.Name, Evaluate(k.Value, scope))).ToList();
+            if (args.Unpacked != null)
+            {
+                object? items = Evaluate(args.Unpacked, scope);
+                if (items is null or bool or long or double or JinjaCallable or JinjaNamespace)
+                    throw new RenderException($"Value after * must be an iterable, not {Values.TypeName(items)}");
+                positional.AddRange(Values.Iterate(items));
+            }
+            var more = new List<(string, object?)>();
+            if (args.UnpackedKeywords != null)
+            {
+                if (Evaluate(args.UnpackedKeywords, scope) is not JinjaDict mapping)
+                    throw new RenderException("argument after ** must be a mapping");
+                RenderBudget.Current.Items(mapping.Count);
+                more.AddRange(mapping.Select(p => (p.Key, p.Value)));
+            }
+            if (extra is { } e)
+                more.Add(e);
+            var names = more.Count == 0 ? null : keywords.Select(k => k.Name).ToHashSet();
+            foreach (var (name, value) in more)
+            {
+                if (!names!.Add(name))
+                    throw new RenderException($"got multiple values for keyword argument '{name}'");
+                keywords.Add((name, value));
+            }
+            return new CallArguments(positional, keywords);
         }
 
-        static object? Call(CallExpr c, Scope scope)
+        static object? Call(CallExpr c, Scope scope, (string Name, object? Value)? extra)
         {
             object? callee = Evaluate(c.Callee, scope);
             return callee switch
             {
-                JinjaCallable f => Invoke(f, Arguments(c.Args, scope)),
+                JinjaCallable f => Invoke(f, Arguments(c.Args, scope, extra)),
                 Undefined u => throw new RenderException($"'{u.Name}' is undefined and cannot be called"
                     + (c.Callee is NameExpr && Filters.Exists(u.Name) ? $" ('{u.Name}' is a filter: write value|{u.Name})" : "")),
                 _ => throw new RenderException($"'{Values.TypeName(callee)}' object is not callable"),

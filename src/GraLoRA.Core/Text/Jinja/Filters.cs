@@ -18,7 +18,7 @@ namespace GraLoRA.Text.Jinja
                 _ => throw new RenderException($"bad operand type for abs(): '{Values.TypeName(v)}'"),
             },
             ["attr"] = (v, a) => Operations.GetAttribute(v, Values.Str(a.Get(0, "name"))),
-            ["capitalize"] = (v, _) => Methods.Capitalize(Values.Str(v)),
+            ["capitalize"] = (v, _) => Methods.Capitalize(Methods.Charged(Values.Str(v))),
             ["count"] = (v, _) => (long)Values.Length(v),
             ["length"] = (v, _) => (long)Values.Length(v),
             ["default"] = Default,
@@ -35,11 +35,11 @@ namespace GraLoRA.Text.Jinja
                 Undefined => new JinjaList(Array.Empty<object?>()),
                 _ => throw new RenderException($"items filter needs a mapping, not '{Values.TypeName(v)}'"),
             },
-            ["join"] = (v, a) => string.Join(Values.Str(a.Get(0, "d", "")),
+            ["join"] = (v, a) => Methods.Join(Values.Str(a.Get(0, "d", "")),
                 Values.Iterate(v).Select(x => Values.Str(a.Get(1, "attribute") is { } attr and not Undefined ? Attribute(x, attr) : x))),
             ["list"] = (v, _) => new JinjaList(Values.Iterate(v)),
-            ["lower"] = (v, _) => Values.Str(v).ToLowerInvariant(),
-            ["upper"] = (v, _) => Values.Str(v).ToUpperInvariant(),
+            ["lower"] = (v, _) => Methods.Charged(Values.Str(v)).ToLowerInvariant(),
+            ["upper"] = (v, _) => Methods.Charged(Values.Str(v)).ToUpperInvariant(),
             ["map"] = Map,
             ["max"] = (v, a) => Extreme(v, a, pickLarger: true),
             ["min"] = (v, a) => Extreme(v, a, pickLarger: false),
@@ -49,18 +49,18 @@ namespace GraLoRA.Text.Jinja
             ["rejectattr"] = (v, a) => Select(v, a, byAttribute: true, keep: false),
             ["replace"] = (v, a) => Methods.Replace(Values.Str(v), Values.Str(a.Get(0, "old")), Values.Str(a.Get(1, "new")), a.Get(2, "count")),
             ["reverse"] = (v, _) => v is string s
-                ? string.Concat(Values.CodePoints(s).AsEnumerable().Reverse())
+                ? string.Concat(Values.CodePoints(Methods.Charged(s)).AsEnumerable().Reverse())
                 : new JinjaList(Values.Iterate(v).Reverse()),
             ["round"] = Round,
             ["safe"] = (v, _) => v,
             ["sort"] = Sort,
             ["string"] = (v, _) => Values.Str(v),
             ["sum"] = Sum,
-            ["title"] = (v, _) => TitleFilter(Values.Str(v)),
+            ["title"] = (v, _) => TitleFilter(Methods.Charged(Values.Str(v))),
             ["tojson"] = (v, a) => Json.Serialize(v, a),
             ["trim"] = (v, a) => Methods.Strip(Values.Str(v), a.Get(0, "chars"), left: true, right: true),
             ["unique"] = Unique,
-            ["wordcount"] = (v, _) => (long)Values.Str(v).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Length,
+            ["wordcount"] = (v, _) => (long)Methods.Charged(Values.Str(v)).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Length,
         };
 
         public static bool Exists(string name) => All.ContainsKey(name);
@@ -83,7 +83,9 @@ namespace GraLoRA.Text.Jinja
         {
             if (path is long index)
                 return Operations.GetItem(item, index);
-            foreach (string part in Values.Str(path).Split('.'))
+            string dotted = Values.Str(path);
+            RenderBudget.Current.Text(dotted.Length);
+            foreach (string part in dotted.Split('.'))
                 item = long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out long i) ? Operations.GetItem(item, i) : Operations.GetItem(item, part);
             return item;
         }
@@ -132,14 +134,33 @@ namespace GraLoRA.Text.Jinja
             };
         }
 
+        /// <summary>Charges a sort of <paramref name="count"/> items (n log n comparisons) before it runs.</summary>
+        static void ChargeSort(int count) => RenderBudget.Current.Items(count * (long)Math.Max(1, Math.Log2(Math.Max(count, 1)) + 1));
+
         static object Sort(object? v, CallArguments a)
         {
             var key = SortKey(a, 2, 1);
             var keyed = Values.Iterate(v).Select(x => (Item: x, Key: key(x))).ToList();
-            var comparer = Comparer<object?>.Create(Operations.Compare);
+            ChargeSort(keyed.Count);
+            // Jinja sorts by [key] lists, so equal keys (even None, even undefined) are never ordered against each other.
+            var comparer = Comparer<object?>.Create(Operations.SortOrder);
             // OrderBy is stable, like Python's sort (also in reverse: equal items keep their order).
             var sorted = Values.IsTrue(a.Get(0, "reverse", false)) ? keyed.OrderByDescending(p => p.Key, comparer) : keyed.OrderBy(p => p.Key, comparer);
-            return new JinjaList(sorted.Select(p => p.Item));
+            return new JinjaList(Sorted(sorted.Select(p => p.Item)));
+        }
+
+        /// <summary>Runs a sort; a template error from comparing two items (None &lt; 1) comes out as itself, not wrapped by the sorter.</summary>
+        static List<object?> Sorted(IEnumerable<object?> sorted)
+        {
+            try
+            {
+                return sorted.ToList();
+            }
+            catch (InvalidOperationException e) when (e.InnerException is RenderException inner)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+                throw;
+            }
         }
 
         static object DictSort(object? v, CallArguments a)
@@ -150,9 +171,10 @@ namespace GraLoRA.Text.Jinja
             int by = Values.Str(a.Get(1, "by", "key")) == "value" ? 1 : 0;
             object? Key(JinjaList pair) => pair.Items[by] is string s && !caseSensitive ? s.ToLowerInvariant() : pair.Items[by];
             var pairs = Methods.Items(d).Items.Cast<JinjaList>();
+            ChargeSort(d.Count);
             var comparer = Comparer<object?>.Create(Operations.Compare);
             var sorted = Values.IsTrue(a.Get(2, "reverse", false)) ? pairs.OrderByDescending(Key, comparer) : pairs.OrderBy(Key, comparer);
-            return new JinjaList(sorted);
+            return new JinjaList(Sorted(sorted));
         }
 
         static object? Extreme(object? v, CallArguments a, bool pickLarger)
@@ -188,9 +210,11 @@ namespace GraLoRA.Text.Jinja
             var key = SortKey(a, 1, 0);
             var seen = new List<object?>();
             var result = new List<object?>();
+            var budget = RenderBudget.Current;
             foreach (object? item in Values.Iterate(v))
             {
                 object? k = key(item);
+                budget.Items(seen.Count);
                 if (seen.Any(s => Operations.AreEqual(s, k)))
                     continue;
                 seen.Add(k);
@@ -282,7 +306,9 @@ namespace GraLoRA.Text.Jinja
             bool first = Values.IsTrue(a.Get(1, "first", false));
             bool blank = Values.IsTrue(a.Get(2, "blank", false));
             // As Jinja does: a newline is appended so a trailing newline survives splitlines.
-            var lines = Methods.SplitLines(Values.Str(v) + "\n").Cast<string>().ToList();
+            string text = Values.Str(v);
+            var lines = Methods.SplitLines(text + "\n").Cast<string>().ToList();
+            RenderBudget.Current.Text(text.Length + (long)pad.Length * (lines.Count + 1));
             string result = lines[0] + (lines.Count > 1
                 ? "\n" + string.Join("\n", lines.Skip(1).Select(line => blank || line.Length > 0 ? pad + line : line))
                 : "");

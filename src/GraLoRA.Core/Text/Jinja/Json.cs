@@ -29,18 +29,49 @@ namespace GraLoRA.Text.Jinja
                 (itemSeparator, keySeparator) = (item, key);
             bool sortKeys = Values.IsTrue(args.Get(3, "sort_keys", false));
             bool ensureAscii = Values.IsTrue(args.Get(0, "ensure_ascii", false));
-            var sb = new StringBuilder();
+            var sb = new BudgetedText(RenderBudget.Current);
             Write(sb, value, new Options(indent, itemSeparator, keySeparator, sortKeys, ensureAscii), 0);
             return sb.ToString();
         }
 
-        static void Write(StringBuilder sb, object? value, Options o, int depth)
+        /// <summary>A StringBuilder that charges every append to the rendering's budget before making it.</summary>
+        sealed class BudgetedText
+        {
+            readonly StringBuilder _sb = new();
+            readonly RenderBudget _budget;
+            public BudgetedText(RenderBudget budget) => _budget = budget;
+            public RenderBudget Budget => _budget;
+
+            public BudgetedText Append(string? s)
+            {
+                if (s != null)
+                {
+                    _budget.Text(s.Length);
+                    _sb.Append(s);
+                }
+                return this;
+            }
+
+            public BudgetedText Append(char c)
+            {
+                _budget.Text(1);
+                _sb.Append(c);
+                return this;
+            }
+
+            public override string ToString() => _sb.ToString();
+        }
+
+        static void Write(BudgetedText sb, object? value, Options o, int depth)
         {
             switch (value)
             {
-                case null or Undefined:
+                case null:
                     sb.Append("null");
                     break;
+                case Undefined:
+                    // Python's json.dumps has no value for Jinja's Undefined.
+                    throw new RenderException("Object of type Undefined is not JSON serializable");
                 case bool b:
                     sb.Append(b ? "true" : "false");
                     break;
@@ -54,9 +85,11 @@ namespace GraLoRA.Text.Jinja
                     WriteString(sb, s, o.EnsureAscii);
                     break;
                 case JinjaList list:
+                    sb.Budget.CheckValueDepth(depth);
                     WriteContainer(sb, '[', ']', list.Items, o, depth, (item, d) => Write(sb, item, o, d));
                     break;
                 case JinjaDict dict:
+                    sb.Budget.CheckValueDepth(depth);
                     IEnumerable<KeyValuePair<string, object?>> pairs = o.SortKeys ? dict.OrderBy(p => p.Key, StringComparer.Ordinal) : dict;
                     WriteContainer(sb, '{', '}', pairs.ToList(), o, depth, (pair, d) =>
                     {
@@ -70,7 +103,7 @@ namespace GraLoRA.Text.Jinja
             }
         }
 
-        static void WriteContainer<T>(StringBuilder sb, char open, char close, IReadOnlyList<T> items, Options o, int depth, Action<T, int> writeItem)
+        static void WriteContainer<T>(BudgetedText sb, char open, char close, IReadOnlyList<T> items, Options o, int depth, Action<T, int> writeItem)
         {
             sb.Append(open);
             if (items.Count == 0)
@@ -91,8 +124,10 @@ namespace GraLoRA.Text.Jinja
             sb.Append(close);
         }
 
-        static void WriteString(StringBuilder sb, string s, bool ensureAscii)
+        static void WriteString(BudgetedText text, string s, bool ensureAscii)
         {
+            // Escapes at most sextuple a character; built apart, then charged and appended at once.
+            var sb = new StringBuilder(s.Length + 2);
             sb.Append('"');
             foreach (char c in s)
             {
@@ -114,6 +149,7 @@ namespace GraLoRA.Text.Jinja
                 }
             }
             sb.Append('"');
+            text.Append(sb.ToString());
         }
     }
 }

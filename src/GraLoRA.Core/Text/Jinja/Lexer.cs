@@ -53,18 +53,20 @@ namespace GraLoRA.Text.Jinja
         readonly string _src;
         readonly SourceMap _map;
         readonly List<Token> _tokens = new();
+        readonly int _maxNesting;
         int _pos;
 
-        Lexer(string source, SourceMap map)
+        Lexer(string source, SourceMap map, int maxNesting)
         {
+            _maxNesting = maxNesting;
             // Jinja's default keep_trailing_newline=False: a single trailing newline is not output.
             _src = source.EndsWith('\n') ? source[..^1] : source;
             _map = map;
         }
 
-        public static List<Token> Tokenize(string source, SourceMap map)
+        public static List<Token> Tokenize(string source, SourceMap map, int maxNesting)
         {
-            var lexer = new Lexer(source, map);
+            var lexer = new Lexer(source, map, maxNesting);
             lexer.Run();
             return lexer._tokens;
         }
@@ -143,6 +145,7 @@ namespace GraLoRA.Text.Jinja
             TokenKind endKind = closer == '%' ? TokenKind.BlockEnd : TokenKind.VariableEnd;
             string endText = closer == '%' ? "%}" : "}}";
             int braceDepth = 0; // a '}}' inside a dict literal closes braces, not the tag
+            int nesting = 0;    // brackets of any kind, refused early when deeper than the parser would take
             while (true)
             {
                 while (_pos < _src.Length && char.IsWhiteSpace(_src[_pos]))
@@ -185,6 +188,10 @@ namespace GraLoRA.Text.Jinja
                         throw TemplateError.Syntax($"unexpected character '{c}'", _pos, _map);
                     if (op == "{") braceDepth++;
                     else if (op == "}") braceDepth = Math.Max(0, braceDepth - 1);
+                    if (op is "(" or "[" or "{" && ++nesting > _maxNesting)
+                        throw TemplateError.TooDeep(_maxNesting, start, _map);
+                    if (op is ")" or "]" or "}")
+                        nesting = Math.Max(0, nesting - 1);
                     _tokens.Add(new Token(TokenKind.Operator, op, start));
                     _pos += op.Length;
                 }

@@ -20,14 +20,14 @@ namespace GraLoRA.Text.Jinja
                 "splitlines" => _ => new JinjaList(SplitLines(s)),
                 "startswith" => a => Affix(s, a.Get(0, "prefix"), "startswith", (x, p) => x.StartsWith(p, StringComparison.Ordinal)),
                 "endswith" => a => Affix(s, a.Get(0, "suffix"), "endswith", (x, p) => x.EndsWith(p, StringComparison.Ordinal)),
-                "upper" => _ => s.ToUpperInvariant(),
-                "lower" => _ => s.ToLowerInvariant(),
-                "title" => _ => Title(s),
-                "capitalize" => _ => Capitalize(s),
+                "upper" => _ => Charged(s).ToUpperInvariant(),
+                "lower" => _ => Charged(s).ToLowerInvariant(),
+                "title" => _ => Title(Charged(s)),
+                "capitalize" => _ => Capitalize(Charged(s)),
                 "replace" => a => Replace(s, ArgString(a.Get(0, "old"), "replace"), ArgString(a.Get(1, "new"), "replace"), a.Get(2, "count", -1L)),
-                "find" => a => (long)s.IndexOf(ArgString(a.Get(0, "sub"), "find"), StringComparison.Ordinal),
+                "find" => a => (long)Scanned(s).IndexOf(ArgString(a.Get(0, "sub"), "find"), StringComparison.Ordinal),
                 "count" => a => CountOccurrences(s, ArgString(a.Get(0, "sub"), "count")),
-                "join" => a => string.Join(s, Values.Iterate(a.Get(0, "iterable")).Select(Values.Str)),
+                "join" => a => Join(s, Values.Iterate(a.Get(0, "iterable")).Select(Values.Str)),
                 _ => null,
             };
             return f == null ? null : new JinjaCallable("str." + name, f);
@@ -40,15 +40,56 @@ namespace GraLoRA.Text.Jinja
             {
                 "get" => a => a.Get(0, "key") is string key && d.TryGetValue(key, out var v) ? v : a.Get(1, "default"),
                 "items" => _ => Items(d),
-                "keys" => _ => new JinjaList(d.Keys),
-                "values" => _ => new JinjaList(d.Select(p => p.Value)),
+                "keys" => _ => new JinjaList(Walked(d).Keys),
+                "values" => _ => new JinjaList(Walked(d).Select(p => p.Value)),
                 _ => null,
             };
             return f == null ? null : new JinjaCallable("dict." + name, f);
         }
 
         public static JinjaList Items(JinjaDict d) =>
-            new(d.Select(p => (object?)new JinjaList(new[] { p.Key, p.Value }, isTuple: true)));
+            new(Walked(d).Select(p => (object?)new JinjaList(new[] { p.Key, p.Value }, isTuple: true)));
+
+        /// <summary><paramref name="s"/>, with a new string of its length charged to the rendering's budget (for methods that copy it).</summary>
+        public static string Charged(string s)
+        {
+            RenderBudget.Current.Text(s.Length);
+            return s;
+        }
+
+        static string Scanned(string s)
+        {
+            RenderBudget.Current.Scan(s.Length);
+            return s;
+        }
+
+        /// <summary><paramref name="d"/>, with a walk over its entries charged first.</summary>
+        static JinjaDict Walked(JinjaDict d)
+        {
+            RenderBudget.Current.Items(d.Count);
+            return d;
+        }
+
+        static JinjaList Walked(JinjaList l)
+        {
+            RenderBudget.Current.Items(l.Items.Count);
+            return l;
+        }
+
+        /// <summary>A strip set as a hash set, so stripping costs one look-up per character, charged first.</summary>
+        static HashSet<char> CharSet(int length, string set)
+        {
+            RenderBudget.Current.Scan(length);
+            return new HashSet<char>(set);
+        }
+
+        /// <summary>string.Join, with the result charged before it is built.</summary>
+        public static string Join(string separator, IEnumerable<string> pieces)
+        {
+            var parts = pieces.ToList();
+            RenderBudget.Current.Text(parts.Sum(p => (long)p.Length) + (long)separator.Length * Math.Max(0, parts.Count - 1));
+            return string.Join(separator, parts);
+        }
 
         // ---- Globals ----
 
@@ -67,6 +108,9 @@ namespace GraLoRA.Text.Jinja
                 a => throw new RaisedException(Values.Str(a.Get(0, "message", "raise_exception() was called"))));
         }
 
+        /// <summary>Python's sandboxed Jinja refuses longer ranges (MAX_RANGE), so no template transformers renders uses one.</summary>
+        const long MaxRange = 100_000;
+
         static object Range(CallArguments a)
         {
             var numbers = a.Positional.Select(v => v is long l ? l : throw new RenderException($"range() arguments must be integers, not '{Values.TypeName(v)}'")).ToList();
@@ -79,13 +123,15 @@ namespace GraLoRA.Text.Jinja
             };
             if (step == 0)
                 throw new RenderException("range() arg 3 must not be zero");
-            var items = new List<object?>();
-            for (long i = start; step > 0 ? i < stop : i > stop; i += step)
-            {
-                if (items.Count >= 1_000_000)
-                    throw new RenderException("range() is too long for a template (over 1,000,000 items)");
-                items.Add(i);
-            }
+            // The length without walking it (exact in 128 bits, so no overflow), checked before anything is allocated.
+            Int128 span = step > 0 ? (Int128)stop - start : (Int128)start - stop;
+            Int128 length = span <= 0 ? 0 : (span + Int128.Abs(step) - 1) / Int128.Abs(step);
+            if (length > MaxRange)
+                throw new RenderException($"range too big: the sandbox blocks ranges longer than {MaxRange:N0} items, as Python's Jinja does");
+            RenderBudget.Current.Items((long)length);
+            var items = new List<object?>((int)length);
+            for (long i = 0; i < (long)length; i++)
+                items.Add(start + i * step);
             return new JinjaList(items);
         }
 
@@ -96,7 +142,7 @@ namespace GraLoRA.Text.Jinja
             {
                 if (source is not JinjaDict d)
                     throw new RenderException($"namespace() takes keyword arguments or a dict, not '{Values.TypeName(source)}'");
-                foreach (var (k, v) in d)
+                foreach (var (k, v) in Walked(d))
                     ns.Attributes[k] = v;
             }
             foreach (var (k, v) in a.Keywords)
@@ -114,7 +160,7 @@ namespace GraLoRA.Text.Jinja
             Func<char, bool> strip = chars switch
             {
                 null or Undefined => Values.IsSpace,
-                string set => set.Contains,
+                string set => CharSet(set.Length, set).Contains,
                 _ => throw new RenderException($"strip arg must be None or str, not '{Values.TypeName(chars)}'"),
             };
             int start = 0, end = s.Length;
@@ -124,12 +170,24 @@ namespace GraLoRA.Text.Jinja
             if (right)
                 while (end > start && strip(s[end - 1]))
                     end--;
+            RenderBudget.Current.Text(end - start);
             return s[start..end];
         }
 
+        /// <summary>
+        /// Python's str.split: without a separator, runs of whitespace split and the ends are dropped; after maxsplit
+        /// splits the rest is kept as it is (leading whitespace dropped, trailing kept), so "  a b ".split(None, 0) is ["a b "].
+        /// </summary>
         static JinjaList Split(string s, object? sep, object? maxSplitArg)
         {
-            long maxSplit = maxSplitArg is long m ? m : -1;
+            long maxSplit = maxSplitArg switch
+            {
+                long m => m,
+                bool b => b ? 1 : 0,
+                null or Undefined => -1,
+                _ => throw new RenderException($"'{Values.TypeName(maxSplitArg)}' object cannot be interpreted as an integer"),
+            };
+            RenderBudget.Current.Text(s.Length);
             var parts = new List<object?>();
             if (sep is null or Undefined)
             {
@@ -143,7 +201,7 @@ namespace GraLoRA.Text.Jinja
                         break;
                     if (maxSplit >= 0 && parts.Count >= maxSplit)
                     {
-                        parts.Add(s[i..].TrimEnd());
+                        parts.Add(s[i..]);
                         break;
                     }
                     int start = i;
@@ -172,6 +230,7 @@ namespace GraLoRA.Text.Jinja
         /// <summary>Python's str.splitlines(): any line break ends a line; the breaks are dropped.</summary>
         public static List<object?> SplitLines(string s)
         {
+            RenderBudget.Current.Text(s.Length);
             var lines = new List<object?>();
             int start = 0;
             for (int i = 0; i < s.Length; i++)
@@ -193,7 +252,7 @@ namespace GraLoRA.Text.Jinja
         static bool Affix(string s, object? affix, string method, Func<string, string, bool> test) => affix switch
         {
             string a => test(s, a),
-            JinjaList l => l.Items.Any(x => test(s, ArgString(x, method))),
+            JinjaList l => Walked(l).Items.Any(x => test(s, ArgString(x, method))),
             _ => throw new RenderException($"{method} first arg must be str or a tuple of str, not '{Values.TypeName(affix)}'"),
         };
 
@@ -217,6 +276,11 @@ namespace GraLoRA.Text.Jinja
         public static string Replace(string s, string old, string replacement, object? countArg)
         {
             long count = countArg is long c ? c : -1;
+            // The result's length, known before it is built: occurrences (capped by count) times the growth.
+            long found = old.Length == 0 ? Values.Length(s) + 1 : CountOccurrences(s, old);
+            if (count >= 0)
+                found = Math.Min(found, count);
+            RenderBudget.Current.Text(s.Length + found * (replacement.Length - (long)old.Length));
             if (count < 0)
                 return old.Length == 0 ? replacement + string.Join(replacement, Values.CodePoints(s)) + (s.Length > 0 ? replacement : "") : s.Replace(old, replacement, StringComparison.Ordinal);
             var sb = new StringBuilder();
@@ -243,6 +307,7 @@ namespace GraLoRA.Text.Jinja
 
         static long CountOccurrences(string s, string sub)
         {
+            RenderBudget.Current.Scan(s.Length);
             if (sub.Length == 0)
                 return Values.CodePoints(s).Count + 1;
             long n = 0;

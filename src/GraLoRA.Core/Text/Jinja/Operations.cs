@@ -14,42 +14,81 @@ namespace GraLoRA.Text.Jinja
         static double AsDouble(object? v) => v switch { bool b => b ? 1 : 0, long l => l, _ => (double)v! };
 
         /// <summary>Python ==: numbers across int/float/bool, lists and dicts by content.</summary>
-        public static bool AreEqual(object? a, object? b)
+        public static bool AreEqual(object? a, object? b) => AreEqual(a, b, 0, RenderBudget.Current);
+
+        static bool AreEqual(object? a, object? b, int depth, RenderBudget budget)
         {
             if (IsNumber(a) && IsNumber(b))
                 return IsInteger(a) && IsInteger(b) ? AsLong(a) == AsLong(b) : AsDouble(a) == AsDouble(b);
-            return (a, b) switch
+            switch (a, b)
             {
-                (null, null) => true,
-                (Undefined, Undefined) => true,
-                (string x, string y) => x == y,
-                (JinjaList x, JinjaList y) => x.IsTuple == y.IsTuple && x.Items.Count == y.Items.Count
-                                              && x.Items.Zip(y.Items).All(p => AreEqual(p.First, p.Second)),
-                (JinjaDict x, JinjaDict y) => x.Count == y.Count
-                                              && x.All(p => y.TryGetValue(p.Key, out var v) && AreEqual(p.Value, v)),
-                _ => ReferenceEquals(a, b),
-            };
+                case (null, null):
+                case (Undefined, Undefined):
+                    return true;
+                case (string x, string y):
+                    budget.Scan(Math.Min(x.Length, y.Length));
+                    return x == y;
+                case (JinjaList x, JinjaList y):
+                    if (x.IsTuple != y.IsTuple || x.Items.Count != y.Items.Count)
+                        return false;
+                    budget.CheckValueDepth(depth);
+                    for (int i = 0; i < x.Items.Count; i++)
+                    {
+                        budget.Step();
+                        if (!AreEqual(x.Items[i], y.Items[i], depth + 1, budget))
+                            return false;
+                    }
+                    return true;
+                case (JinjaDict x, JinjaDict y):
+                    if (x.Count != y.Count)
+                        return false;
+                    budget.CheckValueDepth(depth);
+                    foreach (var (key, value) in x)
+                    {
+                        budget.Step();
+                        if (!y.TryGetValue(key, out var other) || !AreEqual(value, other, depth + 1, budget))
+                            return false;
+                    }
+                    return true;
+                default:
+                    return ReferenceEquals(a, b);
+            }
         }
 
-        /// <summary>Python ordering (&lt;, sort, min, max): numbers, strings, lists element by element.</summary>
-        public static int Compare(object? a, object? b)
+        /// <summary>
+        /// Python ordering (&lt;, sort, min, max): numbers, strings, and lists as Python compares them: the first items
+        /// that differ (by ==) decide, so equal items, even None, are never ordered.
+        /// </summary>
+        public static int Compare(object? a, object? b) => Compare(a, b, 0, RenderBudget.Current);
+
+        static int Compare(object? a, object? b, int depth, RenderBudget budget)
         {
             if (IsNumber(a) && IsNumber(b))
                 return IsInteger(a) && IsInteger(b) ? AsLong(a).CompareTo(AsLong(b)) : AsDouble(a).CompareTo(AsDouble(b));
             if (a is string x && b is string y)
-                return Math.Sign(string.CompareOrdinal(x, y));
-            if (a is JinjaList la && b is JinjaList lb)
             {
+                budget.Scan(Math.Min(x.Length, y.Length));
+                return Math.Sign(string.CompareOrdinal(x, y));
+            }
+            if (a is JinjaList la && b is JinjaList lb && la.IsTuple == lb.IsTuple)
+            {
+                budget.CheckValueDepth(depth);
                 for (int i = 0; i < Math.Min(la.Items.Count, lb.Items.Count); i++)
                 {
-                    int c = Compare(la.Items[i], lb.Items[i]);
-                    if (c != 0)
-                        return c;
+                    budget.Step();
+                    if (!AreEqual(la.Items[i], lb.Items[i], depth + 1, budget))
+                        return Compare(la.Items[i], lb.Items[i], depth + 1, budget);
                 }
                 return la.Items.Count.CompareTo(lb.Items.Count);
             }
+            // Python's Jinja: comparing undefined fails as using it does.
+            if (a is Undefined u || b is Undefined)
+                throw new RenderException($"'{(a as Undefined ?? (Undefined)b!).Name}' is undefined");
             throw new RenderException($"'<' not supported between instances of '{Values.TypeName(a)}' and '{Values.TypeName(b)}'");
         }
+
+        /// <summary>Python's sort order of keys: equal keys (==) need no ordering, as when Jinja's sort compares [key] lists.</summary>
+        public static int SortOrder(object? a, object? b) => AreEqual(a, b) ? 0 : Compare(a, b);
 
         public static bool Compare(string op, object? a, object? b) => op switch
         {
@@ -67,26 +106,39 @@ namespace GraLoRA.Text.Jinja
         /// <summary>Python's "item in container". Nothing is in undefined.</summary>
         public static bool Contains(object? container, object? item) => container switch
         {
-            string s when item is string sub => s.Contains(sub, StringComparison.Ordinal),
+            string s when item is string sub => Scanned(s.Length) && s.Contains(sub, StringComparison.Ordinal),
             string => throw new RenderException($"'in <string>' requires string as left operand, not {Values.TypeName(item)}"),
-            JinjaList l => l.Items.Any(x => AreEqual(x, item)),
+            JinjaList l => Walked(l.Items.Count) && l.Items.Any(x => AreEqual(x, item)),
             JinjaDict d => item is string key && d.ContainsKey(key),
             JinjaNamespace ns => item is string key && ns.Attributes.ContainsKey(key),
             Undefined => false,
             _ => throw new RenderException($"argument of type '{Values.TypeName(container)}' is not iterable"),
         };
 
+        static bool Walked(long items)
+        {
+            RenderBudget.Current.Items(items);
+            return true;
+        }
+
+        static bool Scanned(long length)
+        {
+            RenderBudget.Current.Scan(length);
+            return true;
+        }
+
         public static object? Binary(string op, object? a, object? b)
         {
             if (op == "~")
-                return Values.Str(a) + Values.Str(b);
+                return Concat(Values.Str(a), Values.Str(b));
             if (IsNumber(a) && IsNumber(b))
                 return Arithmetic(op, a, b);
             switch (op)
             {
                 case "+" when a is string x && b is string y:
-                    return x + y;
+                    return Concat(x, y);
                 case "+" when a is JinjaList x && b is JinjaList y && x.IsTuple == y.IsTuple:
+                    RenderBudget.Current.Items((long)x.Items.Count + y.Items.Count);
                     return new JinjaList(x.Items.Concat(y.Items), x.IsTuple);
                 case "*" when IsInteger(b) && a is string or JinjaList:
                     return Repeat(a, AsLong(b));
@@ -96,13 +148,32 @@ namespace GraLoRA.Text.Jinja
             throw new RenderException($"unsupported operand type(s) for {op}: '{Values.TypeName(a)}' and '{Values.TypeName(b)}'");
         }
 
+        static string Concat(string x, string y)
+        {
+            RenderBudget.Current.Text((long)x.Length + y.Length);
+            return x + y;
+        }
+
+        /// <summary>Python's sequence * n (nothing for n ≤ 0), charged in full before anything is allocated.</summary>
         static object Repeat(object? sequence, long times)
         {
-            int n = (int)Math.Clamp(times, 0, 1_000_000);
+            var budget = RenderBudget.Current;
+            long n = Math.Max(0, times);
             if (sequence is string s)
-                return new StringBuilder(s.Length * n).Insert(0, s, n).ToString();
+            {
+                // Overflow-safe: more than the text limit allows fails either way.
+                budget.Text(s.Length == 0 || n == 0 ? 0 : n > long.MaxValue / s.Length ? long.MaxValue : s.Length * n);
+                if (s.Length == 0 || n == 0)
+                    return "";
+                return string.Create(s.Length * (int)n, s, (span, piece) =>
+                {
+                    for (int at = 0; at < span.Length; at += piece.Length)
+                        piece.AsSpan().CopyTo(span[at..]);
+                });
+            }
             var list = (JinjaList)sequence!;
-            return new JinjaList(Enumerable.Repeat(list.Items, n).SelectMany(x => x), list.IsTuple);
+            budget.Items(list.Items.Count == 0 || n == 0 ? 0 : n > long.MaxValue / list.Items.Count ? long.MaxValue : list.Items.Count * n);
+            return new JinjaList(Enumerable.Repeat(list.Items, (int)Math.Min(n, int.MaxValue)).SelectMany(x => x), list.IsTuple);
         }
 
         static object Arithmetic(string op, object? a, object? b)
@@ -190,9 +261,7 @@ namespace GraLoRA.Text.Jinja
                     int? i = Index(AsLong(key), l.Items.Count);
                     return i is int li ? l.Items[li] : new Undefined(DescribeMissing(obj, $"[{key}]"));
                 case string s when IsInteger(key):
-                    var chars = Values.CodePoints(s);
-                    int? ci = Index(AsLong(key), chars.Count);
-                    return ci is int si ? chars[si] : new Undefined(DescribeMissing(obj, $"[{key}]"));
+                    return Values.CodePointAt(s, AsLong(key)) ?? (object)new Undefined(DescribeMissing(obj, $"[{key}]"));
                 // obj["name"]: the key first, then the attribute (the reverse of obj.name).
                 case JinjaDict d when key is string name && d.TryGetValue(name, out var value):
                     return value;
@@ -242,10 +311,14 @@ namespace GraLoRA.Text.Jinja
             }
             long from = Clamp(Bound(start, "start"), stride > 0 ? 0 : n - 1);
             long to = Clamp(Bound(stop, "stop"), stride > 0 ? n : -1);
+            RenderBudget.Current.Items(Math.Abs((to - from) / stride) + 1);
             var picked = new List<object?>();
             for (long i = from; stride > 0 ? i < to : i > to; i += stride)
                 picked.Add(items[(int)i]);
-            return obj is string ? string.Concat(picked) : new JinjaList(picked, ((JinjaList)obj!).IsTuple);
+            if (obj is not string)
+                return new JinjaList(picked, ((JinjaList)obj!).IsTuple);
+            RenderBudget.Current.Text(picked.Count * 2L);
+            return string.Concat(picked);
         }
     }
 }

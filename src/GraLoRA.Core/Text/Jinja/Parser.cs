@@ -8,25 +8,30 @@ namespace GraLoRA.Text.Jinja
     /// Recursive-descent parser with Jinja's operator precedence, loosest first:
     /// a if b else c; or; and; not; comparisons and in; + -; ~; * / // %; **; unary - +;
     /// then postfix (.attr, [item], (call)) and filters/tests (| and is).
+    /// Every way the parser recurses (brackets, calls, subscripts, unary operators, not, else-chains, blocks) passes
+    /// through a counted nesting level, so a hostile template fails with ChatTemplateTooDeep long before the stack ends.
     /// </summary>
-    internal sealed class Parser
+    internal sealed partial class Parser
     {
         readonly List<Token> _tokens;
         readonly SourceMap _map;
-        int _i;
+        readonly int _maxNesting;
+        int _i, _nesting;
+        SpecialNames _specialNamesSeen;
 
-        Parser(List<Token> tokens, SourceMap map)
+        Parser(List<Token> tokens, SourceMap map, int maxNesting)
         {
             _tokens = tokens;
             _map = map;
+            _maxNesting = maxNesting;
         }
 
-        public static List<Node> Parse(string source)
+        public static List<Node> Parse(string source, JinjaLimits limits)
         {
             // Python's Jinja reads "\r\n" and "\r" as "\n" (in text and string literals alike) and writes "\n".
             source = source.Replace("\r\n", "\n").Replace('\r', '\n');
             var map = new SourceMap(source);
-            var parser = new Parser(Lexer.Tokenize(source, map), map);
+            var parser = new Parser(Lexer.Tokenize(source, map, limits.MaxNesting), map, limits.MaxNesting);
             var body = parser.ParseBody(out Token? stray);
             if (stray != null)
                 throw parser.Error($"unexpected '{stray.Value.Value}': no open block to close", stray.Value);
@@ -38,6 +43,18 @@ namespace GraLoRA.Text.Jinja
         Token Next() => _tokens[_i++];
 
         GraloraException Error(string message, Token at) => TemplateError.Syntax(message, at.Position, _map);
+
+        /// <summary>One nesting level deeper (undone with <see cref="Leave"/>); refused past the limit.</summary>
+        void Enter(Token at)
+        {
+            if (++_nesting > _maxNesting)
+                throw TemplateError.TooDeep(_maxNesting, at.Position, _map);
+            // The counted limit comes first; this only guards threads with unusually small stacks.
+            if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+                throw TemplateError.TooDeepForStack(_nesting - 1, at.Position, _map);
+        }
+
+        void Leave() => _nesting--;
         GraloraException Unexpected(Token at, string expected) => Error($"unexpected {at.Describe()}, expected {expected}", at);
 
         void ExpectOperator(string op)
@@ -121,7 +138,9 @@ namespace GraLoRA.Text.Jinja
         /// <summary>Parses the body of a block up to one of <paramref name="allowed"/>; returns which one closed it.</summary>
         List<Node> ParseBlock(Token opener, out string closer, params string[] allowed)
         {
+            Enter(opener);
             var body = ParseBody(out Token? stop);
+            Leave();
             if (stop == null)
                 throw Error($"unexpected end of template: '{opener.Value}' opened at {_map.Describe(opener.Position)} needs {{% {allowed[^1]} %}}", Current);
             if (!allowed.Contains(stop.Value.Value))
@@ -145,6 +164,12 @@ namespace GraLoRA.Text.Jinja
                     break;
                 case "macro":
                     into.Add(ParseMacro(tag));
+                    break;
+                case "call":
+                    into.Add(ParseCallBlock(tag));
+                    break;
+                case "filter":
+                    into.Add(ParseFilterBlock(tag));
                     break;
                 case "break":
                     ExpectBlockEnd();
@@ -257,10 +282,24 @@ namespace GraLoRA.Text.Jinja
         MacroNode ParseMacro(Token tag)
         {
             string name = ExpectIdentifier("a macro name");
-            var parameters = new List<(string, Expr?)>();
             ExpectOperator("(");
+            var parameters = ParseParameters();
+            ExpectBlockEnd();
+            var body = ParseSpecialNamesScope(() => ParseBlock(tag, out _, "endmacro"), out SpecialNames uses);
+            if (uses.HasFlag(SpecialNames.Caller) && parameters.Any(p => p.Item1 == "caller" && p.Item2 == null))
+                throw Error($"macro '{name}' uses caller: its 'caller' parameter must be left out or given a default", tag);
+            ExpectBlockEnd();
+            return new MacroNode(tag.Position, name, parameters, body, uses);
+        }
+
+        /// <summary>Parameter declarations after '(' up to and including ')': name or name=default.</summary>
+        List<(string, Expr?)> ParseParameters()
+        {
+            var parameters = new List<(string, Expr?)>();
+            var names = new HashSet<string>();
             while (!Current.IsOperator(")"))
             {
+                Token at = Current;
                 string parameter = ExpectIdentifier("a parameter name");
                 Expr? defaultValue = null;
                 if (Current.IsOperator("="))
@@ -268,375 +307,73 @@ namespace GraLoRA.Text.Jinja
                     _i++;
                     defaultValue = ParseExpression();
                 }
+                if (!names.Add(parameter))
+                    throw Error($"parameter '{parameter}' is declared twice", at);
                 parameters.Add((parameter, defaultValue));
                 if (!Current.IsOperator(","))
                     break;
                 _i++;
             }
             ExpectOperator(")");
+            return parameters;
+        }
+
+        /// <summary>Parses a macro or call-block body, noting which of caller, varargs and kwargs it names (nested bodies included, as Jinja does).</summary>
+        List<Node> ParseSpecialNamesScope(System.Func<List<Node>> parseBody, out SpecialNames uses)
+        {
+            SpecialNames outer = _specialNamesSeen;
+            _specialNamesSeen = SpecialNames.None;
+            var body = parseBody();
+            uses = _specialNamesSeen;
+            _specialNamesSeen = outer | uses;
+            return body;
+        }
+
+        /// <summary>{% call(parameters) macro(arguments) %}body{% endcall %}</summary>
+        CallBlockNode ParseCallBlock(Token tag)
+        {
+            var parameters = new List<(string, Expr?)>();
+            if (Current.IsOperator("("))
+            {
+                _i++;
+                parameters = ParseParameters();
+            }
+            Token at = Current;
+            if (ParseExpression() is not CallExpr call)
+                throw Error("{% call %} needs a macro call, e.g. {% call list_items(xs) %}", at);
             ExpectBlockEnd();
-            var body = ParseBlock(tag, out _, "endmacro");
+            var body = ParseSpecialNamesScope(() => ParseBlock(tag, out _, "endcall"), out SpecialNames uses);
             ExpectBlockEnd();
-            return new MacroNode(tag.Position, name, parameters, body);
+            return new CallBlockNode(tag.Position, parameters, call, body, uses);
         }
 
-        // ---- Expressions ----
-
-        /// <summary>An expression, or a tuple when commas follow ("{% set a = 1, 2 %}").</summary>
-        Expr ParseTuple(bool withCondition)
+        /// <summary>{% filter name(args) | name2 %}body{% endfilter %}</summary>
+        FilterBlockNode ParseFilterBlock(Token tag)
         {
-            int pos = Current.Position;
-            Expr first = withCondition ? ParseExpression() : ParseOr();
-            if (!Current.IsOperator(","))
-                return first;
-            var items = new List<Expr> { first };
-            while (Current.IsOperator(","))
+            var filters = new List<FilterCall>();
+            do
+            {
+                if (filters.Count > 0)
+                    _i++; // the '|'
+                filters.Add(ParseFilterCall(Current));
+            }
+            while (Current.IsOperator("|"));
+            ExpectBlockEnd();
+            var body = ParseBlock(tag, out _, "endfilter");
+            ExpectBlockEnd();
+            return new FilterBlockNode(tag.Position, filters, body);
+        }
+
+        FilterCall ParseFilterCall(Token at)
+        {
+            string name = ExpectIdentifier("a filter name");
+            Arguments args = Arguments.None;
+            if (Current.IsOperator("("))
             {
                 _i++;
-                if (!StartsExpression(Current))
-                    break;
-                items.Add(withCondition ? ParseExpression() : ParseOr());
+                args = ParseArguments(at);
             }
-            return new TupleExpr(pos, items);
+            return new FilterCall(at.Position, name, args);
         }
-
-        static bool StartsExpression(Token t) => t.Kind switch
-        {
-            TokenKind.Name => t.Value is not ("in" or "if" or "else" or "and" or "or" or "is"),
-            TokenKind.String or TokenKind.Integer or TokenKind.Float => true,
-            TokenKind.Operator => t.Value is "(" or "[" or "{" or "-" or "+",
-            _ => false,
-        };
-
-        Expr ParseExpression()
-        {
-            Expr expr = ParseOr();
-            while (Current.IsName("if"))
-            {
-                int pos = Current.Position;
-                _i++;
-                Expr test = ParseOr();
-                Expr? otherwise = null;
-                if (Current.IsName("else"))
-                {
-                    _i++;
-                    otherwise = ParseExpression();
-                }
-                expr = new CondExpr(pos, test, expr, otherwise);
-            }
-            return expr;
-        }
-
-        Expr ParseOr()
-        {
-            Expr left = ParseAnd();
-            while (Current.IsName("or"))
-            {
-                int pos = Next().Position;
-                left = new BinaryExpr(pos, "or", left, ParseAnd());
-            }
-            return left;
-        }
-
-        Expr ParseAnd()
-        {
-            Expr left = ParseNot();
-            while (Current.IsName("and"))
-            {
-                int pos = Next().Position;
-                left = new BinaryExpr(pos, "and", left, ParseNot());
-            }
-            return left;
-        }
-
-        Expr ParseNot()
-        {
-            if (Current.IsName("not"))
-            {
-                int pos = Next().Position;
-                return new UnaryExpr(pos, "not", ParseNot());
-            }
-            return ParseCompare();
-        }
-
-        Expr ParseCompare()
-        {
-            int pos = Current.Position;
-            Expr first = ParseAdditive();
-            var rest = new List<(string, Expr)>();
-            while (true)
-            {
-                string op;
-                if (Current.Kind == TokenKind.Operator && Current.Value is "==" or "!=" or "<" or ">" or "<=" or ">=")
-                    op = Next().Value;
-                else if (Current.IsName("in"))
-                {
-                    _i++;
-                    op = "in";
-                }
-                else if (Current.IsName("not") && Peek().IsName("in"))
-                {
-                    _i += 2;
-                    op = "not in";
-                }
-                else
-                    break;
-                rest.Add((op, ParseAdditive()));
-            }
-            return rest.Count == 0 ? first : new CompareExpr(pos, first, rest);
-        }
-
-        Expr ParseAdditive()
-        {
-            Expr left = ParseConcat();
-            while (Current.Kind == TokenKind.Operator && Current.Value is "+" or "-")
-            {
-                Token op = Next();
-                left = new BinaryExpr(op.Position, op.Value, left, ParseConcat());
-            }
-            return left;
-        }
-
-        Expr ParseConcat()
-        {
-            Expr left = ParseMultiplicative();
-            while (Current.IsOperator("~"))
-            {
-                Token op = Next();
-                left = new BinaryExpr(op.Position, "~", left, ParseMultiplicative());
-            }
-            return left;
-        }
-
-        Expr ParseMultiplicative()
-        {
-            Expr left = ParsePower();
-            while (Current.Kind == TokenKind.Operator && Current.Value is "*" or "/" or "//" or "%")
-            {
-                Token op = Next();
-                left = new BinaryExpr(op.Position, op.Value, left, ParsePower());
-            }
-            return left;
-        }
-
-        Expr ParsePower()
-        {
-            Expr left = ParseUnary(withFilters: true);
-            while (Current.IsOperator("**"))
-            {
-                Token op = Next();
-                left = new BinaryExpr(op.Position, "**", left, ParseUnary(withFilters: true));
-            }
-            return left;
-        }
-
-        Expr ParseUnary(bool withFilters)
-        {
-            Expr expr;
-            if (Current.Kind == TokenKind.Operator && Current.Value is "-" or "+")
-            {
-                Token op = Next();
-                expr = new UnaryExpr(op.Position, op.Value, ParseUnary(withFilters: false));
-            }
-            else
-                expr = ParsePostfix(ParsePrimary());
-            return withFilters ? ParseFiltersAndTests(expr) : expr;
-        }
-
-        Expr ParsePrimary()
-        {
-            Token t = Next();
-            switch (t.Kind)
-            {
-                case TokenKind.Name:
-                    return t.Value switch
-                    {
-                        "true" or "True" => new Literal(t.Position, true),
-                        "false" or "False" => new Literal(t.Position, false),
-                        "none" or "None" => new Literal(t.Position, null),
-                        _ => new NameExpr(t.Position, t.Value),
-                    };
-                case TokenKind.String:
-                    // Adjacent literals join, as in Python: 'a' "b" is 'ab'.
-                    string s = t.Value;
-                    while (Current.Kind == TokenKind.String)
-                        s += Next().Value;
-                    return new Literal(t.Position, s);
-                case TokenKind.Integer:
-                    if (!long.TryParse(t.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l))
-                        throw Error($"integer {t.Value} is too large", t);
-                    return new Literal(t.Position, l);
-                case TokenKind.Float:
-                    return new Literal(t.Position, double.Parse(t.Value, NumberStyles.Float, CultureInfo.InvariantCulture));
-                case TokenKind.Operator when t.Value == "(":
-                    if (Current.IsOperator(")"))
-                    {
-                        _i++;
-                        return new TupleExpr(t.Position, new List<Expr>());
-                    }
-                    Expr inner = ParseTuple(withCondition: true);
-                    ExpectOperator(")");
-                    return inner;
-                case TokenKind.Operator when t.Value == "[":
-                    var items = new List<Expr>();
-                    while (!Current.IsOperator("]"))
-                    {
-                        items.Add(ParseExpression());
-                        if (!Current.IsOperator(","))
-                            break;
-                        _i++;
-                    }
-                    ExpectOperator("]");
-                    return new ListExpr(t.Position, items);
-                case TokenKind.Operator when t.Value == "{":
-                    var pairs = new List<(Expr, Expr)>();
-                    while (!Current.IsOperator("}"))
-                    {
-                        Expr key = ParseExpression();
-                        ExpectOperator(":");
-                        pairs.Add((key, ParseExpression()));
-                        if (!Current.IsOperator(","))
-                            break;
-                        _i++;
-                    }
-                    ExpectOperator("}");
-                    return new DictExpr(t.Position, pairs);
-                default:
-                    throw Unexpected(t, "an expression");
-            }
-        }
-
-        Expr ParsePostfix(Expr expr)
-        {
-            while (true)
-            {
-                Token t = Current;
-                if (t.IsOperator("."))
-                {
-                    _i++;
-                    Token name = Next();
-                    expr = name.Kind switch
-                    {
-                        TokenKind.Name => new AttributeExpr(t.Position, expr, name.Value),
-                        // items.0 is items[0]
-                        TokenKind.Integer => new ItemExpr(t.Position, expr, new Literal(name.Position, long.Parse(name.Value, CultureInfo.InvariantCulture))),
-                        _ => throw Unexpected(name, "an attribute name after '.'"),
-                    };
-                }
-                else if (t.IsOperator("["))
-                {
-                    _i++;
-                    expr = ParseSubscript(t, expr);
-                }
-                else if (t.IsOperator("("))
-                {
-                    _i++;
-                    expr = new CallExpr(t.Position, expr, ParseArguments());
-                }
-                else
-                    return expr;
-            }
-        }
-
-        Expr ParseSubscript(Token open, Expr obj)
-        {
-            // [key], or a slice [start:stop:step] with any part left out.
-            var parts = new Expr?[3];
-            int count = 0;
-            while (true)
-            {
-                if (!Current.IsOperator(":") && !Current.IsOperator("]"))
-                    parts[count] = ParseExpression();
-                if (Current.IsOperator("]"))
-                    break;
-                if (!Current.IsOperator(":") || count == 2)
-                    throw Unexpected(Current, count == 2 ? "']'" : "':' or ']'");
-                _i++;
-                count++;
-            }
-            _i++;
-            if (count == 0)
-                return new ItemExpr(open.Position, obj, parts[0] ?? throw Error("empty subscript '[]'", open));
-            return new SliceExpr(open.Position, obj, parts[0], parts[1], parts[2]);
-        }
-
-        /// <summary>Call arguments after '(' up to and including ')': positional, then name=value.</summary>
-        Arguments ParseArguments()
-        {
-            var positional = new List<Expr>();
-            var keywords = new List<(string, Expr)>();
-            while (!Current.IsOperator(")"))
-            {
-                if (Current.Kind == TokenKind.Name && Peek().IsOperator("="))
-                {
-                    string name = Next().Value;
-                    _i++;
-                    if (keywords.Any(k => k.Item1 == name))
-                        throw Error($"keyword argument '{name}' given twice", _tokens[_i - 2]);
-                    keywords.Add((name, ParseExpression()));
-                }
-                else
-                {
-                    if (keywords.Count > 0)
-                        throw Error("positional argument follows keyword argument", Current);
-                    positional.Add(ParseExpression());
-                }
-                if (!Current.IsOperator(","))
-                    break;
-                _i++;
-            }
-            ExpectOperator(")");
-            return new Arguments(positional, keywords);
-        }
-
-        Expr ParseFiltersAndTests(Expr expr)
-        {
-            while (true)
-            {
-                Token t = Current;
-                if (t.IsOperator("|"))
-                {
-                    _i++;
-                    string name = ExpectIdentifier("a filter name after '|'");
-                    Arguments args = Arguments.None;
-                    if (Current.IsOperator("("))
-                    {
-                        _i++;
-                        args = ParseArguments();
-                    }
-                    expr = new FilterExpr(t.Position, expr, name, args);
-                }
-                else if (t.IsName("is"))
-                {
-                    _i++;
-                    bool negated = Current.IsName("not");
-                    if (negated)
-                        _i++;
-                    string name = ExpectIdentifier("a test name after 'is'");
-                    Arguments args = Arguments.None;
-                    if (Current.IsOperator("("))
-                    {
-                        _i++;
-                        args = ParseArguments();
-                    }
-                    else if (StartsTestArgument(Current))
-                    {
-                        // "x is divisibleby 3": one argument without parentheses.
-                        args = new Arguments(new List<Expr> { ParsePostfix(ParsePrimary()) }, new List<(string, Expr)>());
-                    }
-                    expr = new TestExpr(t.Position, expr, name, args, negated);
-                }
-                else
-                    return expr;
-            }
-        }
-
-        static bool StartsTestArgument(Token t) => t.Kind switch
-        {
-            TokenKind.Name => t.Value is not ("in" or "if" or "else" or "and" or "or" or "is" or "not"),
-            TokenKind.String or TokenKind.Integer or TokenKind.Float => true,
-            TokenKind.Operator => t.Value is "[" or "{",
-            _ => false,
-        };
     }
 }

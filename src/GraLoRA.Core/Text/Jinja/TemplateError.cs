@@ -7,6 +7,16 @@ namespace GraLoRA.Text.Jinja
     {
         public static GraloraException Syntax(string message, int offset, SourceMap map) =>
             new("TemplateSyntaxError", GraloraErrorKind.InvalidData, $"Template syntax error at {map.Describe(offset)}: {message}");
+
+        public static GraloraException TooDeep(int limit, int offset, SourceMap map) =>
+            new("ChatTemplateTooDeep", GraloraErrorKind.InvalidData,
+                $"Template too deep at {map.Describe(offset)}: more than {limit} nested brackets, operators or blocks (JinjaLimits.MaxNesting). " +
+                "No chat template needs that many; the template is broken or hostile: use the model's original template.", limit);
+
+        public static GraloraException TooDeepForStack(int nesting, int offset, SourceMap map) =>
+            new("ChatTemplateTooDeep", GraloraErrorKind.InvalidData,
+                $"Template too deep at {map.Describe(offset)}: {nesting} nested brackets, operators or blocks are more than this thread's stack holds. " +
+                "No chat template needs that many; the template is broken or hostile: use the model's original template.", nesting);
     }
 
     /// <summary>
@@ -24,5 +34,17 @@ namespace GraLoRA.Text.Jinja
     internal sealed class RaisedException : RenderException
     {
         public RaisedException(string message) : base(message) { }
+    }
+
+    /// <summary>Rendering nested past <see cref="JinjaLimits.MaxRenderDepth"/>: becomes ChatTemplateTooDeep.</summary>
+    internal sealed class TooDeepException : RenderException
+    {
+        public TooDeepException(string message) : base(message) { }
+    }
+
+    /// <summary>Rendering ran past <see cref="JinjaLimits.MaxSteps"/> or <see cref="JinjaLimits.MaxTextLength"/>: becomes ChatTemplateBudgetExceeded.</summary>
+    internal sealed class BudgetExceededException : RenderException
+    {
+        public BudgetExceededException(string message) : base(message) { }
     }
 }

@@ -74,10 +74,13 @@ namespace GraLoRA.Text.Jinja
     {
         public string Name { get; }
         public Func<CallArguments, object?> Invoke { get; }
-        public JinjaCallable(string name, Func<CallArguments, object?> invoke)
+        /// <summary>How it prints: "&lt;function name&gt;", or Jinja's "&lt;Macro 'name'&gt;" for macros.</summary>
+        public string Display { get; }
+        public JinjaCallable(string name, Func<CallArguments, object?> invoke, string? display = null)
         {
             Name = name;
             Invoke = invoke;
+            Display = display ?? "<function " + name + ">";
         }
     }
 
@@ -114,25 +117,34 @@ namespace GraLoRA.Text.Jinja
     }
 
     /// <summary>Conversions, truthiness and Python's str()/repr() for template values.</summary>
-    internal static class Values
+    internal static partial class Values
     {
-        public static object? FromDotNet(object? value) => value switch
+        /// <summary>A .NET value as a template value; containers nested deeper than <paramref name="maxDepth"/> (or cyclic) are refused.</summary>
+        public static object? FromDotNet(object? value, int maxDepth = 500) => FromDotNet(value, maxDepth, 0);
+
+        static object? FromDotNet(object? value, int maxDepth, int depth)
         {
-            null => null,
-            string or bool or long or double or Undefined or JinjaList or JinjaDict or JinjaNamespace or JinjaCallable => value,
-            char c => c.ToString(),
-            int or short or byte or sbyte or ushort or uint => Convert.ToInt64(value, CultureInfo.InvariantCulture),
-            ulong u => u <= long.MaxValue ? (object)(long)u : (double)u,
-            float or decimal => Convert.ToDouble(value, CultureInfo.InvariantCulture),
-            JsonElement e => FromJson(e),
-            JsonNode n => FromJsonNode(n),
-            Func<IReadOnlyList<object?>, object?> f => WrapDelegate(f),
-            IDictionary d => FromPairs(Entries(d)),
-            IReadOnlyDictionary<string, object?> d => FromPairs(d.Select(p => (p.Key, p.Value))),
-            IEnumerable items => new JinjaList(items.Cast<object?>().Select(FromDotNet)),
-            _ => throw new GraloraException("TemplateValueNotSupported", GraloraErrorKind.InvalidArgument,
-                $"A value of type {value.GetType().FullName} cannot be passed to a template: use strings, numbers, booleans, null, lists, dictionaries or JSON elements.", value),
-        };
+            if (depth > maxDepth)
+                throw new GraloraException("ChatTemplateTooDeep", GraloraErrorKind.InvalidArgument,
+                    $"A value passed to the template nests deeper than {maxDepth} levels (JinjaLimits.MaxRenderDepth), or contains itself.", maxDepth);
+            return value switch
+            {
+                null => null,
+                string or bool or long or double or Undefined or JinjaList or JinjaDict or JinjaNamespace or JinjaCallable => value,
+                char c => c.ToString(),
+                int or short or byte or sbyte or ushort or uint => Convert.ToInt64(value, CultureInfo.InvariantCulture),
+                ulong u => u <= long.MaxValue ? (object)(long)u : (double)u,
+                float or decimal => Convert.ToDouble(value, CultureInfo.InvariantCulture),
+                JsonElement e => FromJson(e),
+                JsonNode n => FromJsonNode(n, maxDepth, depth),
+                Func<IReadOnlyList<object?>, object?> f => WrapDelegate(f),
+                IDictionary d => FromPairs(Entries(d), maxDepth, depth),
+                IReadOnlyDictionary<string, object?> d => FromPairs(d.Select(p => (p.Key, p.Value)), maxDepth, depth),
+                IEnumerable items => new JinjaList(items.Cast<object?>().Select(x => FromDotNet(x, maxDepth, depth + 1))),
+                _ => throw new GraloraException("TemplateValueNotSupported", GraloraErrorKind.InvalidArgument,
+                    $"A value of type {value.GetType().FullName} cannot be passed to a template: use strings, numbers, booleans, null, lists, dictionaries or JSON elements.", value),
+            };
+        }
 
         static IEnumerable<(string, object?)> Entries(IDictionary d)
         {
@@ -142,11 +154,11 @@ namespace GraLoRA.Text.Jinja
                 yield return (Convert.ToString(e.Key, CultureInfo.InvariantCulture) ?? "", e.Value);
         }
 
-        static JinjaDict FromPairs(IEnumerable<(string Key, object? Value)> pairs)
+        static JinjaDict FromPairs(IEnumerable<(string Key, object? Value)> pairs, int maxDepth, int depth)
         {
             var dict = new JinjaDict();
             foreach (var (key, value) in pairs)
-                dict[key] = FromDotNet(value);
+                dict[key] = FromDotNet(value, maxDepth, depth + 1);
             return dict;
         }
 
@@ -176,12 +188,12 @@ namespace GraLoRA.Text.Jinja
             }
         }
 
-        static object? FromJsonNode(JsonNode n) => n switch
+        static object? FromJsonNode(JsonNode n, int maxDepth, int depth) => n switch
         {
-            JsonObject o => FromPairs(o.Select(p => (p.Key, (object?)p.Value))),
-            JsonArray a => new JinjaList(a.Select(x => x == null ? null : FromJsonNode(x))),
+            JsonObject o => FromPairs(o.Select(p => (p.Key, (object?)p.Value)), maxDepth, depth),
+            JsonArray a => new JinjaList(a.Select(x => FromDotNet(x, maxDepth, depth + 1))),
             JsonValue v when v.TryGetValue(out JsonElement e) => FromJson(e),
-            JsonValue v => FromDotNet(v.GetValue<object>()),
+            JsonValue v => FromDotNet(v.GetValue<object>(), maxDepth, depth),
             _ => null,
         };
 
@@ -189,18 +201,25 @@ namespace GraLoRA.Text.Jinja
         {
             if (args.Keywords.Count > 0)
                 throw new RenderException("functions passed in the context take positional arguments only");
-            return FromDotNet(f(args.Positional.Select(ToDotNet).ToList()));
+            return FromDotNet(f(args.Positional.Select(x => ToDotNet(x)).ToList()));
         });
 
         /// <summary>A template value as plain .NET data, for functions passed in the context.</summary>
-        public static object? ToDotNet(object? value) => value switch
+        public static object? ToDotNet(object? value) => ToDotNet(value, 0);
+
+        static object? ToDotNet(object? value, int depth)
         {
-            Undefined => null,
-            JinjaList l => l.Items.Select(ToDotNet).ToList(),
-            JinjaDict d => d.ToDictionary(p => p.Key, p => ToDotNet(p.Value)),
-            JinjaNamespace ns => ns.Attributes.ToDictionary(p => p.Key, p => ToDotNet(p.Value)),
-            _ => value,
-        };
+            if (value is JinjaList or JinjaDict or JinjaNamespace)
+                RenderBudget.Current.CheckValueDepth(depth);
+            return value switch
+            {
+                Undefined => null,
+                JinjaList l => l.Items.Select(x => ToDotNet(x, depth + 1)).ToList(),
+                JinjaDict d => d.ToDictionary(p => p.Key, p => ToDotNet(p.Value, depth + 1)),
+                JinjaNamespace ns => ns.Attributes.ToDictionary(p => p.Key, p => ToDotNet(p.Value, depth + 1)),
+                _ => value,
+            };
+        }
 
         public static bool IsTrue(object? value) => value switch
         {
@@ -230,115 +249,10 @@ namespace GraLoRA.Text.Jinja
             _ => value.GetType().Name,
         };
 
-        /// <summary>Python's str(): what {{ value }} prints. Undefined prints nothing.</summary>
-        public static string Str(object? value) => value switch
-        {
-            string s => s,
-            Undefined => "",
-            _ => Repr(value),
-        };
-
-        /// <summary>Python's repr(), used inside printed lists and dicts.</summary>
-        public static string Repr(object? value)
-        {
-            switch (value)
-            {
-                case null: return "None";
-                case Undefined: return "";
-                case bool b: return b ? "True" : "False";
-                case long l: return l.ToString(CultureInfo.InvariantCulture);
-                case double d: return FormatFloat(d);
-                case string s: return ReprString(s);
-                case JinjaList l:
-                    string inner = string.Join(", ", l.Items.Select(Repr));
-                    return !l.IsTuple ? "[" + inner + "]" : l.Items.Count == 1 ? "(" + inner + ",)" : "(" + inner + ")";
-                case JinjaDict d:
-                    return "{" + string.Join(", ", d.Select(p => ReprString(p.Key) + ": " + Repr(p.Value))) + "}";
-                case JinjaNamespace ns:
-                    return "<Namespace " + Repr(ns.Attributes) + ">";
-                case JinjaCallable c:
-                    return "<function " + c.Name + ">";
-                default:
-                    return value.ToString() ?? "";
-            }
-        }
-
-        static string ReprString(string s)
-        {
-            char quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
-            var sb = new StringBuilder().Append(quote);
-            foreach (char c in s)
-            {
-                switch (c)
-                {
-                    case '\\': sb.Append("\\\\"); break;
-                    case '\n': sb.Append("\\n"); break;
-                    case '\r': sb.Append("\\r"); break;
-                    case '\t': sb.Append("\\t"); break;
-                    default:
-                        if (c == quote)
-                            sb.Append('\\').Append(c);
-                        else if (c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0xad)
-                            sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
-                        else if (!char.IsSurrogate(c) && IsUnprintable(c))
-                            sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                        else
-                            sb.Append(c);
-                        break;
-                }
-            }
-            return sb.Append(quote).ToString();
-        }
-
-        static bool IsUnprintable(char c) => c != ' ' && char.GetUnicodeCategory(c) switch
-        {
-            UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
-                or UnicodeCategory.SpaceSeparator or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned => true,
-            _ => false,
-        };
-
-        /// <summary>Python's repr of a float: shortest round-trip digits, "1.0" not "1", exponent from 1e16 and below 1e-4.</summary>
-        public static string FormatFloat(double d)
-        {
-            if (double.IsNaN(d)) return "nan";
-            if (double.IsInfinity(d)) return d > 0 ? "inf" : "-inf";
-            if (d == 0) return double.IsNegative(d) ? "-0.0" : "0.0";
-
-            // "R" gives the shortest digits that round-trip; re-lay them out Python's way.
-            string r = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
-            int e = r.IndexOf('E');
-            string mantissa = e < 0 ? r : r[..e];
-            int exponent = e < 0 ? 0 : int.Parse(r[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-            int dot = mantissa.IndexOf('.');
-            string whole = dot < 0 ? mantissa : mantissa[..dot];
-            string all = whole + (dot < 0 ? "" : mantissa[(dot + 1)..]);
-            int point = whole.Length + exponent; // digits before the decimal point
-            int lead = all.Length - all.TrimStart('0').Length;
-            string digits = all.TrimStart('0').TrimEnd('0');
-            point -= lead;
-
-            int sci = point - 1;
-            string body;
-            if (sci >= -4 && sci < 16)
-            {
-                if (point <= 0)
-                    body = "0." + new string('0', -point) + digits;
-                else if (point >= digits.Length)
-                    body = digits + new string('0', point - digits.Length) + ".0";
-                else
-                    body = digits[..point] + "." + digits[point..];
-            }
-            else
-            {
-                body = digits[..1] + (digits.Length > 1 ? "." + digits[1..] : "")
-                    + "e" + (sci < 0 ? "-" : "+") + Math.Abs(sci).ToString("00", CultureInfo.InvariantCulture);
-            }
-            return d < 0 ? "-" + body : body;
-        }
-
         /// <summary>The code points of a string, each as a string (Python indexes and iterates strings by code point).</summary>
         public static List<string> CodePoints(string s)
         {
+            RenderBudget.Current.Items(s.Length);
             var result = new List<string>(s.Length);
             for (int i = 0; i < s.Length; i++)
             {
@@ -353,6 +267,23 @@ namespace GraLoRA.Text.Jinja
             return result;
         }
 
+        /// <summary>Python's s[index] (negative from the end), or null when out of range; no list of code points is built.</summary>
+        public static string? CodePointAt(string s, long index)
+        {
+            RenderBudget.Current.Scan(s.Length);
+            int count = CodePointCount(s);
+            if (index < 0)
+                index += count;
+            if (index < 0 || index >= count)
+                return null;
+            if (count == s.Length)
+                return s[(int)index].ToString();
+            int i = 0;
+            for (long k = 0; k < index; k++)
+                i += char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+            return char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? s.Substring(i, 2) : s[i].ToString();
+        }
+
         static int CodePointCount(string s)
         {
             int pairs = 0;
@@ -364,7 +295,7 @@ namespace GraLoRA.Text.Jinja
 
         public static int Length(object? value) => value switch
         {
-            string s => CodePointCount(s),
+            string s => Scanned(s.Length) ? CodePointCount(s) : 0,
             JinjaList l => l.Items.Count,
             JinjaDict d => d.Count,
             JinjaNamespace ns => ns.Attributes.Count,
@@ -373,7 +304,7 @@ namespace GraLoRA.Text.Jinja
         };
 
         /// <summary>What a for loop or a filter walks over: list items, dict keys, string characters; undefined is empty.</summary>
-        public static IEnumerable<object?> Iterate(object? value) => value switch
+        public static IEnumerable<object?> Iterate(object? value) => Charged(value switch
         {
             JinjaList l => l.Items,
             JinjaDict d => d.Keys,
@@ -381,7 +312,24 @@ namespace GraLoRA.Text.Jinja
             Undefined => Array.Empty<object?>(),
             JinjaNamespace ns => ns.Attributes.Keys,
             _ => throw new RenderException($"'{TypeName(value)}' object is not iterable"),
-        };
+        });
+
+        static bool Scanned(long length)
+        {
+            RenderBudget.Current.Scan(length);
+            return true;
+        }
+
+        /// <summary>Each item as it is taken: one step of the rendering's budget.</summary>
+        static IEnumerable<object?> Charged(IEnumerable<object?> items)
+        {
+            var budget = RenderBudget.Current;
+            foreach (object? item in items)
+            {
+                budget.Step();
+                yield return item;
+            }
+        }
 
         /// <summary>Python's str.isspace() for one character.</summary>
         public static bool IsSpace(char c) => char.IsWhiteSpace(c) || c is >= '\x1c' and <= '\x1f';
