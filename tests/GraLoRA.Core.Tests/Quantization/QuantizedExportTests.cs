@@ -96,5 +96,17 @@ namespace GraLoRA.Tests.Quantization
                 Assert.True(TensorAssert.Identical(l.Layer.DequantizedWeight(ScalarType.Float32), expected.Dequantize(ScalarType.Float32)), l.Name);
             }
         }
+
+        [Fact]
+        public void AGgufExportOfAQuantisedBaseHoldsTheDequantisedWeights()
+        {
+            using var scope = NewDisposeScope();
+            string folder = TinyModelFactory.SaveWithTokenizer(_tmp.File("tiny"), new TinyModelOptions { Architecture = "llama", Seed = 2 });
+            using var model = BaseModel.Load(folder, new BaseModelLoadOptions { Quantize = QuantizedAdapterTests.Options("nf4") });
+            var file = Gguf.GgufFile.Read(model.ExportGguf(_tmp.File("nf4.gguf"), "float32"));
+            var v = QuantizedLoading.Layers(model.Network).Single(l => l.Name == "model.layers.1.self_attn.v_proj").Layer.DequantizedWeight(ScalarType.Float32);
+            Assert.Equal(v.data<float>().ToArray(), file.ReadFloat32("blk.1.attn_v.weight"));
+            Assert.Equal(Gguf.GgmlType.F32, file.Tensors.Single(t => t.Name == "blk.1.attn_v.weight").Type);
+        }
     }
 }
