@@ -55,14 +55,8 @@ module BaseModel =
         Runtime.init ()
         let options = BaseModelLoadOptions(DType = Option.toObj settings.DType, Device = settings.Device)
         let options =
-            match settings.Quantize, settings.DoubleQuant with
-            | Some scheme, doubleQuant ->
-                let quantize = GraLoRA.Quantization.QuantizationOptions(Scheme = GraLoRA.Quantization.QuantizationOptions.ParseScheme scheme, DoubleQuant = doubleQuant)
-                BaseModelLoadOptions(DType = options.DType, Device = options.Device, Quantize = quantize)
-            | None, true ->
-                raise (GraLoRA.GraloraException("InvalidQuantization", GraLoRA.GraloraErrorKind.InvalidArgument,
-                                                "DoubleQuant applies to NF4 quantisation: set Quantize = Some \"nf4\" as well."))
-            | None, false -> options
+            BaseModelLoadOptions(DType = options.DType, Device = options.Device,
+                                 Quantize = GraLoRA.Quantization.QuantizationOptions.From(Option.toObj settings.Quantize, settings.DoubleQuant))
         GraLoRA.Models.BaseModel.Load(folder, options)
 
     /// Loads a Hugging Face model folder onto the CPU in its own dtype (`loadWith BaseModel.defaults`).
@@ -92,6 +86,13 @@ module BaseModel =
     let exportGguf (dtype: string) (path: string) (model: BaseModel) : BaseModel =
         model.ExportGguf(path, dtype) |> ignore
         model
+
+    /// Writes the model (active adapters merged in) as transformers saves a bitsandbytes-quantised checkpoint: the decoder
+    /// layers' linear weights quantised as `scheme` ("nf4" or "int8"; `doubleQuant` also quantises NF4's absmax values),
+    /// config.json with its quantization_config, the other tensors in the model's dtype. Returns the rounding quantising
+    /// added to each weight (relative to the weight): Export-BaseModel -Quantize.
+    let exportQuantized (scheme: string) (doubleQuant: bool) (folder: string) (model: BaseModel) : GraLoRA.Adapters.LayerRequantization list =
+        model.ExportQuantized(folder, GraLoRA.Quantization.QuantizationOptions(Scheme = GraLoRA.Quantization.QuantizationOptions.ParseScheme scheme, DoubleQuant = doubleQuant)) |> List.ofSeq
 
     /// One forward pass over rectangular token ids (one list per row) with the active adapters;
     /// returns the logits as [row][position][vocabulary entry].

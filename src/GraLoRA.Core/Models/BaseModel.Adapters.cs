@@ -116,6 +116,7 @@ namespace GraLoRA.Models
         /// </summary>
         public IReadOnlyList<LayerRequantization> ExportQuantized(string folder, QuantizationOptions quantize, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
         {
+            ArgumentNullException.ThrowIfNull(quantize);
             if (_encoder is not null)
                 throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
                     $"Model '{Name}' is an encoder: quantised checkpoints are written for decoders only. Export it without -Quantize.", Name);

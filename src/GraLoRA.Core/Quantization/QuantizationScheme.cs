@@ -40,6 +40,17 @@ namespace GraLoRA.Quantization
                     $"NF4 block size {BlockSize} is not one bitsandbytes supports ({string.Join(", ", ValidBlockSizes)}).", BlockSize);
         }
 
+        /// <summary>
+        /// The options a -Quantize / -DoubleQuant pair asks for: null when <paramref name="scheme"/> is null (double
+        /// quantisation without a scheme is refused), else the parsed scheme (see <see cref="ParseScheme"/>).
+        /// </summary>
+        public static QuantizationOptions? From(string? scheme, bool doubleQuant)
+        {
+            if (scheme is null)
+                return doubleQuant ? throw new GraloraException("InvalidQuantization", GraloraErrorKind.InvalidArgument, "-DoubleQuant (DoubleQuant) applies to NF4 quantisation: add -Quantize nf4.") : null;
+            return new QuantizationOptions { Scheme = ParseScheme(scheme), DoubleQuant = doubleQuant };
+        }
+
         /// <summary>Parses nf4 / int8 (any case); anything else names the choices and the schemes that are not implemented.</summary>
         public static QuantizationScheme ParseScheme(string name) => name.Trim().ToLowerInvariant() switch
         {

@@ -43,7 +43,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Write the decoder layers' linear weights (active adapters merged in) quantised, as transformers saves a bitsandbytes model: nf4 (4-bit NormalFloat, blocks of 64) or int8 (row-wise absmax); config.json gets the quantization_config, the other tensors are stored as -DType. A warning reports the rounding. Without it a quantised model exports dequantised, in -DType (default: its compute dtype), with a warning. safetensors only.</para></summary>
         [Parameter]
-        [ValidateSet("nf4", "int8")]
+        [ArgumentCompleter(typeof(Completion.QuantizationSchemeCompleter))]
         public string? Quantize { get; set; }
 
         /// <summary><para type="description">With -Quantize nf4: also quantise the per-block absmax values (bitsandbytes' double quantisation).</para></summary>
@@ -67,7 +67,7 @@ namespace GraLoRA.PowerShell.Commands
                 throw new GraloraException("NotForSafetensors", GraloraErrorKind.InvalidArgument, "-DType q8_0 is a GGUF storage type: add -Format gguf, or use float32, bfloat16 or float16 for a checkpoint folder.", DType);
             if (gguf && Quantize is not null)
                 throw new GraloraException("NotForGguf", GraloraErrorKind.InvalidArgument, "-Quantize writes a bitsandbytes checkpoint folder; GGUF has its own storage types (-DType q8_0): drop -Quantize, or drop -Format gguf.", Quantize);
-            var quantize = QuantizeOptions();
+            var quantize = GraLoRA.Quantization.QuantizationOptions.From(Quantize, DoubleQuant);
             FileSystemInfo? written = null;
             if (ShouldProcess(target, $"Export model '{Model.Name}' as {Format}"))
             {
@@ -86,11 +86,5 @@ namespace GraLoRA.PowerShell.Commands
         });
         #endregion
 
-        GraLoRA.Quantization.QuantizationOptions? QuantizeOptions()
-        {
-            if (Quantize is null)
-                return DoubleQuant ? throw new GraloraException("InvalidQuantization", GraloraErrorKind.InvalidArgument, "-DoubleQuant applies to NF4 quantisation: add -Quantize nf4.") : null;
-            return new GraLoRA.Quantization.QuantizationOptions { Scheme = GraLoRA.Quantization.QuantizationOptions.ParseScheme(Quantize), DoubleQuant = DoubleQuant };
-        }
     }
 }

@@ -61,7 +61,7 @@ namespace GraLoRA.PowerShell.Commands
 
         /// <summary><para type="description">Quantise the decoder layers' linear weights while loading, one tensor at a time: nf4 (bitsandbytes' 4-bit NormalFloat, blocks of 64) or int8 (row-wise absmax). -DType is then the compute dtype; embeddings, norms and the output head stay in it. A checkpoint saved quantised by bitsandbytes (quantization_config in config.json) loads quantised without this parameter. See docs/quantization.md.</para></summary>
         [Parameter]
-        [ValidateSet("nf4", "int8")]
+        [ArgumentCompleter(typeof(Completion.QuantizationSchemeCompleter))]
         public string? Quantize { get; set; }
 
         /// <summary><para type="description">With -Quantize nf4: also quantise the per-block absmax values to 8 bits in blocks of 256 (bitsandbytes' double quantisation, about 0.37 bit per weight less).</para></summary>
@@ -78,7 +78,7 @@ namespace GraLoRA.PowerShell.Commands
                 DType = DType, Device = Device, Labels = Labels,
                 NumLabels = MyInvocation.BoundParameters.ContainsKey(nameof(NumLabels)) ? NumLabels : null,
                 Task = ParseTask(),
-                Quantize = Quantization(),
+                Quantize = GraLoRA.Quantization.QuantizationOptions.From(Quantize, DoubleQuant),
             };
             if (ParameterSetName == HubSet)
             {
@@ -105,12 +105,6 @@ namespace GraLoRA.PowerShell.Commands
         protected override void StopProcessing() => _cancel?.Cancel();
         #endregion
 
-        GraLoRA.Quantization.QuantizationOptions? Quantization()
-        {
-            if (Quantize is null)
-                return DoubleQuant ? throw new GraloraException("InvalidQuantization", GraloraErrorKind.InvalidArgument, "-DoubleQuant applies to NF4 quantisation: add -Quantize nf4.") : null;
-            return new GraLoRA.Quantization.QuantizationOptions { Scheme = GraLoRA.Quantization.QuantizationOptions.ParseScheme(Quantize), DoubleQuant = DoubleQuant };
-        }
 
         EncoderTask ParseTask()
         {
