@@ -25,6 +25,7 @@ namespace GraLoRA.Bench
         public static int Run(string[] args)
         {
             int reps = BenchSupport.Arg(args, "--reps", 3), hidden = BenchSupport.Arg(args, "--hidden", 1024), layers = BenchSupport.Arg(args, "--layers", 8);
+            int vocab = BenchSupport.Arg(args, "--vocab", 8192);
             string device = BenchSupport.Arg(args, "--device", "cpu");
             string folder = BenchSupport.Arg(args, "--folder", Path.Combine(Path.GetTempPath(), $"gralora-quant-bench-{hidden}x{layers}"));
             if (!File.Exists(Path.Combine(folder, "config.json")))
@@ -33,11 +34,12 @@ namespace GraLoRA.Bench
                 TinyModelFactory.Save(folder, new TinyModelOptions
                 {
                     HiddenSize = hidden, IntermediateSize = hidden * 11 / 4, Layers = layers, Heads = hidden / 64, KeyValueHeads = hidden / 256 > 0 ? hidden / 256 : 1,
-                    VocabSize = 8192, Seed = 1, DType = "bfloat16",
+                    VocabSize = vocab, Seed = 1, DType = "bfloat16",
                 });
             }
+            if (args.Contains("--prepare-only")) { Console.WriteLine($"model folder: {folder}"); return 0; }
             string[] rest = { folder, device, BenchSupport.Arg(args, "--seq", "256"), BenchSupport.Arg(args, "--rank", "32"), BenchSupport.Arg(args, "--k", "2"), BenchSupport.Arg(args, "--steps", "2") };
-            Console.WriteLine($"training step over a quantised base: hidden {hidden}, {layers} layers, vocab 8192, seq/r/k/steps = {string.Join('/', rest.Skip(2))}, batch 1, GraLoRA on all linear layers (float32), compute bfloat16, {device}, {reps} reps");
+            Console.WriteLine($"training step over a quantised base: hidden {hidden}, {layers} layers, vocab {vocab}, seq/r/k/steps = {string.Join('/', rest.Skip(2))}, batch 1, GraLoRA on all linear layers (float32), compute bfloat16, {device}, {reps} reps");
             Console.WriteLine("each base in its own process; peak = peak RSS above the baseline before loading (the weights included; separate child, fixed mmap threshold); time = median step after one warm-up");
             Console.WriteLine($"{"rep",4} {"bf16 s",8} {"nf4 s",8} {"int8 s",8} {"nf4/bf16 t",11} {"int8/bf16 t",12} {"bf16 MB",8} {"nf4 MB",8} {"int8 MB",8} {"nf4/bf16 mem",13} {"int8/bf16 mem",14} {"weights MB bf16/nf4/int8",26}");
             var ratios = Bases.Skip(1).ToDictionary(b => b, _ => (Time: new List<double>(), Memory: new List<double>()));
@@ -107,7 +109,10 @@ namespace GraLoRA.Bench
                 if (s > 0) times.Add(sw.Elapsed.TotalSeconds);                                 // step 0 warms up
             }
             long peak = BenchSupport.StatusBytes("VmHWM") - baseline;
-            Console.WriteLine($"{times.OrderBy(t => t).ElementAt(times.Count / 2)} {peak} {weights}");
+            double median = times.OrderBy(t => t).ElementAt(times.Count / 2);
+            // For the GPU kit (run-gpu.sh reads the RESULT line and adds the GPU's peak); the last line is for quant's parent.
+            Console.WriteLine("RESULT " + System.Text.Json.JsonSerializer.Serialize(new { Base = baseKind, Device = device, MedianStepSeconds = median, TokensPerSecond = seq / median, PeakRssBytes = peak, WeightBytes = weights }));
+            Console.WriteLine($"{median} {peak} {weights}");
             return 0;
         }
 
@@ -136,6 +141,7 @@ namespace GraLoRA.Bench
                     Console.WriteLine($"{step,5} {curves[0][step],15:F4} {curves[1][step],9:F4} {curves[1][step] - curves[0][step],16:+0.0000;-0.0000}");
                 double Tail(SortedDictionary<int, double> c) => c.Values.Skip(c.Count * 3 / 4).Average();
                 Console.WriteLine($"mean loss over the last quarter: {dtype} {Tail(curves[0]):F4}, nf4 {Tail(curves[1]):F4} (ratio {Tail(curves[1]) / Tail(curves[0]):F3})");
+                Console.WriteLine("RESULT " + System.Text.Json.JsonSerializer.Serialize(new { Steps = steps, DType = dtype, Device = device, Full = curves[0].Values, Nf4 = curves[1].Values, TailRatio = Tail(curves[1]) / Tail(curves[0]) }));
                 return 0;
             }
             finally

@@ -25,11 +25,14 @@ if [[ $size == small ]]; then
   dtype=${KIT_DTYPE:-fp32}     # CPU bfloat16 kernels are slow; KIT_DTYPE=bf16 runs the GPU's path here too
   shape=(--hidden 128 --layers 2 --heads 2 --kv-heads 1 --intermediate 256 --vocab 512 --seq 32 --batch 2 --steps 1)
   layer=(--features 128 --tokens 32)
+  quant=(--hidden 128 --layers 2 --vocab 512); quant_run=(32 8 2 1); loss_steps=4
 else
   dtype=${KIT_DTYPE:-bf16}
   # ~0.86B parameters, Llama-shaped (TinyLlama-like widths, 16 layers), batch 4 × 1024 tokens.
   shape=(--hidden 2048 --layers 16 --heads 16 --kv-heads 4 --intermediate 5632 --vocab 32000 --seq 1024 --batch 4 --steps 5)
   layer=(--features 2048 --tokens 2048)
+  # The same 0.86B shape for the quantised base (vocab 32000), batch 1 × 1024 tokens, GraLoRA r 32 k 2, 5 timed steps.
+  quant=(--hidden 2048 --layers 16 --vocab 32000); quant_run=(1024 32 2 5); loss_steps=200
 fi
 
 echo "== GraLoRA GPU kit: device $device, size $size, $(date -u +%FT%TZ)"
@@ -115,6 +118,16 @@ for rk in "32 2" "128 4"; do
   done
 done
 
+echo "== 5. quantised base: bf16 vs NF4 vs int8 (peak memory, step time), and the quickstart loss curve over bf16 and NF4"
+if [[ $net_ok == 1 ]]; then
+  qfolder="$work/quant-model"
+  "$runner" quant --prepare-only --folder "$qfolder" "${quant[@]}" > "$work/quant-prepare.txt" 2>&1 || echo "  FAILED (quant-prepare)"
+  for b in bfloat16 nf4 int8; do run "quant-$b" "$runner" quant-child "$b" "$qfolder" "$device" "${quant_run[@]}"; done
+  rm -rf "$qfolder"
+  loss_dtype=$([[ $dtype == fp32 ]] && echo float32 || echo bfloat16)
+  run quant-loss "$runner" quant-loss --steps "$loss_steps" --every 10 --dtype "$loss_dtype" --device "$device" --data "$kit/tiny-chat.jsonl"
+fi
+
 echo "== summary (full results: $results)"
 "$py" - "$results" <<'PY'
 import json, sys
@@ -145,5 +158,17 @@ for r in ("r32", "r128"):
         name = "GraLoRA.NET" if impl == "net" else "PEFT"
         print(f"{r + (' k=2' if r == 'r32' else ' k=4'):<10} {name:<12} {lt or 0:>11.0f} {gt or 0:>14.0f} {ratio:>9} {mem(l) if l else '-':>9} {mem(g) if g else '-':>12}")
 if not by.get("peft", {}).get("Available"): print("PEFT: not importable here, comparison skipped")
+q = {b: by.get(f"quant-{b}") for b in ("bfloat16", "nf4", "int8")}
+if q["bfloat16"] and not q["bfloat16"].get("Failed"):
+    ref = q["bfloat16"]
+    print(f"{'base':<10} {'step s':>8} {'step/bf16':>10} {'peak GiB':>9} {'peak/bf16':>10} {'weights GiB':>12}")
+    for b, r in q.items():
+        if not r or r.get("Failed"): continue
+        pb, rb = (r.get("GpuPeakBytes", -1), ref.get("GpuPeakBytes", -1))
+        if pb is None or pb <= 0 or rb is None or rb <= 0: pb, rb = r["PeakRssBytes"], ref["PeakRssBytes"]
+        print(f"{b:<10} {r['MedianStepSeconds']:>8.3f} {r['MedianStepSeconds'] / ref['MedianStepSeconds']:>10.3f} {pb / 2**30:>9.2f} {pb / rb:>10.3f} {r['WeightBytes'] / 2**30:>12.2f}")
+ql = by.get("quant-loss")
+if ql and not ql.get("Failed"):
+    print(f"quickstart loss over {ql['Steps']} steps, last-quarter mean NF4/{ql['DType']}: {ql['TailRatio']:.3f}")
 if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
 PY

@@ -17,6 +17,8 @@ using static TorchSharp.torch;
 //   train --method lora|gralora --rank R --k K [--device D] [--dtype bf16|fp32] [--hidden H --layers L --heads N
 //         --kv-heads N --intermediate N --vocab N --seq S --batch B --steps N]
 //   lab rank|localisation|expressiveness|teacher|all [...]   the reproduction (bench/GraLoRA.Bench/LabBench.cs), via run-lab.sh
+//   quant --prepare-only --folder F [...] | quant-child BASE F DEVICE SEQ R K STEPS | quant-loss [...]   the quantised-base
+//         bench (bench/GraLoRA.Bench/QuantBench.cs): run-gpu.sh's stage 5
 try
 {
     return (args.Length == 0 ? "" : args[0]) switch
@@ -25,6 +27,9 @@ try
         "compare" => Kit.Compare(args),
         "train" => Kit.Train(args),
         "lab" => GraLoRA.Bench.LabBench.Run(args),
+        "quant" => GraLoRA.Bench.QuantBench.Run(args),
+        "quant-child" => GraLoRA.Bench.QuantBench.Child(args),
+        "quant-loss" => GraLoRA.Bench.QuantBench.Loss(args),
         _ => Kit.Usage(),
     };
 }
