@@ -3,6 +3,7 @@
 #   ./build.sh build       restore tools, build everything (module payload in module/bin)
 #   ./build.sh quickstart  build, then run examples/01-quickstart.ps1 in pwsh
 #   ./build.sh pack        build, then pack GraLoRA.Core and GraLoRA.Scripting into artifacts/feed (a local NuGet feed)
+#                          and the PowerShell module into artifacts/psrepo (a local PSResourceGet repository; docs/install.md)
 #   ./build.sh test        build, then run every suite (xunit incl. llama.cpp checks, F#, Pester, notebooks); last line "N passed, N failed"
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -32,6 +33,9 @@ pack() {
       -p:Version="${GRALORA_PACKAGE_VERSION:-0.1.0}"
   done
   echo "packages in artifacts/feed:"; ls artifacts/feed
+  # The PowerShell module for Install-PSResource; libtorch is restored on first use (docs/install.md).
+  pwsh_run -File tools/New-GraLoRAModulePackage.ps1 -OutputDirectory artifacts/psrepo >/dev/null
+  echo "module package in artifacts/psrepo:"; ls artifacts/psrepo
 }
 
 pwsh_run() { dotnet pwsh -NoProfile -NonInteractive "$@"; }

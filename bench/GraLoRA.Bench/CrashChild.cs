@@ -48,6 +48,7 @@ namespace GraLoRA.Bench
             var trainer = new Trainer(m, "default", new TrainingOptions
             {
                 LearningRate = 1e-3, MaxSteps = steps, SaveSteps = 1, SaveTotalLimit = 2, LoggingSteps = 1, OutputDirectory = output,
+                OverwriteOutputDirectory = latest.Path is null,   // killed before its first checkpoint: start that run again
             });
             var result = trainer.Train(new Counting(), progress: new Saved(), resumeFrom: latest.Path is null ? null : output);
             Console.WriteLine($"done {result.Steps}");

@@ -24,9 +24,9 @@ namespace GraLoRA.PowerShell
         [Parameter(Mandatory = true, ParameterSetName = RecordsSet)]
         public object[] InputObject { get; set; } = Array.Empty<object>();
 
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
+        /// <summary><para type="description">The record format (default: detected from the first record's fields). Tokenized: records already tokenized for language modelling (input_ids, optional labels and attention_mask, as Hugging Face datasets and TRL store them), used as they are.</para></summary>
         [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
+        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification", "Tokenized")]
         public string? Format { get; set; }
 
         /// <summary>The dataset given (resolved through the provider) and the name errors use for it.</summary>

@@ -63,6 +63,17 @@ namespace GraLoRA.PowerShell
                 || action is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
         }
 
+        /// <summary>
+        /// Where a writer's output is optional, -Force without it is refused rather than ignored. What -Force means (replace
+        /// an existing non-empty file or folder) is Core's one rule, <see cref="IO.OutputTarget"/>.
+        /// </summary>
+        protected static void RequireOutputForForce(bool force, string? output, string outputParameter)
+        {
+            if (force && output is null)
+                throw new GraloraException("ForceWithoutOutput", GraloraErrorKind.InvalidArgument,
+                    $"-Force replaces an existing -{outputParameter}, and no -{outputParameter} was given: add -{outputParameter}, or drop -Force.", outputParameter);
+        }
+
         /// <summary>Resolves a user path through the PowerShell provider (relative paths, ~, PSDrives).</summary>
         protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 

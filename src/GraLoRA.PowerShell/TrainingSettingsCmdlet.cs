@@ -17,9 +17,9 @@ namespace GraLoRA.PowerShell
     public abstract class TrainingSettingsCmdlet : GraloraCmdlet
     {
         #region Parameters
-        /// <summary><para type="description">The record format (default: detected from the first record's fields).</para></summary>
+        /// <summary><para type="description">The record format (default: detected from the first record's fields). Tokenized: records already tokenized for language modelling (input_ids, optional labels and attention_mask, as Hugging Face datasets and TRL store them), used as they are.</para></summary>
         [Parameter]
-        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification")]
+        [ValidateSet("Text", "Alpaca", "PromptCompletion", "Chat", "Classification", "Tokenized")]
         public string? Format { get; set; }
 
         /// <summary><para type="description">A validation data file (same format as the training data).</para></summary>
@@ -94,6 +94,10 @@ namespace GraLoRA.PowerShell
         /// <summary><para type="description">Folder for checkpoints, metrics.jsonl, TensorBoard events (runs/) and training.png (default: nothing is written).</para></summary>
         [Parameter]
         public string? OutputPath { get; set; }
+
+        /// <summary><para type="description">Start afresh in an -OutputPath that already holds files (a previous run's), replacing them; without -Force that is an OutputExists error (use -Resume to continue that run instead).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
 
         /// <summary><para type="description">Save a checkpoint every this many steps (default: at the end only); needs -OutputPath.</para></summary>
         [Parameter]
@@ -184,7 +188,7 @@ namespace GraLoRA.PowerShell
             GroupByLength = GroupByLength, LearningRate = LearningRate, Epochs = Epochs, MaxSteps = Bound(nameof(MaxSteps)) ? MaxSteps : null,
             GradientAccumulation = GradientAccumulation, WarmupSteps = WarmupSteps, WarmupRatio = WarmupRatio,
             Schedule = Enum.Parse<LearningRateSchedule>(Schedule, ignoreCase: true), WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm, Seed = Seed,
-            OutputPath = OutputPath is null ? null : ResolvePath(OutputPath), SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
+            OutputPath = OutputPath is null ? null : ResolvePath(OutputPath), OverwriteOutput = Force, SaveSteps = Bound(nameof(SaveSteps)) ? SaveSteps : null,
             EvalSteps = Bound(nameof(EvalSteps)) ? EvalSteps : null, SaveTotalLimit = SaveTotalLimit,
             EarlyStoppingPatience = Bound(nameof(EarlyStoppingPatience)) ? EarlyStoppingPatience : null, GradientCheckpointing = GradientCheckpointing,
             OnNonFinite = Enum.Parse<NonFiniteAction>(OnNonFinite, ignoreCase: true), LoggingSteps = LoggingSteps,

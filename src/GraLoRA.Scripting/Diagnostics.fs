@@ -75,8 +75,8 @@ module Diagnostics =
     /// ΔW singular values, numerical rank and entropy-based effective rank of adapter `name` per layer (as `Get-GraLoRAAdapter -Detailed`).
     let spectrum (name: string) (model: BaseModel) : AdapterSpectrum list = List.ofSeq (RankAnalysis.Adapter(model.Adapters, name))
 
-    /// Draws spectra (σ_i/σ_1, log scale) into a PNG and returns its path.
-    let spectrumChart (path: string) (spectra: AdapterSpectrum list) : string = DiagnosticCharts.SaveSpectra(Array.ofList spectra, path)
+    /// Draws spectra (σ_i/σ_1, log scale) into a PNG and returns its path (an existing file there is replaced).
+    let spectrumChart (path: string) (spectra: AdapterSpectrum list) : string = DiagnosticCharts.SaveSpectra(Array.ofList spectra, path, overwrite = true)
 
     /// Short equal-budget runs over k (and hybrid splits) at total rank `rank`, scored on `validation`; as `Find-GraLoRAK`.
     /// `train` and `validation` are dataset files; trial adapters go on `targets` and are removed afterwards.

@@ -82,7 +82,7 @@ module BaseModel =
         model
 
     /// Writes the model (active adapters merged in) as one GGUF file for llama.cpp, Ollama and LM Studio, stored as
-    /// `dtype`: "float32", "float16", "bfloat16" or "q8_0". The file must not exist.
+    /// `dtype`: "float32", "float16", "bfloat16" or "q8_0". The file must be missing or empty (`OutputExists`).
     let exportGguf (dtype: string) (path: string) (model: BaseModel) : BaseModel =
         model.ExportGguf(path, dtype) |> ignore
         model

@@ -59,6 +59,9 @@ type TrainSettings =
       Seed: int
       /// Where checkpoints, metrics.jsonl and TensorBoard events go; `None` writes nothing.
       OutputPath: string option
+      /// Start afresh in an `OutputPath` that already holds files (a previous run's), replacing them (`Start-GraLoRATraining
+      /// -Force`); `false` makes such a folder an `OutputExists` error. Not together with `ResumeFrom`.
+      OverwriteOutput: bool
       /// Save a checkpoint every this many steps (needs `OutputPath`); `None` saves only at the end and on cancellation.
       SaveSteps: int option
       /// Evaluate on the validation data every this many steps; `None` evaluates at the end only.
@@ -115,6 +118,7 @@ module Train =
           MaxGradNorm = core.MaxGradNorm
           Seed = core.Seed
           OutputPath = Option.ofObj core.OutputPath
+          OverwriteOutput = core.OverwriteOutput
           SaveSteps = Option.ofNullable core.SaveSteps
           EvalSteps = Option.ofNullable core.EvalSteps
           SaveTotalLimit = core.SaveTotalLimit
@@ -143,7 +147,7 @@ module Train =
             GradientAccumulation = settings.GradientAccumulation, WarmupSteps = settings.Warmup, WarmupRatio = settings.WarmupRatio,
             Schedule = schedule, WeightDecay = settings.WeightDecay, MaxGradNorm = settings.MaxGradNorm, Seed = settings.Seed,
             // output and control
-            OutputPath = Option.toObj settings.OutputPath, SaveSteps = Option.toNullable settings.SaveSteps,
+            OutputPath = Option.toObj settings.OutputPath, OverwriteOutput = settings.OverwriteOutput, SaveSteps = Option.toNullable settings.SaveSteps,
             EvalSteps = Option.toNullable settings.EvalSteps, SaveTotalLimit = settings.SaveTotalLimit,
             EarlyStoppingPatience = Option.toNullable settings.EarlyStoppingPatience, GradientCheckpointing = settings.GradientCheckpointing,
             OnNonFinite = settings.OnNonFinite, LoggingSteps = settings.LoggingSteps,

@@ -170,6 +170,31 @@ namespace GraLoRA.Tests
         }
 
         [Fact]
+        public void AFreshRunRefusesAFolderWithAnEarlierRunUnlessToldToReplaceIt()
+        {
+            using var model = Model();
+            string output = tmp.File("earlier");
+            Directory.CreateDirectory(Path.Combine(output, "checkpoint-9"));
+            File.WriteAllText(Path.Combine(output, "metrics.jsonl"), "{\"step\": 9}\n");
+
+            var ex = Assert.Throws<GraloraException>(() =>
+                new Trainer(model, "default", new TrainingOptions { MaxSteps = 1, OutputDirectory = output }).Train(Data(1)));
+            Assert.Equal("OutputExists", ex.ErrorId);
+            Assert.True(Directory.Exists(Path.Combine(output, "checkpoint-9")));
+
+            var result = new Trainer(model, "default", new TrainingOptions { MaxSteps = 1, OutputDirectory = output, OverwriteOutputDirectory = true }).Train(Data(1));
+            Assert.Equal(new[] { 1 }, Trainer.Checkpoints(output).Select(c => c.Step));
+            Assert.False(Directory.Exists(Path.Combine(output, "checkpoint-9")));
+            Assert.Single(File.ReadAllLines(Path.Combine(output, "metrics.jsonl")));
+            Assert.Equal(1, result.Steps);
+
+            var both = Assert.Throws<GraloraException>(() =>
+                new Trainer(model, "default", new TrainingOptions { MaxSteps = 2, OutputDirectory = output, OverwriteOutputDirectory = true }).Train(Data(1), resumeFrom: output));
+            Assert.Equal("InvalidTrainingOption", both.ErrorId);
+            Assert.Equal(new[] { 1 }, Trainer.Checkpoints(output).Select(c => c.Step));
+        }
+
+        [Fact]
         public void WritesMetricsTensorBoardAndPeftCheckpoints()
         {
             using var model = Model();

@@ -105,3 +105,28 @@ let ``an encoder classifier classifies texts and pairs from F#`` () =
     Assert.Equal(Some "a dog", Option.ofObj pairs.Head.TextPair)
     // A pair reads differently from its first text alone (token types and the second text count).
     Assert.NotEqual(single.Head.Score, pairs.Head.Score)
+
+[<Fact>]
+let ``a pre-tokenized dataset trains and evaluates from F#, with the loss of the text it was tokenized from`` () =
+    let dir = tempDir ()
+    use model = BaseModel.tiny (Path.Combine(dir, "m")) |> Adapter.add GraLoRA.defaults
+    let textFile = Path.Combine(dir, "text.jsonl")
+    File.WriteAllLines(textFile, [ for i in 1..8 -> sprintf """{"text": "Count from %d: %d %d"}""" i (i + 1) (i + 2) ])
+    // The records a Hugging Face dataset.map(tokenizer) would hold for those texts: input_ids and attention_mask.
+    let tokenizer = match model.Tokenizer with null -> failwith "the tiny model has a tokenizer" | t -> t
+    let examples = GraLoRA.Data.TrainingData.Prepare(tokenizer, GraLoRA.Data.DatasetSource.FromFile textFile).Train
+    let tokenizedFile = Path.Combine(dir, "tokenized.jsonl")
+    File.WriteAllLines(tokenizedFile, [ for e in examples ->
+                                          let ids = System.String.Join(", ", e.InputIds)
+                                          let mask = System.String.Join(", ", Array.map (fun _ -> 1) e.InputIds)
+                                          sprintf """{"input_ids": [%s], "attention_mask": [%s]}""" ids mask ])
+    let fromText = Evaluate.loss textFile model
+    let fromIds = Evaluate.loss tokenizedFile model
+    Assert.Equal(fromText.Loss, fromIds.Loss)
+    Assert.Equal(fromText.Tokens, fromIds.Tokens)
+    let result, _ =
+        model
+        |> Train.runWith ignore CancellationToken.None
+            { Train.defaults with Dataset = tokenizedFile; MaxSteps = Some 2; BatchSize = 4; LearningRate = 1e-2 }
+    Assert.Equal(2, result.Steps)
+    Assert.True((Evaluate.loss tokenizedFile model).Loss < fromIds.Loss, "two steps on the data lower its loss")

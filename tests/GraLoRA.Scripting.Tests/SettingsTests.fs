@@ -92,6 +92,8 @@ let ``training settings map to Core's TrainingOptions`` () =
     Assert.Equal(3, o.WarmupSteps)
     Assert.Equal(5L, o.Seed)
     Assert.Equal("out", o.OutputDirectory)
+    Assert.False(o.OverwriteOutputDirectory)
+    Assert.True((Train.toOptions { Train.defaults with OverwriteOutput = true }).OverwriteOutputDirectory)
     Assert.Null(Train.toOptions(Train.defaults).OutputDirectory)
 
 [<Fact>]
@@ -114,7 +116,7 @@ let ``the F# training settings are every Core training setting, which the cmdlet
             Format = Some GraLoRA.Data.DatasetFormat.Chat; Validation = Some "v.jsonl"; ValidationSplit = 0.1; MaxLength = 7; Packing = true
             TrainOnPrompt = true; BatchSize = 3; GroupByLength = true; LearningRate = 0.5; Epochs = 4; MaxSteps = Some 9
             GradientAccumulation = 2; Warmup = 5; WarmupRatio = 0.25; Schedule = Constant; WeightDecay = 0.125; MaxGradNorm = 0.75; Seed = 11
-            OutputPath = Some "o"; SaveSteps = Some 2; EvalSteps = Some 3; SaveTotalLimit = 6; EarlyStoppingPatience = Some 4
+            OutputPath = Some "o"; OverwriteOutput = true; SaveSteps = Some 2; EvalSteps = Some 3; SaveTotalLimit = 6; EarlyStoppingPatience = Some 4
             GradientCheckpointing = true; OnNonFinite = GraLoRA.Training.NonFiniteAction.Stop; LoggingSteps = 8; Adapter = Some "a"
             Resume = true; ResumeFrom = Some "r" }
     // Every field reaches Core: no Core value is left at its default.

@@ -8,6 +8,8 @@ BeforeDiscovery {
     $script:Mutators = 'Add-GraLoRAAdapter', 'Set-GraLoRAAdapter', 'Remove-GraLoRAAdapter', 'Import-GraLoRAAdapter', 'Merge-GraLoRAAdapter',
         'Split-GraLoRAAdapter', 'Save-GraLoRAAdapter', 'Export-BaseModel', 'New-BaseModel', 'ConvertTo-LoRAAdapter' | ForEach-Object { @{ Name = $_ } }
     $script:SetRemoveCmdlets = Get-Command -Module GraLoRA -Verb Set, Remove | ForEach-Object { @{ Name = $_.Name } }
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Writers = Get-Command -Module GraLoRA | ForEach-Object { @{ Name = $_.Name; Output = Get-WriterParameter $_ } } | Where-Object { $_.Output }
     # Cmdlets that work on one adapter and may be left to choose it: an optional single adapter name (a string parameter
     # completed with adapter names). Without it they take "the current adapter" by Core's one rule (AdapterHost.Current).
     $script:CurrentAdapterCmdlets = Get-Command -Module GraLoRA | ForEach-Object {
@@ -47,6 +49,30 @@ Describe 'The module as a whole' {
         (Get-Command $Name).Parameters.Keys | Should -Contain 'PassThru'
         (Get-Command $Name).Parameters.Keys | Should -Contain 'WhatIf'
         (Get-Command $Name).Parameters.Keys | Should -Contain 'Confirm'
+    }
+
+    It 'finds the cmdlets that write files by their parameters' {
+        # A floor, so a broken search cannot pass the -Force check below by finding nothing.
+        $Writers.Name | Should -Contain 'Export-BaseModel'
+        $Writers.Name | Should -Contain 'New-BaseModel'
+        $Writers.Name | Should -Contain 'Save-GraLoRAAdapter'
+        $Writers.Name | Should -Contain 'Invoke-BaseModel'
+        $Writers.Name | Should -Contain 'Start-GraLoRATraining'
+        $Writers.Name | Should -Contain 'ConvertTo-LoRAAdapter'
+        $Writers.Name | Should -Not -Contain 'Import-BaseModel'
+    }
+
+    It '<Name> writes files (-<Output>), so it takes -Force wherever it takes -<Output>, described by the one rule' -ForEach $Writers {
+        $command = Get-Command $Name
+        $command.Parameters.Keys | Should -Contain 'Force'
+        $command.Parameters['Force'].ParameterType | Should -Be ([switch])
+        foreach ($output in $Output) {
+            foreach ($set in $command.Parameters[$output].ParameterSets.Keys) {
+                if ($set -eq '__AllParameterSets') { $command.Parameters['Force'].ParameterSets.Keys | Should -Contain '__AllParameterSets' }
+                else { @($command.Parameters['Force'].ParameterSets.Keys) | Where-Object { $_ -in $set, '__AllParameterSets' } | Should -Not -BeNullOrEmpty -Because "-Force must be usable with -$output in set $set" }
+            }
+        }
+        (Get-Help $Name -Parameter Force).description.Text | Should -Match 'OutputExists'
     }
 
     It '<Name> exposes no TorchSharp types in its parameters' -ForEach $Cmdlets {

@@ -38,7 +38,9 @@ AfterAll {
 Describe 'Start-GraLoRATraining' {
     It 'takes every setting of Core''s TrainingSettings under its name, and New-GraLoRATrainingConfig those a configuration holds' {
         $core = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'GraLoRA.Core' } | Select-Object -First 1
-        $settings = $core.GetType('GraLoRA.Training.TrainingSettings').GetProperties([Reflection.BindingFlags] 'Public, Instance').Name | Sort-Object
+        # -Force is Core's OverwriteOutput (the module-wide name of the writers' switch).
+        $settings = $core.GetType('GraLoRA.Training.TrainingSettings').GetProperties([Reflection.BindingFlags] 'Public, Instance').Name |
+            ForEach-Object { if ($_ -eq 'OverwriteOutput') { 'Force' } else { $_ } } | Sort-Object
         $common = [Management.Automation.PSCmdlet]::CommonParameters + [Management.Automation.PSCmdlet]::OptionalCommonParameters
         # The job's input (model, data, a configuration) and what it outputs are not settings.
         $inputs = 'Model', 'Dataset', 'InputObject', 'Config', 'PassThru'

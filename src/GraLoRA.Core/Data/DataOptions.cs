@@ -17,14 +17,15 @@ namespace GraLoRA.Data
 
         /// <summary>
         /// Learn every token, prompts and user turns included (default false: only responses: alpaca output, completion,
-        /// assistant turns; plain text always learns everything).
+        /// assistant turns; plain text always learns everything; tokenized records learn what their labels say, or with
+        /// this every token the attention mask keeps).
         /// </summary>
         public bool TrainOnPrompt { get; init; }
 
         /// <summary>
         /// Append the tokenizer's EOS token (the first of <see cref="Text.HfTokenizer.EosTokenIds"/>) after text, alpaca
         /// outputs and completions that do not already end with an EOS id (default true). Chats are not changed: their
-        /// template ends each turn (e.g. &lt;|im_end|&gt;).
+        /// template ends each turn (e.g. &lt;|im_end|&gt;); nor are tokenized records, whose ids are used as they are.
         /// </summary>
         public bool AppendEos { get; init; } = true;
 

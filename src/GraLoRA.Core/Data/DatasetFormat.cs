@@ -20,13 +20,22 @@ namespace GraLoRA.Data
         Chat,
         /// <summary><c>text</c> and <c>label</c>: sequence classification; the example carries the label's index.</summary>
         Classification,
+        /// <summary>
+        /// <c>input_ids</c>, optional <c>labels</c> and <c>attention_mask</c>: records already tokenised for language
+        /// modelling (a Hugging Face dataset after <c>map(tokenizer)</c>, TRL's pre-tokenized datasets). The ids are used as
+        /// they are (nothing is added); labels default to the ids (every token learned, as transformers' language-modelling
+        /// collator does) and −100 marks tokens without loss; positions the attention mask sets to 0 (padding, at either
+        /// end) are dropped. See <see cref="TokenizedRecords"/> for what is checked.
+        /// </summary>
+        Tokenized,
     }
 
     /// <summary>Tells a record's <see cref="DatasetFormat"/> from its field names.</summary>
     public static class DatasetFormatDetector
     {
         /// <summary>
-        /// The format the fields imply, checked in this order: <c>messages</c> → Chat; <c>instruction</c> → Alpaca;
+        /// The format the fields imply, checked in this order: <c>input_ids</c> → Tokenized (as TRL treats a dataset with
+        /// input_ids as already processed); <c>messages</c> → Chat; <c>instruction</c> → Alpaca;
         /// <c>prompt</c> → PromptCompletion; <c>text</c> with <c>label</c> → Classification; <c>text</c> → Text.
         /// Other fields are ignored.
         /// </summary>
@@ -36,7 +45,8 @@ namespace GraLoRA.Data
             ArgumentNullException.ThrowIfNull(record);
             return TryDetect(record.Fields.Keys) ?? throw new GraloraException("UnknownDatasetFormat", GraloraErrorKind.InvalidData,
                 $"{record.Location}: cannot tell the dataset format from the fields {Describe(record.Fields.Keys)}. Use 'messages' (chat), " +
-                "'instruction'/'input'/'output' (alpaca), 'prompt'/'completion', 'text' (plain text) or 'text'/'label' (classification), or name the format.",
+                "'instruction'/'input'/'output' (alpaca), 'prompt'/'completion', 'text' (plain text), 'text'/'label' (classification) or " +
+                "'input_ids' (already tokenized; optional 'labels', 'attention_mask'), or name the format.",
                 record.Source);
         }
 
@@ -45,6 +55,7 @@ namespace GraLoRA.Data
         {
             ArgumentNullException.ThrowIfNull(fieldNames);
             var names = new HashSet<string>(fieldNames, StringComparer.Ordinal);
+            if (names.Contains("input_ids")) return DatasetFormat.Tokenized;
             if (names.Contains("messages")) return DatasetFormat.Chat;
             if (names.Contains("instruction")) return DatasetFormat.Alpaca;
             if (names.Contains("prompt")) return DatasetFormat.PromptCompletion;

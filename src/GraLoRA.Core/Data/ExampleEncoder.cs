@@ -20,6 +20,8 @@ namespace GraLoRA.Data
     /// messages, the chat of prompt then completion, learning the assistant turns of the completion.</item>
     /// <item><b>Chat</b>: see <see cref="ChatExampleTokenizer"/>-style masking: every assistant turn (with its end-of-turn
     /// token) is learned; system, user and tool turns and the template's headers are not.</item>
+    /// <item><b>Tokenized</b>: <see cref="TokenizedRecords.Read"/>: the record's ids as they are (no BOS or EOS added, so
+    /// <see cref="DataOptions.AppendEos"/> does not apply), its labels or the ids, padding the attention mask marks dropped.</item>
     /// <item><b>Classification</b>: <c>Encode(text, addSpecialTokens: true)</c>, no EOS, every label −100, and
     /// <see cref="TrainingExample.ClassLabel"/> set to the label's index. A record with a <c>text_pair</c> field is a
     /// sentence pair: <see cref="HfTokenizer.EncodePair"/> joins the texts and sets <see cref="TrainingExample.TokenTypeIds"/>.</item>
@@ -111,6 +113,9 @@ namespace GraLoRA.Data
                     break;
                 case DatasetFormat.Chat:
                     (ids, labels) = _chat!.Encode(record, RecordFields.Messages(record, "messages", Format), 0, _options.TrainOnPrompt);
+                    break;
+                case DatasetFormat.Tokenized:
+                    (ids, labels) = TokenizedRecords.Read(record, _tokenizer.VocabSize, _options.TrainOnPrompt);
                     break;
                 case DatasetFormat.Classification:
                     string text = RecordFields.Text(record, "text", Format);

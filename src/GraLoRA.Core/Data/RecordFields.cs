@@ -13,6 +13,7 @@ namespace GraLoRA.Data
             DatasetFormat.Alpaca => "alpaca records need instruction and output, input is optional",
             DatasetFormat.PromptCompletion => "prompt/completion records need prompt and completion",
             DatasetFormat.Chat => "chat records need messages, a list of {role, content}",
+            DatasetFormat.Tokenized => "tokenized records need input_ids, a list of token ids; labels and attention_mask are optional",
             _ => "classification records need text and label",
         };
 
@@ -71,7 +72,7 @@ namespace GraLoRA.Data
             return messages;
         }
 
-        static string Kind(object? value) => value switch
+        internal static string Kind(object? value) => value switch
         {
             null => "null",
             string => "text",

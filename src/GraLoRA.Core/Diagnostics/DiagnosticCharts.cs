@@ -88,9 +88,38 @@ namespace GraLoRA.Diagnostics
             return layer with { Charts = charts };
         }
 
-        /// <summary>Singular values σ_i/σ_1 (log10) of each spectrum, one line per layer; returns the path.</summary>
-        public static string SaveSpectra(IReadOnlyList<AdapterSpectrum> spectra, string path, int width = 900, int height = 500)
+        /// <summary>
+        /// Writes every layer's charts (<see cref="SaveEntanglement(LayerEntanglement, string)"/>) as one folder: staged
+        /// beside <paramref name="folder"/> and swapped in at the end, so an existing non-empty folder is replaced whole,
+        /// and only with <paramref name="overwrite"/> (<see cref="OutputTarget"/>). Returns the layers with their charts'
+        /// final paths.
+        /// </summary>
+        public static IReadOnlyList<LayerEntanglement> SaveEntanglement(IReadOnlyList<LayerEntanglement> layers, string folder, bool overwrite)
         {
+            string target = Path.GetFullPath(folder);
+            OutputTarget.CheckFolder(target, overwrite);
+            string parent = Path.GetDirectoryName(target)!;
+            Directory.CreateDirectory(parent);
+            string staging = Directory.CreateDirectory(Path.Combine(parent, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.partial")).FullName;
+            try
+            {
+                var staged = layers.Select(layer => SaveEntanglement(layer, staging)).ToList();
+                AtomicFile.ReplaceDirectory(staging, target);
+                return staged.Select(layer => layer with { Charts = layer.Charts.Select(c => Path.Combine(target, Path.GetFileName(c))).ToList() }).ToList();
+            }
+            finally
+            {
+                if (Directory.Exists(staging)) Directory.Delete(staging, true);
+            }
+        }
+
+        /// <summary>
+        /// Singular values σ_i/σ_1 (log10) of each spectrum, one line per layer; returns the path. An existing non-empty
+        /// file is replaced only with <paramref name="overwrite"/> (<see cref="OutputTarget"/>).
+        /// </summary>
+        public static string SaveSpectra(IReadOnlyList<AdapterSpectrum> spectra, string path, int width = 900, int height = 500, bool overwrite = false)
+        {
+            OutputTarget.CheckFile(path, overwrite);
             var plot = new ScottPlot.Plot();
             foreach (var s in spectra)
             {

@@ -43,7 +43,7 @@ namespace GraLoRA.Diagnostics
         string Layer, long InFeatures, long OutFeatures, ChannelStats Activations, int[] OutlierChannels,
         double[] GradientChannelNorms, double GradientOutlierShare, UpdateDeviation? Lora, UpdateDeviation? Gralora)
     {
-        /// <summary>PNG files written for this layer (set by <see cref="DiagnosticCharts.SaveEntanglement"/>).</summary>
+        /// <summary>PNG files written for this layer (set by <see cref="DiagnosticCharts.SaveEntanglement(LayerEntanglement, string)"/>).</summary>
         public IReadOnlyList<string> Charts { get; init; } = Array.Empty<string>();
     }
 

@@ -117,14 +117,11 @@ namespace GraLoRA.Gguf
             return (plain / scaled).to(ScalarType.Float32);                     // [rotary_dim / 2]
         }
 
-        /// <summary>The full path of a GGUF file to write, refusing an existing one unless <paramref name="overwrite"/>.</summary>
+        /// <summary>The full path of a GGUF file to write, refusing an existing non-empty one unless <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>).</summary>
         internal static string CheckOutput(string path, bool overwrite)
         {
             string target = Path.GetFullPath(path);
-            if (Directory.Exists(target))
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{target}' is a folder: give a file name ending in .gguf.", target);
-            if (File.Exists(target) && !overwrite)
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{target}' already exists: choose another file, or remove it first.", target);
+            IO.OutputTarget.CheckFile(target, overwrite);
             string? parent = Path.GetDirectoryName(target);
             if (parent is not null) Directory.CreateDirectory(parent);
             return target;

@@ -115,12 +115,7 @@ namespace GraLoRA.IO
         public static string Save(IReadOnlyDictionary<string, Tensor> tensors, JsonObject config, string name, string folder, bool overwrite, Action<string>? afterStaging = null)
         {
             string target = Path.GetFullPath(folder);
-            if (File.Exists(target))
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation, $"'{target}' is a file: give a folder for the adapter.", target);
-            bool replacing = Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any();
-            if (replacing && !overwrite)
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
-                    $"'{target}' already exists and is not empty: use -Force to replace it, or choose another -Path.", target);
+            OutputTarget.CheckFolder(target, overwrite);
             string parent = Path.GetDirectoryName(target)!;
             try { Directory.CreateDirectory(parent); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -100,11 +100,12 @@ namespace GraLoRA.Models
         /// <summary>
         /// Writes the model as a Hugging Face checkpoint with its active adapters merged in: the source config.json with
         /// torch_dtype updated, safetensors (sharded above <paramref name="maxShardBytes"/>), and the generation and
-        /// tokenizer files copied. The folder appears only when complete. Returns its full path.
+        /// tokenizer files copied. The folder appears only when complete; an existing non-empty one is replaced only with
+        /// <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>). Returns its full path.
         /// </summary>
-        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+        public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false)
         {
-            Write(folder, dtype, maxShardBytes, null, null);
+            Write(folder, dtype, maxShardBytes, overwrite, null, null);
             return System.IO.Path.GetFullPath(folder);
         }
 
@@ -114,7 +115,8 @@ namespace GraLoRA.Models
         /// the matching quantization_config, the other tensors are stored as <paramref name="dtype"/>, also the compute
         /// dtype). Returns, per quantised weight, the rounding quantising added (relative to the weight).
         /// </summary>
-        public IReadOnlyList<LayerRequantization> ExportQuantized(string folder, QuantizationOptions quantize, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+        public IReadOnlyList<LayerRequantization> ExportQuantized(string folder, QuantizationOptions quantize, string? dtype = null,
+                                                                  long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false)
         {
             ArgumentNullException.ThrowIfNull(quantize);
             if (_encoder is not null)
@@ -122,12 +124,13 @@ namespace GraLoRA.Models
                     $"Model '{Name}' is an encoder: quantised checkpoints are written for decoders only. Export it without -Quantize.", Name);
             quantize.Validate();
             var report = new List<LayerRequantization>();
-            Write(folder, dtype, maxShardBytes, quantize, report);
+            Write(folder, dtype, maxShardBytes, overwrite, quantize, report);
             return report;
         }
 
-        void Write(string folder, string? dtype, long maxShardBytes, QuantizationOptions? quantize, List<LayerRequantization>? report)
+        void Write(string folder, string? dtype, long maxShardBytes, bool overwrite, QuantizationOptions? quantize, List<LayerRequantization>? report)
         {
+            IO.OutputTarget.CheckFolder(folder, overwrite);
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
             JsonObject config;
@@ -160,7 +163,7 @@ namespace GraLoRA.Models
                     File.Copy(source, copy);
                     IO.AtomicFile.SyncFile(copy);
                 }
-            });
+            }, overwrite);
         }
     }
 }

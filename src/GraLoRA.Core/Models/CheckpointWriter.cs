@@ -22,30 +22,29 @@ namespace GraLoRA.Models
         /// <see cref="AdapterHost.MergedWeights"/>; a tied lm_head omitted, as transformers does) and config.json.
         /// </summary>
         public static void Save(DecoderForCausalLM model, string folder, ScalarType? dtype = null, long maxShardBytes = DefaultMaxShardBytes,
-                                JsonObject? config = null, Action<string>? writeExtras = null, AdapterHost? adapters = null)
+                                JsonObject? config = null, Action<string>? writeExtras = null, AdapterHost? adapters = null, bool overwrite = false)
         {
             adapters ??= new AdapterHost(model, DecoderForCausalLM.OutputHeadName);
             var weights = adapters.MergedWeights(name => model.Config.TieWordEmbeddings && name == "lm_head.weight");
-            SaveFolder(folder, weights, dtype ?? model.DType, maxShardBytes, config ?? model.Config.ToJson(), writeExtras);
+            SaveFolder(folder, weights, dtype ?? model.DType, maxShardBytes, config ?? model.Config.ToJson(), writeExtras, overwrite);
         }
 
         /// <summary>
         /// Writes <paramref name="weights"/> and <paramref name="config"/> (torch_dtype set to the stored dtype) into
-        /// <paramref name="folder"/>, which must not exist or be empty. Everything is written into a temporary sibling
+        /// <paramref name="folder"/>, which must not exist or be empty unless <paramref name="overwrite"/> (see
+        /// <see cref="OutputTarget"/>; the old folder is then replaced in one swap). Everything is written into a temporary sibling
         /// folder that is renamed into place at the end, so a failure never leaves a half-written checkpoint.
         /// Weights larger than <paramref name="maxShardBytes"/> are split into model-0000i-of-0000n.safetensors
         /// with a model.safetensors.index.json. <paramref name="writeExtras"/> receives the staging folder to add files
         /// (tokenizer, generation config) that are renamed into place together with the weights.
         /// </summary>
         public static void SaveFolder(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes,
-                                      JsonObject config, Action<string>? writeExtras = null)
+                                      JsonObject config, Action<string>? writeExtras = null, bool overwrite = false)
         {
             if (maxShardBytes < 1)
                 throw new GraloraException("InvalidShardSize", GraloraErrorKind.InvalidArgument, $"Shard size {maxShardBytes} must be at least 1 byte.", maxShardBytes);
             string target = Path.GetFullPath(folder);
-            if (File.Exists(target) || (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
-                throw new GraloraException("OutputExists", GraloraErrorKind.InvalidOperation,
-                    $"'{target}' already exists and is not empty: choose a new folder, or remove it first.", target);
+            OutputTarget.CheckFolder(target, overwrite);
             string parent = Path.GetDirectoryName(target)!;
             Directory.CreateDirectory(parent);
             string staging = Path.Combine(parent, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N") + ".partial");
@@ -56,7 +55,6 @@ namespace GraLoRA.Models
                 config["torch_dtype"] = ModelDType.Name(storedType);
                 WriteJson(Path.Combine(staging, "config.json"), config);
                 writeExtras?.Invoke(staging);
-                if (Directory.Exists(target)) Directory.Delete(target);
                 AtomicFile.ReplaceDirectory(staging, target);
             }
             catch

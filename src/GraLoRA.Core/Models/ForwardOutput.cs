@@ -39,9 +39,13 @@ namespace GraLoRA.Models
         /// <summary>The hidden-state tensors (owned by this object).</summary>
         public IReadOnlyList<Tensor> HiddenStateTensors => _hidden;
 
-        /// <summary>Writes `logits` and `hidden_states.&lt;i&gt;` to a safetensors file (atomically).</summary>
-        public void Save(string path)
+        /// <summary>
+        /// Writes `logits` and `hidden_states.&lt;i&gt;` to a safetensors file (atomically); an existing non-empty file is
+        /// replaced only with <paramref name="overwrite"/> (<see cref="OutputTarget"/>).
+        /// </summary>
+        public void Save(string path, bool overwrite = false)
         {
+            OutputTarget.CheckFile(path, overwrite);
             var tensors = new Dictionary<string, Tensor> { ["logits"] = _logits };
             for (int i = 0; i < _hidden.Length; i++) tensors[$"hidden_states.{i}"] = _hidden[i];
             Safetensors.Write(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
@@ -98,9 +102,13 @@ namespace GraLoRA.Models
         /// <summary>The hidden-state tensors (owned by this object).</summary>
         public IReadOnlyList<Tensor> HiddenStateTensors => _hidden;
 
-        /// <summary>Writes last_hidden_state, pooler_output, logits and hidden_states.&lt;i&gt; (those present) to a safetensors file (atomically).</summary>
-        public void Save(string path)
+        /// <summary>
+        /// Writes last_hidden_state, pooler_output, logits and hidden_states.&lt;i&gt; (those present) to a safetensors file
+        /// (atomically); an existing non-empty file is replaced only with <paramref name="overwrite"/> (<see cref="OutputTarget"/>).
+        /// </summary>
+        public void Save(string path, bool overwrite = false)
         {
+            OutputTarget.CheckFile(path, overwrite);
             var tensors = new Dictionary<string, Tensor> { ["last_hidden_state"] = _last };
             if (_pooled is not null) tensors["pooler_output"] = _pooled;
             if (_logits is not null) tensors["logits"] = _logits;

@@ -69,9 +69,13 @@ namespace GraLoRA.Models
             };
         }
 
-        /// <summary>Saves a random encoder with its tokenizer as a Hugging Face folder; returns the full path.</summary>
-        public static string Save(string folder, TinyEncoderOptions options)
+        /// <summary>
+        /// Saves a random encoder with its tokenizer as a Hugging Face folder; an existing non-empty folder is replaced only
+        /// with <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>). Returns the full path.
+        /// </summary>
+        public static string Save(string folder, TinyEncoderOptions options, bool overwrite = false)
         {
+            IO.OutputTarget.CheckFolder(folder, overwrite);
             TorchRuntime.EnsureInitialized();
             int vocabSize = WordPieceTokenizerFactory.Vocabulary(new WordPieceTokenizerOptions { Style = options.Architecture == "roberta" ? "roberta" : "bert", Words = options.Words }).Count;
             var config = Config(options, vocabSize);
@@ -89,7 +93,7 @@ namespace GraLoRA.Models
                 }
             var weights = new AdapterHost(model, EncoderModel.ClassificationHeadName).MergedWeights();
             CheckpointWriter.SaveFolder(folder, weights, ScalarType.Float32, CheckpointWriter.DefaultMaxShardBytes, config.ToJson(classification), staging =>
-                WordPieceTokenizerFactory.Write(staging, new WordPieceTokenizerOptions { Style = config.ModelType, Words = options.Words, ModelMaxLength = options.MaxLength }));
+                WordPieceTokenizerFactory.Write(staging, new WordPieceTokenizerOptions { Style = config.ModelType, Words = options.Words, ModelMaxLength = options.MaxLength }), overwrite);
             return Path.GetFullPath(folder);
         }
     }

@@ -17,9 +17,10 @@ namespace GraLoRA.Models
         /// Saves a random model together with a real byte-level tokenizer (256 bytes + &lt;|begin_of_text|&gt;,
         /// &lt;|end_of_text|&gt;, &lt;|pad|&gt;, &lt;|im_start|&gt;, &lt;|im_end|&gt;) and <see cref="ChatTemplate"/>, so that
         /// any text works and the folder loads exactly like a downloaded instruct model. The vocabulary is at least
-        /// the tokenizer's; EOS ids are &lt;|end_of_text|&gt; and &lt;|im_end|&gt;.
+        /// the tokenizer's; EOS ids are &lt;|end_of_text|&gt; and &lt;|im_end|&gt;. An existing non-empty folder is
+        /// replaced only with <paramref name="overwrite"/>.
         /// </summary>
-        public static string SaveWithTokenizer(string folder, TinyModelOptions options)
+        public static string SaveWithTokenizer(string folder, TinyModelOptions options, bool overwrite = false)
         {
             var tokenizer = new ByteLevelTokenizerOptions { ChatTemplate = ChatTemplate };
             var specials = tokenizer.SpecialTokens;
@@ -30,7 +31,7 @@ namespace GraLoRA.Models
                 BosTokenId = Id(tokenizer.BosToken!),
                 EosTokenIds = new[] { Id(tokenizer.EosToken!), Id("<|im_end|>") },
             };
-            return Save(folder, withIds, staging => ByteLevelTokenizerFactory.Write(staging, tokenizer));
+            return Save(folder, withIds, staging => ByteLevelTokenizerFactory.Write(staging, tokenizer), overwrite);
         }
 
         static int IndexOf(System.Collections.Generic.IReadOnlyList<string> list, string item)

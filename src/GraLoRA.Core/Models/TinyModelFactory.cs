@@ -116,16 +116,18 @@ namespace GraLoRA.Models
         /// <summary>
         /// Saves a random model as a Hugging Face folder (config.json, generation_config.json, weights in
         /// <see cref="TinyModelOptions.DType"/>, sharded when asked); <paramref name="writeExtras"/> may add files to
-        /// the staging folder (e.g. a tokenizer). Returns the full path.
+        /// the staging folder (e.g. a tokenizer). An existing non-empty folder is replaced only with
+        /// <paramref name="overwrite"/> (<see cref="IO.OutputTarget"/>). Returns the full path.
         /// </summary>
-        public static string Save(string folder, TinyModelOptions options, Action<string>? writeExtras = null)
+        public static string Save(string folder, TinyModelOptions options, Action<string>? writeExtras = null, bool overwrite = false)
         {
+            IO.OutputTarget.CheckFolder(folder, overwrite);
             using var model = Create(options);
             CheckpointWriter.Save(model, folder, ModelDType.Parse(options.DType), options.MaxShardBytes, writeExtras: staging =>
             {
                 CheckpointWriter.WriteJson(Path.Combine(staging, "generation_config.json"), GenerationConfigJson(model.Config));
                 writeExtras?.Invoke(staging);
-            });
+            }, overwrite: overwrite);
             return Path.GetFullPath(folder);
         }
 

@@ -58,7 +58,7 @@ namespace GraLoRA.Native
         static TorchNativeLoadReport? _report;
         static IntPtr _handle;
 
-        /// <summary>Environment variable naming the cache folder for patched natives.</summary>
+        /// <summary>Environment variable naming the cache folder for patched natives and restored libtorch.</summary>
         public const string CacheVariable = "GRALORA_NATIVE_CACHE";
 
         /// <summary>Environment variable naming a PyTorch installation's torch/lib folder to load libtorch from.</summary>
@@ -173,7 +173,10 @@ namespace GraLoRA.Native
             return MajorMinor(a) == MajorMinor(b);
         }
 
-        /// <summary>The folder patched copies go to: $GRALORA_NATIVE_CACHE, else $XDG_CACHE_HOME/gralora/native, else ~/.cache/gralora/native.</summary>
+        /// <summary>
+        /// The folder patched copies (and, under libtorch/, a libtorch a module package restored; see <see cref="LibTorchRestore"/>)
+        /// go to: $GRALORA_NATIVE_CACHE, else $XDG_CACHE_HOME/gralora/native, else ~/.cache/gralora/native.
+        /// </summary>
         public static string CacheDirectory()
         {
             string? explicitDir = Environment.GetEnvironmentVariable(CacheVariable);
@@ -225,7 +228,7 @@ namespace GraLoRA.Native
 
         static TorchNativeLoadReport LoadBundled(Assembly torchAssembly, string library, string torchDir)
         {
-            string? libtorchDir = FindLibTorchDirectory(torchDir, Path.GetDirectoryName(library)!);
+            string? libtorchDir = FindLibTorchDirectory(torchDir, Path.GetDirectoryName(library)!) ?? RestoreLibTorch(torchDir);
             string toLoad = InCache(library, () => PreparePatchedCopy(library, CacheDirectory()));
 
             try
@@ -476,6 +479,17 @@ namespace GraLoRA.Native
                 if (File.Exists(Path.Combine(dir, "libtorch_cpu.so"))) return dir;
             }
             return null;
+        }
+
+        /// <summary>
+        /// A module package leaves libtorch out and names it in <see cref="LibTorchRestore.ManifestFileName"/> beside
+        /// TorchSharp: restore it into the cache (once), telling the user on stderr before the download starts.
+        /// </summary>
+        static string? RestoreLibTorch(string torchDir)
+        {
+            var package = LibTorchRestore.ReadManifest(torchDir);
+            if (package == null) return null;
+            return LibTorchRestore.EnsureRestored(package, CacheDirectory(), status: line => Console.Error.WriteLine(line));
         }
 
         static IEnumerable<string> NuGetRoots(string torchDir)

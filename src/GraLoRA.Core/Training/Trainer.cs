@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 using GraLoRA.Data;
+using GraLoRA.IO;
 using GraLoRA.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -74,6 +75,10 @@ namespace GraLoRA.Training
             string? output = _options.OutputDirectory is null ? null : Path.GetFullPath(_options.OutputDirectory);
             if (output is not null)
             {
+                if (resumeFrom is not null && _options.OverwriteOutputDirectory)
+                    throw new GraloraException("InvalidTrainingOption", GraloraErrorKind.InvalidArgument,
+                        $"OverwriteOutputDirectory (-Force) starts afresh in '{output}', deleting what is there, while resuming from '{resumeFrom}' continues a run: give one of them.", output);
+                if (resumeFrom is null && OutputTarget.CheckFolder(output, _options.OverwriteOutputDirectory)) AtomicFile.DeleteDirectory(output);
                 Directory.CreateDirectory(output);
                 TrainingCheckpoints.RemoveLeftovers(output);
             }

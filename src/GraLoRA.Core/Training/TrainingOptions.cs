@@ -70,6 +70,12 @@ namespace GraLoRA.Training
         public NonFiniteAction OnNonFinite { get; init; } = NonFiniteAction.SkipStep;
         /// <summary>Where checkpoints, metrics.jsonl and TensorBoard events go (null: nothing is written).</summary>
         public string? OutputDirectory { get; init; }
+        /// <summary>
+        /// Start afresh in an <see cref="OutputDirectory"/> that already holds files (a previous run's), deleting them first;
+        /// without it such a folder is an error (<see cref="IO.OutputTarget"/>; transformers' overwrite_output_dir). Resuming
+        /// continues a folder instead, so the two do not go together.
+        /// </summary>
+        public bool OverwriteOutputDirectory { get; init; }
 
         /// <summary>Checks every value (the one place they are checked); the message names the value and the fix.</summary>
         public void Validate()

@@ -62,6 +62,11 @@ namespace GraLoRA.Training
         // ---- output and control ----
         /// <summary>Folder for checkpoints, metrics.jsonl, TensorBoard events and training.png (full path; null: nothing is written).</summary>
         public string? OutputPath { get; init; }
+        /// <summary>
+        /// Start afresh in an <see cref="OutputPath"/> that already holds files (an earlier run's), replacing them (the
+        /// cmdlets' -Force, <see cref="IO.OutputTarget"/>); false makes such a folder an OutputExists error. Not with resuming.
+        /// </summary>
+        public bool OverwriteOutput { get; init; }
         /// <summary>Checkpoints kept (the newest and the best always).</summary>
         public int SaveTotalLimit { get; init; } = OptimizerDefaults.SaveTotalLimit;
         /// <summary>Save a checkpoint every this many steps (null: at the end only).</summary>
@@ -91,7 +96,7 @@ namespace GraLoRA.Training
             LearningRate = LearningRate, Epochs = Epochs, MaxSteps = MaxSteps, GradientAccumulationSteps = GradientAccumulation,
             WarmupSteps = WarmupSteps, WarmupRatio = WarmupRatio, Schedule = Schedule, WeightDecay = WeightDecay, MaxGradNorm = MaxGradNorm,
             Seed = Seed, LoggingSteps = LoggingSteps, EvalSteps = EvalSteps, SaveSteps = SaveSteps, SaveTotalLimit = SaveTotalLimit,
-            EarlyStoppingPatience = EarlyStoppingPatience, OutputDirectory = outputDirectory, GradientCheckpointing = GradientCheckpointing,
+            EarlyStoppingPatience = EarlyStoppingPatience, OutputDirectory = outputDirectory, OverwriteOutputDirectory = OverwriteOutput, GradientCheckpointing = GradientCheckpointing,
             OnNonFinite = OnNonFinite,
         };
 

@@ -49,7 +49,7 @@ namespace GraLoRA.PowerShell.Commands
         [ValidateSet("peft", "gguf")]
         public string Format { get; set; } = "peft";
 
-        /// <summary><para type="description">Replace an existing folder or file.</para></summary>
+        /// <summary><para type="description">Replace an existing non-empty folder (or, with -Format gguf, file) at -Path (without -Force that is an OutputExists error).</para></summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 

@@ -6,11 +6,12 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Writes a model as a Hugging Face checkpoint folder, or as one GGUF file for llama.cpp and Ollama, with its active adapters merged in.</para>
-    /// <para type="description">-Format safetensors (default) writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty (else OutputExists); it appears only when complete. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
-    /// <para type="description">-Format gguf writes one GGUF v3 file (Path is the file, which must not exist) that llama.cpp, Ollama and LM Studio load: llama.cpp's tensor names and hyperparameter keys for llama, mistral, qwen2 and qwen3, the tokenizer (byte-level BPE: vocabulary, merges, token types, special ids, BOS/EOS insertion, chat template), in -DType float32, float16, bfloat16 or q8_0 (norms and biases stay float32). Architectures, tokenizers and settings llama.cpp would run differently are refused by name (GgufUnsupportedArchitecture, GgufUnsupportedTokenizer, GgufUnsupportedSetting). To serve an adapter on its own with llama.cpp --lora or Ollama's ADAPTER, export the base model without adapters and write the adapter with ConvertTo-LoRAAdapter -Format gguf.</para>
+    /// <para type="description">-Format safetensors (default) writes config.json (torch_dtype updated), model.safetensors (or shards above -MaxShardSize with model.safetensors.index.json) with transformers' key names and no adapter tensors, and copies generation_config.json and the tokenizer files from the model's folder. Active, unmerged adapters are folded in one tensor at a time (W + ΔW), so the model itself is not changed. The folder must not exist or be empty, or -Force must be given (else OutputExists); it appears only when complete, replacing an existing one in one swap. Outputs the folder written, or with -PassThru the model instead, so the pipeline can go on (e.g. to Invoke-GraLoRAGeneration).</para>
+    /// <para type="description">-Format gguf writes one GGUF v3 file (Path is the file, which must not exist or be empty unless -Force) that llama.cpp, Ollama and LM Studio load: llama.cpp's tensor names and hyperparameter keys for llama, mistral, qwen2 and qwen3, the tokenizer (byte-level BPE: vocabulary, merges, token types, special ids, BOS/EOS insertion, chat template), in -DType float32, float16, bfloat16 or q8_0 (norms and biases stay float32). Architectures, tokenizers and settings llama.cpp would run differently are refused by name (GgufUnsupportedArchitecture, GgufUnsupportedTokenizer, GgufUnsupportedSetting). To serve an adapter on its own with llama.cpp --lora or Ollama's ADAPTER, export the base model without adapters and write the adapter with ConvertTo-LoRAAdapter -Format gguf.</para>
     /// </summary>
     /// <example><code>$model | Export-BaseModel ./merged-nf4 -Quantize nf4 -DType bfloat16</code><para>Writes the model with its active adapters merged in and its decoder layers quantised to NF4, as transformers saves a "-bnb-4bit" model (Import-BaseModel, and transformers with bitsandbytes, load it); a warning reports the rounding.</para></example>
     /// <example><code>$model | Export-BaseModel ./merged -DType bfloat16</code><para>Writes the model, with its active adapters merged in, as a bfloat16 Hugging Face checkpoint that transformers and this module can load.</para></example>
+    /// <example><code>$model | Export-BaseModel ./merged -Force</code><para>Writes the model again over an earlier export: the old folder is replaced only once the new one is complete.</para></example>
     /// <example><code>$model | Export-BaseModel ./tiny-q8.gguf -Format gguf -DType q8_0</code><para>Writes the model, its active adapters merged in, as a q8_0 GGUF file: `llama-cli -m ./tiny-q8.gguf` or an Ollama Modelfile's FROM line takes it.</para></example>
     [Cmdlet(VerbsData.Export, "BaseModel", SupportsShouldProcess = true)]
     [OutputType(typeof(DirectoryInfo))]
@@ -23,9 +24,13 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         public BaseModel Model { get; set; } = null!;
 
-        /// <summary><para type="description">Folder to create (must not exist or be empty); with -Format gguf, the .gguf file to create (must not exist).</para></summary>
+        /// <summary><para type="description">Folder to create (must not exist or be empty, unless -Force); with -Format gguf, the .gguf file to create.</para></summary>
         [Parameter(Mandatory = true, Position = 0)]
         public string Path { get; set; } = "";
+
+        /// <summary><para type="description">Replace an existing non-empty folder (or, with -Format gguf, file) at -Path (without -Force that is an OutputExists error).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
 
         /// <summary><para type="description">safetensors (default): a Hugging Face checkpoint folder. gguf: one GGUF file for llama.cpp, Ollama and LM Studio.</para></summary>
         [Parameter]
@@ -72,11 +77,11 @@ namespace GraLoRA.PowerShell.Commands
             if (ShouldProcess(target, $"Export model '{Model.Name}' as {Format}"))
             {
                 if (quantize is null && GraLoRA.Quantization.QuantizationNotes.DequantizedExportWarning(Model) is { } note) WriteWarning(note);
-                if (gguf) written = new FileInfo(Model.ExportGguf(target, DType));
-                else if (quantize is null) written = new DirectoryInfo(Model.Export(target, DType, MaxShardSize));
+                if (gguf) written = new FileInfo(Model.ExportGguf(target, DType, Force));
+                else if (quantize is null) written = new DirectoryInfo(Model.Export(target, DType, MaxShardSize, Force));
                 else
                 {
-                    var rounding = Model.ExportQuantized(target, quantize, DType, MaxShardSize);
+                    var rounding = Model.ExportQuantized(target, quantize, DType, MaxShardSize, Force);
                     if (rounding.Count > 0) WriteWarning(GraLoRA.Quantization.QuantizationNotes.ExportWarning(rounding, quantize.Scheme));
                     written = new DirectoryInfo(target);
                 }

@@ -35,6 +35,10 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">With -Detailed: write the spectra (σ_i/σ_1, log scale) to this PNG file.</para></summary>
         [Parameter]
         public string? ChartPath { get; set; }
+
+        /// <summary><para type="description">Replace an existing non-empty file at -ChartPath (without -Force that is an OutputExists error).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
         #endregion
 
         #region Overrides
@@ -44,11 +48,12 @@ namespace GraLoRA.PowerShell.Commands
             var all = Model.Adapters.List();
             if (ChartPath is not null && !Detailed)
                 throw new GraloraException("ChartNeedsDetailed", GraloraErrorKind.InvalidArgument, "-ChartPath draws the spectra of -Detailed: add -Detailed.", ChartPath);
+            RequireOutputForForce(Force, ChartPath, nameof(ChartPath));
             if (Detailed)
             {
                 var names = Name ?? all.Select(a => a.Name).ToArray();
                 var spectra = names.SelectMany(n => RankAnalysis.Adapter(Model.Adapters, n)).ToList();
-                if (ChartPath is not null) DiagnosticCharts.SaveSpectra(spectra, ResolvePath(ChartPath));
+                if (ChartPath is not null) DiagnosticCharts.SaveSpectra(spectra, ResolvePath(ChartPath), overwrite: Force);
                 foreach (var s in spectra) WriteObject(s);
                 return;
             }

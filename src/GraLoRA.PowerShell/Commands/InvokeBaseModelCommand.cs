@@ -50,6 +50,10 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">Write the outputs to this safetensors file instead of returning them.</para></summary>
         [Parameter(Mandatory = true, ParameterSetName = FileSet)]
         public string OutFile { get; set; } = "";
+
+        /// <summary><para type="description">Replace an existing non-empty file at -OutFile (without -Force that is an OutputExists error).</para></summary>
+        [Parameter(ParameterSetName = FileSet)]
+        public SwitchParameter Force { get; set; }
         #endregion
 
         #region Overrides
@@ -74,10 +78,10 @@ namespace GraLoRA.PowerShell.Commands
         });
         #endregion
 
-        FileInfo Save(System.Action<string> save)
+        FileInfo Save(System.Action<string, bool> save)
         {
             string path = ResolvePath(OutFile);
-            save(path);
+            save(path, Force);
             return new FileInfo(path);
         }
     }

@@ -73,15 +73,22 @@ namespace GraLoRA.PowerShell.Commands
         [Parameter]
         public int Seed { get; set; }
 
-        /// <summary><para type="description">Folder for the PNG charts (created if missing; default: no charts).</para></summary>
+        /// <summary><para type="description">Folder for the PNG charts (created if missing; default: no charts). Written as a whole: it must not exist or be empty, unless -Force.</para></summary>
         [Parameter]
         public string? OutDirectory { get; set; }
+
+        /// <summary><para type="description">Replace an existing non-empty folder at -OutDirectory (without -Force that is an OutputExists error).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
         #endregion
 
         #region Overrides
         /// <inheritdoc />
         protected override void ProcessRecord() => Invoke(() =>
         {
+            RequireOutputForForce(Force, OutDirectory, nameof(OutDirectory));
+            string? folder = OutDirectory is null ? null : ResolvePath(OutDirectory);
+            if (folder is not null) GraLoRA.IO.OutputTarget.CheckFolder(folder, Force);   // before the measuring, not after it
             var tokenizer = DatasetInput.Tokenizer(Model, "Measure-GradientEntanglement");
             var (name, source) = OpenDataset();
             var data = TrainingData.Prepare(tokenizer, source, null, new DataOptions { Format = DatasetInput.ParseFormat(Format), MaxLength = MaxLength });
@@ -92,9 +99,8 @@ namespace GraLoRA.PowerShell.Commands
                 HybridRank = HybridRank, Adapter = Adapter, Seed = Seed, ZeroB = ZeroB, OutlierThreshold = OutlierThreshold, InjectOutliers = ToInjection(InjectOutlier),
             };
             var results = GradientEntanglement.Measure(Model, loader, options);
-            string? folder = OutDirectory is null ? null : ResolvePath(OutDirectory);
-            foreach (var layer in results)
-                WriteObject(folder is null ? layer : DiagnosticCharts.SaveEntanglement(layer, folder));
+            foreach (var layer in folder is null ? results : DiagnosticCharts.SaveEntanglement(results, folder, Force))
+                WriteObject(layer);
         });
         #endregion
 

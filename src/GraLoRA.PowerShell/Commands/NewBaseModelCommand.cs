@@ -17,9 +17,13 @@ namespace GraLoRA.PowerShell.Commands
     public sealed class NewBaseModelCommand : GraloraCmdlet
     {
         #region Parameters
-        /// <summary><para type="description">Folder to create (must not exist or be empty).</para></summary>
+        /// <summary><para type="description">Folder to create (must not exist or be empty, unless -Force).</para></summary>
         [Parameter(Mandatory = true, Position = 0)]
         public string Path { get; set; } = "";
+
+        /// <summary><para type="description">Replace an existing non-empty folder at -Path (without -Force that is an OutputExists error).</para></summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
 
         /// <summary><para type="description">model_type of the new model.</para></summary>
         [Parameter]
@@ -88,7 +92,7 @@ namespace GraLoRA.PowerShell.Commands
                 {
                     Architecture = Architecture, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, Layers = Layers, Heads = Heads,
                     Seed = Seed, Labels = Labels, Words = Words ?? System.Array.Empty<string>(), MaxLength = MaxLength,
-                })));
+                }, Force)));
                 return;
             }
             if (Labels is not null || Words is not null)
@@ -100,7 +104,7 @@ namespace GraLoRA.PowerShell.Commands
                 Heads = Heads, KeyValueHeads = KeyValueHeads, TieWordEmbeddings = TieWordEmbeddings, DType = DType, Seed = Seed,
                 MaxShardBytes = MaxShardSize,
             };
-            WriteObject(new DirectoryInfo(TinyModelFactory.SaveWithTokenizer(target, options)));
+            WriteObject(new DirectoryInfo(TinyModelFactory.SaveWithTokenizer(target, options, Force)));
         });
         #endregion
     }

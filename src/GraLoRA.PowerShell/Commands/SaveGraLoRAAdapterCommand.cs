@@ -32,7 +32,7 @@ namespace GraLoRA.PowerShell.Commands
         [ArgumentCompleter(typeof(AdapterNameCompleter))]
         public string? Name { get; set; }
 
-        /// <summary><para type="description">Replace an existing adapter folder.</para></summary>
+        /// <summary><para type="description">Replace an existing non-empty folder at -Path (without -Force that is an OutputExists error).</para></summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
