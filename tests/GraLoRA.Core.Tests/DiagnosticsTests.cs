@@ -259,15 +259,7 @@ namespace GraLoRA.Tests
                 var positions = Enumerable.Range(0, rows).SelectMany(_ => Enumerable.Range(0, columns).Select(c => (long)c)).ToArray();
                 list.Add(new DataBatch(rows, columns, ids, labels, mask, positions, null, null, Enumerable.Range(0, rows).ToArray()));
             }
-            return new Fixed(list);
-        }
-
-        sealed class Fixed : IBatchSource
-        {
-            readonly IReadOnlyList<DataBatch> _batches;
-            public Fixed(IReadOnlyList<DataBatch> batches) => _batches = batches;
-            public int BatchesPerEpoch => _batches.Count;
-            public IEnumerable<DataBatch> Epoch(int epoch) => _batches;
+            return new FixedBatches(list);
         }
 
         [Fact]

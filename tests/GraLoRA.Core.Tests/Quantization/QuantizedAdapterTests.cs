@@ -131,15 +131,7 @@ namespace GraLoRA.Tests.Quantization
                 }
                 list.Add(new DataBatch(4, 10, ids, labels, mask, Enumerable.Range(0, 40).Select(i => (long)(i % 10)).ToArray(), null, null, new[] { 0, 1, 2, 3 }));
             }
-            return new Batches(list);
-        }
-
-        sealed class Batches : IBatchSource
-        {
-            readonly IReadOnlyList<DataBatch> _list;
-            public Batches(IReadOnlyList<DataBatch> list) => _list = list;
-            public int BatchesPerEpoch => _list.Count;
-            public IEnumerable<DataBatch> Epoch(int epoch) => _list;
+            return new FixedBatches(list);
         }
 
         [Theory]
