@@ -28,7 +28,7 @@ namespace GraLoRA.Bench
         /// step) after one warm-up step; returns the wall seconds of each, and adds the process CPU seconds of each to
         /// <paramref name="cpuSeconds"/> when given (on a shared, oversubscribed machine CPU time is the steadier measure).
         /// </summary>
-        public static List<double> TrainingSteps(GraLoRA.Models.DecoderForCausalLM model, GraLoRA.Data.DataBatch batch, TorchSharp.Modules.OptimizerHelper optimizer, int steps,
+        public static List<double> TrainingSteps(GraLoRA.Models.DecoderForCausalLM model, GraLoRA.Data.DataBatch batch, TorchSharp.torch.optim.Optimizer optimizer, int steps,
                                                  List<double>? cpuSeconds = null)
         {
             var times = new List<double>();

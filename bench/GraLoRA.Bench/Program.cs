@@ -27,6 +27,9 @@ switch (args.Length == 0 ? "" : args[0])
     case "crash-child": return GraLoRA.Bench.CrashChild.Run(args);
     case "dist-child": return GraLoRA.Bench.DistChild.Run(args);
     case "dist": return GraLoRA.Bench.DistBench.Run(args);
+    case "quant": return GraLoRA.Bench.QuantBench.Run(args);
+    case "quant-child": return GraLoRA.Bench.QuantBench.Child(args);
+    case "quant-loss": return GraLoRA.Bench.QuantBench.Loss(args);
     case "convert": return GraLoRA.Bench.ConvertBench.Run(args);
     case "convert-child": return GraLoRA.Bench.ConvertBench.Child(args);
     default:
@@ -34,6 +37,8 @@ switch (args.Length == 0 ? "" : args[0])
         Console.Error.WriteLine("       GraLoRA.Bench load [--hidden N] [--layers N] [--folder PATH] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench generate [--tokens N] [--reps N]");
         Console.Error.WriteLine("       GraLoRA.Bench convert [--hidden 4096] [--mlp 14336]");
+        Console.Error.WriteLine("       GraLoRA.Bench quant [--hidden 1024] [--layers 8] [--seq 256] [--rank 32] [--k 2] [--steps 2] [--reps 3] [--device cpu]");
+        Console.Error.WriteLine("       GraLoRA.Bench quant-loss [--steps 200] [--every 10] [--dtype bfloat16] [--device cpu] [--hidden 128] [--layers 4]");
         Console.Error.WriteLine("       GraLoRA.Bench train [--hidden 512] [--layers 8] [--seq 512] [--rank 64] [--k 4] [--steps 3] [--reps 3]");
         Console.Error.WriteLine("       GraLoRA.Bench methods [--hidden 256] [--layers 2] [--seq 128] [--rank 32] [--steps 5] [--reps 5] [--full]");
         Console.Error.WriteLine("       GraLoRA.Bench dist [--hidden 512] [--layers 8] [--seq 128] [--rank 64] [--steps 6] [--reps 3]");

@@ -23,6 +23,7 @@ for f in libmscordaccore.so libmscordbi.so libcoreclrtraceptprovider.so libclrgc
   rm -f "$staging/runner/$f"
 done
 cp "$here/run-gpu.sh" "$here/run-lab.sh" "$here/kit-env.sh" "$here/peft_compare.py" "$staging/"
+cp "$root/examples/data/tiny-chat.jsonl" "$staging/"          # the quickstart data, for stage 5's loss curve
 chmod +x "$staging/run-gpu.sh" "$staging/run-lab.sh" "$staging/runner/GraLoRA.GpuKit"
 
 fail() { echo "build-kit: $*" >&2; exit 1; }

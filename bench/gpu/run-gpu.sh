@@ -26,12 +26,15 @@ if [[ $size == small ]]; then
   shape=(--hidden 128 --layers 2 --heads 2 --kv-heads 1 --intermediate 256 --vocab 512 --seq 32 --batch 2 --steps 1)
   layer=(--features 128 --tokens 32)
   layerops=(--features 128 --tokens 64 --reps 3)
+  quant=(--hidden 128 --layers 2 --vocab 512); quant_run=(32 8 2 1); loss_steps=4
 else
   dtype=${KIT_DTYPE:-bf16}
   # ~0.86B parameters, Llama-shaped (TinyLlama-like widths, 16 layers), batch 4 × 1024 tokens.
   shape=(--hidden 2048 --layers 16 --heads 16 --kv-heads 4 --intermediate 5632 --vocab 32000 --seq 1024 --batch 4 --steps 5)
   layer=(--features 2048 --tokens 2048)
   layerops=(--features 2048 --tokens 4096 --reps 20)    # the training run's token count per step
+  # The same 0.86B shape for the quantised base (vocab 32000), batch 1 × 1024 tokens, GraLoRA r 32 k 2, 5 timed steps.
+  quant=(--hidden 2048 --layers 16 --vocab 32000); quant_run=(1024 32 2 5); loss_steps=200
 fi
 
 echo "== GraLoRA GPU kit: device $device, size $size, $(date -u +%FT%TZ)"
@@ -142,6 +145,16 @@ echo "== 6. NCCL: a one-rank communicator on the device (data-parallel training'
 # On the CPU this only checks that libnccl loads or says why not, and reports the stage skipped.
 [[ $net_ok == 1 ]] && run nccl "$runner" nccl --device "$device" --elements "$([[ $size == small ]] && echo 1000000 || echo 25000000)"
 
+echo "== 7. quantised base: bf16 vs NF4 vs int8 (peak memory, step time), and the quickstart loss curve over bf16 and NF4"
+if [[ $net_ok == 1 ]]; then
+  qfolder="$work/quant-model"
+  "$runner" quant --prepare-only --folder "$qfolder" "${quant[@]}" > "$work/quant-prepare.txt" 2>&1 || echo "  FAILED (quant-prepare)"
+  for b in bfloat16 nf4 int8; do run "quant-$b" "$runner" quant-child "$b" "$qfolder" "$device" "${quant_run[@]}"; done
+  rm -rf "$qfolder"
+  loss_dtype=$([[ $dtype == fp32 ]] && echo float32 || echo bfloat16)
+  run quant-loss "$runner" quant-loss --steps "$loss_steps" --every 10 --dtype "$loss_dtype" --device "$device" --data "$kit/tiny-chat.jsonl"
+fi
+
 echo "== summary (full results: $results)"
 "$py" - "$results" <<'PY'
 import json, sys
@@ -202,5 +215,17 @@ elif n and not n.get("Failed"):
     bad = [k for k, ok in n.get("Checks", {}).items() if not ok]
     print(f"{n.get('Engine')}: one-rank all-reduce/broadcast/all-gather on the device, gradient buckets, trainer hooks: {'ok' if not bad else 'FAILED ' + ', '.join(bad)}; "
           f"all-reduce of {n.get('Elements', 0):,} floats {n.get('AllReduceSeconds', 0) * 1000:.2f} ms")
+q = {b: by.get(f"quant-{b}") for b in ("bfloat16", "nf4", "int8")}
+if q["bfloat16"] and not q["bfloat16"].get("Failed"):
+    ref = q["bfloat16"]
+    print(f"{'base':<10} {'step s':>8} {'step/bf16':>10} {'peak GiB':>9} {'peak/bf16':>10} {'weights GiB':>12}")
+    for b, r in q.items():
+        if not r or r.get("Failed"): continue
+        pb, rb = (r.get("GpuPeakBytes", -1), ref.get("GpuPeakBytes", -1))
+        if pb is None or pb <= 0 or rb is None or rb <= 0: pb, rb = r["PeakRssBytes"], ref["PeakRssBytes"]
+        print(f"{b:<10} {r['MedianStepSeconds']:>8.3f} {r['MedianStepSeconds'] / ref['MedianStepSeconds']:>10.3f} {pb / 2**30:>9.2f} {pb / rb:>10.3f} {r['WeightBytes'] / 2**30:>12.2f}")
+ql = by.get("quant-loss")
+if ql and not ql.get("Failed"):
+    print(f"quickstart loss over {ql['Steps']} steps, last-quarter mean NF4/{ql['DType']}: {ql['TailRatio']:.3f}")
 if failed: print("FAILED:", ", ".join(failed)); sys.exit(1)
 PY

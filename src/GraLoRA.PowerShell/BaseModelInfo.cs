@@ -18,6 +18,8 @@ namespace GraLoRA.PowerShell
         public string DType { get; init; } = "";
         /// <summary>The device the weights are on (cpu, cuda:0…).</summary>
         public string Device { get; init; } = "";
+        /// <summary>nf4 or int8 when the decoder layers' linear weights are held quantised (DType is then their compute dtype), else null.</summary>
+        public string? Quantization { get; init; }
         /// <summary>Tokens in the tokenizer's vocabulary, or null when the model has no tokenizer.</summary>
         public int? TokenizerVocabSize { get; init; }
         /// <summary>The model's adapters, in the order they were added.</summary>
@@ -35,6 +37,7 @@ namespace GraLoRA.PowerShell
         {
             Name = model.Name, Path = model.Path, Architecture = model.Architecture, Parameters = model.ParameterCount,
             DType = model.DType, Device = model.Device, TokenizerVocabSize = model.Tokenizer?.VocabSize,
+            Quantization = model.Quantization is { } scheme ? GraLoRA.Quantization.QuantizationOptions.Name(scheme) : null,
             Adapters = model.Adapters.Names.ToArray(), ActiveAdapters = model.Adapters.Active.ToArray(),
             AdaptersDisabled = model.Adapters.Disabled, ClassificationLabels = model.Transformer.ClassificationLabels, Model = model,
         };

@@ -204,9 +204,15 @@ module Adapter =
         model
 
     /// Adds the active adapters' ΔW into the base weights (the adapters stay, and `Adapter.unmerge` takes them out again).
+    /// A quantised base is re-quantised; `mergeReport` also returns the rounding that added per layer.
     let merge (model: BaseModel) : BaseModel =
-        model.Adapters.Merge()
+        model.Adapters.Merge() |> ignore
         model
+
+    /// As `merge`, returning per quantised layer the rounding re-quantising added (largest error, and its size relative
+    /// to the update ΔW); empty for a full-precision base.
+    let mergeReport (model: BaseModel) : GraLoRA.Adapters.LayerRequantization list =
+        model.Adapters.Merge() |> List.ofSeq
 
     /// Subtracts every merged ΔW from the base weights again.
     let unmerge (model: BaseModel) : BaseModel =
@@ -215,7 +221,7 @@ module Adapter =
 
     /// PEFT's merge_and_unload: merges the active adapters, puts the plain layers back and forgets every adapter.
     let unload (model: BaseModel) : BaseModel =
-        model.Adapters.Unload()
+        model.Adapters.Unload() |> ignore
         model
 
     /// The adapter a single-adapter operation means — Core's one rule (`AdapterHost.Current`), as the cmdlets use it:

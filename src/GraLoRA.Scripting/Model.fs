@@ -12,7 +12,12 @@ type LoadSettings =
     { /// "float32", "bfloat16" or "float16"; `None` keeps the checkpoint's own dtype.
       DType: string option
       /// "cpu", "cuda", "cuda:N" or "auto".
-      Device: string }
+      Device: string
+      /// Quantise the decoder layers' linear weights while loading: "nf4" or "int8" (`DType` is then the compute
+      /// dtype); `None` loads as stored (a checkpoint saved quantised by bitsandbytes loads quantised either way).
+      Quantize: string option
+      /// With "nf4": also quantise the per-block absmax values to 8 bits (bitsandbytes' double quantisation).
+      DoubleQuant: bool }
 
 /// A summary of a model, as `BaseModel.info` reports it.
 type ModelInfo =
@@ -22,8 +27,10 @@ type ModelInfo =
       Path: string
       /// model_type, e.g. "llama" or "qwen2".
       Architecture: string
-      /// The dtype the weights are held in.
+      /// The dtype the weights are held in (the compute dtype of quantised layers).
       DType: string
+      /// "nf4" or "int8" when the decoder layers' linear weights are held quantised, else `None`.
+      Quantization: string option
       /// The device the weights live on.
       Device: string
       /// Number of parameters (a tied head counted once), adapters included.
@@ -40,13 +47,16 @@ type ModelInfo =
 module BaseModel =
 
     /// `LoadSettings` that keep the checkpoint's dtype and load onto the CPU.
-    let defaults : LoadSettings = { DType = None; Device = "cpu" }
+    let defaults : LoadSettings = { DType = None; Device = "cpu"; Quantize = None; DoubleQuant = false }
 
     /// Loads a Hugging Face model folder (config.json, *.safetensors, tokenizer when present) with `settings`.
     /// A missing folder raises `GraloraException` with ErrorId "ModelFolderNotFound".
     let loadWith (settings: LoadSettings) (folder: string) : BaseModel =
         Runtime.init ()
         let options = BaseModelLoadOptions(DType = Option.toObj settings.DType, Device = settings.Device)
+        let options =
+            BaseModelLoadOptions(DType = options.DType, Device = options.Device,
+                                 Quantize = GraLoRA.Quantization.QuantizationOptions.From(Option.toObj settings.Quantize, settings.DoubleQuant))
         GraLoRA.Models.BaseModel.Load(folder, options)
 
     /// Loads a Hugging Face model folder onto the CPU in its own dtype (`loadWith BaseModel.defaults`).
@@ -77,6 +87,13 @@ module BaseModel =
         model.ExportGguf(path, dtype) |> ignore
         model
 
+    /// Writes the model (active adapters merged in) as transformers saves a bitsandbytes-quantised checkpoint: the decoder
+    /// layers' linear weights quantised as `scheme` ("nf4" or "int8"; `doubleQuant` also quantises NF4's absmax values),
+    /// config.json with its quantization_config, the other tensors in the model's dtype. Returns the rounding quantising
+    /// added to each weight (relative to the weight): Export-BaseModel -Quantize.
+    let exportQuantized (scheme: string) (doubleQuant: bool) (folder: string) (model: BaseModel) : GraLoRA.Adapters.LayerRequantization list =
+        model.ExportQuantized(folder, GraLoRA.Quantization.QuantizationOptions(Scheme = GraLoRA.Quantization.QuantizationOptions.ParseScheme scheme, DoubleQuant = doubleQuant)) |> List.ofSeq
+
     /// One forward pass over rectangular token ids (one list per row) with the active adapters;
     /// returns the logits as [row][position][vocabulary entry].
     let forward (inputIds: int list list) (model: BaseModel) : float32[][][] =
@@ -90,6 +107,7 @@ module BaseModel =
           Path = model.Path
           Architecture = model.Architecture
           DType = model.DType
+          Quantization = model.Quantization |> Option.ofNullable |> Option.map GraLoRA.Quantization.QuantizationOptions.Name
           Device = model.Device
           Parameters = model.ParameterCount
           Layers = (match model.EncoderConfig with

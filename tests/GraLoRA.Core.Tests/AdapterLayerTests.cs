@@ -125,10 +125,10 @@ namespace GraLoRA.Tests
         static Tensor Reference(AdapterLayerBase layer, Tensor x, bool withDelta = true)
         {
             using var _ = no_grad();
-            var w = layer.BaseLayer.weight!.to(ScalarType.Float64);
+            var w = layer.BaseWeight().to(ScalarType.Float64);
             if (withDelta)
                 foreach (var n in layer.ActiveAdapters) w = w + layer.GetDeltaWeight(n).to(ScalarType.Float64);
-            return x.to(ScalarType.Float64).matmul(w.t()) + layer.BaseLayer.bias!.to(ScalarType.Float64);
+            return x.to(ScalarType.Float64).matmul(w.t()) + layer.BaseBias!.to(ScalarType.Float64);
         }
 
         [Theory, MemberData(nameof(AllCases))]
@@ -152,17 +152,17 @@ namespace GraLoRA.Tests
             using var scope = NewDisposeScope();
             var layer = c.Build();
             var x = Input(c, new long[] { 2, 3 });
-            var weight = layer.BaseLayer.weight!.detach().clone();
+            var weight = layer.BaseWeight().detach().clone();
             var unmerged = layer.forward(x);
 
             layer.Merge();
             Assert.True(layer.Merged);
-            Assert.False(TensorAssert.Identical(weight, layer.BaseLayer.weight!));
+            Assert.False(TensorAssert.Identical(weight, layer.BaseWeight()));
             TensorAssert.Close(layer.forward(x), unmerged, 2 * c.Tolerance, "merged vs unmerged");
 
             layer.Unmerge();
             Assert.False(layer.Merged);
-            TensorAssert.Close(layer.BaseLayer.weight!, weight, c.DType == ScalarType.Float32 ? 1e-6 : c.Tolerance, "unmerged weight");
+            TensorAssert.Close(layer.BaseWeight(), weight, c.DType == ScalarType.Float32 ? 1e-6 : c.Tolerance, "unmerged weight");
             TensorAssert.Close(layer.forward(x), unmerged, 2 * c.Tolerance, "after unmerge");
         }
 
@@ -174,7 +174,7 @@ namespace GraLoRA.Tests
             var safe = c.Build();
             plain.Merge();
             safe.Merge(safe: true);
-            Assert.True(TensorAssert.Identical(plain.BaseLayer.weight!, safe.BaseLayer.weight!));
+            Assert.True(TensorAssert.Identical(plain.BaseWeight(), safe.BaseWeight()));
         }
 
         [Theory, MemberData(nameof(AllCases))]
@@ -267,12 +267,12 @@ namespace GraLoRA.Tests
         {
             using var scope = NewDisposeScope();
             var layer = new GraloraLinear(nn.Linear(16, 16, dtype: ScalarType.Float64), "default", new GraloraOptions { Rank = 4, K = 2, InitWeights = false });
-            var weight = layer.BaseLayer.weight!.detach().clone();
+            var weight = layer.BaseWeight().detach().clone();
             var expected = weight + layer.GetDeltaWeight("default");
             layer.Merge();
-            Assert.True(TensorAssert.Identical(expected, layer.BaseLayer.weight!));   // summed in float64, not via float32
+            Assert.True(TensorAssert.Identical(expected, layer.BaseWeight()));   // summed in float64, not via float32
             layer.Unmerge();
-            TensorAssert.Close(layer.BaseLayer.weight!, weight, 1e-14, "unmerged float64 weight");
+            TensorAssert.Close(layer.BaseWeight(), weight, 1e-14, "unmerged float64 weight");
         }
 
         [Fact]
@@ -288,7 +288,7 @@ namespace GraLoRA.Tests
 
             layer.SetActiveAdapters(new[] { "a", "b" });
             var x = randn(3, 32);
-            var expected = x.matmul((layer.BaseLayer.weight! + layer.GetDeltaWeight("a") + layer.GetDeltaWeight("b")).t()) + layer.BaseLayer.bias!;
+            var expected = x.matmul((layer.BaseWeight() + layer.GetDeltaWeight("a") + layer.GetDeltaWeight("b")).t()) + layer.BaseBias!;
             TensorAssert.Close(layer.forward(x), expected, 1e-5, "sum of deltas");
 
             long before = layer.parameters().Count();
@@ -321,11 +321,11 @@ namespace GraLoRA.Tests
             using var scope = NewDisposeScope();
             var layer = new GraloraLinear(nn.Linear(8, 8), "default", new GraloraOptions { Rank = 4, K = 2, InitWeights = false });
             using (no_grad()) layer.B("default")[0, 0, 0] = float.NaN;
-            var weight = layer.BaseLayer.weight!.detach().clone();
+            var weight = layer.BaseWeight().detach().clone();
             var ex = Assert.Throws<GraloraException>(() => layer.Merge(safe: true));
             Assert.Equal("NonFiniteMerge", ex.ErrorId);
             Assert.Contains("'default'", ex.Message);
-            Assert.True(TensorAssert.Identical(weight, layer.BaseLayer.weight!));
+            Assert.True(TensorAssert.Identical(weight, layer.BaseWeight()));
             Assert.False(layer.Merged);
         }
 

@@ -93,7 +93,7 @@ namespace GraLoRA.Tests
             var x = randn(3, 64);
             using (no_grad())
             {
-                var expected = x.matmul((q.BaseLayer.weight! + q.GetDeltaWeight("a") + q.GetDeltaWeight("b")).t());
+                var expected = x.matmul((q.BaseWeight() + q.GetDeltaWeight("a") + q.GetDeltaWeight("b")).t());
                 TensorAssert.Close(q.forward(x), expected, 1e-5, "q_proj with a and b");
             }
             model.Adapters.Merge();

@@ -64,9 +64,9 @@ namespace GraLoRA.Tests
                 // The forward's ΔW is what merging adds: W' − W.
                 TensorAssert.Close(layer.GetDeltaWeight("default"), reference["merged." + module + ".weight"] - weights[module + ".weight"], 1e-5, module + " effective delta");
                 layer.Merge();
-                TensorAssert.Close(layer.BaseLayer.weight!, reference["merged." + module + ".weight"], 1e-5, module + " merged");
+                TensorAssert.Close(layer.BaseWeight(), reference["merged." + module + ".weight"], 1e-5, module + " merged");
                 layer.Unmerge();
-                TensorAssert.Close(layer.BaseLayer.weight!, weights[module + ".weight"], 1e-6, module + " unmerged");
+                TensorAssert.Close(layer.BaseWeight(), weights[module + ".weight"], 1e-6, module + " unmerged");
             }
         }
 
@@ -87,7 +87,7 @@ namespace GraLoRA.Tests
 
                 TensorAssert.Close(layer.GetDeltaWeight("default"), reference["delta." + module + ".weight"], 1e-5, module + " delta");
                 layer.Merge();
-                TensorAssert.Close(layer.BaseLayer.weight!, reference["merged." + module + ".weight"], 1e-5, module + " merged");
+                TensorAssert.Close(layer.BaseWeight(), reference["merged." + module + ".weight"], 1e-5, module + " merged");
             }
         }
 
@@ -185,7 +185,7 @@ namespace GraLoRA.Tests
                     TensorAssert.Close(layer.WeightNorm("default"), f[name + ".norm"], 1e-5, name + " norm");
                     CheckLayer(layer, x, f[name + ".y"], f[name + ".merged"] - f["base." + module + ".W"], name);
                     layer.Merge();
-                    TensorAssert.Close(layer.BaseLayer.weight!, f[name + ".merged"], 1e-5, name + " merged weight");
+                    TensorAssert.Close(layer.BaseWeight(), f[name + ".merged"], 1e-5, name + " merged weight");
                     break;
                 }
                 default:
@@ -251,11 +251,11 @@ namespace GraLoRA.Tests
                 var a = layer.A("default").detach().clone().requires_grad_(true);
                 var b = layer.B("default").detach().clone().requires_grad_(true);
                 var m = layer.Magnitude("default").detach().clone().requires_grad_(true);
-                var w = layer.BaseLayer.weight!.detach();
+                var w = layer.BaseWeight().detach();
                 var combined = w + b.matmul(a) * 2.0;                                       // W + sBA, s = 6/3
                 var norm = combined.square().sum(1).sqrt();
                 if (detach) norm = norm.detach();
-                var y = x.matmul(combined.t()) * (m / norm) + layer.BaseLayer.bias!.detach();
+                var y = x.matmul(combined.t()) * (m / norm) + layer.BaseBias!.detach();
                 y.mul(g).sum().backward();
                 return new[] { a.grad!, b.grad!, m.grad! };
             }
@@ -276,7 +276,7 @@ namespace GraLoRA.Tests
             using var scope = NewDisposeScope();
             torch.manual_seed(9);
             var layer = new DoraLinear(nn.Linear(12, 10), "default", new LoraOptions { Rank = 3, Alpha = 6, UseDora = true, InitWeights = initWeights });
-            var w = layer.BaseLayer.weight!.detach();
+            var w = layer.BaseWeight().detach();
             var combined = w + layer.B("default").detach().matmul(layer.A("default").detach()) * 2.0;   // W + sBA, s = 6/3 [10, 12]
             var expected = combined.square().sum(1).sqrt();                                             // [10]
             if (initWeights) TensorAssert.Close(expected, w.square().sum(1).sqrt(), 1e-7, "B = 0: ‖W‖");

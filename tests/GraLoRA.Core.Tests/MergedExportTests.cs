@@ -29,7 +29,7 @@ namespace GraLoRA.Tests
             using var exported = Safetensors.Read(Path.Combine(folder, "model.safetensors"))[key];
 
             model.Adapters.Merge();                                                   // a, then b, into the weight itself
-            var merged = model.Adapters.Layers().Single(l => l.Name + ".weight" == key).Layer.BaseLayer.weight!;
+            var merged = model.Adapters.Layers().Single(l => l.Name + ".weight" == key).Layer.BaseWeight();
             Assert.Equal(dtype, exported.dtype);
             Assert.True(TensorAssert.Identical(merged, exported), $"{dtype}: the export differs from the merged weight");
         }
@@ -40,9 +40,9 @@ namespace GraLoRA.Tests
             using var model = Llama();
             model.AddAdapter("a", new AdapterConfig { Rank = 8, K = 2, InitWeights = false, TargetModules = new[] { "q_proj" } });
             var layer = model.Adapters.Layers().First().Layer;
-            using var before = layer.BaseLayer.weight!.detach().clone();
+            using var before = layer.BaseWeight().detach().clone();
             using var merged = layer.MergedWeight(new[] { "a" });
-            Assert.True(TensorAssert.Identical(before, layer.BaseLayer.weight!));
+            Assert.True(TensorAssert.Identical(before, layer.BaseWeight()));
             Assert.False(layer.Merged);
             Assert.False(TensorAssert.Identical(before, merged));
             Assert.Equal("AdapterNotFound", Assert.Throws<GraloraException>(() => layer.MergedWeight(new[] { "zz" })).ErrorId);

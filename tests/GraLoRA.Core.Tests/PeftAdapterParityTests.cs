@@ -85,7 +85,7 @@ namespace GraLoRA.Tests
             foreach (var key in reference.Keys.Where(k => k.StartsWith("merged.", StringComparison.Ordinal)))
             {
                 string module = key["merged.".Length..^".weight".Length];
-                TensorAssert.Close(layers[module].BaseLayer.weight!, reference[key], 1e-5, key);
+                TensorAssert.Close(layers[module].BaseWeight(), reference[key], 1e-5, key);
             }
             AssertLogits(model, reference, MergedLogits(reference), adapter + " merged");
             Assert.All(model.Adapters.List(), a => Assert.True(a.Merged));

@@ -44,3 +44,17 @@ let ``BaseModel.exportGguf writes the file ExportGguf writes`` () =
     Assert.Equal(box "qwen3", file.["general.architecture"])
     Assert.Equal(box 7u, file.["general.file_type"])
     Assert.Equal(GgmlType.Q8_0, (file.Tensors |> Seq.find (fun t -> t.Name = "blk.0.attn_q.weight")).Type)
+
+[<Fact>]
+let ``BaseModel.exportQuantized writes a bitsandbytes checkpoint that loads quantised`` () =
+    let dir = tempDir ()
+    let folder = TinyModelFactory.SaveWithTokenizer(Path.Combine(dir, "m"), TinyModelOptions())
+    use model = BaseModel.load folder
+    let rounding = model |> BaseModel.exportQuantized "nf4" true (Path.Combine(dir, "q"))
+    use again = BaseModel.load (Path.Combine(dir, "q"))
+    Assert.Equal(Some "nf4", (BaseModel.info again).Quantization)
+    Assert.Equal(again.Config.NumLayers * 7, rounding.Length)                 // every projection of every layer, once
+    Assert.All(rounding, fun r -> Assert.InRange(r.RelativeError, 1e-4, 0.2))
+    let bad = Assert.Throws<GraLoRA.GraloraException>(fun () -> model |> BaseModel.exportQuantized "gptq" false (Path.Combine(dir, "g")) |> ignore)
+    Assert.Equal("UnsupportedQuantization", bad.ErrorId)
+    Assert.Contains("GPTQ", bad.Message)

@@ -25,6 +25,8 @@ using static TorchSharp.torch;
 //   cudamem                    checks that libtorch's CUDA allocator statistics can be read (CudaMemoryStats.cs)
 //   lab rank|localisation|expressiveness|teacher|all [...]   the reproduction (bench/GraLoRA.Bench/LabBench.cs), via run-lab.sh
 //   nccl [--device cuda] [--elements N]   a one-rank NCCL communicator on the device (NcclStage.cs)
+//   quant --prepare-only --folder F [...] | quant-child BASE F DEVICE SEQ R K STEPS | quant-loss [...]   the quantised-base
+//         bench (bench/GraLoRA.Bench/QuantBench.cs): run-gpu.sh's stage 5
 try
 {
     return (args.Length == 0 ? "" : args[0]) switch
@@ -36,6 +38,9 @@ try
         "cudamem" => Kit.CudaMemory(),
         "lab" => GraLoRA.Bench.LabBench.Run(args),
         "nccl" => NcclStage.Run(args),
+        "quant" => GraLoRA.Bench.QuantBench.Run(args),
+        "quant-child" => GraLoRA.Bench.QuantBench.Child(args),
+        "quant-loss" => GraLoRA.Bench.QuantBench.Loss(args),
         _ => Kit.Usage(),
     };
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using GraLoRA.IO;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace GraLoRA.Adapters
@@ -34,7 +35,7 @@ namespace GraLoRA.Adapters
                         result[PeftKeys.ModuleKey("", p)] = t;
             if (config.Bias == config.OnlyBias)
                 foreach (var (full, layer) in Layers())
-                    if (layer.AdapterNames.Contains(name) && layer.BaseLayer.bias is { } b)
+                    if (layer.AdapterNames.Contains(name) && layer.BaseBias is { } b)
                         result[PeftKeys.ModuleKey(full, AdapterLayerBase.BaseLayerName + ".bias")] = b;
             return result;
         }
@@ -86,17 +87,29 @@ namespace GraLoRA.Adapters
                 if (skip?.Invoke(name) == true) return;
                 sources.Add(compute is null ? new TensorSource(name, t.shape, t.dtype, () => t) : new TensorSource(name, t.shape, t.dtype, compute, Owned: true));
             }
+            // A quantised weight is computed (dequantised) while writing: its shape and its compute dtype, never held whole.
+            void Compute(string name, nn.Module layer, Func<Tensor> compute)
+            {
+                if (skip?.Invoke(name) != true)
+                    sources.Add(new TensorSource(name, new[] { FrozenLinear.OutFeatures(layer), FrozenLinear.InFeatures(layer) }, FrozenLinear.DType(layer), compute, Owned: true));
+            }
             foreach (var (full, layer) in Layers())
             {
                 covered.Add(full + ".");
-                var weight = layer.BaseLayer.weight!;
                 // As the layer's forward: disabled or partly merged layers compute with the (merged) base weight alone.
                 var pending = Disabled || layer.Merged ? new List<string>()
                     : (adapters is null ? layer.ActiveAdapters : layer.AdapterNames.Where(adapters.Contains)).ToList();
-                if (pending.Count == 0) Add(full + ".weight", weight);
-                else Add(full + ".weight", weight, () => layer.MergedWeight(pending));     // the layer's own merge rule
-                if (layer.BaseLayer.bias is { } bias) Add(full + ".bias", bias);
+                if (pending.Count == 0 && layer.BaseLayer is Linear plain) Add(full + ".weight", plain.weight!);
+                else Compute(full + ".weight", layer.BaseLayer, () => layer.MergedWeight(pending));   // the layer's own merge rule (dequantised)
+                if (layer.BaseBias is { } bias) Add(full + ".bias", bias);
             }
+            foreach (var (full, owner, slot) in SlotsOf())
+                if (owner.GetSlot(slot) is Quantization.QuantizedLinear quantized)                  // no adapter: dequantised as is
+                {
+                    covered.Add(full + ".");
+                    Compute(full + ".weight", quantized, () => quantized.DequantizedWeight());
+                    if (quantized.Bias is { } bias) Add(full + ".bias", bias);
+                }
             foreach (var (full, wrapper) in SavedModules())
             {
                 covered.Add(full + ".");

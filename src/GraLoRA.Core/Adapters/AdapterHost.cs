@@ -8,6 +8,13 @@ using static TorchSharp.torch;
 namespace GraLoRA.Adapters
 {
     /// <summary>
+    /// The rounding quantising added to module <paramref name="Module"/>'s weight W': the largest entry of Q(W') − W', and
+    /// its norm relative to the update ΔW after a merge (W' = W + ΔW; 1 means as large as the update itself), or to W'
+    /// itself in a quantised export (see <see cref="Requantization"/>).
+    /// </summary>
+    public sealed record LayerRequantization(string Module, double MaxAbsError, double RelativeError);
+
+    /// <summary>
     /// One adapter as <see cref="AdapterHost.List"/> reports it. K: GraLoRA's k or RaSA's rasa_k (null otherwise);
     /// MoraType: MoRA's type; Parameters: trainable parameters, a RaSA pool counted once.
     /// </summary>
@@ -63,7 +70,7 @@ namespace GraLoRA.Adapters
         /// <summary>Full names of the modules adapter <paramref name="name"/> adapts.</summary>
         public IReadOnlyList<string> Targets(string name) => _targets.TryGetValue(name, out var t) ? t : throw Unknown(name);
 
-        sealed record PlannedLayer(string Name, ILinearSlots Owner, string Slot, Linear Base, IAdapterOptions Options);
+        sealed record PlannedLayer(string Name, ILinearSlots Owner, string Slot, nn.Module<Tensor, Tensor> Base, IAdapterOptions Options);
 
         /// <summary>
         /// The one rule for "which adapter do you mean" in an operation on a single adapter (saving, training): the
@@ -105,10 +112,11 @@ namespace GraLoRA.Adapters
         IEnumerable<(string Name, ModulesToSaveLinear Wrapper)> SavedModules() =>
             SlotsOf().Select(s => (s.Name, Module: s.Owner.GetSlot(s.Slot))).Where(s => s.Module is ModulesToSaveLinear).Select(s => (s.Name, (ModulesToSaveLinear)s.Module));
 
-        static Linear? BaseLinear(nn.Module<Tensor, Tensor> module) => module switch
+        // The frozen layer a slot's adapters wrap (or would wrap): a Linear or a quantised layer.
+        static nn.Module<Tensor, Tensor>? BaseLinear(nn.Module<Tensor, Tensor> module) => module switch
         {
             AdapterLayerBase a => a.BaseLayer,
-            Linear l => l,
+            _ when FrozenLinear.Is(module) => module,
             _ => null,
         };
 
@@ -146,6 +154,9 @@ namespace GraLoRA.Adapters
                         $"Module '{full}' has a merged adapter: unmerge (Split-GraLoRAAdapter) before adding another.", full);
                 var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
                     $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
+                if (baseLinear is not Linear && config.Method is not (AdapterMethod.LoRA or AdapterMethod.GraLoRA))
+                    throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
+                        $"Module '{full}' is quantised, and {config.Method} adapters are not implemented over a quantised base (LoRA and GraLoRA are). Use -Method LoRA or GraLoRA, or import the model without -Quantize.", full);
                 plan.Add(new PlannedLayer(full, owner, slot, baseLinear, config.OptionsFor(full)));
             }
             if (plan.Count == 0)
@@ -155,10 +166,10 @@ namespace GraLoRA.Adapters
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }
-            var pools = config.Method == AdapterMethod.RaSA ? PlanRasaPools(plan.Select(p => (p.Name, p.Base)).ToList()) : null;
+            var pools = config.Method == AdapterMethod.RaSA ? PlanRasaPools(plan.Select(p => (p.Name, (Linear)p.Base)).ToList()) : null;
             if (pools is not null)
                 plan = plan.Select(p => p with { Options = ((RasaOptions)p.Options) with { SharedLayers = pools[RasaSharedPool.ModuleType(p.Name)!].Layers } }).ToList();
-            foreach (var p in plan) p.Options.Validate(p.Base.weight!.shape[1], p.Base.weight!.shape[0], p.Name);
+            foreach (var p in plan) p.Options.Validate(FrozenLinear.InFeatures(p.Base), FrozenLinear.OutFeatures(p.Base), p.Name);
             var saveTargets = new List<(string Name, ILinearSlots Owner, string Slot, Linear Base)>();
             foreach (var m in config.ModulesToSave ?? Array.Empty<string>())
             {
@@ -170,7 +181,7 @@ namespace GraLoRA.Adapters
                 {
                     var current = owner.GetSlot(slot);
                     var baseLinear = current is ModulesToSaveLinear w ? w.Original : current as Linear
-                        ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
+                        ?? throw SavedModuleRefused(full, current);
                     saveTargets.Add((full, owner, slot, baseLinear));
                 }
             }
@@ -205,14 +216,15 @@ namespace GraLoRA.Adapters
             return _targets[name];
         }
 
-        AdapterLayerBase NewLayer(AdapterMethod method, Linear baseLinear, string fullName) => method switch
+        // A quantised base takes LoRA and GraLoRA only (refused before anything changes, in Add).
+        AdapterLayerBase NewLayer(AdapterMethod method, nn.Module<Tensor, Tensor> baseLayer, string fullName) => method switch
         {
-            AdapterMethod.GraLoRA => new GraloraLinear(baseLinear),
-            AdapterMethod.LoRA => new LoraLinear(baseLinear),
-            AdapterMethod.DoRA => new DoraLinear(baseLinear),
-            AdapterMethod.MoRA => new MoraLinear(baseLinear),
-            AdapterMethod.RaSA => new RasaLinear(baseLinear, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
-            _ => new FullLinear(baseLinear),
+            AdapterMethod.GraLoRA => new GraloraLinear(baseLayer),
+            AdapterMethod.LoRA => new LoraLinear(baseLayer),
+            AdapterMethod.DoRA => new DoraLinear((Linear)baseLayer),
+            AdapterMethod.MoRA => new MoraLinear((Linear)baseLayer),
+            AdapterMethod.RaSA => new RasaLinear((Linear)baseLayer, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
+            _ => new FullLinear((Linear)baseLayer),
         };
 
         /// <summary>
@@ -230,8 +242,7 @@ namespace GraLoRA.Adapters
             foreach (var (full, owner, slot) in matches)
             {
                 var current = owner.GetSlot(slot);
-                if (current is AdapterLayerBase)
-                    throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
+                if (current is not (Linear or ModulesToSaveLinear)) throw SavedModuleRefused(full, current);
                 if (current is not ModulesToSaveLinear wrapper)
                 {
                     wrapper = new ModulesToSaveLinear((Linear)current);
@@ -242,6 +253,12 @@ namespace GraLoRA.Adapters
             _configs[name] = config with { ModulesToSave = (config.ModulesToSave ?? Array.Empty<string>()).Append(module).ToArray() };
             ApplyTrainability();
         }
+
+        // A module to save trains a full copy: it must be a plain Linear (a quantised layer has no weight to train).
+        static GraloraException SavedModuleRefused(string full, nn.Module<Tensor, Tensor> current) => current is Quantization.QuantizedLinear
+            ? new("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
+                $"Module to save '{full}' is quantised: a module to save trains a full-precision copy of its weight, which a quantised layer does not have. Adapt it instead (-TargetModule), or load the model without -Quantize.", full)
+            : new("UnsupportedTarget", GraloraErrorKind.InvalidArgument, $"Module to save '{full}' already holds adapters.", full);
 
         /// <summary>Makes exactly <paramref name="names"/> active (their outputs add up); only they and their modules to save train.</summary>
         public void SetActive(IEnumerable<string> names)
@@ -271,7 +288,7 @@ namespace GraLoRA.Adapters
                         if (n == "bias" || n.EndsWith(".bias", StringComparison.Ordinal)) p.requires_grad = true;
                 if (bias == _configs[name].OnlyBias)
                     foreach (var (_, layer) in Layers())
-                        if (layer.BaseLayer.bias is { } b) b.requires_grad = true;
+                        if (layer.BaseBias is { } b) b.requires_grad = true;
             }
         }
 
@@ -322,17 +339,25 @@ namespace GraLoRA.Adapters
         }
 
         /// <summary>Adds ΔW of <paramref name="names"/> (default: the active adapters) into the base weights; <paramref name="safe"/> checks for non-finite values first.</summary>
-        public void Merge(IEnumerable<string>? names = null, bool safe = false)
+        /// <remarks>
+        /// A quantised base is dequantised, merged and re-quantised (as PEFT merges into bitsandbytes layers): the result
+        /// lists, per such layer, the rounding that re-quantising added (empty for full-precision bases).
+        /// </remarks>
+        public IReadOnlyList<LayerRequantization> Merge(IEnumerable<string>? names = null, bool safe = false)
         {
             var list = (names ?? _active).ToList();
             foreach (var n in list) Config(n);
             if (Disabled)
                 throw new GraloraException("AdaptersDisabled", GraloraErrorKind.InvalidOperation, "Adapters are disabled: enable them before merging.");
-            foreach (var (_, layer) in Layers())
+            var rounding = new List<LayerRequantization>();
+            foreach (var (full, layer) in Layers())
             {
                 var here = list.Where(layer.AdapterNames.Contains).Where(n => !layer.MergedAdapters.Contains(n)).ToList();
-                if (here.Count > 0) layer.Merge(safe, here);
+                if (here.Count == 0) continue;
+                layer.Merge(safe, here);
+                if (layer.LastRequantization is { } r) rounding.Add(new LayerRequantization(full, r.MaxAbs, r.RelativeError));
             }
+            return rounding;
         }
 
         /// <summary>Subtracts every merged ΔW again.</summary>
@@ -345,9 +370,9 @@ namespace GraLoRA.Adapters
         /// PEFT's merge_and_unload: merges <paramref name="names"/> (default: active; none when <paramref name="merge"/>
         /// is false), then puts the plain layers back (active modules to save replace their originals) and forgets every adapter.
         /// </summary>
-        public void Unload(bool merge = true, IEnumerable<string>? names = null, bool safe = false)
+        public IReadOnlyList<LayerRequantization> Unload(bool merge = true, IEnumerable<string>? names = null, bool safe = false)
         {
-            if (merge) Merge(names, safe);
+            var rounding = merge ? Merge(names, safe) : Array.Empty<LayerRequantization>();
             foreach (var (owner, slot, module) in SlotsOf().Select(s => (s.Owner, s.Slot, s.Owner.GetSlot(s.Slot))).ToList())
             {
                 if (module is AdapterLayerBase layer)
@@ -368,6 +393,7 @@ namespace GraLoRA.Adapters
             _active.Clear();
             Disabled = false;
             foreach (var p in _root.parameters()) p.requires_grad = false;
+            return rounding;
         }
 
         /// <summary>

@@ -17,23 +17,40 @@ namespace GraLoRA.Adapters
         /// <summary>The name the wrapped layer is registered under (PEFT's).</summary>
         public const string BaseLayerName = "base_layer";
 
-        readonly Linear _base;
+        readonly nn.Module<Tensor, Tensor> _base;
         readonly List<string> _adapters = new();
         readonly List<string> _active = new();
         readonly List<string> _merged = new();
         readonly Dictionary<string, IAdapterOptions> _options = new(StringComparer.Ordinal);
 
-        /// <summary>Wraps <paramref name="baseLayer"/>, registered as the child <see cref="BaseLayerName"/>.</summary>
-        protected AdapterLayerBase(string name, Linear baseLayer) : base(name)
+        /// <summary>
+        /// Wraps <paramref name="baseLayer"/> (a Linear or a <see cref="Quantization.QuantizedLinear"/>), registered as the
+        /// child <see cref="BaseLayerName"/>.
+        /// </summary>
+        protected AdapterLayerBase(string name, nn.Module<Tensor, Tensor> baseLayer) : base(name)
         {
             _base = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
+            if (!FrozenLinear.Is(baseLayer)) throw new ArgumentException($"adapters wrap linear layers, not a {baseLayer.GetType().Name}", nameof(baseLayer));
             register_module(BaseLayerName, _base);
-            OutFeatures = baseLayer.weight!.shape[0];
-            InFeatures = baseLayer.weight!.shape[1];
+            OutFeatures = FrozenLinear.OutFeatures(baseLayer);
+            InFeatures = FrozenLinear.InFeatures(baseLayer);
         }
 
-        /// <summary>The wrapped layer.</summary>
-        public Linear BaseLayer => _base;
+        /// <summary>The wrapped layer: a Linear, or a quantised layer.</summary>
+        public nn.Module<Tensor, Tensor> BaseLayer => _base;
+
+        /// <summary>
+        /// The one accessor of the base weight [out, in], as the forward uses it: a Linear's parameter, or a quantised
+        /// layer's weight dequantised to its compute dtype (a new tensor each call). Read it inside a dispose scope and never
+        /// dispose it directly. Merges, DoRA's weight norm and exports all go through it.
+        /// </summary>
+        public Tensor BaseWeight() => FrozenLinear.Weight(_base);
+        /// <summary>The base layer's bias, or null.</summary>
+        public Parameter? BaseBias => FrozenLinear.Bias(_base);
+        /// <summary>True when the base weight is held quantised (merges then re-quantise).</summary>
+        public bool BaseQuantized => _base is Quantization.QuantizedLinear;
+        /// <summary>The rounding the last merge or unmerge added by re-quantising a quantised base (null for a Linear).</summary>
+        public Requantization? LastRequantization { get; private set; }
         /// <summary>Input width of the base layer.</summary>
         public long InFeatures { get; }
         /// <summary>Output width of the base layer.</summary>
@@ -71,13 +88,12 @@ namespace GraLoRA.Adapters
                 throw new GraloraException("AdapterMethodMismatch", GraloraErrorKind.InvalidArgument,
                     $"A {Method} layer cannot hold {options.Method} adapter '{name}'.", name);
             options.Validate(InFeatures, OutFeatures);
-            var weight = _base.weight!;
-            var adapterType = dtype ?? WidenHalf(weight.dtype);
+            var adapterType = dtype ?? WidenHalf(FrozenLinear.DType(_base));      // a quantised base: from its compute dtype
             _options[name] = options;                 // known while its parameters are made (DoRA's magnitude needs its ΔW)
             try
             {
                 using (no_grad())
-                    CreateAdapterParameters(name, options, adapterType, weight.device);
+                    CreateAdapterParameters(name, options, adapterType, FrozenLinear.Device(_base));
             }
             catch
             {
@@ -180,7 +196,8 @@ namespace GraLoRA.Adapters
         /// </summary>
         protected Tensor UnmergedBaseWeight()
         {
-            var weight = _base.weight!.detach().to(WidenHalf(_base.weight!.dtype));
+            var stored = BaseWeight().detach();                     // dequantised for a quantised base
+            var weight = stored.to(WidenHalf(stored.dtype));
             for (int i = _merged.Count - 1; i >= 0; i--) weight = UnmergeWeight(_merged[i], weight);
             return weight;
         }
@@ -229,19 +246,18 @@ namespace GraLoRA.Adapters
             var toMerge = (names ?? _active).Where(n => !_merged.Contains(n)).ToList();
             foreach (var n in toMerge) GetOptions(n);
             using var _ = no_grad();
-            var weight = _base.weight!;
-            var work = WidenHalf(weight.dtype);
             foreach (var n in toMerge)
             {
                 using var scope = NewDisposeScope();
-                var before = weight.to(work, copy: true);
+                var weight = BaseWeight();                              // dequantised for a quantised base
+                var before = weight.to(WidenHalf(weight.dtype), copy: true);
                 var merged = MergeWeight(n, before);
                 // Checked after rounding to the weight's own dtype: a float32 sum that is finite can still overflow
                 // float16 (max 65504) or bfloat16 when stored.
                 if (safe && !merged.to(weight.dtype).isfinite().all().item<bool>())
                     throw new GraloraException("NonFiniteMerge", GraloraErrorKind.InvalidData,
                         $"Merging adapter '{n}' would put NaN or Inf into the base weight (stored as {weight.dtype}); the adapter seems broken, or its values overflow {weight.dtype}. The weight was not changed.", n);
-                weight.copy_(merged);
+                Store(merged, weight);
                 OnMerged(n, before);
                 _merged.Add(n);
             }
@@ -251,15 +267,14 @@ namespace GraLoRA.Adapters
         public void Unmerge()
         {
             using var _ = no_grad();
-            var weight = _base.weight!;
-            var work = WidenHalf(weight.dtype);
             while (_merged.Count > 0)
             {
                 string n = _merged[^1];
                 using var scope = NewDisposeScope();
-                var restored = UnmergeWeight(n, weight.to(work));
+                var weight = BaseWeight();
+                var restored = UnmergeWeight(n, weight.to(WidenHalf(weight.dtype)));
                 _merged.RemoveAt(_merged.Count - 1);
-                weight.copy_(restored);
+                Store(restored, weight);
             }
         }
 
@@ -274,12 +289,15 @@ namespace GraLoRA.Adapters
             foreach (var n in list) GetOptions(n);
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var weight = _base.weight!;
+            var weight = BaseWeight();
             var merged = weight.detach().clone();
             var work = WidenHalf(weight.dtype);
             foreach (var n in list) merged = MergeWeight(n, merged.to(work)).to(weight.dtype);   // rounded per adapter, as Merge's copy_ does
             return merged.MoveToOuterDisposeScope();
         }
+
+        // Writes a merged weight back (a quantised base re-quantises; the rounding that adds is kept).
+        void Store(Tensor merged, Tensor before) => LastRequantization = FrozenLinear.Store(_base, merged, before);
 
         /// <summary>
         /// The scaled update one adapter adds to the base output for input x [..., in] (dropout applied in

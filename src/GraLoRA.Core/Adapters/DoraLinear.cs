@@ -90,7 +90,7 @@ namespace GraLoRA.Adapters
         protected override Tensor AdapterForward(string name, Tensor x)
         {
             var lora = base.AdapterForward(name, x);                                        // scaling·x·Aᵀ·Bᵀ [M, out]
-            var weight = BaseLayer.weight!.to(x.dtype);                                     // [out, in]
+            var weight = BaseWeight().to(x.dtype);                                          // [out, in]
             Tensor norm;
             using (no_grad()) norm = RowNorm(weight.add(DirectionUpdate(name).to(x.dtype))); // n [out], a constant
             var factor = Magnitude(name).div(norm);                                         // m/n [out]

@@ -71,7 +71,7 @@ namespace GraLoRA.Adapters
         /// <inheritdoc />
         protected override Tensor AdapterForward(string name, Tensor x)
         {
-            var weight = BaseLayer.weight!.to(x.dtype);                                          // [out, in]
+            var weight = BaseWeight().to(x.dtype);                                               // [out, in]
             return x.mm(Weight(name).sub(weight).t());                                            // x·(W_c − W)ᵀ [M, out]
         }
 
@@ -80,7 +80,7 @@ namespace GraLoRA.Adapters
         {
             if (AdaptersDisabled || Merged || ActiveAdapters.Count != 1) return base.forward(x);
             var copy = Weight(ActiveAdapters[0]);                                                  // [out, in]
-            var bias = BaseLayer.bias;
+            var bias = BaseBias;
             using var scope = NewDisposeScope();
             var input = x.to(copy.dtype);
             var output = nn.functional.linear(input, copy, bias?.to(copy.dtype));                  // [..., out]

@@ -19,8 +19,8 @@ namespace GraLoRA.Adapters
         readonly ParameterDict _aGeneral = new();  // "name.weight" -> [hybrid_r, in]
         readonly ParameterDict _bGeneral = new();  // "name.weight" -> [out, hybrid_r]
 
-        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public GraloraLinear(Linear baseLayer) : base(nameof(GraloraLinear), baseLayer)
+        /// <summary>Wraps <paramref name="baseLayer"/> (a Linear or a quantised layer) with no adapters yet.</summary>
+        public GraloraLinear(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(GraloraLinear), baseLayer)
         {
             register_module("gralora_A", _a);
             register_module("gralora_B", _b);
@@ -29,7 +29,7 @@ namespace GraLoRA.Adapters
         }
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>
-        public GraloraLinear(Linear baseLayer, string adapterName, GraloraOptions options, ScalarType? dtype = null) : this(baseLayer)
+        public GraloraLinear(nn.Module<Tensor, Tensor> baseLayer, string adapterName, GraloraOptions options, ScalarType? dtype = null) : this(baseLayer)
             => AddAdapter(adapterName, options, dtype);
 
         /// <inheritdoc />

@@ -91,12 +91,15 @@ namespace GraLoRA.Adapters
     /// <summary>Helpers around slot contents.</summary>
     internal static class Slots
     {
-        /// <summary>The weight of the Linear in a slot, through any wrapper (adapter layer, module to save).</summary>
+        /// <summary>
+        /// The weight of the linear layer in a slot, through any wrapper (adapter layer, module to save); a quantised
+        /// layer's dequantised (a new tensor: read it inside a dispose scope, as <see cref="FrozenLinear.Weight"/>).
+        /// </summary>
         public static Tensor BaseWeight(nn.Module<Tensor, Tensor> module) => module switch
         {
-            TorchSharp.Modules.Linear l => l.weight!,
-            AdapterLayerBase a => a.BaseLayer.weight!,
+            AdapterLayerBase a => a.BaseWeight(),
             ModulesToSaveLinear m => m.Original.weight!,
+            _ when FrozenLinear.Is(module) => FrozenLinear.Weight(module),
             _ => throw new System.InvalidOperationException($"slot holds a {module.GetType().Name}"),
         };
 

@@ -32,18 +32,18 @@ namespace GraLoRA.Adapters
         readonly ParameterDict _a = new();   // Entry(name) -> [r, in]
         readonly ParameterDict _b = new();   // Entry(name) -> [out, r]
 
-        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public LoraLinear(Linear baseLayer) : this(nameof(LoraLinear), baseLayer) { }
+        /// <summary>Wraps <paramref name="baseLayer"/> (a Linear or a quantised layer) with no adapters yet.</summary>
+        public LoraLinear(nn.Module<Tensor, Tensor> baseLayer) : this(nameof(LoraLinear), baseLayer) { }
 
         /// <summary>For variants (DoRA): registers lora_A and lora_B under module name <paramref name="name"/>.</summary>
-        protected LoraLinear(string name, Linear baseLayer) : base(name, baseLayer)
+        protected LoraLinear(string name, nn.Module<Tensor, Tensor> baseLayer) : base(name, baseLayer)
         {
             register_module(AModuleName, _a);
             register_module(BModuleName, _b);
         }
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>
-        public LoraLinear(Linear baseLayer, string adapterName, LoraOptions options, ScalarType? dtype = null) : this(baseLayer)
+        public LoraLinear(nn.Module<Tensor, Tensor> baseLayer, string adapterName, LoraOptions options, ScalarType? dtype = null) : this(baseLayer)
             => AddAdapter(adapterName, options, dtype);
 
         /// <inheritdoc />

@@ -78,6 +78,10 @@ namespace GraLoRA.Diagnostics
             var host = model.Adapters;
             var patterns = options.Layers is { Count: > 0 } l ? l : DefaultLayers;
             var slots = host.SlotsOf().Where(s => s.Name != DecoderForCausalLM.OutputHeadName && patterns.Any(p => Matches(s.Name, p))).ToList();
+            foreach (var (name, owner, slot) in slots)
+                if (owner.GetSlot(slot) is Quantization.QuantizedLinear or AdapterLayerBase { BaseQuantized: true })
+                    throw new GraloraException("QuantizedLayer", GraloraErrorKind.InvalidOperation,
+                        $"Layer '{name}' is quantised: gradient entanglement measures the gradient of the full weight, which a quantised layer does not train or keep. Load the model without -Quantize to measure it.", name);
             if (slots.Count == 0)
                 throw new GraloraException("NoMatchingLayer", GraloraErrorKind.InvalidArgument,
                     $"Layers '{string.Join(", ", patterns)}' match no linear layer of this model; its linear layers are named: {string.Join(", ", host.SlotsOf().Select(s => s.Name.Split('.').Last()).Distinct())}.", string.Join(", ", patterns));

@@ -203,11 +203,10 @@ namespace GraLoRA.IO
             var ordered = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
             var header = new Dictionary<string, object>();
             if (metadata != null && metadata.Count > 0) header["__metadata__"] = metadata;
-            ScalarType Stored(ScalarType type) => floatingType is { } f && is_floating_point(type) ? f : type;
             long offset = 0;
             foreach (var t in ordered)
             {
-                var stored = Stored(t.DType);
+                var stored = t.StoredType(floatingType);
                 var (dtype, size) = DTypes.Where(kv => kv.Value.Type == stored).Select(kv => (kv.Key, kv.Value.Size)).FirstOrDefault();
                 if (dtype == null)
                     throw new GraloraException("UnsupportedDType", GraloraErrorKind.InvalidArgument,
@@ -233,7 +232,7 @@ namespace GraLoRA.IO
                     {
                         if (!value.shape.SequenceEqual(source.Shape))
                             throw new InvalidOperationException($"tensor '{source.Name}' changed shape while being written");
-                        using var cpu = value.detach().to(Stored(source.DType), CPU).contiguous();
+                        using var cpu = value.detach().to(source.StoredType(floatingType), CPU).contiguous();
                         if (cpu.numel() > 0) cpu.WriteBytesToStream(stream, 1 << 20);
                     }
                     finally
@@ -245,6 +244,14 @@ namespace GraLoRA.IO
         }
     }
 
-    /// <summary>A tensor to write: name, shape and dtype up front, the values on demand (disposed after writing when <paramref name="Owned"/>).</summary>
-    public sealed record TensorSource(string Name, long[] Shape, ScalarType DType, Func<Tensor> Get, bool Owned = false);
+    /// <summary>
+    /// A tensor to write: name, shape and dtype up front, the values on demand (disposed after writing when
+    /// <paramref name="Owned"/>). <paramref name="KeepDType"/>: stored in its own dtype even when the file's floating
+    /// tensors are converted (quantisation statistics stay float32 in a bfloat16 checkpoint).
+    /// </summary>
+    public sealed record TensorSource(string Name, long[] Shape, ScalarType DType, Func<Tensor> Get, bool Owned = false, bool KeepDType = false)
+    {
+        /// <summary>The dtype this tensor is stored in when floating tensors are written as <paramref name="floatingType"/>.</summary>
+        public ScalarType StoredType(ScalarType? floatingType) => floatingType is { } f && !KeepDType && is_floating_point(DType) ? f : DType;
+    }
 }

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using GraLoRA.Adapters;
 using GraLoRA.IO;
+using GraLoRA.Quantization;
 
 namespace GraLoRA.Models
 {
@@ -141,11 +142,31 @@ namespace GraLoRA.Models
         public string Export(string folder, string? dtype = null, long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false) =>
             WriteCheckpoint(folder, dtype, maxShardBytes, null, overwrite);
 
-        // Export's writer; adapters: fold exactly these instead of the active ones (saving full fine-tuning).
-        string WriteCheckpoint(string folder, string? dtype, long maxShardBytes, IReadOnlyCollection<string>? adapters, bool overwrite)
+        /// <summary>
+        /// Writes the model as <see cref="Export"/> does, but with the decoder layers' linear weights (adapters merged in)
+        /// quantised as transformers saves a bitsandbytes model (<paramref name="quantize"/>: nf4 or int8; config.json gets
+        /// the matching quantization_config, the other tensors are stored as <paramref name="dtype"/>, also the compute
+        /// dtype). Returns, per quantised weight, the rounding quantising added (relative to the weight).
+        /// </summary>
+        public IReadOnlyList<LayerRequantization> ExportQuantized(string folder, QuantizationOptions quantize, string? dtype = null,
+                                                                  long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes, bool overwrite = false)
+        {
+            ArgumentNullException.ThrowIfNull(quantize);
+            if (_encoder is not null)
+                throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
+                    $"Model '{Name}' is an encoder: quantised checkpoints are written for decoders only. Export it without -Quantize.", Name);
+            quantize.Validate();
+            var report = new List<LayerRequantization>();
+            WriteCheckpoint(folder, dtype, maxShardBytes, null, overwrite, quantize, report);
+            return report;
+        }
+
+        // Export's writer; adapters: fold exactly these instead of the active ones (saving full fine-tuning); quantize: as ExportQuantized.
+        string WriteCheckpoint(string folder, string? dtype, long maxShardBytes, IReadOnlyCollection<string>? adapters, bool overwrite,
+                               QuantizationOptions? quantize = null, List<LayerRequantization>? report = null)
         {
             IO.OutputTarget.CheckFolder(folder, overwrite);                  // before any weight is computed
-            var (weights, storedType, config, companions) = CheckpointParts(dtype, adapters);
+            var (weights, storedType, config, companions) = CheckpointParts(dtype, adapters, quantize, report);
             CheckpointWriter.SaveFolder(folder, weights, storedType, maxShardBytes, config, companions, overwrite);
             return System.IO.Path.GetFullPath(folder);
         }
@@ -167,7 +188,7 @@ namespace GraLoRA.Models
 
         // What a checkpoint of this model holds: the weights (adapters folded in), their dtype, config.json and the companion files.
         (IReadOnlyList<TensorSource> Weights, TorchSharp.torch.ScalarType Type, JsonObject Config, Action<string> Companions) CheckpointParts(
-            string? dtype, IReadOnlyCollection<string>? adapters)
+            string? dtype, IReadOnlyCollection<string>? adapters, QuantizationOptions? quantize = null, List<LayerRequantization>? report = null)
         {
             var storedType = dtype is null ? Transformer.DType : ModelDType.Parse(dtype);
             string sourceConfig = System.IO.Path.Combine(Path, "config.json");
@@ -181,7 +202,16 @@ namespace GraLoRA.Models
                     config[key] = fresh[key]!.DeepClone();
             }
             else config = File.Exists(sourceConfig) ? (JsonObject)JsonNode.Parse(File.ReadAllText(sourceConfig))! : Config.ToJson();
+            config.Remove("quantization_config");                                 // a quantised source exports dequantised unless asked
             var weights = Adapters.MergedWeights(key => _decoder is not null && Config.TieWordEmbeddings && key == "lm_head.weight", adapters);
+            if (quantize is not null)
+            {
+                // As transformers quantises: every linear layer but the heads.
+                var projections = Adapters.SlotsOf().Select(s => s.Name)
+                    .Where(n => n is not (DecoderForCausalLM.OutputHeadName or DecoderForCausalLM.ClassificationHeadName)).Select(n => n + ".weight").ToHashSet();
+                weights = QuantizedExport.Apply(weights, projections, quantize, report!);
+                config["quantization_config"] = BnbQuantizationConfig.ToJson(quantize, storedType);
+            }
             void Companions(string staging)
             {
                 foreach (var file in CompanionFiles)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using GraLoRA.Generation;
+using GraLoRA.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,6 +25,11 @@ namespace GraLoRA.Models
         public int? NumLabels { get; init; }
         /// <summary>Label names in class-id order (replace the config's id2label).</summary>
         public IReadOnlyList<string>? Labels { get; init; }
+        /// <summary>
+        /// Quantise the decoder layers' linear weights while loading (bitsandbytes' NF4 or int8; <see cref="DType"/> is then
+        /// the compute dtype). Null: load as stored (a checkpoint saved quantised by bitsandbytes loads quantised either way).
+        /// </summary>
+        public Quantization.QuantizationOptions? Quantize { get; init; }
 
         /// <summary>The label names these options ask for (null: the config's), checked against <see cref="NumLabels"/>.</summary>
         internal IReadOnlyList<string>? ResolveLabels()
@@ -77,8 +83,12 @@ namespace GraLoRA.Models
         public string DType => ModelDType.Name(Transformer.DType);
         /// <summary>The device the weights live on.</summary>
         public string Device => Transformer.Device.ToString();
-        /// <summary>Number of parameters (a tied head counted once).</summary>
-        public long ParameterCount => Network.parameters().GroupBy(p => p.Handle).Sum(g => g.First().numel());
+        /// <summary>Number of parameters (a tied head counted once; a quantised weight counts the values it stands for).</summary>
+        public long ParameterCount => Network.parameters().GroupBy(p => p.Handle).Sum(g => g.First().numel()) + QuantizedLoading.Layers(Network).Sum(l => l.Layer.Weight.Count);
+        /// <summary>How the decoder layers' linear weights are held: nf4, int8, or null for full precision.</summary>
+        public QuantizationScheme? Quantization => QuantizedLoading.Layers(Network).Select(l => (QuantizationScheme?)l.Layer.Weight.Scheme).FirstOrDefault();
+        /// <summary>Bytes held by the quantised weights (0 for a full-precision model).</summary>
+        public long QuantizedBytes => QuantizedLoading.Layers(Network).Sum(l => l.Layer.Weight.StorageBytes);
 
         GraloraException NotADecoder(string what) => new("NotADecoder", GraloraErrorKind.InvalidOperation,
             $"Model '{Name}' is a {Architecture} encoder, which has no {what}: generation and causal-LM training need a decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3); use the encoder for classification and Invoke-BaseModel.", Name);
@@ -108,6 +118,9 @@ namespace GraLoRA.Models
             string display = name ?? System.IO.Path.GetFileName(full.TrimEnd(System.IO.Path.DirectorySeparatorChar));
             if (EncoderConfig.IsEncoderConfig(System.IO.Path.Combine(full, "config.json")))
             {
+                if (options.Quantize is not null)
+                    throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
+                        $"'{full}' is an encoder (BERT/RoBERTa): quantised bases are implemented for decoders (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3). Load it without -Quantize.", full);
                 var encoder = CheckpointLoader.LoadEncoder(full, options.Task, labels, dtype, device, out _);
                 try
                 {
@@ -121,7 +134,7 @@ namespace GraLoRA.Models
                     throw;
                 }
             }
-            var module = CheckpointLoader.LoadDecoder(full, dtype, device);
+            var module = CheckpointLoader.LoadDecoder(full, dtype, device, options.Quantize);
             try
             {
                 var defaults = GenerationConfig.Load(System.IO.Path.Combine(full, "generation_config.json"), module.Config);

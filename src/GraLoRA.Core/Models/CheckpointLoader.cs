@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using GraLoRA.IO;
+using GraLoRA.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,7 +20,13 @@ namespace GraLoRA.Models
         /// the model plus one file tensor is ever held. A missing or mis-shaped tensor names the key; on any
         /// failure the partly loaded model is disposed.
         /// </summary>
-        public static DecoderForCausalLM LoadDecoder(string folder, ScalarType? dtype = null, Device? device = null)
+        /// <remarks>
+        /// With <paramref name="quantize"/>, each decoder layer's linear weight is quantised right after it is read (the
+        /// full-precision tensor is freed before the next), so the peak is the quantised model plus one tensor; a checkpoint
+        /// saved quantised by bitsandbytes (quantization_config in config.json) is read as stored. Embeddings, norms and the
+        /// output head stay in <paramref name="dtype"/>, as transformers leaves them.
+        /// </remarks>
+        public static DecoderForCausalLM LoadDecoder(string folder, ScalarType? dtype = null, Device? device = null, QuantizationOptions? quantize = null)
         {
             TorchRuntime.EnsureInitialized();
             if (!Directory.Exists(folder))
@@ -30,13 +37,17 @@ namespace GraLoRA.Models
             var targetType = dtype ?? CheckpointDType(config, files);
             device ??= CPU;
             ModelDType.EnsureSupported(targetType, device);
-            var model = DecoderForCausalLM.Uninitialized(config, targetType, device);
+            var plan = QuantizationPlan.Resolve(config, quantize, dtype, targetType, folder);
+            if (plan is not null) ModelDType.EnsureSupported(plan.ComputeDType, device);
+            var model = DecoderForCausalLM.Uninitialized(config, targetType, device, plan?.ComputeDType);
             try
             {
+                if (plan?.Stored is { } stored) QuantizedLoading.KeepSkippedPlain(model, stored);
                 var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
                 var expected = new HashSet<string>(parameters.Keys);
                 if (config.TieWordEmbeddings) expected.Remove("lm_head.weight");
                 LoadTensors(files, parameters.Keys.ToDictionary(k => k, StringComparer.Ordinal), parameters, expected, config.ModelType);
+                if (plan is not null) QuantizedLoading.Load(model, plan, files, folder);
                 if (expected.Count > 0) throw TensorMissing(folder, expected);
                 model.eval();
                 return model;
@@ -121,6 +132,9 @@ namespace GraLoRA.Models
                 foreach (var entry in entries.Values.OrderBy(e => e.Begin))
                 {
                     if (!keys.TryGetValue(entry.Name, out var name) || !parameters.TryGetValue(name, out var target)) continue;
+                    if (target.is_floating_point() && !is_floating_point(Safetensors.TypeOf(entry.DType)))
+                        throw new GraloraException("QuantizedTensorUnexpected", GraloraErrorKind.InvalidData,
+                            $"Tensor '{entry.Name}' in '{file}' is stored as {entry.DType}: quantised embeddings, norms and output heads are not implemented (only the decoder layers' linear weights load quantised, as bitsandbytes' default). {Quantization.QuantizationOptions.NotImplemented}", entry.Name);
                     if (!target.shape.SequenceEqual(entry.Shape))
                         throw new GraloraException(name.StartsWith(EncoderModel.ClassificationHeadName + ".", StringComparison.Ordinal) ? "ClassificationHeadMismatch" : "TensorShapeMismatch",
                             GraloraErrorKind.InvalidData,

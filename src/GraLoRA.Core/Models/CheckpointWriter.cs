@@ -82,7 +82,7 @@ namespace GraLoRA.Models
         public static void WriteWeights(string folder, IReadOnlyList<TensorSource> weights, ScalarType storedType, long maxShardBytes)
         {
             var metadata = new Dictionary<string, string> { ["format"] = "pt" };
-            long Bytes(TensorSource t) => t.Shape.Aggregate(1L, (a, d) => a * d) * Safetensors.ElementSize(is_floating_point(t.DType) ? storedType : t.DType);
+            long Bytes(TensorSource t) => t.Shape.Aggregate(1L, (a, d) => a * d) * Safetensors.ElementSize(t.StoredType(storedType));
 
             // Shards in key order, a new one whenever the next tensor would overflow (a single oversized tensor gets its own).
             var shards = new List<List<TensorSource>> { new() };

@@ -70,6 +70,8 @@ namespace GraLoRA.Models
         public bool QkNorm { get; init; }
         /// <summary>torch_dtype (or, from transformers 4.56, dtype) of the checkpoint; null when the config does not say.</summary>
         public string? TorchDtype { get; init; }
+        /// <summary>The quantization_config of a checkpoint saved quantised by bitsandbytes, or null for full-precision weights.</summary>
+        public Quantization.BnbQuantizationConfig? Quantization { get; init; }
 
         /// <summary>max_position_embeddings (read by dynamic, yarn and longrope RoPE; otherwise informational).</summary>
         public int MaxPositionEmbeddings { get; init; } = 2048;

@@ -41,7 +41,7 @@ namespace GraLoRA.Models
             int headDim = Positive("head_dim", f.Int("head_dim", type switch { "qwen3" => 128, "gemma2" or "gemma3_text" => 256, _ => hidden / heads }));
 
             // Settings transformers reads that change the math and are not implemented here.
-            f.RefuseUnless("quantization_config", _ => false, "quantized checkpoints are not supported: load the full-precision weights");
+            var quantization = f.TryGet("quantization_config", out var block) ? Quantization.BnbQuantizationConfig.Read(block, path, out _) : null;
             f.RefuseUnless("rope_parameters", _ => false, "transformers 5's rope_parameters is not read yet: give rope_theta and rope_scaling instead");
             f.RefuseUnless("attention_dropout", ConfigFields.IsZero, "dropout inside the base model is not implemented: only 0.0 is");
             if (type == "phi3")
@@ -98,6 +98,7 @@ namespace GraLoRA.Models
                 BosTokenId = f.OptionalInt("bos_token_id"),
                 EosTokenIds = f.Ids("eos_token_id"),
                 TorchDtype = f.DType(),
+                Quantization = quantization,
             };
         }
 

@@ -8,13 +8,22 @@ using static TorchSharp.torch;
 
 namespace GraLoRA.Models
 {
-    /// <summary>How a decoder's parameters start: randomly initialised, or uninitialised memory that a loader fills.</summary>
-    internal readonly record struct ParameterInit(ScalarType? DType, Device? Device, bool Random)
+    /// <summary>
+    /// How a decoder's parameters start: randomly initialised, or uninitialised memory that a loader fills. With
+    /// <paramref name="QuantizedCompute"/>, the decoder layers' projections are quantised layers computing in that dtype,
+    /// with no weight yet (the loader quantises or reads one tensor at a time, so no full-precision copy is ever allocated).
+    /// </summary>
+    internal readonly record struct ParameterInit(ScalarType? DType, Device? Device, bool Random, ScalarType? QuantizedCompute = null)
     {
         public Linear Linear(long inFeatures, long outFeatures, bool bias) => Random
             ? nn.Linear(inFeatures, outFeatures, hasBias: bias, device: Device, dtype: DType)
             : nn.Linear(new Parameter(empty(outFeatures, inFeatures, dtype: DType, device: Device)),
                         bias ? new Parameter(empty(outFeatures, dtype: DType, device: Device)) : null);
+
+        /// <summary>A decoder layer's projection: a Linear, or an empty quantised layer when the model loads quantised.</summary>
+        public nn.Module<Tensor, Tensor> Projection(long inFeatures, long outFeatures, bool bias) => QuantizedCompute is { } compute
+            ? new Quantization.QuantizedLinear(inFeatures, outFeatures, bias ? new Parameter(empty(outFeatures, dtype: DType, device: Device)) : null, compute)
+            : Linear(inFeatures, outFeatures, bias);
 
         // Always initialised: an Embedding built from a given tensor did not use the memory a loader later filled.
         public Embedding Embedding(long count, long width) => nn.Embedding(count, width, device: Device, dtype: DType);
@@ -67,14 +76,14 @@ namespace GraLoRA.Models
         {
             _c = c;
             long q = c.NumHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim;
-            if (c.FusedProjections) qkv_proj = p.Linear(c.HiddenSize, q + 2 * kv, c.QkvBias);
+            if (c.FusedProjections) qkv_proj = p.Projection(c.HiddenSize, q + 2 * kv, c.QkvBias);
             else
             {
-                q_proj = p.Linear(c.HiddenSize, q, c.QkvBias);
-                k_proj = p.Linear(c.HiddenSize, kv, c.QkvBias);
-                v_proj = p.Linear(c.HiddenSize, kv, c.QkvBias);
+                q_proj = p.Projection(c.HiddenSize, q, c.QkvBias);
+                k_proj = p.Projection(c.HiddenSize, kv, c.QkvBias);
+                v_proj = p.Projection(c.HiddenSize, kv, c.QkvBias);
             }
-            o_proj = p.Linear(q, c.HiddenSize, c.OutputBias);
+            o_proj = p.Projection(q, c.HiddenSize, c.OutputBias);
             if (c.QkNorm)
             {
                 q_norm = p.Norm(c.HeadDim, c);
@@ -154,13 +163,13 @@ namespace GraLoRA.Models
         internal DecoderMlp(DecoderConfig c, ParameterInit p) : base(nameof(DecoderMlp))
         {
             _c = c;
-            if (c.FusedProjections) gate_up_proj = p.Linear(c.HiddenSize, 2 * c.IntermediateSize, c.MlpBias);
+            if (c.FusedProjections) gate_up_proj = p.Projection(c.HiddenSize, 2 * c.IntermediateSize, c.MlpBias);
             else
             {
-                gate_proj = p.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias);
-                up_proj = p.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias);
+                gate_proj = p.Projection(c.HiddenSize, c.IntermediateSize, c.MlpBias);
+                up_proj = p.Projection(c.HiddenSize, c.IntermediateSize, c.MlpBias);
             }
-            down_proj = p.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias);
+            down_proj = p.Projection(c.IntermediateSize, c.HiddenSize, c.MlpBias);
             RegisterComponents();
         }
 

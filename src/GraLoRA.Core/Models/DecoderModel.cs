@@ -90,8 +90,8 @@ namespace GraLoRA.Models
             : this(config, new ParameterInit(dtype, device, Random: true)) { }
 
         /// <summary>A model whose parameters are uninitialised memory, for a loader to fill (random initialisation is most of a load's time).</summary>
-        internal static DecoderForCausalLM Uninitialized(DecoderConfig config, ScalarType dtype, Device device) =>
-            new(config, new ParameterInit(dtype, device, Random: false));
+        internal static DecoderForCausalLM Uninitialized(DecoderConfig config, ScalarType dtype, Device device, ScalarType? quantizedCompute = null) =>
+            new(config, new ParameterInit(dtype, device, Random: false, quantizedCompute));
 
         DecoderForCausalLM(DecoderConfig config, ParameterInit p) : base(nameof(DecoderForCausalLM))
         {

@@ -146,6 +146,7 @@ namespace GraLoRA.Models
                 "only single_label_classification (cross-entropy over one label) is");
             f.RefuseUnless("is_decoder", ConfigFields.IsFalse, "only the bidirectional encoder (false) is");
             f.RefuseUnless("add_cross_attention", ConfigFields.IsFalse, "cross-attention is not implemented (false)");
+            f.RefuseUnless("quantization_config", _ => false, "quantised encoders are not implemented: load the full-precision checkpoint");
             GraloraException Bad(string _, string field, string problem) => f.Bad(field, problem);
 
             var labels = new List<string>();

@@ -7,11 +7,12 @@ namespace GraLoRA.PowerShell.Commands
 {
     /// <summary>
     /// <para type="synopsis">Loads a Hugging Face decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) or encoder (BERT, RoBERTa) from a folder or from the Hugging Face Hub.</para>
-    /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there. -Task SequenceClassification loads transformers' classification model (BertForSequenceClassification, RobertaForSequenceClassification; a decoder gets a fresh "score" head): the checkpoint's head when it has one of the asked size, else a fresh one; -NumLabels and -Labels set its size and label names.</para>
+    /// <para type="description">Reads config.json, model.safetensors (or shards with model.safetensors.index.json), generation_config.json and tokenizer.json/tokenizer_config.json. Weights stream in one tensor at a time, converted to -DType (default: the checkpoint's own) on -Device; with -Quantize nf4|int8 the decoder layers' linear weights are quantised as they stream (QLoRA-style), and a checkpoint saved quantised by bitsandbytes loads as stored. With -Name, the repository is downloaded into the standard Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE are honoured) and loaded from there. -Task SequenceClassification loads transformers' classification model (BertForSequenceClassification, RobertaForSequenceClassification; a decoder gets a fresh "score" head): the checkpoint's head when it has one of the asked size, else a fresh one; -NumLabels and -Labels set its size and label names.</para>
     /// </summary>
     /// <example><code>$bert = Import-BaseModel ./models/bert-base-uncased -Task SequenceClassification -Labels negative,positive</code><para>Loads a BERT checkpoint as BertForSequenceClassification with a fresh two-label head named negative and positive, ready for Start-GraLoRATraining on text + label data.</para></example>
     /// <example><code>$model = Import-BaseModel ./models/Qwen2.5-0.5B -DType bfloat16</code><para>Loads a local Hugging Face folder, converting the weights to bfloat16.</para></example>
-    /// <example><code>$model = Import-BaseModel -Name Qwen/Qwen2.5-0.5B -Device auto</code><para>Downloads the repository into the Hugging Face cache (or uses the cached copy) and loads it on the GPU when CUDA is usable, else on the CPU.</para></example>
+    /// <example><code>$model = Import-BaseModel ./models/Qwen2.5-0.5B -Quantize nf4 -DType bfloat16</code><para>Loads the decoder with its layers' linear weights in 4-bit NF4 (quantised one tensor at a time while reading, so the full-precision model is never in memory) computing in bfloat16: QLoRA-style training with GraLoRA adapters on top.</para></example>
+    /// <example><code>$model = Import-BaseModel ./models/Qwen2.5-0.5B -Device auto</code><para>Downloads the repository into the Hugging Face cache (or uses the cached copy) and loads it on the GPU when CUDA is usable, else on the CPU.</para></example>
     [Cmdlet(VerbsData.Import, "BaseModel", DefaultParameterSetName = PathSet)]
     [OutputType(typeof(BaseModel))]
     public sealed class ImportBaseModelCommand : GraloraCmdlet
@@ -57,6 +58,15 @@ namespace GraLoRA.PowerShell.Commands
         /// <summary><para type="description">Label names in class-id order, e.g. ham,spam (replaces the config's id2label; implies -Task SequenceClassification for a bare checkpoint).</para></summary>
         [Parameter]
         public string[]? Labels { get; set; }
+
+        /// <summary><para type="description">Quantise the decoder layers' linear weights while loading, one tensor at a time: nf4 (bitsandbytes' 4-bit NormalFloat, blocks of 64) or int8 (row-wise absmax). -DType is then the compute dtype; embeddings, norms and the output head stay in it. A checkpoint saved quantised by bitsandbytes (quantization_config in config.json) loads quantised without this parameter. See docs/quantization.md.</para></summary>
+        [Parameter]
+        [ArgumentCompleter(typeof(Completion.QuantizationSchemeCompleter))]
+        public string? Quantize { get; set; }
+
+        /// <summary><para type="description">With -Quantize nf4: also quantise the per-block absmax values to 8 bits in blocks of 256 (bitsandbytes' double quantisation, about 0.37 bit per weight less).</para></summary>
+        [Parameter]
+        public SwitchParameter DoubleQuant { get; set; }
         #endregion
 
         #region Overrides
@@ -68,6 +78,7 @@ namespace GraLoRA.PowerShell.Commands
                 DType = DType, Device = Device, Labels = Labels,
                 NumLabels = MyInvocation.BoundParameters.ContainsKey(nameof(NumLabels)) ? NumLabels : null,
                 Task = ParseTask(),
+                Quantize = GraLoRA.Quantization.QuantizationOptions.From(Quantize, DoubleQuant),
             };
             if (ParameterSetName == HubSet)
             {
@@ -93,6 +104,7 @@ namespace GraLoRA.PowerShell.Commands
         /// <inheritdoc />
         protected override void StopProcessing() => _cancel?.Cancel();
         #endregion
+
 
         EncoderTask ParseTask()
         {

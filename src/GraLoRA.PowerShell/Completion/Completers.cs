@@ -125,4 +125,16 @@ namespace GraLoRA.PowerShell.Completion
             return CompletionHelpers.Complete(candidates, wordToComplete).ToList();
         }
     }
+
+    /// <summary>
+    /// Completes -Quantize with the schemes Core implements (nf4, int8). A completer, not ValidateSet, so that any other
+    /// name reaches Core's refusal, which names the schemes that are not implemented (GPTQ, AWQ, FP8, fp4).
+    /// </summary>
+    public sealed class QuantizationSchemeCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc />
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+            CommandAst commandAst, IDictionary fakeBoundParameters) =>
+            CompletionHelpers.Complete(Enum.GetValues<GraLoRA.Quantization.QuantizationScheme>().Select(GraLoRA.Quantization.QuantizationOptions.Name), wordToComplete).ToList();
+    }
 }
