@@ -62,17 +62,23 @@ Describe 'examples/05-hybrid-low-rank.ps1' {
 Describe 'examples/09-method-comparison.ps1' {
     It 'trains every method at equal parameters (Full too), one row each with LoRA as the time reference, and charts the losses' {
         $chart = Join-Path ([IO.Path]::GetTempPath()) ("gralora-methods-" + [guid]::NewGuid().ToString('N') + '.png')
+        $shapeDir = Join-Path ([IO.Path]::GetTempPath()) ("gralora-methods-" + [guid]::NewGuid().ToString('N'))
         try {
             $rows = @(& (Join-Path $root 'examples/09-method-comparison.ps1') -Steps 2 -Rank 8 -Full -ChartPath $chart)
             ($rows | ForEach-Object { "$($_.Method)" }) | Should -Be @('LoRA', 'GraLoRA', 'MoRA', 'RaSA', 'DoRA', 'Full')
             $rows.Settings | Should -Be @('LoRA r 8', 'GraLoRA r 8 k 1', 'MoRA r 8 type 6', 'RaSA r 8 k 1', 'DoRA r 8', 'Full')
             $rows[0].TimeVersusLoRA | Should -Be 1
             $rows[1].TrainableParameters | Should -Be $rows[0].TrainableParameters
-            $rows[5].TrainableParameters | Should -BeGreaterThan (10 * $rows[0].TrainableParameters)
+            # Over every projection (7 per layer) of the example's tiny Llama: LoRA trains r·(in + out) per layer, Full in·out.
+            $config = Get-Content (Join-Path (New-BaseModel (Join-Path $shapeDir 'tiny') -Architecture llama -Seed 1).FullName 'config.json') | ConvertFrom-Json
+            $h, $i, $kv = $config.hidden_size, $config.intermediate_size, ($config.num_key_value_heads * $config.head_dim)
+            $shapes = @(@($h, $h), @($h, $kv), @($h, $kv), @($h, $h), @($h, $i), @($h, $i), @($i, $h))   # q k v o gate up down
+            $rows[0].TrainableParameters | Should -Be ($config.num_hidden_layers * 8 * ($shapes | ForEach-Object { $_[0] + $_[1] } | Measure-Object -Sum).Sum)
+            $rows[5].TrainableParameters | Should -Be ($config.num_hidden_layers * ($shapes | ForEach-Object { $_[0] * $_[1] } | Measure-Object -Sum).Sum)
             foreach ($r in $rows) { $r.Steps | Should -Be 2; $r.FinalValidationLoss | Should -BeGreaterThan 0 }
             (Get-Item $chart).Length | Should -BeGreaterThan 1000
         }
-        finally { Remove-Item $chart -ErrorAction SilentlyContinue }
+        finally { Remove-Item $chart, $shapeDir -Recurse -ErrorAction SilentlyContinue }
     }
 }
 

@@ -94,11 +94,14 @@ Describe 'The current adapter: one rule for every cmdlet that works on a single 
         $script:work = Join-Path ([IO.Path]::GetTempPath()) ("gralora-module-" + [guid]::NewGuid().ToString('N'))
         $script:tinyFolder = (New-BaseModel (Join-Path $work 'tiny') -Architecture llama -Seed 3).FullName
         $records = @(@{ prompt = 'a'; completion = 'b' }, @{ prompt = 'c'; completion = 'd' })
+        $script:jobData = Join-Path $work 'job-data.jsonl'
+        $records | ForEach-Object { $_ | ConvertTo-Json -Compress } | Set-Content $jobData
         # A call of each such cmdlet (extra parameters in $with); the test below fails for a cmdlet missing here.
         $script:withoutName = @{
             'Save-GraLoRAAdapter'   = { param($m, $with = @{}) $m | Save-GraLoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
             'Start-GraLoRATraining' = { param($m, $with = @{}) $m | Start-GraLoRATraining -InputObject $records -MaxSteps 1 -InformationAction Ignore @with }
             'ConvertTo-LoRAAdapter' = { param($m, $with = @{}) $m | ConvertTo-LoRAAdapter (Join-Path $work ([guid]::NewGuid())) @with }
+            'New-GraLoRAJobScript'  = { param($m, $with = @{}) $m | New-GraLoRAJobScript $jobData -Path (Join-Path $work ([guid]::NewGuid())) -WarningAction Ignore @with }
         }
     }
     AfterAll { Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue }

@@ -236,7 +236,7 @@ static class Kit
             + (stats is { } st ? $"; libtorch peak allocated {(st.AllocatedPeak - allocatedBefore) / 1073741824.0:F2} GiB above the model, peak reserved {st.ReservedPeak / 1073741824.0:F2} GiB" : ""));
         Result(new
         {
-            Implementation = "GraLoRA.NET", Method = method, Rank = rank, K = config.K ?? config.RasaK ?? 0, Settings = GraLoRA.Training.MethodComparison.Describe(config), Device = device.ToString(), DType = dtype.ToString(),
+            Implementation = "GraLoRA.NET", Method = method, Rank = rank, K = config.K?.Value ?? config.RasaK ?? 0, Settings = GraLoRA.Training.MethodComparison.Describe(config), Device = device.ToString(), DType = dtype.ToString(),
             AdapterDType = adapterDType, BaseParameters = baseParameters, AdapterParameters = adapterParameters, Hidden = hidden, Layers = layers,
             Seq = seq, Batch = batch, Steps = steps, StepSeconds = times, MedianStepSeconds = median, TokensPerSecond = batch * seq / median,
             PeakRssBytes = peakRss, LastLoss = lastLoss, Baseline = baseline,

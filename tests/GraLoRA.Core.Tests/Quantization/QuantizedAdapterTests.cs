@@ -196,6 +196,22 @@ namespace GraLoRA.Tests.Quantization
             Assert.True(TensorAssert.Identical(a.LogitsTensor, b.LogitsTensor));
         }
 
+        [Theory]
+        [InlineData(AdapterMethod.DoRA)]
+        [InlineData(AdapterMethod.MoRA)]
+        [InlineData(AdapterMethod.RaSA)]
+        [InlineData(AdapterMethod.Full)]
+        public void MethodsNotImplementedOverAQuantisedBaseAreRefusedBeforeAnythingChanges(AdapterMethod method)
+        {
+            using var model = BaseModel.Load(TinyFolder(), new BaseModelLoadOptions { Quantize = Options("nf4") });
+            var config = AdapterConfig.ForComparison(method, 8) with { TargetModules = new[] { "q_proj", "v_proj" } };
+            var ex = Assert.Throws<GraloraException>(() => model.AddAdapter("default", config));
+            Assert.Equal("QuantizationUnsupported", ex.ErrorId);
+            Assert.Contains(method.ToString(), ex.Message);
+            Assert.Contains("LoRA and GraLoRA", ex.Message);
+            Assert.Empty(model.Adapters.List());
+        }
+
         [Fact]
         public void ModulesToSaveCannotBeQuantisedLayers()
         {
