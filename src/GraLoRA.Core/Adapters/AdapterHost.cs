@@ -154,9 +154,9 @@ namespace GraLoRA.Adapters
                         $"Module '{full}' has a merged adapter: unmerge (Split-GraLoRAAdapter) before adding another.", full);
                 var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
                     $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
-                if (baseLinear is not Linear && config.Method is not (AdapterMethod.LoRA or AdapterMethod.GraLoRA))
+                if (baseLinear is not Linear && config.Method is AdapterMethod.RaSA or AdapterMethod.Full)
                     throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
-                        $"Module '{full}' is quantised, and {config.Method} adapters are not implemented over a quantised base (LoRA and GraLoRA are). Use -Method LoRA or GraLoRA, or import the model without -Quantize.", full);
+                        $"Module '{full}' is quantised, and {config.Method} adapters are not implemented over a quantised base (LoRA, GraLoRA, DoRA and MoRA are). Use one of those, or import the model without -Quantize.", full);
                 plan.Add(new PlannedLayer(full, owner, slot, baseLinear, config.OptionsFor(full)));
             }
             if (plan.Count == 0)
@@ -216,13 +216,13 @@ namespace GraLoRA.Adapters
             return _targets[name];
         }
 
-        // A quantised base takes LoRA and GraLoRA only (refused before anything changes, in Add).
+        // A quantised base takes LoRA, GraLoRA, DoRA and MoRA (RaSA and Full are refused before anything changes, in Add).
         AdapterLayerBase NewLayer(AdapterMethod method, nn.Module<Tensor, Tensor> baseLayer, string fullName) => method switch
         {
             AdapterMethod.GraLoRA => new GraloraLinear(baseLayer),
             AdapterMethod.LoRA => new LoraLinear(baseLayer),
-            AdapterMethod.DoRA => new DoraLinear((Linear)baseLayer),
-            AdapterMethod.MoRA => new MoraLinear((Linear)baseLayer),
+            AdapterMethod.DoRA => new DoraLinear(baseLayer),
+            AdapterMethod.MoRA => new MoraLinear(baseLayer),
             AdapterMethod.RaSA => new RasaLinear((Linear)baseLayer, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
             _ => new FullLinear((Linear)baseLayer),
         };

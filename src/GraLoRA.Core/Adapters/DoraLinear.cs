@@ -18,8 +18,8 @@ namespace GraLoRA.Adapters
         readonly ParameterDict _magnitude = new();                           // "name.weight" -> [out]
         readonly Dictionary<string, Tensor> _normAtMerge = new();            // name -> n [out] when it was merged
 
-        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public DoraLinear(Linear baseLayer) : base(nameof(DoraLinear), baseLayer)
+        /// <summary>Wraps <paramref name="baseLayer"/> (a Linear or a quantised layer) with no adapters yet.</summary>
+        public DoraLinear(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(DoraLinear), baseLayer)
             => register_module(MagnitudeName, _magnitude);
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter (<paramref name="options"/> with UseDora).</summary>

@@ -19,8 +19,8 @@ namespace GraLoRA.Adapters
         readonly ParameterDict _square = new();                              // "name.weight" -> [r̂, r̂]
         readonly Dictionary<string, (Tensor Cos, Tensor Sin)> _rotations = new();   // type 6: name -> [nb, r̂] each
 
-        /// <summary>Wraps <paramref name="baseLayer"/> with no adapters yet.</summary>
-        public MoraLinear(Linear baseLayer) : base(nameof(MoraLinear), baseLayer)
+        /// <summary>Wraps <paramref name="baseLayer"/> (a Linear or a quantised layer) with no adapters yet.</summary>
+        public MoraLinear(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(MoraLinear), baseLayer)
             => register_module("lora_A", _square);
 
         /// <summary>Wraps <paramref name="baseLayer"/> and adds one adapter.</summary>

@@ -32,6 +32,9 @@ namespace GraLoRA.Tests.Quantization
             { AdapterMethod.GraLoRA, "int8", "float32" },
             { AdapterMethod.LoRA, "nf4", "bfloat16" },
             { AdapterMethod.LoRA, "int8", "float32" },
+            { AdapterMethod.DoRA, "nf4", "float32" },
+            { AdapterMethod.DoRA, "int8", "bfloat16" },
+            { AdapterMethod.MoRA, "nf4-dq", "float32" },
         };
 
         internal static QuantizationOptions Options(string scheme) => scheme switch
@@ -44,10 +47,19 @@ namespace GraLoRA.Tests.Quantization
         static AdapterLayerBase Wrap(AdapterMethod method, nn.Module<Tensor, Tensor> baseLayer)
         {
             manual_seed(42);
-            IAdapterOptions options = method == AdapterMethod.GraLoRA
-                ? new GraloraOptions { Rank = 8, K = 2, Alpha = 16, InitWeights = false }
-                : new LoraOptions { Rank = 8, Alpha = 16, InitWeights = false };
-            AdapterLayerBase layer = method == AdapterMethod.GraLoRA ? new GraloraLinear(baseLayer) : new LoraLinear(baseLayer);
+            IAdapterOptions options = method switch
+            {
+                AdapterMethod.GraLoRA => new GraloraOptions { Rank = 8, K = 2, Alpha = 16, InitWeights = false },
+                AdapterMethod.MoRA => new MoraOptions { Rank = 8, MoraType = 6, InitWeights = false },
+                _ => new LoraOptions { Rank = 8, Alpha = 16, InitWeights = false, UseDora = method == AdapterMethod.DoRA },
+            };
+            AdapterLayerBase layer = method switch
+            {
+                AdapterMethod.GraLoRA => new GraloraLinear(baseLayer),
+                AdapterMethod.DoRA => new DoraLinear(baseLayer),
+                AdapterMethod.MoRA => new MoraLinear(baseLayer),
+                _ => new LoraLinear(baseLayer),
+            };
             layer.AddAdapter("default", options);
             return layer;
         }
@@ -107,13 +119,30 @@ namespace GraLoRA.Tests.Quantization
             Assert.False(layer.Merged);
         }
 
+        [Theory]
+        [InlineData(AdapterMethod.DoRA, "nf4")]
+        [InlineData(AdapterMethod.MoRA, "int8")]
+        public void AMethodWhoseMergeIsItsOwnReQuantisesWhatItsMergeGivesOnALinear(AdapterMethod method, string scheme)
+        {
+            using var scope = NewDisposeScope();
+            var (layer, plain) = Pair(method, scheme, ScalarType.Float32);
+            // The plain layer holds the dequantised weight: its merge rule (DoRA's row rescaling, MoRA's ΔW) gives W'.
+            var expected = plain.MergedWeight(new[] { "default" });
+            layer.Merge();
+            var requantized = QuantizedWeight.Quantize(expected, Options(scheme)).Dequantize(ScalarType.Float32);
+            Assert.True(TensorAssert.Identical(layer.BaseWeight(), requantized), "the base holds Q(W')");
+            Assert.NotNull(layer.LastRequantization);
+            layer.Unmerge();
+            Assert.False(layer.Merged);
+        }
+
         string TinyFolder() => TinyModelFactory.Save(_tmp.File("tiny-" + Guid.NewGuid().ToString("N")), new TinyModelOptions { Seed = 9 });
 
         static BaseModel Quantized(string folder, string scheme, AdapterMethod method = AdapterMethod.GraLoRA)
         {
             var model = BaseModel.Load(folder, new BaseModelLoadOptions { Quantize = Options(scheme) });
             manual_seed(3);
-            model.AddAdapter("default", new AdapterConfig { Method = method, Rank = 8, K = method == AdapterMethod.GraLoRA ? 2 : null, Alpha = 16, TargetModules = new[] { AdapterConfig.AllLinear } });
+            model.AddAdapter("default", new AdapterConfig { Method = method, Rank = 8, K = method == AdapterMethod.GraLoRA ? 2 : null, Alpha = method == AdapterMethod.MoRA ? null : 16, TargetModules = new[] { AdapterConfig.AllLinear } });
             return model;
         }
 
@@ -138,6 +167,8 @@ namespace GraLoRA.Tests.Quantization
         [InlineData("nf4", AdapterMethod.GraLoRA, false)]
         [InlineData("nf4-dq", AdapterMethod.GraLoRA, true)]
         [InlineData("int8", AdapterMethod.LoRA, false)]
+        [InlineData("nf4", AdapterMethod.DoRA, true)]
+        [InlineData("int8", AdapterMethod.MoRA, false)]
         public void TrainingOnAQuantisedBaseLowersTheLoss(string scheme, AdapterMethod method, bool checkpointing)
         {
             using var model = Quantized(TinyFolder(), scheme, method);
@@ -197,8 +228,6 @@ namespace GraLoRA.Tests.Quantization
         }
 
         [Theory]
-        [InlineData(AdapterMethod.DoRA)]
-        [InlineData(AdapterMethod.MoRA)]
         [InlineData(AdapterMethod.RaSA)]
         [InlineData(AdapterMethod.Full)]
         public void MethodsNotImplementedOverAQuantisedBaseAreRefusedBeforeAnythingChanges(AdapterMethod method)
@@ -208,7 +237,7 @@ namespace GraLoRA.Tests.Quantization
             var ex = Assert.Throws<GraloraException>(() => model.AddAdapter("default", config));
             Assert.Equal("QuantizationUnsupported", ex.ErrorId);
             Assert.Contains(method.ToString(), ex.Message);
-            Assert.Contains("LoRA and GraLoRA", ex.Message);
+            Assert.Contains("LoRA, GraLoRA, DoRA and MoRA", ex.Message);
             Assert.Empty(model.Adapters.List());
         }
 
