@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace GraLoRA.Adapters
 {
@@ -14,16 +15,17 @@ namespace GraLoRA.Adapters
         /// RaSA's grouping, as its authors' RasaModel does it: the targets by module type (the name after "layers.N."), each
         /// type's L layers sharing one pool, so all must have the same shape. Returns type → (L, one of its base layers).
         /// </summary>
-        static Dictionary<string, (int Layers, Linear Base)> PlanRasaPools(IReadOnlyList<(string Name, Linear Base)> targets)
+        static Dictionary<string, (int Layers, nn.Module<Tensor, Tensor> Base)> PlanRasaPools(IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Base)> targets)
         {
-            var pools = new Dictionary<string, (int Layers, Linear Base)>(StringComparer.Ordinal);
+            var pools = new Dictionary<string, (int Layers, nn.Module<Tensor, Tensor> Base)>(StringComparer.Ordinal);
             foreach (var (full, baseLinear) in targets)
             {
                 string type = RasaSharedPool.ModuleType(full) ?? throw new GraloraException("RasaNeedsLayers", GraloraErrorKind.InvalidArgument,
                     $"RaSA shares ranks among the layers of a layer list (names like model.layers.N.self_attn.q_proj), but '{full}' is not in one: exclude it (-ExcludeModule) or choose other targets.", full);
                 if (pools.TryGetValue(type, out var seen))
                 {
-                    var (a, b) = (seen.Base.weight!.shape, baseLinear.weight!.shape);
+                    long[] a = { FrozenLinear.OutFeatures(seen.Base), FrozenLinear.InFeatures(seen.Base) };
+                    long[] b = { FrozenLinear.OutFeatures(baseLinear), FrozenLinear.InFeatures(baseLinear) };
                     if (a[0] != b[0] || a[1] != b[1])
                         throw new GraloraException("RasaShapeMismatch", GraloraErrorKind.InvalidArgument,
                             $"RaSA shares one pool among every '{type}', but '{full}' is [{b[0]}, {b[1]}] while another is [{a[0]}, {a[1]}]: target modules of one shape per type.", full);
@@ -51,13 +53,13 @@ namespace GraLoRA.Adapters
             _rasaPool?.Parameters(adapter) ?? Enumerable.Empty<(string, Parameter, Parameter)>();
 
         /// <summary>Adds adapter <paramref name="adapter"/>'s shared ranks, k·L per module type, to the model's pool.</summary>
-        void AddRasaPools(string adapter, AdapterConfig config, Dictionary<string, (int Layers, Linear Base)> pools)
+        void AddRasaPools(string adapter, AdapterConfig config, Dictionary<string, (int Layers, nn.Module<Tensor, Tensor> Base)> pools)
         {
             var pool = RasaPool();
             foreach (var (type, (layers, baseLinear)) in pools)
             {
-                var w = baseLinear.weight!;
-                pool.Add(adapter, type, w.shape[1], w.shape[0], (long)config.EffectiveRasaK * layers, config.InitWeights, AdapterLayerBase.WidenHalf(w.dtype), w.device);
+                pool.Add(adapter, type, FrozenLinear.InFeatures(baseLinear), FrozenLinear.OutFeatures(baseLinear), (long)config.EffectiveRasaK * layers,
+                    config.InitWeights, AdapterLayerBase.WidenHalf(FrozenLinear.DType(baseLinear)), FrozenLinear.Device(baseLinear));
             }
         }
 

@@ -154,9 +154,9 @@ namespace GraLoRA.Adapters
                         $"Module '{full}' has a merged adapter: unmerge (Split-GraLoRAAdapter) before adding another.", full);
                 var baseLinear = BaseLinear(current) ?? throw new GraloraException("UnsupportedTarget", GraloraErrorKind.InvalidArgument,
                     $"Module '{full}' is a {current.GetType().Name}, not a linear layer.", full);
-                if (baseLinear is not Linear && config.Method is AdapterMethod.RaSA or AdapterMethod.Full)
+                if (baseLinear is not Linear && config.Method == AdapterMethod.Full)
                     throw new GraloraException("QuantizationUnsupported", GraloraErrorKind.InvalidArgument,
-                        $"Module '{full}' is quantised, and {config.Method} adapters are not implemented over a quantised base (LoRA, GraLoRA, DoRA and MoRA are). Use one of those, or import the model without -Quantize.", full);
+                        $"Module '{full}' is quantised, and full fine-tuning trains the full-precision weight itself, which a quantised base does not hold (the adapter methods — LoRA, GraLoRA, DoRA, MoRA, RaSA — train over it). Use one of those, or import the model without -Quantize.", full);
                 plan.Add(new PlannedLayer(full, owner, slot, baseLinear, config.OptionsFor(full)));
             }
             if (plan.Count == 0)
@@ -166,7 +166,7 @@ namespace GraLoRA.Adapters
                 throw new GraloraException("NoTargetModules", GraloraErrorKind.InvalidArgument,
                     $"Target modules '{asked}' match no linear layer of this model (after exclusions and layer filters). Its linear layers are named: {string.Join(", ", available)}.", asked);
             }
-            var pools = config.Method == AdapterMethod.RaSA ? PlanRasaPools(plan.Select(p => (p.Name, (Linear)p.Base)).ToList()) : null;
+            var pools = config.Method == AdapterMethod.RaSA ? PlanRasaPools(plan.Select(p => (p.Name, p.Base)).ToList()) : null;
             if (pools is not null)
                 plan = plan.Select(p => p with { Options = ((RasaOptions)p.Options) with { SharedLayers = pools[RasaSharedPool.ModuleType(p.Name)!].Layers } }).ToList();
             foreach (var p in plan) p.Options.Validate(FrozenLinear.InFeatures(p.Base), FrozenLinear.OutFeatures(p.Base), p.Name);
@@ -216,14 +216,14 @@ namespace GraLoRA.Adapters
             return _targets[name];
         }
 
-        // A quantised base takes LoRA, GraLoRA, DoRA and MoRA (RaSA and Full are refused before anything changes, in Add).
+        // A quantised base takes every method but Full (refused before anything changes, in Add).
         AdapterLayerBase NewLayer(AdapterMethod method, nn.Module<Tensor, Tensor> baseLayer, string fullName) => method switch
         {
             AdapterMethod.GraLoRA => new GraloraLinear(baseLayer),
             AdapterMethod.LoRA => new LoraLinear(baseLayer),
             AdapterMethod.DoRA => new DoraLinear(baseLayer),
             AdapterMethod.MoRA => new MoraLinear(baseLayer),
-            AdapterMethod.RaSA => new RasaLinear((Linear)baseLayer, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
+            AdapterMethod.RaSA => new RasaLinear(baseLayer, RasaPool(), RasaSharedPool.ModuleType(fullName)!),
             _ => new FullLinear((Linear)baseLayer),
         };
 

@@ -20,7 +20,7 @@ namespace GraLoRA.Adapters
         readonly RasaSharedPool _pool;
 
         /// <summary>Wraps <paramref name="baseLayer"/> of module type <paramref name="moduleType"/>, whose shared ranks live in <paramref name="pool"/>.</summary>
-        public RasaLinear(Linear baseLayer, RasaSharedPool pool, string moduleType) : base(nameof(RasaLinear), baseLayer)
+        public RasaLinear(nn.Module<Tensor, Tensor> baseLayer, RasaSharedPool pool, string moduleType) : base(nameof(RasaLinear), baseLayer)
         {
             _pool = pool;
             ModuleType = moduleType;
