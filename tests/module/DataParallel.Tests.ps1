@@ -92,6 +92,24 @@ Describe 'Start-GraLoRATraining -Device' {
         finally { $m.Dispose() }
     }
 
+    It 'refuses a non-empty -OutputPath without -Force before starting any rank, as one process does' {
+        $m = New-TrainableModel
+        $out = Join-Path $work 'device-taken'
+        New-Item -ItemType Directory $out -Force | Out-Null
+        Set-Content (Join-Path $out 'earlier.txt') 'an earlier run'
+        # mpirun made unreachable: the error must come before the launcher is even looked for.
+        $saved = $env:GRALORA_MPIRUN
+        $env:GRALORA_MPIRUN = Join-Path $work 'no-such/mpirun'
+        try {
+            { $m | Start-GraLoRATraining $alpaca -Device cpu, cpu -MaxSteps 1 -OutputPath $out } |
+                Should -Throw "*$out*-Force*" -ErrorId 'OutputExists,GraLoRA.PowerShell.Commands.StartGraLoRATrainingCommand'
+            Get-Content (Join-Path $out 'earlier.txt') | Should -Be 'an earlier run'
+            # With -Force the check passes and the launcher is the next thing asked for.
+            { $m | Start-GraLoRATraining $alpaca -Device cpu, cpu -MaxSteps 1 -OutputPath $out -Force } | Should -Throw -ErrorId 'MpirunNotFound,*'
+        }
+        finally { $env:GRALORA_MPIRUN = $saved; $m.Dispose() }
+    }
+
     It 'says how to install Open MPI when mpirun is missing, before writing anything' {
         $m = New-TrainableModel
         $saved = $env:GRALORA_MPIRUN

@@ -81,6 +81,18 @@ namespace GraLoRA.Training
         }
 
         /// <summary>
+        /// The output-folder rule (<see cref="IO.OutputTarget"/>: an existing non-empty folder only with OverwriteOutput,
+        /// never together with resuming) checked for <paramref name="target"/> without touching the folder: what a front end
+        /// asks before it starts ranks, each of which would apply the rule itself only once started.
+        /// </summary>
+        public static void CheckOutput(Target target, TrainingSettings settings)
+        {
+            ArgumentNullException.ThrowIfNull(target);
+            ArgumentNullException.ThrowIfNull(settings);
+            if (target.OutputPath is { } output) Trainer.CheckOutput(output, target.ResumeFrom, settings.OverwriteOutput);
+        }
+
+        /// <summary>
         /// Sets up training of <paramref name="model"/> on <paramref name="train"/> with <paramref name="settings"/>: first
         /// <see cref="Check"/>, then the data. Throws GraloraException (those of <see cref="Check"/>, any data error);
         /// <paramref name="cancellation"/> stops the data preparation (chat-template rendering) with

@@ -78,6 +78,7 @@ namespace GraLoRA.PowerShell.Commands
             if (Device is { Length: > 0 })
             {
                 var target = TrainingJob.Check(Model, settings);       // every option, before any rank starts
+                TrainingJob.CheckOutput(target, settings);              // and the output folder (-Force), which the ranks would only meet once started
                 RunOnDevices(target.Adapter, target.OutputPath, target.ResumeFrom);
                 return;
             }
