@@ -89,6 +89,7 @@ namespace GraLoRA.Adapters
         }
 
         /// <inheritdoc />
-        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mm(B(name).t()).mul(Options(name).Scaling);   // [M, out]
+        // Scaled at rank width ([M, r]), not at the output's: one output-sized pass less per layer forward.
+        protected override Tensor AdapterForward(string name, Tensor x) => x.mm(A(name).t()).mul(Options(name).Scaling).mm(B(name).t());   // [M, out]
     }
 }
